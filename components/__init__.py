@@ -1,0 +1,23 @@
+"""gitops-platform component library.
+
+    from components import Platform, load_config
+"""
+
+from .config import ConfigError, PlatformConfig, load_config, parse_config
+from .local_cluster import LocalCluster, LocalClusterConfig
+from .local_registry import LocalRegistry, LocalRegistryConfig
+from .platform import Platform
+from .registry import Registry
+
+__all__ = [
+    "ConfigError",
+    "LocalCluster",
+    "LocalClusterConfig",
+    "LocalRegistry",
+    "LocalRegistryConfig",
+    "Platform",
+    "PlatformConfig",
+    "Registry",
+    "load_config",
+    "parse_config",
+]

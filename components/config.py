@@ -1,0 +1,226 @@
+"""Typed stack configuration: the `gitops-platform:` namespace of `Pulumi.<stack>.yaml`.
+
+Every key under the namespace is validated into a frozen pydantic model before the
+first resource is registered. A bad configuration stops the program with one
+`ConfigError` that lists every bad key path as it is written in the stack file, the
+value given and what is allowed.
+
+    config = load_config()            # inside a Pulumi program
+    platform = Platform("platform", config)
+
+Component models live beside their components (`LocalClusterConfig` in
+`local_cluster.py`, ...) on the base in `model.py`; this module holds the
+per-environment `PlatformConfig` and the loader.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, get_args, get_origin
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .local_cluster import LocalClusterConfig
+from .local_registry import LocalRegistryConfig
+from .model import MISSING, KeyProblem, Model
+
+NAMESPACE = "gitops-platform"
+"""The Pulumi config namespace (= project name) every platform key lives under."""
+
+
+class Problem(BaseModel):
+    """One bad key: its path as written in the stack file, the value given, what is allowed."""
+
+    model_config = ConfigDict(frozen=True)
+    path: str
+    value: Any
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message} (got {_show(self.value)})"
+
+
+class ConfigError(pulumi.RunError):
+    """The stack configuration is invalid. Raised before any resource is registered.
+
+    A `pulumi.RunError`, so the engine prints the message without a Python traceback.
+    """
+
+    def __init__(self, problems: Sequence[Problem], source: str) -> None:
+        self.problems = list(problems)
+        self.source = source
+        lines = [f"invalid configuration in {source} ({len(self.problems)} problem(s)):"]
+        lines += [f"  - {p}" for p in self.problems]
+        lines.append(
+            "Fix each key above in the stack file or with "
+            f"`pulumi config set --path '{NAMESPACE}:<key>' <value>`; see README.md, Configuration."
+        )
+        super().__init__("\n".join(lines))
+
+
+def _show(value: Any) -> str:
+    if value is MISSING:
+        return "nothing: the key is missing"
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _alias(model: type[BaseModel], field: str) -> str:
+    info = model.model_fields[field]
+    return info.alias or field
+
+
+def _allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str] | None:
+    """The camelCase keys accepted at `loc` (the location of the unknown key's parent)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = next(
+            (f for n, f in current.model_fields.items() if part in (n, f.alias)), None
+        )
+        if field is None:
+            return None
+        current = _model_in(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(_alias(current, n) for n in current.model_fields)
+    return None
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside Optional[...] / list[...] / Annotated[...], if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) is not None:
+        for arg in get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _path(loc: Sequence[str | int]) -> str:
+    text = f"{NAMESPACE}:"
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if i else "") + part
+    return text
+
+
+def _problems(error: ValidationError, model: type[BaseModel]) -> list[Problem]:
+    problems = []
+    for err in error.errors(include_url=False):
+        loc = [p for p in err["loc"]]
+        value = err.get("input", MISSING)
+        kind = err["type"]
+        message = err["msg"]
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, KeyProblem):
+            loc += cause.key.split(".")
+            value = cause.value
+            message = cause.message
+        elif kind == "missing":
+            value = MISSING
+            message = "required key is missing"
+        elif kind == "extra_forbidden":
+            allowed = _allowed_keys(model, loc[:-1])
+            message = "unknown key" + (f"; allowed keys here: {', '.join(allowed)}" if allowed else "")
+        else:
+            message = message.removeprefix("Value error, ")
+            message = message.replace("Input should be", "expected", 1)
+        problems.append(Problem(path=_path(loc), value=value, message=message))
+    return problems
+
+
+# --- per-environment platform configuration -------------------------------------------
+
+
+
+class LocalPlatformConfig(Model):
+    """The `local` environment: a kind cluster (or an existing context) and a local registry."""
+
+    environment: Literal["local"] = Field(
+        description="Which environment this stack builds: `local` (kind + local registry)."
+    )
+    cluster: LocalClusterConfig = Field(
+        default_factory=LocalClusterConfig,
+        description="The Kubernetes cluster: a kind cluster created by the program, or an existing kubeconfig context.",
+    )
+    registry: LocalRegistryConfig = Field(
+        default_factory=LocalRegistryConfig,
+        description="Where images are pushed and pulled from: a registry container on the kind network, or an external one.",
+    )
+
+    @model_validator(mode="after")
+    def _registry_reachable_from_cluster(self) -> "LocalPlatformConfig":
+        if self.registry.mode == "container" and self.cluster.mode != "kind":
+            raise KeyProblem(
+                "registry.mode",
+                "a registry container is trusted only by a kind cluster this program creates; "
+                "with cluster.mode `existing` set registry.mode to `external` and registry.host "
+                "to a registry your cluster already pulls from",
+                self.registry.mode,
+            )
+        if self.registry.mode == "container" and self.registry.host_port in self.cluster.host_ports():
+            raise KeyProblem(
+                "registry.hostPort",
+                f"host port {self.registry.host_port} is already mapped to the cluster's ingress; "
+                "choose another port",
+                self.registry.host_port,
+            )
+        return self
+
+
+PlatformConfig = LocalPlatformConfig
+"""The validated configuration of one stack (one model per environment)."""
+
+ENVIRONMENTS: Mapping[str, type[Model]] = {"local": LocalPlatformConfig}
+
+
+def parse_config(raw: Mapping[str, Any], *, source: str = "the stack configuration") -> PlatformConfig:
+    """Validate the `gitops-platform:` keys (without the namespace prefix) into a `PlatformConfig`.
+
+    Raises `ConfigError` listing every problem at once.
+    """
+    environment = raw.get("environment", MISSING)
+    model = ENVIRONMENTS.get(environment) if isinstance(environment, str) else None
+    if model is None:
+        allowed = " or ".join(f"'{e}'" for e in ENVIRONMENTS)
+        message = "required key is missing" if environment is MISSING else f"expected {allowed}"
+        if environment is MISSING:
+            message += f"; set it to {allowed}"
+        raise ConfigError([Problem(path=_path(["environment"]), value=environment, message=message)], source)
+    try:
+        return model.model_validate(dict(raw), by_alias=True, by_name=False)
+    except ValidationError as error:
+        raise ConfigError(_problems(error, model), source) from None
+
+
+def _decode(value: Any) -> Any:
+    # The engine hands structured config to the program as JSON text; scalars as plain text.
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def raw_config() -> dict[str, Any]:
+    """Every `gitops-platform:` key the engine passed to this program, decoded."""
+    from pulumi.runtime import config as runtime_config
+
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix):]: _decode(v) for k, v in merged.items() if k.startswith(prefix)}
+
+
+def load_config() -> PlatformConfig:
+    """Read and validate this stack's configuration (call before creating any resource)."""
+    return parse_config(raw_config(), source=f"Pulumi.{pulumi.get_stack()}.yaml")

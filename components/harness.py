@@ -1,0 +1,308 @@
+"""Run the real program for a stack under the Pulumi SDK's mock monitor, recording everything.
+
+The tests and the offline render share this module: both see exactly what the program
+asks the engine for — per resource its URN, type, name, inputs in the engine's
+camelCase form, parent, dependencies, property dependencies, explicit provider and
+the protect / retainOnDelete / deleteBeforeReplace options.
+
+    run = run_stack("local")                           # reads ./Pulumi.local.yaml
+    run = run_program("local", {"gitops-platform:environment": "local"})
+    [provider] = run.of_type("pulumi:providers:kubernetes")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from .config import NAMESPACE
+
+PROJECT = NAMESPACE
+SECRET_PLACEHOLDER = "[secret]"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """An input value the program marked secret (shown as "[secret]" in reports)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    inputs: dict[str, Any]
+    """Inputs as the engine receives them (camelCase keys); secret values wrapped in `Secret`."""
+    outputs: dict[str, Any]
+    """State the mock returned (inputs plus realistic computed values)."""
+    dependencies: tuple[str, ...]
+    property_dependencies: dict[str, tuple[str, ...]]
+    provider: str
+    """URN of the explicit provider, or "" for the default provider."""
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    additional_secret_outputs: tuple[str, ...]
+    remote: bool
+
+    @property
+    def kubernetes_object(self) -> bool:
+        """A Kubernetes API object (not a provider, Helm release/chart or YAML component)."""
+        return self.custom and self.type.startswith("kubernetes:") and not self.type.startswith(
+            ("kubernetes:helm.sh/", "kubernetes:yaml/")
+        )
+
+
+@dataclass
+class Run:
+    """Everything one program run asked the engine for, in registration order."""
+
+    stack: str
+    resources: list[RecordedResource] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> RecordedResource:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}")
+        return matches[0]
+
+    def by_urn(self) -> dict[str, RecordedResource]:
+        return {r.urn: r for r in self.resources}
+
+
+def _unwrap(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return Secret(_unwrap(rpc.unwrap_rpc_secret(value)))
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, pulumi.Resource):
+        return f"[resource {value._name}]"  # resource references (remote components)
+    return value
+
+
+def reveal(value: Any) -> Any:
+    """`value` with every `Secret` replaced by its plain value (for assertions)."""
+    if isinstance(value, Secret):
+        return reveal(value.value)
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def redact(value: Any) -> Any:
+    """`value` with every `Secret` replaced by "[secret]" (for reports)."""
+    if isinstance(value, Secret):
+        return SECRET_PLACEHOLDER
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _fake_kubeconfig(cluster: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster, "cluster": {"server": "https://127.0.0.1:6443", "certificate-authority-data": "bW9jaw=="}}],
+            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": cluster}}],
+            "current-context": cluster,
+            "users": [{"name": cluster, "user": {"client-certificate-data": "bW9jaw==", "client-key-data": "bW9jaw=="}}],
+        },
+        sort_keys=False,
+    )
+
+
+class PlatformMocks(pulumi_mocks.Mocks):
+    """Mock provider behaviour with realistic computed outputs, so Outputs resolve like a real `up`."""
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        hexid = _digest(typ, name)
+        state = dict(inputs)
+        if typ.startswith("pulumi:providers:"):
+            return f"{name}-{hexid[:8]}", state
+        if typ == "command:local:Command":
+            state["stdout"] = _fake_kubeconfig(f"kind-{name}")
+            state["stderr"] = ""
+            return f"{name}{hexid[:8]}", state
+        if typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = f"sha256:{hexid}"
+            state["repoDigest"] = f"{inputs.get('name', name).split(':')[0]}@sha256:{hexid}"
+            return state["imageId"], state
+        if typ == "docker:index/volume:Volume":
+            state["mountpoint"] = f"/var/lib/docker/volumes/{inputs.get('name', name)}/_data"
+            return inputs.get("name", name), state
+        if typ.startswith("docker:"):
+            return hexid, state
+        if typ.startswith("kubernetes:") and isinstance(state.get("metadata"), dict):
+            metadata = dict(state["metadata"])
+            # The provider auto-names objects without metadata.name as <name>-<8 random chars>.
+            metadata.setdefault("name", f"{name}-{hexid[:8]}")
+            metadata["uid"] = f"{hexid[:8]}-{hexid[8:12]}-{hexid[12:16]}-{hexid[16:20]}-{hexid[20:32]}"
+            state["metadata"] = metadata
+            namespace = metadata.get("namespace")
+            return (f"{namespace}/{metadata['name']}" if namespace else metadata["name"]), state
+        return f"{name}-{hexid[:8]}", state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
+        return {}, []
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, also recording each registration request as the engine sees it."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        registration = self.resources.get(response.urn)
+        provider = request.provider.rsplit("::", 1)[0] if request.provider else ""
+        self.recorded.append(
+            RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent,
+                inputs=_unwrap(rpc.deserialize_properties(request.object, keep_unknowns=True)),
+                outputs=_unwrap(registration.state if registration else {}),
+                dependencies=tuple(request.dependencies),
+                property_dependencies={k: tuple(v.urns) for k, v in request.propertyDependencies.items()},
+                provider=provider,
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                remote=bool(request.remote),
+            )
+        )
+        return response
+
+
+def engine_config(values: Mapping[str, Any]) -> dict[str, str]:
+    """Config as the engine hands it to a program: structured values as JSON text."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+
+
+def run_program(
+    stack: str,
+    config: Mapping[str, Any],
+    *,
+    secret_keys: Iterable[str] = (),
+    program: Callable[[], Any] | None = None,
+    preview: bool = False,
+) -> Run:
+    """Run `program` (default: the platform program) for `stack` with `config` under mocks.
+
+    Each run gets a fresh context (settings, root stack, config), so runs in one process
+    are independent. Exceptions from the program propagate; `Run.resources` holds what
+    was registered up to then (see `run_program_recording`).
+    """
+    run, error = run_program_recording(stack, config, secret_keys=secret_keys, program=program, preview=preview)
+    if error is not None:
+        raise error
+    return run
+
+
+def run_program_recording(
+    stack: str,
+    config: Mapping[str, Any],
+    *,
+    secret_keys: Iterable[str] = (),
+    program: Callable[[], Any] | None = None,
+    preview: bool = False,
+) -> tuple[Run, BaseException | None]:
+    """Like `run_program`, but returns the program's exception beside what was recorded."""
+    if program is None:
+        from .platform import main as program
+    monitor = RecordingMonitor(PlatformMocks())
+    outcome: list[BaseException | None] = [None]
+
+    def execute() -> None:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        pulumi_mocks.set_mocks(PlatformMocks(), project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+        set_all_config(engine_config(config), list(secret_keys))
+        try:
+            _sync_await(run_pulumi_func(program))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller
+            outcome[0] = error
+        finally:
+            asyncio.get_event_loop().close()
+
+    contextvars.Context().run(execute)
+    return Run(stack=stack, resources=list(monitor.recorded)), outcome[0]
+
+
+def read_stack_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """Config and secret keys of a `Pulumi.<stack>.yaml`, as the engine would pass them.
+
+    `secure:` values cannot be decrypted offline: each becomes the placeholder "[secret]"
+    and its top-level key is marked secret (the engine marks secrets per top-level key).
+    """
+    document = yaml.safe_load(Path(path).read_text()) or {}
+    raw = document.get("config") or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: `config` must be a mapping")
+    config: dict[str, Any] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        key = key if ":" in key else f"{PROJECT}:{key}"
+        found: list[bool] = []
+        config[key] = _replace_secure(value, found)
+        if found:
+            secret_keys.append(key)
+    return config, secret_keys
+
+
+def _replace_secure(value: Any, found: list[bool]) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            found.append(True)
+            return SECRET_PLACEHOLDER
+        return {k: _replace_secure(v, found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_secure(v, found) for v in value]
+    return value
+
+
+def run_stack(stack: str, config_file: str | Path | None = None, **kwargs: Any) -> Run:
+    """Run the platform program for `stack` with the config of `Pulumi.<stack>.yaml` (or `config_file`)."""
+    config, secret_keys = read_stack_file(config_file or f"Pulumi.{stack}.yaml")
+    return run_program(stack, config, secret_keys=secret_keys, **kwargs)

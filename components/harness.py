@@ -48,6 +48,8 @@ class RecordedResource:
     type: str
     name: str
     custom: bool
+    id: str
+    """ID the (mock) provider assigned; empty for components."""
     parent: str
     inputs: dict[str, Any]
     """Inputs as the engine receives them (camelCase keys); secret values wrapped in `Secret`."""
@@ -73,7 +75,7 @@ class RecordedResource:
 
 @dataclass
 class Run:
-    """Everything one program run asked the engine for, in registration order."""
+    """Everything one program run asked the engine for, sorted by URN."""
 
     stack: str
     resources: list[RecordedResource] = field(default_factory=list)
@@ -171,7 +173,6 @@ class PlatformMocks(pulumi_mocks.Mocks):
             metadata = dict(state["metadata"])
             # The provider auto-names objects without metadata.name as <name>-<8 random chars>.
             metadata.setdefault("name", f"{name}-{hexid[:8]}")
-            metadata["uid"] = f"{hexid[:8]}-{hexid[8:12]}-{hexid[12:16]}-{hexid[16:20]}-{hexid[20:32]}"
             state["metadata"] = metadata
             namespace = metadata.get("namespace")
             return (f"{namespace}/{metadata['name']}" if namespace else metadata["name"]), state
@@ -200,6 +201,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 type=request.type,
                 name=request.name,
                 custom=bool(request.custom),
+                id=response.id,
                 parent=request.parent,
                 inputs=_unwrap(rpc.deserialize_properties(request.object, keep_unknowns=True)),
                 outputs=_unwrap(registration.state if registration else {}),
@@ -267,7 +269,8 @@ def run_program_recording(
             asyncio.get_event_loop().close()
 
     contextvars.Context().run(execute)
-    return Run(stack=stack, resources=list(monitor.recorded)), outcome[0]
+    # Registration order depends on how Outputs resolve; sort so reports diff cleanly.
+    return Run(stack=stack, resources=sorted(monitor.recorded, key=lambda r: r.urn)), outcome[0]
 
 
 def read_stack_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:

@@ -1,0 +1,10 @@
+"""Small builders shared by the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def local(**keys: Any) -> dict[str, Any]:
+    """Engine-style config for the local stack: `local(cluster={"workers": 1})`."""
+    return {"gitops-platform:environment": "local", **{f"gitops-platform:{k}": v for k, v in keys.items()}}

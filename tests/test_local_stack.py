@@ -1,0 +1,207 @@
+"""The `local` stack under mocks: kind cluster, local registry, provider wiring, parenting."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from helpers import local
+
+from components.harness import Secret, reveal, run_program
+from components.local_cluster import DEFAULT_NODE_IMAGE
+
+COMMAND = "command:local:Command"
+PROVIDER = "pulumi:providers:kubernetes"
+CONTAINER = "docker:index/container:Container"
+
+
+def kind_command(run):
+    [cmd] = run.of_type(COMMAND)
+    return cmd
+
+
+def test_kind_cluster_is_created_and_deleted_with_the_kind_cli(local_run):
+    cmd = kind_command(local_run)
+
+    assert "kind create cluster --name gitops-platform --config - " in cmd.inputs["create"]
+    assert cmd.inputs["create"].rstrip().endswith("kind get kubeconfig --name gitops-platform")
+    assert cmd.inputs["delete"] == "kind delete cluster --name gitops-platform"
+    assert cmd.inputs["interpreter"] == ["/bin/bash", "-c"]
+    assert cmd.delete_before_replace, "kind cannot create a second cluster under the same name"
+    assert "stdout" in cmd.additional_secret_outputs, "stdout is the kubeconfig"
+
+
+def test_create_refuses_to_adopt_a_cluster_it_did_not_create(local_run):
+    script = kind_command(local_run).inputs["create"]
+
+    assert "kind get clusters" in script and "already exists" in script
+    assert script.index("kind get clusters") < script.index("kind create cluster")
+
+
+def test_kind_node_image_is_pinned_and_maps_gateway_ports_to_host_loopback(local_run):
+    document = yaml.safe_load(kind_command(local_run).inputs["stdin"])
+
+    [control_plane] = document["nodes"]
+    assert control_plane["image"] == DEFAULT_NODE_IMAGE and "@sha256:" in DEFAULT_NODE_IMAGE
+    assert control_plane["extraPortMappings"] == [
+        {"containerPort": 30080, "hostPort": 8080, "listenAddress": "127.0.0.1", "protocol": "TCP"},
+        {"containerPort": 30443, "hostPort": 8443, "listenAddress": "127.0.0.1", "protocol": "TCP"},
+    ]
+    assert document["networking"]["apiServerAddress"] == "127.0.0.1"
+
+
+def test_kind_nodes_trust_the_registry_container(local_run):
+    cmd = kind_command(local_run)
+    document = yaml.safe_load(cmd.inputs["stdin"])
+
+    assert 'config_path = "/etc/containerd/certs.d"' in document["containerdConfigPatches"][0]
+    assert "/etc/containerd/certs.d/localhost:5001" in cmd.inputs["create"]
+    assert '[host."http://kind-registry:5000"]' in cmd.inputs["create"]
+
+
+def test_workers_and_changes_to_node_layout_recreate_the_cluster():
+    run = run_program("local", local(cluster={"workers": 2}))
+    cmd = kind_command(run)
+
+    roles = [n["role"] for n in yaml.safe_load(cmd.inputs["stdin"])["nodes"]]
+    assert roles == ["control-plane", "worker", "worker"]
+    assert cmd.inputs["triggers"][0] == cmd.inputs["stdin"]
+
+
+def test_kind_version_is_checked_only_for_the_default_node_image():
+    custom = "kindest/node:v1.34.11@sha256:" + "a" * 64
+    default_script = kind_command(run_program("local", local())).inputs["create"]
+    custom_script = kind_command(run_program("local", local(cluster={"nodeImage": custom}))).inputs["create"]
+
+    assert "kind version" in default_script
+    assert "kind version" not in custom_script
+
+
+def test_provider_uses_the_secret_kubeconfig_and_is_keyed_on_the_cluster(local_run):
+    cmd = kind_command(local_run)
+    [provider] = local_run.of_type(PROVIDER)
+
+    assert isinstance(provider.inputs["kubeconfig"], Secret)
+    assert reveal(provider.inputs["kubeconfig"]) == cmd.outputs["stdout"]
+    # Replaced only when the kind cluster is recreated, not when kubeconfig text changes.
+    assert provider.inputs["clusterIdentifier"] == cmd.id
+    assert cmd.urn in provider.dependencies
+    assert provider.inputs["deleteUnreachable"] == "true"
+
+
+def test_registry_container_is_hardened_and_published_on_loopback(local_run):
+    [container] = local_run.of_type(CONTAINER)
+    inputs = container.inputs
+
+    assert inputs["name"] == "kind-registry"
+    assert inputs["ports"] == [{"internal": 5000, "external": 5001, "ip": "127.0.0.1"}]
+    assert inputs["networksAdvanced"] == [{"name": "kind", "aliases": ["kind-registry"]}]
+    assert inputs["readOnly"] is True
+    assert inputs["capabilities"] == {"drops": ["ALL"]}
+    assert inputs["securityOpts"] == ["no-new-privileges:true"]
+    assert inputs["volumes"] == [{"volumeName": "kind-registry-data", "containerPath": "/var/lib/registry"}]
+    [image] = local_run.of_type("docker:index/remoteImage:RemoteImage")
+    assert image.inputs["name"] == "registry:3.0.0"
+
+
+def test_registry_joins_the_kind_network_only_after_the_cluster_exists(local_run):
+    [container] = local_run.of_type(CONTAINER)
+
+    assert kind_command(local_run).urn in container.property_dependencies["networksAdvanced"]
+
+
+def test_in_cluster_resources_use_the_cluster_provider(local_run):
+    [provider] = local_run.of_type(PROVIDER)
+    in_cluster = [r for r in local_run.resources if r.kubernetes_object]
+
+    assert in_cluster, "the local stack declares Kubernetes objects"
+    assert all(r.provider == provider.urn for r in in_cluster)
+    [hosting] = local_run.of_type("kubernetes:core/v1:ConfigMap")
+    assert hosting.inputs["metadata"] == {"name": "local-registry-hosting", "namespace": "kube-public"}
+    assert yaml.safe_load(hosting.inputs["data"]["localRegistryHosting.v1"])["host"] == "localhost:5001"
+
+
+def test_every_resource_is_parented_to_its_component(local_run):
+    components = {r.urn: r for r in local_run.resources if not r.custom}
+    platform = local_run.named("platform")
+
+    assert platform.type == "gitops-platform:index:Platform"
+    for resource in local_run.resources:
+        if resource is platform:
+            assert resource.parent.endswith("::gitops-platform-local")  # the stack
+            continue
+        assert resource.parent in components, f"{resource.name} is not parented to a component"
+        assert resource.name.startswith(components[resource.parent].name + "-")
+
+
+def test_component_type_tokens():
+    from components.harness import run_program
+
+    types = {r.type for r in run_program("local", local()).resources if not r.custom}
+
+    assert types == {
+        "gitops-platform:index:Platform",
+        "gitops-platform:index:LocalCluster",
+        "gitops-platform:index:LocalRegistry",
+    }
+
+
+def test_existing_mode_uses_the_context_and_creates_no_cluster(tmp_path):
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\ncurrent-context: dev\n")
+    run = run_program(
+        "local",
+        local(
+            cluster={"mode": "existing", "context": "dev", "kubeconfigPath": str(kubeconfig)},
+            registry={"mode": "external", "host": "registry.example.com:5000"},
+        ),
+    )
+
+    assert run.of_type(COMMAND) == []
+    assert run.of_type(CONTAINER) == []
+    [provider] = run.of_type(PROVIDER)
+    assert provider.inputs["context"] == "dev"
+    assert provider.inputs["clusterIdentifier"] == "context:dev"
+    assert reveal(provider.inputs["kubeconfig"]) == kubeconfig.read_text()
+    assert isinstance(provider.inputs["kubeconfig"], Secret)
+
+
+def test_existing_mode_with_a_missing_kubeconfig_names_the_key(tmp_path):
+    import pulumi
+
+    with pytest.raises(pulumi.RunError, match="gitops-platform:cluster.kubeconfigPath"):
+        run_program(
+            "local",
+            local(
+                cluster={"mode": "existing", "context": "dev", "kubeconfigPath": str(tmp_path / "absent")},
+                registry={"mode": "external", "host": "registry.example.com"},
+            ),
+        )
+
+
+def test_external_registry_on_kind_creates_no_container_and_no_mirror():
+    run = run_program("local", local(registry={"mode": "external", "host": "registry.example.com"}))
+
+    assert run.of_type(CONTAINER) == []
+    assert "certs.d" not in kind_command(run).inputs["create"]
+
+
+def test_outputs_registry_host_and_secret_kubeconfig():
+    from components.platform import Platform
+
+    seen = {}
+
+    def program():
+        from components.config import load_config
+
+        platform = Platform("platform", load_config())
+        platform.registry_host.apply(lambda v: seen.setdefault("host", v))
+        platform.registry.repository_url("backend").apply(lambda v: seen.setdefault("repo", v))
+
+        async def kubeconfig_is_secret():
+            seen["secret"] = await platform.kubeconfig.is_secret()
+
+        return kubeconfig_is_secret()
+
+    run_program("local", local(), program=program)
+
+    assert seen == {"host": "localhost:5001", "repo": "localhost:5001/backend", "secret": True}

@@ -1,0 +1,152 @@
+"""Offline render: the report and manifests say exactly what the program declares."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.harness import RecordedResource, read_stack_file, redact
+from components.render import critical_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def render(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "components.render", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("render-local")
+    return out, render("local", "--out", str(out))
+
+
+def test_render_local_succeeds_with_a_summary(rendered):
+    _, proc = rendered
+
+    assert proc.returncode == 0, proc.stderr
+    assert "stack local:" in proc.stdout
+    assert "critical path:" in proc.stdout
+
+
+def test_report_matches_what_the_program_declares(rendered, local_run):
+    out, _ = rendered
+    report = json.loads((out / "report.json").read_text())
+
+    assert report["stack"] == "local"
+    assert [r["urn"] for r in report["resources"]] == [r.urn for r in local_run.resources]
+    by_urn = local_run.by_urn()
+    for entry in report["resources"]:
+        recorded = by_urn[entry["urn"]]
+        assert entry["type"] == recorded.type
+        assert entry["parent"] == recorded.parent
+        assert entry["provider"] == recorded.provider
+        assert entry["protect"] == recorded.protect
+        assert entry["inputs"] == json.loads(json.dumps(redact(recorded.inputs)))
+    assert report["helm_releases"] == []
+    assert set(report) == {"stack", "resources", "helm_releases", "critical_path"}, "later checks add their keys when they exist"
+
+
+def test_report_never_contains_secret_values(rendered, local_run):
+    out, _ = rendered
+    text = (out / "report.json").read_text()
+    [command] = local_run.of_type("command:local:Command")
+
+    provider = next(r for r in json.loads(text)["resources"] if r["type"] == "pulumi:providers:kubernetes")
+    assert provider["inputs"]["kubeconfig"] == "[secret]"
+    assert "client-key-data" not in text
+    assert command.outputs["stdout"] not in text
+
+
+def test_manifests_hold_every_kubernetes_object(rendered, local_run):
+    out, _ = rendered
+    files = sorted((out / "manifests").glob("*.yaml"))
+    objects = [yaml.safe_load(f.read_text()) for f in files]
+
+    expected = [r for r in local_run.resources if r.kubernetes_object]
+    assert len(objects) == len(expected)
+    assert {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects} == {
+        ("ConfigMap", "kube-public", "local-registry-hosting")
+    }
+    assert all(o["apiVersion"] and o["kind"] for o in objects)
+
+
+def test_critical_path_in_report_is_cluster_then_provider_then_object(rendered):
+    out, _ = rendered
+    path = json.loads((out / "report.json").read_text())["critical_path"]
+
+    names = [u.rsplit("::", 1)[-1] for u in path["urns"]]
+    assert path["length"] == len(names) == 3
+    assert names == ["platform-cluster-kind", "platform-cluster-k8s", "platform-registry-hosting"]
+
+
+def test_config_error_exits_non_zero_naming_the_key(tmp_path):
+    bad = tmp_path / "Pulumi.local.yaml"
+    bad.write_text("config:\n  gitops-platform:environment: local\n  gitops-platform:cluster:\n    workerz: 1\n")
+
+    proc = render("local", "--out", str(tmp_path / "out"), "--config-file", str(bad))
+
+    assert proc.returncode == 2
+    assert "gitops-platform:cluster.workerz: unknown key" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_stack_file_is_a_clear_error(tmp_path):
+    proc = render("nosuchstack", "--out", str(tmp_path / "out"))
+
+    assert proc.returncode == 2
+    assert "Pulumi.nosuchstack.yaml not found" in proc.stderr
+
+
+def test_secure_values_become_secret_placeholders(tmp_path):
+    stack_file = tmp_path / "Pulumi.x.yaml"
+    stack_file.write_text(
+        "config:\n"
+        "  gitops-platform:environment: local\n"
+        "  gitops-platform:alerting:\n"
+        "    pagerKey:\n"
+        "      secure: v1:AAAA\n"
+        "  aws:region: eu-west-1\n"
+    )
+
+    config, secret_keys = read_stack_file(stack_file)
+
+    assert config["gitops-platform:alerting"] == {"pagerKey": "[secret]"}
+    assert secret_keys == ["gitops-platform:alerting"]
+    assert config["aws:region"] == "eu-west-1"
+
+
+def _resource(name: str, deps=(), provider: str = "", prop=None) -> RecordedResource:
+    return RecordedResource(
+        urn=f"urn:{name}", type="t", name=name, custom=True, id="", parent="urn:stack", inputs={}, outputs={},
+        dependencies=tuple(f"urn:{d}" for d in deps), property_dependencies={k: tuple(f"urn:{d}" for d in v) for k, v in (prop or {}).items()},
+        provider=f"urn:{provider}" if provider else "", protect=False, retain_on_delete=False,
+        delete_before_replace=False, additional_secret_outputs=(), remote=False,
+    )
+
+
+def test_critical_path_follows_depends_on_property_dependencies_and_providers():
+    resources = [
+        _resource("cluster"),
+        _resource("provider", deps=["cluster"]),
+        _resource("crds", provider="provider"),
+        _resource("app", prop={"spec": ["crds"]}, provider="provider"),
+        _resource("side", deps=["cluster"]),
+    ]
+
+    path = critical_path(resources)
+
+    assert path == {"length": 4, "urns": ["urn:cluster", "urn:provider", "urn:crds", "urn:app"]}
+
+
+def test_critical_path_of_nothing_is_empty():
+    assert critical_path([]) == {"length": 0, "urns": []}

@@ -22,6 +22,8 @@ from typing import Any, Literal, get_args, get_origin
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .ecr import EcrRegistryConfig
+from .eks import EksClusterConfig
 from .local_cluster import LocalClusterConfig
 from .local_registry import LocalRegistryConfig
 from .model import MISSING, KeyProblem, Model
@@ -140,6 +142,13 @@ def _problems(error: ValidationError, model: type[BaseModel]) -> list[Problem]:
 
 # --- per-environment platform configuration -------------------------------------------
 
+_AWS_REGION = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"
+
+
+def _region_field(description: str) -> Any:
+    return Field(None, pattern=_AWS_REGION, description=description)
+
+
 
 
 class LocalPlatformConfig(Model):
@@ -157,8 +166,14 @@ class LocalPlatformConfig(Model):
         description="Where images are pushed and pulled from: a registry container on the kind network, or an external one.",
     )
 
+    region: str | None = _region_field("AWS region of the ECR repositories; only with registry.mode `ecr` (required there).")
+
     @model_validator(mode="after")
     def _registry_reachable_from_cluster(self) -> "LocalPlatformConfig":
+        if self.registry.mode == "ecr" and self.region is None:
+            raise KeyProblem("region", "required when registry.mode is `ecr`: the AWS region of the repositories, e.g. eu-west-1")
+        if self.registry.mode != "ecr" and self.region is not None:
+            raise KeyProblem("region", "only used when registry.mode is `ecr` on the local stack; remove it", self.region)
         if self.registry.mode == "container" and self.cluster.mode != "kind":
             raise KeyProblem(
                 "registry.mode",
@@ -177,10 +192,29 @@ class LocalPlatformConfig(Model):
         return self
 
 
-PlatformConfig = LocalPlatformConfig
+class AwsPlatformConfig(Model):
+    """The `aws` environment: a hardened EKS cluster and ECR repositories."""
+
+    environment: Literal["aws"] = Field(description="`aws`: EKS + ECR.")
+    region: str = Field(pattern=_AWS_REGION, description="AWS region of every resource of the stack, e.g. eu-west-1.")
+    cluster: EksClusterConfig = Field(default_factory=EksClusterConfig, description="The EKS cluster, its VPC and node group.")
+    registry: EcrRegistryConfig = Field(default_factory=EcrRegistryConfig, description="The ECR repositories.")
+
+    @model_validator(mode="after")
+    def _keep_images(self) -> "AwsPlatformConfig":
+        if self.registry.force_delete:
+            raise KeyProblem(
+                "registry.forceDelete",
+                "would let `pulumi destroy` delete repositories with their images; only allowed on the local stack. Remove it",
+                True,
+            )
+        return self
+
+
+PlatformConfig = LocalPlatformConfig | AwsPlatformConfig
 """The validated configuration of one stack (one model per environment)."""
 
-ENVIRONMENTS: Mapping[str, type[Model]] = {"local": LocalPlatformConfig}
+ENVIRONMENTS: Mapping[str, type[Model]] = {"local": LocalPlatformConfig, "aws": AwsPlatformConfig}
 
 
 def parse_config(raw: Mapping[str, Any], *, source: str = "the stack configuration") -> PlatformConfig:

@@ -147,8 +147,32 @@ def _fake_kubeconfig(cluster: str) -> str:
     )
 
 
+MOCK_ACCOUNT = "123456789012"
+"""The AWS account id the mocks pretend to run in."""
+
+# EC2-style id prefixes per resource type, as AWS assigns them.
+_EC2_ID_PREFIX = {
+    "vpc": "vpc",
+    "subnet": "subnet",
+    "internetGateway": "igw",
+    "routeTable": "rtb",
+    "routeTableAssociation": "rtbassoc",
+    "natGateway": "nat",
+    "eip": "eipalloc",
+    "launchTemplate": "lt",
+    "securityGroup": "sg",
+}
+
+
 class PlatformMocks(pulumi_mocks.Mocks):
-    """Mock provider behaviour with realistic computed outputs, so Outputs resolve like a real `up`."""
+    """Mock provider behaviour with realistic computed outputs, so Outputs resolve like a real `up`.
+
+    ARNs, ids, endpoints, repository URLs and kubeconfigs have the shapes the real
+    providers return, in account `MOCK_ACCOUNT` and the stack's region.
+    """
+
+    def __init__(self, region: str = "eu-west-1") -> None:
+        self.region = region
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
@@ -156,6 +180,8 @@ class PlatformMocks(pulumi_mocks.Mocks):
         state = dict(inputs)
         if typ.startswith("pulumi:providers:"):
             return f"{name}-{hexid[:8]}", state
+        if typ.startswith("aws:"):
+            return self._aws(typ, name, hexid, state)
         if typ == "command:local:Command":
             state["stdout"] = _fake_kubeconfig(f"kind-{name}")
             state["stderr"] = ""
@@ -178,7 +204,77 @@ class PlatformMocks(pulumi_mocks.Mocks):
             return (f"{namespace}/{metadata['name']}" if namespace else metadata["name"]), state
         return f"{name}-{hexid[:8]}", state
 
+    def _aws(self, typ: str, name: str, hexid: str, state: dict) -> tuple[str, dict]:
+        module, kind = typ.split(":")[1].split("/")[0], typ.split(":")[2]
+        kind = kind[0].lower() + kind[1:]
+        region, account = self.region, MOCK_ACCOUNT
+        # The provider auto-names resources without a name as <name>-<7 random chars>.
+        physical = state.get("name") or f"{name}-{hexid[:7]}"
+        if module == "ec2" and kind in _EC2_ID_PREFIX:
+            resource_id = f"{_EC2_ID_PREFIX[kind]}-{hexid[:17]}"
+            state["arn"] = f"arn:aws:ec2:{region}:{account}:{kind.lower()}/{resource_id}"
+            if kind == "launchTemplate":
+                state["latestVersion"] = 1
+                state["defaultVersion"] = 1
+            return resource_id, state
+        state["name"] = physical
+        if module == "iam":
+            path = {"role": "role", "openIdConnectProvider": "oidc-provider", "policy": "policy"}.get(kind, kind)
+            ident = state["url"].removeprefix("https://") if kind == "openIdConnectProvider" else physical
+            state["arn"] = f"arn:aws:iam::{account}:{path}/{ident}"
+            if kind == "role":
+                state["uniqueId"] = f"AROA{hexid[:17].upper()}"
+            return (state["arn"] if kind == "openIdConnectProvider" else physical), state
+        if module == "kms" and kind == "key":
+            key_id = f"{hexid[:8]}-{hexid[8:12]}-{hexid[12:16]}-{hexid[16:20]}-{hexid[20:32]}"
+            state.update(keyId=key_id, arn=f"arn:aws:kms:{region}:{account}:key/{key_id}")
+            state.pop("name")
+            return key_id, state
+        if module == "eks" and kind == "cluster":
+            cluster_id = hexid[:32].upper()
+            state.update(
+                arn=f"arn:aws:eks:{region}:{account}:cluster/{physical}",
+                endpoint=f"https://{cluster_id}.gr7.{region}.eks.amazonaws.com",
+                certificateAuthority={"data": "bW9jay1jYQ=="},
+                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{cluster_id}"}]}],
+                status="ACTIVE",
+            )
+            return physical, state
+        if module == "eks" and kind == "nodeGroup":
+            group = state.get("nodeGroupName") or physical
+            state.update(
+                nodeGroupName=group,
+                arn=f"arn:aws:eks:{region}:{account}:nodegroup/{state.get('clusterName')}/{group}/{hexid[:36]}",
+                resources=[{"autoscalingGroups": [{"name": f"eks-{group}-{hexid[:36]}"}]}],
+            )
+            return f"{state.get('clusterName')}:{group}", state
+        if module == "ecr" and kind == "repository":
+            state.update(
+                arn=f"arn:aws:ecr:{region}:{account}:repository/{physical}",
+                registryId=account,
+                repositoryUrl=f"{account}.dkr.ecr.{region}.amazonaws.com/{physical}",
+            )
+            return physical, state
+        state["arn"] = f"arn:aws:{module}:{region}:{account}:{kind}/{physical}"
+        return physical, state
+
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
+        region, account = self.region, MOCK_ACCOUNT
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": [f"{region}{z}" for z in "abc"], "zoneIds": [f"euw1-az{i}" for i in (1, 2, 3)], "id": region}, []
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws", "id": "aws"}, []
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": account, "arn": f"arn:aws:sts::{account}:assumed-role/platform-deployer/ci", "userId": "AROAMOCK:ci", "id": account}, []
+        if args.token == "aws:iam/getSessionContext:getSessionContext":
+            return {
+                "arn": args.args["arn"],
+                "issuerArn": f"arn:aws:iam::{account}:role/platform-deployer",
+                "issuerId": "AROAMOCK",
+                "issuerName": "platform-deployer",
+                "sessionName": "ci",
+                "id": args.args["arn"],
+            }, []
         return {}, []
 
 
@@ -254,12 +350,13 @@ def run_program_recording(
     """Like `run_program`, but returns the program's exception beside what was recorded."""
     if program is None:
         from .platform import main as program
-    monitor = RecordingMonitor(PlatformMocks())
+    region = str(config.get(f"{NAMESPACE}:region") or "eu-west-1")
+    monitor = RecordingMonitor(PlatformMocks(region))
     outcome: list[BaseException | None] = [None]
 
     def execute() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
-        pulumi_mocks.set_mocks(PlatformMocks(), project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+        pulumi_mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
         set_all_config(engine_config(config), list(secret_keys))
         try:
             _sync_await(run_pulumi_func(program))

@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from .ecr import EcrRegistryConfig
 from .model import KeyProblem, Model
 
 REGISTRY_PORT = 5000
@@ -29,11 +30,12 @@ _CONTAINER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 class LocalRegistryConfig(Model):
     """`gitops-platform:registry` on the `local` stack."""
 
-    mode: Literal["container", "external"] = Field(
+    mode: Literal["container", "external", "ecr"] = Field(
         "container",
         description="`container`: run a registry container on the kind network, published on the host's "
         "loopback at `hostPort`, and configure every kind node to pull from it. "
-        "`external`: push to and pull from `host`, which the cluster must already trust.",
+        "`external`: push to and pull from `host`, which the cluster must already trust. "
+        "`ecr`: use ECR repositories (settings under `ecr`; needs `gitops-platform:region` and AWS credentials).",
     )
     name: str = Field(
         "kind-registry",
@@ -55,6 +57,10 @@ class LocalRegistryConfig(Model):
     host: str | None = Field(
         None,
         description="`external` mode: `host[:port]` of the registry (required there).",
+    )
+    ecr: EcrRegistryConfig | None = Field(
+        None,
+        description="`ecr` mode: the ECR repositories (defaults as on `aws`; `forceDelete` is allowed here).",
     )
 
     @field_validator("image")
@@ -82,13 +88,19 @@ class LocalRegistryConfig(Model):
     def _mode_keys(self) -> "LocalRegistryConfig":
         if self.mode == "external" and self.host is None:
             raise KeyProblem("host", "required when mode is `external`: the registry host the cluster pulls from")
-        if self.mode == "container" and self.host is not None:
-            raise KeyProblem("host", "only used when mode is `external`; in `container` mode the host is localhost:<hostPort>", self.host)
+        if self.mode != "external" and self.host is not None:
+            raise KeyProblem("host", "only used when mode is `external`; remove it or set mode: external", self.host)
+        if self.mode != "ecr" and self.ecr is not None:
+            raise KeyProblem("ecr", "only used when mode is `ecr`; remove it or set mode: ecr", self.ecr.model_dump(by_alias=True, exclude_unset=True))
         return self
 
     def image_host(self) -> str:
-        """The `host[:port]` image references start with."""
+        """The `host[:port]` image references start with (container and external modes)."""
         return self.host if self.mode == "external" and self.host else f"localhost:{self.host_port}"
+
+    def ecr_config(self) -> EcrRegistryConfig:
+        """`ecr` mode: the ECR settings (their defaults when `ecr` is not given)."""
+        return self.ecr or EcrRegistryConfig()
 
     def node_mirrors(self) -> dict[str, str]:
         """Image host -> endpoint the kind nodes must use for it (the registry container on the kind network)."""
@@ -100,7 +112,7 @@ class LocalRegistryConfig(Model):
 class LocalRegistry(pulumi.ComponentResource):
     """An image registry for the `local` stack that needs no cloud account.
 
-    In `container` mode: a `registry` container joined to the kind network (so nodes
+    Handles `container` and `external` modes (`ecr` mode is an `EcrRegistry`). In `container` mode: a `registry` container joined to the kind network (so nodes
     reach it by name), published on 127.0.0.1 only, with a read-only root filesystem,
     all capabilities dropped and images kept in a named volume; plus the
     `kube-public/local-registry-hosting` ConfigMap (KEP-1755) so tools in the

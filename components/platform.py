@@ -11,8 +11,12 @@
 from __future__ import annotations
 
 import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
-from .config import PlatformConfig, load_config
+from .config import NAMESPACE, AwsPlatformConfig, LocalPlatformConfig, PlatformConfig, load_config
+from .ecr import EcrRegistry
+from .eks import EksCluster
 from .local_cluster import LocalCluster
 from .local_registry import LocalRegistry
 from .registry import Registry
@@ -24,35 +28,74 @@ class Platform(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     """Kubeconfig of the platform's cluster (secret)."""
     cluster_name: pulumi.Output[str]
-    """Name of the cluster (kind cluster name or kubeconfig context)."""
+    """Name of the cluster (EKS or kind cluster name, or kubeconfig context)."""
     registry_host: pulumi.Output[str]
     """`host[:port]` the platform's images are pushed to and pulled from."""
 
+    provider: k8s.Provider
+    """Kubernetes provider of the platform's cluster."""
     registry: Registry
-    cluster: LocalCluster
+    """The image registry (LocalRegistry or EcrRegistry)."""
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gitops-platform:index:Platform", name, None, opts)
-        # Environment decides which provider backs the cluster and registry; everything
-        # else is configuration.
-        self.cluster = LocalCluster(
-            f"{name}-cluster",
-            config.cluster,
-            trusted_registries=config.registry.node_mirrors(),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        in_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
-        self.registry = LocalRegistry(
-            f"{name}-registry",
-            config.registry,
-            network=self.cluster.docker_network if config.registry.mode == "container" else None,
-            opts=in_cluster,
-        )
-        self.kubeconfig = self.cluster.kubeconfig
-        self.cluster_name = self.cluster.cluster_name
+        # The environment decides which providers back the cluster and the registry;
+        # everything else is configuration.
+        if isinstance(config, AwsPlatformConfig):
+            aws_opts = pulumi.ResourceOptions(parent=self, providers={"aws": self._aws_provider(name, config.region, config.environment)})
+            cluster: LocalCluster | EksCluster = EksCluster(f"{name}-cluster", config.cluster, region=config.region, opts=aws_opts)
+            self.registry = EcrRegistry(f"{name}-registry", config.registry, protect=True, opts=aws_opts)
+        else:
+            cluster, self.registry = self._local(name, config)
+        self.provider = cluster.provider
+        self.kubeconfig = cluster.kubeconfig
+        self.cluster_name = cluster.cluster_name
         self.registry_host = self.registry.host
         self.register_outputs(
             {"kubeconfig": self.kubeconfig, "cluster_name": self.cluster_name, "registry_host": self.registry_host}
+        )
+
+    def _local(self, name: str, config: LocalPlatformConfig) -> tuple[LocalCluster, Registry]:
+        registry_config = config.registry
+        cluster = LocalCluster(
+            f"{name}-cluster",
+            config.cluster,
+            trusted_registries=registry_config.node_mirrors(),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if registry_config.mode == "ecr":
+            assert config.region is not None  # enforced by LocalPlatformConfig
+            provider = self._aws_provider(name, config.region, config.environment)
+            # Local repositories are disposable: not protected (forceDelete is the user's call).
+            registry: Registry = EcrRegistry(
+                f"{name}-registry",
+                registry_config.ecr_config(),
+                protect=False,
+                opts=pulumi.ResourceOptions(parent=self, providers={"aws": provider}),
+            )
+        else:
+            registry = LocalRegistry(
+                f"{name}-registry",
+                registry_config,
+                network=cluster.docker_network if registry_config.mode == "container" else None,
+                opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider}),
+            )
+        return cluster, registry
+
+    def _aws_provider(self, name: str, region: str, environment: str) -> aws.Provider:
+        # Every taggable AWS resource of the stack carries these tags.
+        return aws.Provider(
+            f"{name}-aws",
+            region=region,
+            default_tags=aws.ProviderDefaultTagsArgs(
+                tags={
+                    "project": NAMESPACE,
+                    "environment": environment,
+                    "stack": pulumi.get_stack(),
+                    "managed-by": "pulumi",
+                }
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
 

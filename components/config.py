@@ -16,11 +16,12 @@ per-environment `PlatformConfig` and the loader.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args, get_origin
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .ecr import EcrRegistryConfig
 from .eks import EksClusterConfig
@@ -142,11 +143,13 @@ def _problems(error: ValidationError, model: type[BaseModel]) -> list[Problem]:
 
 # --- per-environment platform configuration -------------------------------------------
 
-_AWS_REGION = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"
+_AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 
 
-def _region_field(description: str) -> Any:
-    return Field(None, pattern=_AWS_REGION, description=description)
+def _check_region(value: str | None) -> str | None:
+    if value is not None and not _AWS_REGION.match(value):
+        raise ValueError("expected an AWS region name like eu-west-1")
+    return value
 
 
 
@@ -166,7 +169,8 @@ class LocalPlatformConfig(Model):
         description="Where images are pushed and pulled from: a registry container on the kind network, or an external one.",
     )
 
-    region: str | None = _region_field("AWS region of the ECR repositories; only with registry.mode `ecr` (required there).")
+    region: str | None = Field(None, description="AWS region of the ECR repositories; only with registry.mode `ecr` (required there).")
+    _region = field_validator("region")(_check_region)
 
     @model_validator(mode="after")
     def _registry_reachable_from_cluster(self) -> "LocalPlatformConfig":
@@ -196,7 +200,8 @@ class AwsPlatformConfig(Model):
     """The `aws` environment: a hardened EKS cluster and ECR repositories."""
 
     environment: Literal["aws"] = Field(description="`aws`: EKS + ECR.")
-    region: str = Field(pattern=_AWS_REGION, description="AWS region of every resource of the stack, e.g. eu-west-1.")
+    region: str = Field(description="AWS region of every resource of the stack, e.g. eu-west-1.")
+    _region = field_validator("region")(_check_region)
     cluster: EksClusterConfig = Field(default_factory=EksClusterConfig, description="The EKS cluster, its VPC and node group.")
     registry: EcrRegistryConfig = Field(default_factory=EcrRegistryConfig, description="The ECR repositories.")
 

@@ -112,7 +112,7 @@ class EksClusterConfig(Model):
     """`gitops-platform:cluster` on the `aws` stack."""
 
     name: str = Field("gitops-platform", description="EKS cluster name (also names its log group).")
-    kubernetes_version: str = Field(KUBERNETES_VERSION, pattern=r"^1\.\d{2}$", description="Pinned Kubernetes minor version; upgrades are deliberate config changes.")
+    kubernetes_version: str = Field(KUBERNETES_VERSION, description="Pinned Kubernetes minor version; upgrades are deliberate config changes.")
     vpc_cidr: str = Field("10.0.0.0/16", description="VPC CIDR; subnets are carved from it unless given.")
     availability_zones: int = Field(2, ge=2, le=4, description="How many AZs the subnets span (at least 2, so one zone can fail).")
     public_subnet_cidrs: list[str] | None = Field(None, description="One CIDR per AZ for load balancers and NAT gateways; default: carved from vpcCidr.")
@@ -126,7 +126,7 @@ class EksClusterConfig(Model):
     )
     log_retention_days: int = Field(90, description="Retention of the control-plane log group.")
     node_group: NodeGroupConfig = Field(default_factory=NodeGroupConfig, description="The managed node group.")
-    ebs_csi_version: str | None = Field(None, pattern=r"^v\d+\.\d+\.\d+-eksbuild\.\d+$", description="EBS CSI add-on version; default: EKS's default for the cluster version at creation.")
+    ebs_csi_version: str | None = Field(None, description="EBS CSI add-on version; default: EKS's default for the cluster version at creation.")
     storage_reclaim_policy: Literal["Retain", "Delete"] = Field("Retain", description="Reclaim policy of the default gp3 StorageClass: `Retain` keeps volumes when a PVC is deleted.")
 
     @field_validator("name")
@@ -134,6 +134,20 @@ class EksClusterConfig(Model):
     def _name(cls, value: str) -> str:
         if not _EKS_NAME.match(value):
             raise ValueError("must start with a letter or digit and contain only letters, digits, '-' and '_' (at most 100)")
+        return value
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not re.fullmatch(r"1\.\d{2}", value):
+            raise ValueError("expected a Kubernetes minor version like 1.35 (EKS picks the patch release)")
+        return value
+
+    @field_validator("ebs_csi_version")
+    @classmethod
+    def _addon_version(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"v\d+\.\d+\.\d+-eksbuild\.\d+", value):
+            raise ValueError("expected an EKS add-on version like v1.40.0-eksbuild.1 (aws eks describe-addon-versions)")
         return value
 
     @field_validator("vpc_cidr")
@@ -167,7 +181,6 @@ class EksClusterConfig(Model):
         if self.nat_gateways > self.availability_zones:
             raise KeyProblem("natGateways", f"at most one per AZ ({self.availability_zones})", self.nat_gateways)
         vpc = ipaddress.IPv4Network(self.vpc_cidr)
-        seen: list[tuple[str, ipaddress.IPv4Network]] = []
         for key, cidrs in (("publicSubnetCidrs", self.public_subnet_cidrs), ("privateSubnetCidrs", self.private_subnet_cidrs)):
             if cidrs is None:
                 continue
@@ -180,10 +193,18 @@ class EksClusterConfig(Model):
                     raise KeyProblem(key, f"{cidr!r} is not an IPv4 CIDR block ({error})", cidrs) from None
                 if not network.subnet_of(vpc):
                     raise KeyProblem(key, f"{cidr} is outside vpcCidr {vpc}", cidrs)
-                clash = next((c for _, c in seen if network.overlaps(c)), None)
+        # Configured subnets must not overlap each other or the defaults carved for the rest.
+        public, private = self.subnet_cidrs()
+        seen: list[ipaddress.IPv4Network] = []
+        for key, cidrs in (("publicSubnetCidrs", public), ("privateSubnetCidrs", private)):
+            for cidr in cidrs:
+                network = ipaddress.IPv4Network(cidr)
+                clash = next((c for c in seen if network.overlaps(c)), None)
                 if clash is not None:
-                    raise KeyProblem(key, f"{cidr} overlaps {clash}", cidrs)
-                seen.append((key, network))
+                    given = self.public_subnet_cidrs if key == "publicSubnetCidrs" else self.private_subnet_cidrs
+                    blame = key if given is not None else ("privateSubnetCidrs" if key == "publicSubnetCidrs" else "publicSubnetCidrs")
+                    raise KeyProblem(blame, f"{cidr} overlaps {clash}; give non-overlapping CIDRs", given or cidrs)
+                seen.append(network)
         return self
 
     def subnet_cidrs(self) -> tuple[list[str], list[str]]:

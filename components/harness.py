@@ -63,6 +63,7 @@ class RecordedResource:
     retain_on_delete: bool
     delete_before_replace: bool
     additional_secret_outputs: tuple[str, ...]
+    ignore_changes: tuple[str, ...]
     remote: bool
 
     @property
@@ -308,6 +309,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=bool(request.retainOnDelete),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                ignore_changes=tuple(request.ignoreChanges),
                 remote=bool(request.remote),
             )
         )

@@ -8,3 +8,9 @@ from typing import Any
 def local(**keys: Any) -> dict[str, Any]:
     """Engine-style config for the local stack: `local(cluster={"workers": 1})`."""
     return {"gitops-platform:environment": "local", **{f"gitops-platform:{k}": v for k, v in keys.items()}}
+
+
+def aws(**keys: Any) -> dict[str, Any]:
+    """Engine-style config for the aws stack (region eu-west-1 unless given)."""
+    keys.setdefault("region", "eu-west-1")
+    return {"gitops-platform:environment": "aws", **{f"gitops-platform:{k}": v for k, v in keys.items()}}

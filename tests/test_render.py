@@ -130,7 +130,7 @@ def _resource(name: str, deps=(), provider: str = "", prop=None) -> RecordedReso
         urn=f"urn:{name}", type="t", name=name, custom=True, id="", parent="urn:stack", inputs={}, outputs={},
         dependencies=tuple(f"urn:{d}" for d in deps), property_dependencies={k: tuple(f"urn:{d}" for d in v) for k, v in (prop or {}).items()},
         provider=f"urn:{provider}" if provider else "", protect=False, retain_on_delete=False,
-        delete_before_replace=False, additional_secret_outputs=(), remote=False,
+        delete_before_replace=False, additional_secret_outputs=(), ignore_changes=(), remote=False,
     )
 
 
@@ -150,3 +150,13 @@ def test_critical_path_follows_depends_on_property_dependencies_and_providers():
 
 def test_critical_path_of_nothing_is_empty():
     assert critical_path([]) == {"length": 0, "urns": []}
+
+
+def test_render_aws_succeeds_and_redacts_the_kubeconfig(tmp_path):
+    proc = render("aws", "--out", str(tmp_path))
+
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    provider = next(r for r in report["resources"] if r["type"] == "pulumi:providers:kubernetes")
+    assert provider["inputs"]["kubeconfig"] == "[secret]"
+    assert [p.name for p in (tmp_path / "manifests").iterdir()] == ["storageclass-cluster-gp3.yaml"]

@@ -21,8 +21,11 @@ from typing import Any
 
 import yaml
 
-from .config import ConfigError
+from .config import NAMESPACE, ConfigError, parse_config
+from .footprint import footprint, node_count
 from .harness import RecordedResource, Run, read_stack_file, redact, run_program_recording
+from .upstream import bundle
+from .validate import schema_report
 
 HELM_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 
@@ -82,7 +85,33 @@ def critical_path(resources: Sequence[RecordedResource]) -> dict[str, Any]:
     return {"length": len(path), "urns": path}
 
 
-def report(run: Run) -> dict[str, Any]:
+def component_of(run: Run) -> Any:
+    """urn -> name of the platform component (a direct child of Platform) it belongs to."""
+    by_urn = run.by_urn()
+    platforms = {r.urn for r in run.resources if r.type == "gitops-platform:index:Platform"}
+
+    def find(urn: str) -> str:
+        resource = by_urn.get(urn)
+        while resource is not None and resource.parent not in platforms:
+            resource = by_urn.get(resource.parent)
+        return resource.name if resource is not None else "(outside the platform)"
+
+    return find
+
+
+def report(run: Run, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The render report of a run; with the stack `config`, also schema checks and footprint."""
+    data = _resources_report(run)
+    if config is None:
+        return data
+    objects = [(r.urn, manifest(r)) for r in run.resources if r.kubernetes_object]
+    data["schema"] = schema_report(objects, data["helm_releases"], bundle())
+    platform_config = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
+    data["footprint"] = footprint(objects, data["helm_releases"], nodes=node_count(platform_config), component_of=component_of(run))
+    return data
+
+
+def _resources_report(run: Run) -> dict[str, Any]:
     return {
         "stack": run.stack,
         "resources": [
@@ -112,7 +141,7 @@ def _file_name(obj: dict[str, Any], index: int) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(parts)).lower() + ".yaml"
 
 
-def write(run: Run, out: Path) -> dict[str, Any]:
+def write(run: Run, out: Path, config: dict[str, Any] | None = None) -> dict[str, Any]:
     manifests = out / "manifests"
     manifests.mkdir(parents=True, exist_ok=True)
     for stale in manifests.glob("*.yaml"):
@@ -120,7 +149,7 @@ def write(run: Run, out: Path) -> dict[str, Any]:
     for index, resource in enumerate(r for r in run.resources if r.kubernetes_object):
         obj = manifest(resource)
         (manifests / _file_name(obj, index)).write_text(yaml.safe_dump(obj, sort_keys=False))
-    data = report(run)
+    data = report(run, config)
     (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return data
 
@@ -133,8 +162,33 @@ def summary(data: dict[str, Any], out: Path) -> str:
     lines.append(f"helm releases: {len(data['helm_releases'])}")
     path = data["critical_path"]
     lines.append(f"critical path: {path['length']} resources: " + " -> ".join(u.rsplit("::", 1)[-1] for u in path["urns"]))
+    schema = data.get("schema")
+    if schema is not None and schema.get("skipped"):
+        lines.append(f"schema checks SKIPPED: {schema['reason']}")
+    elif schema is not None:
+        lines.append(
+            f"schema: {schema['validated']} objects validated, {len(schema['errors'])} errors, "
+            f"{len(schema['unvalidated'])} unvalidated, {len(schema['values_errors'])} Helm values errors"
+        )
+        for error in schema["errors"]:
+            lines.append(f"  ERROR {error['kind']} {error['urn'].rsplit('::', 1)[-1]} {error['path']}: {error['message']}")
+        for error in schema["values_errors"]:
+            lines.append(f"  ERROR values {error['chart']} {error['version']} {error['path']}: {error['message']}")
+        for item in schema["unvalidated"]:
+            lines.append(f"  UNVALIDATED {item['kind']} {item['urn'].rsplit('::', 1)[-1]}: {item['reason']}")
+    fp = data.get("footprint")
+    if fp is not None:
+        lines.append(f"footprint: {fp['cpu_millicores']}m CPU, {fp['memory_mib']}Mi memory requested; {len(fp['unknown'])} workloads unknown")
+        for item in fp["unknown"]:
+            lines.append(f"  UNKNOWN {item['workload']}: {item['reason']}")
     lines.append(f"written: {out / 'manifests'}/, {out / 'report.json'}")
     return "\n".join(lines)
+
+
+def failed(data: dict[str, Any]) -> bool:
+    """Whether the render must exit non-zero (schema or Helm values errors)."""
+    schema = data.get("schema") or {}
+    return bool(schema.get("errors") or schema.get("values_errors"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,9 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if error is not None:
         print(f"error: the program failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
-    data = write(run, args.out)
+    data = write(run, args.out, config)
     print(summary(data, args.out))
-    return 0
+    return 1 if failed(data) else 0
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def test_report_matches_what_the_program_declares(rendered, local_run):
         assert entry["protect"] == recorded.protect
         assert entry["inputs"] == json.loads(json.dumps(redact(recorded.inputs)))
     assert report["helm_releases"] == []
-    assert set(report) == {"stack", "resources", "helm_releases", "critical_path"}, "later checks add their keys when they exist"
+    assert set(report) == {"stack", "resources", "helm_releases", "critical_path", "schema", "footprint"}
 
 
 def test_report_never_contains_secret_values(rendered, local_run):
@@ -160,3 +160,28 @@ def test_render_aws_succeeds_and_redacts_the_kubeconfig(tmp_path):
     provider = next(r for r in report["resources"] if r["type"] == "pulumi:providers:kubernetes")
     assert provider["inputs"]["kubeconfig"] == "[secret]"
     assert [p.name for p in (tmp_path / "manifests").iterdir()] == ["storageclass-cluster-gp3.yaml"]
+
+
+def test_render_exits_non_zero_on_a_schema_error(monkeypatch, tmp_path):
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    import components.render as render_module
+    from components.platform import main as platform_program
+    from components.upstream import bundle
+
+    if bundle() is None:
+        pytest.skip("upstream bundle (../shared/upstream) not present")
+    real = render_module.run_program_recording
+
+    def program():
+        platform = platform_program()
+        k8s.core.v1.ConfigMap("broken", metadata={"name": "broken"}, data={"a": "b"}, binary_data={"b": 1},
+                              opts=pulumi.ResourceOptions(provider=platform.provider))
+
+    monkeypatch.setattr(render_module, "run_program_recording", lambda stack, config, **kw: real(stack, config, program=program, **kw))
+    monkeypatch.chdir(ROOT)
+
+    assert render_module.main(["local", "--out", str(tmp_path)]) == 1
+    schema = json.loads((tmp_path / "report.json").read_text())["schema"]
+    assert [(e["kind"], e["path"]) for e in schema["errors"]] == [("v1/ConfigMap", "binaryData.b")]

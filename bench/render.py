@@ -1,0 +1,109 @@
+"""Time the offline render of each stack against the import floor.
+
+    .venv/bin/python bench/render.py [--runs 5] [stack ...]
+
+For each stack: the median wall time of `python -m components.render <stack>` over
+`--runs` fresh processes; the median of its import floor — a fresh process importing
+exactly the modules of the third-party packages the program imports (every submodule
+the render of that stack loaded, e.g. `pulumi_aws.eks.cluster`), nothing else —; their
+ratio; the resource count; and the render's peak memory (max RSS). The ratio says how
+much the program itself costs on top of loading the SDKs it cannot avoid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Runs the render of a stack in-process, then lists every loaded module of the
+# third-party packages that components/ imports directly.
+_LIST_IMPORTS = """
+import ast, pathlib, sys, tempfile
+import components.render
+packages = set()
+for path in pathlib.Path('components').glob('*.py'):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            packages.update(a.name.split('.')[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            packages.add(node.module.split('.')[0])
+packages -= set(sys.stdlib_module_names) | {'components', '__future__'}
+with tempfile.TemporaryDirectory() as out:
+    components.render.main([sys.argv[1], '--out', out])
+print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in packages)))
+"""
+
+
+def _timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one fresh process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+    return elapsed, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def floor_modules(stack: str) -> list[str]:
+    """The third-party modules a render of `stack` loads (its last output line)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _LIST_IMPORTS, stack], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip().splitlines()[-1].split()
+
+
+def bench(stacks: list[str], runs: int) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for stack in stacks:
+            modules = floor_modules(stack)
+            floor_cmd = [sys.executable, "-c", "\n".join(f"import {m}" for m in modules)]
+            floor = statistics.median(_timed(floor_cmd)[0] for _ in range(runs))
+            out = Path(tmp) / stack
+            samples = [_timed([sys.executable, "-m", "components.render", stack, "--out", str(out)]) for _ in range(runs)]
+            report = json.loads((out / "report.json").read_text())
+            render = statistics.median(s[0] for s in samples)
+            rows.append(
+                {
+                    "stack": stack,
+                    "resources": len(report["resources"]),
+                    "render_s": round(render, 3),
+                    "floor_s": round(floor, 3),
+                    "ratio": round(render / floor, 2),
+                    "floor_modules": len(modules),
+                    "peak_mib": round(max(s[1] for s in samples)),
+                }
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stacks", nargs="*", default=["local", "aws"])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    print(f"median of {args.runs} fresh processes each")
+    print(f"{'stack':<6} {'resources':>9} {'render s':>9} {'floor s':>8} {'ratio':>6} {'peak MiB':>9} {'floor modules':>14}")
+    for row in bench(args.stacks, args.runs):
+        print(
+            f"{row['stack']:<6} {row['resources']:>9} {row['render_s']:>9.3f} {row['floor_s']:>8.3f} "
+            f"{row['ratio']:>6.2f} {row['peak_mib']:>9} {row['floor_modules']:>14}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""The Helm charts the platform installs: one pinned version and https repository each.
+
+Component config models take their chart pins from here as defaults, so a pin lives
+in exactly one place. Every version equals the pinned upstream bundle
+(`../shared/upstream/versions.json`; a test compares them): bumping a pin means
+refreshing the bundle first, so the schema and values checks run against it.
+
+    from components.charts import CHARTS
+    chart = CHARTS["istiod"]     # Chart(name="istiod", version="1.30.3", repo="https://...")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str
+    """Chart name in its repository."""
+    version: str
+    """Exact chart version (never a range)."""
+    repo: str
+    """Helm repository URL (https only)."""
+    upstream: str
+    """Key of this chart's entry in the upstream bundle's versions.json."""
+
+
+_ISTIO = "https://istio-release.storage.googleapis.com/charts"
+# kubernetes/autoscaler publishes both of its charts to one chart-releaser index.
+_AUTOSCALER = "https://kubernetes.github.io/autoscaler"
+
+CHARTS: dict[str, Chart] = {
+    chart.name: chart
+    for chart in (
+        Chart("base", "1.30.3", _ISTIO, "istio"),
+        Chart("istiod", "1.30.3", _ISTIO, "istio"),
+        Chart("gateway", "1.30.3", _ISTIO, "istio"),
+        Chart("gatekeeper", "3.23.0", "https://open-policy-agent.github.io/gatekeeper/charts", "gatekeeper"),
+        Chart("trivy-operator", "0.34.0", "https://aquasecurity.github.io/helm-charts", "trivy-operator"),
+        Chart("falco", "9.1.0", "https://falcosecurity.github.io/charts", "falco"),
+        Chart("vault", "0.34.1", "https://helm.releases.hashicorp.com", "vault"),
+        Chart("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack"),
+        Chart("loki", "18.11.0", "https://grafana-community.github.io/helm-charts", "loki"),
+        Chart("jaeger", "4.11.1", "https://jaegertracing.github.io/helm-charts", "jaeger"),
+        Chart("keda", "2.20.2", "https://kedacore.github.io/charts", "keda"),
+        Chart("vertical-pod-autoscaler", "0.11.0", _AUTOSCALER, "vertical-pod-autoscaler"),
+        Chart("cluster-autoscaler", "9.59.0", _AUTOSCALER, "cluster-autoscaler"),
+    )
+}

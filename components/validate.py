@@ -1,0 +1,288 @@
+"""Offline admission checks: what a real API server and real charts would reject.
+
+- Core Kubernetes objects are validated with kubernetes-validate's strict schemas at
+  `KUBERNETES_VERSION` (unknown fields are errors, as under strict field validation).
+- Custom resources are validated against the `openAPIV3Schema` of the served version
+  of their CRD in the upstream bundle, converted to JSON Schema with the API server's
+  structural-schema rules: unknown fields are errors unless
+  `x-kubernetes-preserve-unknown-fields`, `x-kubernetes-int-or-string` accepts both,
+  `nullable` accepts null. (CEL `x-kubernetes-validations` cannot be evaluated here.)
+  A custom resource whose CRD is not bundled is reported as unvalidated, never passed.
+- Helm values: every key path the program sets must exist in the pinned chart's
+  default values.yaml (or its subchart's), be allowed by its values.schema.json, or lie
+  under a declared free-form map (`FREE_FORM`). Where the chart ships a
+  values.schema.json, the merged values are validated against it, as `helm install` does.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import functools
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import referencing
+import referencing.jsonschema
+
+from .local_cluster import KUBERNETES_VERSION
+from .upstream import ISTIO_DEFAULTS_KEY, Bundle
+
+# Free-form maps: values whose keys are the user's (labels, annotations) or whose
+# structure is a Kubernetes or upstream type the chart passes through verbatim.
+# Keys below them are not looked up in the chart's defaults. `*` is one key, `**.`
+# any depth; a `chart:` prefix limits an entry to one chart. Keep each entry justified.
+FREE_FORM: tuple[str, ...] = (
+    "**.annotations",  # user-chosen annotation keys
+    "**.podAnnotations",
+    "**.labels",  # user-chosen label keys
+    "**.podLabels",
+    "**.nodeSelector",  # user-chosen node label keys
+    "**.resources",  # core/v1 ResourceRequirements (requests/limits), checked by the API server
+    "**.securityContext",  # core/v1 SecurityContext / PodSecurityContext
+    "**.podSecurityContext",
+    "**.containerSecurityContext",
+    "**.affinity",  # core/v1 Affinity
+    "**.extraArgs",  # command-line flags of the chart's binary, passed through
+    "istiod:meshConfig",  # Istio MeshConfig, passed verbatim to istiod (which validates it)
+    "istiod:profile",  # read by the Istio charts' zzz_profile.yaml, not in values.yaml
+    "base:profile",
+    "gateway:profile",
+)
+
+
+# --- Kubernetes objects ------------------------------------------------------------------
+
+
+def _schema_dir() -> Any:
+    return resources.files("kubernetes_validate").joinpath("kubernetes-json-schema", f"v{KUBERNETES_VERSION}.0-local-strict")
+
+
+@functools.cache
+def _core_registry() -> referencing.Registry:
+    definitions = json.loads(_schema_dir().joinpath("_definitions.json").read_text())
+    return referencing.Registry().with_resource("_definitions.json", referencing.jsonschema.DRAFT202012.create_resource(definitions))
+
+
+@functools.cache
+def _core_validator(kind: str, api_version: str) -> jsonschema.protocols.Validator | None:
+    # kubernetes-validate's file naming: rbac.authorization.k8s.io/v1 -> rbac-v1
+    group, _, version = api_version.rpartition("/")
+    prefix = f"{group.split('.')[0]}-{version}" if group else version
+    path = _schema_dir().joinpath(f"{kind.lower()}-{prefix}.json")
+    if not path.is_file():
+        return None
+    schema = json.loads(path.read_text())
+    return jsonschema.Draft202012Validator(schema, registry=_core_registry())
+
+
+def _crd_version(crd: Mapping[str, Any], version: str) -> Mapping[str, Any] | None:
+    return next((v for v in crd["spec"]["versions"] if v["name"] == version), None)
+
+
+def structural_to_json_schema(node: Any, *, root: bool = False) -> Any:
+    """An OpenAPI v3 structural schema (CRD) as JSON Schema with the API server's pruning rules."""
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("properties", "patternProperties"):
+            out[key] = {name: structural_to_json_schema(sub) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties", "not"):
+            out[key] = structural_to_json_schema(value)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            out[key] = [structural_to_json_schema(sub) for sub in value]
+        elif not key.startswith("x-kubernetes-") and key not in ("nullable", "type"):
+            out[key] = value
+    types = node.get("type")
+    if node.get("x-kubernetes-int-or-string"):
+        out["anyOf"] = out.get("anyOf", []) + [{"type": "integer"}, {"type": "string"}]
+    elif types is not None:
+        out["type"] = [types, "null"] if node.get("nullable") else types
+    if node.get("x-kubernetes-embedded-resource"):
+        props = out.setdefault("properties", {})
+        props.setdefault("apiVersion", {"type": "string"})
+        props.setdefault("kind", {"type": "string"})
+        props.setdefault("metadata", {"type": "object"})
+    if root:
+        # The API server validates metadata as ObjectMeta whatever the CRD says.
+        out.setdefault("properties", {})["metadata"] = {"type": "object"}
+        out["properties"].setdefault("apiVersion", {"type": "string"})
+        out["properties"].setdefault("kind", {"type": "string"})
+    preserve = node.get("x-kubernetes-preserve-unknown-fields") is True
+    if types == "object" and "additionalProperties" not in node and not preserve:
+        out["additionalProperties"] = False
+    return out
+
+
+@functools.cache
+def _crd_validator(bundle: Bundle, group: str, kind: str, version: str) -> tuple[jsonschema.protocols.Validator | None, str]:
+    crd = bundle.crd(group, kind)
+    if crd is None:
+        return None, f"no CRD for {group}/{kind} in the upstream bundle"
+    served = _crd_version(crd, version)
+    if served is None or not served.get("served", False):
+        versions = [v["name"] for v in crd["spec"]["versions"] if v.get("served")]
+        return None, f"{group}/{version} is not a served version of {kind} (served: {', '.join(versions)})"
+    schema = (served.get("schema") or {}).get("openAPIV3Schema")
+    if schema is None:
+        return None, f"the {kind} CRD has no openAPIV3Schema for {version}"
+    return jsonschema.Draft4Validator(structural_to_json_schema(schema, root=True)), ""
+
+
+def _path(parts: Iterable[Any]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def validate_object(obj: Mapping[str, Any], bundle: Bundle | None) -> tuple[bool, list[dict[str, str]], str]:
+    """(validated, errors, reason-if-unvalidated) for one Kubernetes object."""
+    api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+    validator = _core_validator(kind, api_version)
+    if validator is None:
+        group, _, version = api_version.rpartition("/")
+        if not group or bundle is None:
+            return False, [], f"no schema for {api_version} {kind}"
+        validator, reason = _crd_validator(bundle, group, kind, version)
+        if validator is None:
+            return False, [], reason
+    errors = [
+        {"path": _path(error.absolute_path) or "(root)", "message": error.message}
+        for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    return True, errors, ""
+
+
+# --- Helm values -------------------------------------------------------------------------
+
+
+def _leaves(values: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Key paths the values set (a list or empty map is a leaf)."""
+    if isinstance(values, dict) and values:
+        for key, sub in values.items():
+            yield from _leaves(sub, prefix + (str(key),))
+    else:
+        yield prefix
+
+
+def _free_form(chart: str, path: tuple[str, ...]) -> bool:
+    dotted = ".".join(path)
+    for entry in FREE_FORM:
+        scope, _, pattern = entry.rpartition(":")
+        if scope and scope != chart:
+            continue
+        if pattern.startswith("**."):
+            if fnmatch.fnmatchcase(path[-1], pattern[3:]):
+                return True
+        elif fnmatch.fnmatchcase(dotted, pattern):
+            return True
+    return False
+
+
+def _schema_allows(schema: Any, path: tuple[str, ...], root: Any) -> bool:
+    node = schema
+    for key in path:
+        node = _resolve(node, root)
+        if not isinstance(node, dict):
+            return False
+        candidates = [node] + [_resolve(s, root) for s in node.get("allOf", []) + node.get("anyOf", []) + node.get("oneOf", [])]
+        nxt = None
+        for candidate in candidates:
+            if isinstance(candidate, dict) and key in candidate.get("properties", {}):
+                nxt = candidate["properties"][key]
+                break
+        if nxt is None:
+            extra = next((c.get("additionalProperties") for c in candidates if isinstance(c, dict) and "additionalProperties" in c), None)
+            if extra is True or isinstance(extra, dict) and extra:
+                return True
+            return False
+        node = nxt
+    return True
+
+
+def _resolve(node: Any, root: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node and node["$ref"].startswith("#/"):
+        target = root
+        for part in node["$ref"][2:].split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _exists(defaults: Any, path: tuple[str, ...]) -> bool:
+    node = defaults
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _deep_merge(base.get(key), value) if key in base else value
+        return merged
+    return copy.deepcopy(override)
+
+
+def check_values(chart: str, version: str, values: Mapping[str, Any], bundle: Bundle) -> list[dict[str, str]]:
+    """Problems with `values` for `chart` `version` (key paths that do not exist, schema violations)."""
+    info = bundle.chart(chart, version)
+    if info is None:
+        return [{"path": "", "message": f"chart {chart} {version} is not in the upstream bundle; refresh the bundle or fix the pin"}]
+    defaults = bundle.chart_values(chart, version) or {}
+    schema = bundle.chart_schema(chart, version)
+    subcharts = {d.get("alias") or d["name"]: d["name"] for d in info.dependencies}
+    problems = []
+    for path in _leaves(dict(values)):
+        if not path:
+            continue
+        prefixes = [path[: i + 1] for i in range(len(path))]
+        if any(_free_form(chart, p) for p in prefixes) or _exists(defaults, path):
+            continue
+        if schema is not None and _schema_allows(schema, path, schema):
+            continue
+        sub = bundle.subchart(info, subcharts[path[0]]) if path[0] in subcharts else None
+        if sub is not None and len(path) > 1:
+            rest = path[1:]
+            sub_defaults = bundle.chart_values(sub.name, sub.version) or {}
+            if _exists(sub_defaults, rest) or any(_free_form(sub.name, rest[: i + 1]) for i in range(len(rest))):
+                continue
+        problems.append({"path": ".".join(path), "message": f"no such key in {chart} {version} values.yaml (nor its schema or subcharts)"})
+    if schema is not None:
+        raw = bundle.raw_chart_values(chart, version) or {}
+        merged = {**raw, **dict(values)} if ISTIO_DEFAULTS_KEY in raw else _deep_merge(raw, dict(values))
+        validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+        for error in validator_class(schema).iter_errors(merged):
+            problems.append({"path": _path(error.absolute_path), "message": f"values.schema.json: {error.message}"})
+    return problems
+
+
+def schema_report(
+    objects: Iterable[tuple[str, Mapping[str, Any]]], releases: Iterable[Mapping[str, Any]], bundle: Bundle | None
+) -> dict[str, Any]:
+    """The render report's `schema` section for `objects` ((urn, manifest) pairs) and Helm `releases`."""
+    if bundle is None:
+        return {"skipped": True, "reason": "upstream bundle not found (../shared/upstream or $GITOPS_UPSTREAM)"}
+    validated, errors, unvalidated = 0, [], []
+    for urn, obj in objects:
+        ok, problems, reason = validate_object(obj, bundle)
+        kind = f"{obj.get('apiVersion')}/{obj.get('kind')}"
+        if not ok:
+            unvalidated.append({"urn": urn, "kind": kind, "reason": reason})
+            continue
+        validated += 1
+        errors += [{"urn": urn, "kind": kind, **problem} for problem in problems]
+    values_errors = [
+        {"urn": release["urn"], "chart": release["chart"], "version": release["version"], **problem}
+        for release in releases
+        for problem in check_values(release["chart"], release["version"], release.get("values") or {}, bundle)
+    ]
+    return {"validated": validated, "errors": errors, "unvalidated": unvalidated, "values_errors": values_errors}

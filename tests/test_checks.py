@@ -1,0 +1,229 @@
+"""Offline admission checks: schemas, CRDs, chart values, chart pins — each catches a real mistake."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from components.charts import CHARTS
+from components.footprint import CHART_WORKLOADS
+from components.upstream import bundle
+from components.validate import check_values, structural_to_json_schema, validate_object
+
+DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "backend", "namespace": "apps"},
+    "spec": {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "backend"}},
+        "template": {
+            "metadata": {"labels": {"app": "backend"}},
+            "spec": {"containers": [{"name": "backend", "image": "localhost:5001/backend:1.0.0", "ports": [{"containerPort": 8080}]}]},
+        },
+    },
+}
+
+VIRTUAL_SERVICE = {
+    "apiVersion": "networking.istio.io/v1",
+    "kind": "VirtualService",
+    "metadata": {"name": "backend", "namespace": "apps"},
+    "spec": {
+        "hosts": ["backend"],
+        "http": [{"route": [{"destination": {"host": "backend", "port": {"number": 8080}}, "weight": 100}], "timeout": "5s"}],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    found = bundle()
+    if found is None:
+        pytest.skip("upstream bundle (../shared/upstream) not present")
+    return found
+
+
+def test_valid_core_object_passes(upstream):
+    assert validate_object(DEPLOYMENT, upstream) == (True, [], "")
+
+
+def test_wrong_type_in_a_deployment_is_an_error(upstream):
+    bad = copy.deepcopy(DEPLOYMENT)
+    bad["spec"]["replicas"] = "two"
+
+    validated, errors, _ = validate_object(bad, upstream)
+
+    assert validated
+    assert [e["path"] for e in errors] == ["spec.replicas"]
+
+
+def test_unknown_field_in_a_core_object_is_an_error_as_under_strict_validation(upstream):
+    bad = copy.deepcopy(DEPLOYMENT)
+    bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"
+    bad["spec"]["template"]["spec"]["containers"][0]["imagePulPolicy"] = "Always"
+
+    _, errors, _ = validate_object(bad, upstream)
+
+    assert len(errors) == 1
+    assert errors[0]["path"] == "spec.template.spec.containers[0]"
+    assert "imagePulPolicy" in errors[0]["message"]
+
+
+def test_valid_virtual_service_passes_against_its_crd(upstream):
+    assert validate_object(VIRTUAL_SERVICE, upstream) == (True, [], "")
+
+
+def test_misspelled_field_in_a_virtual_service_is_an_error(upstream):
+    bad = copy.deepcopy(VIRTUAL_SERVICE)
+    bad["spec"]["http"][0]["retires"] = {"attempts": 3}
+
+    _, errors, _ = validate_object(bad, upstream)
+
+    assert errors == [{"path": "spec.http[0]", "message": "Additional properties are not allowed ('retires' was unexpected)"}]
+
+
+def test_unserved_crd_version_is_unvalidated_with_the_reason(upstream):
+    old = dict(VIRTUAL_SERVICE, apiVersion="networking.istio.io/v9")
+
+    validated, _, reason = validate_object(old, upstream)
+
+    assert not validated and "not a served version" in reason
+
+
+def test_custom_resource_without_a_bundled_crd_is_reported_unvalidated(upstream):
+    constraint = {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sRequiredLabels", "metadata": {"name": "labels"}, "spec": {}}
+
+    validated, errors, reason = validate_object(constraint, upstream)
+
+    assert (validated, errors) == (False, [])
+    assert "no CRD for constraints.gatekeeper.sh/K8sRequiredLabels" in reason
+
+
+def test_int_or_string_fields_accept_both(upstream):
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": "backend"},
+        "spec": {"selector": {}, "podMetricsEndpoints": [{"targetPort": 8080}, {"targetPort": "http"}]},
+    }
+    bad = copy.deepcopy(monitor)
+    bad["spec"]["podMetricsEndpoints"][0]["targetPort"] = 8.5
+
+    assert validate_object(monitor, upstream) == (True, [], "")
+    assert validate_object(bad, upstream)[1]
+
+
+def test_structural_schema_rules():
+    schema = structural_to_json_schema(
+        {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {
+                        "open": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                        "port": {"x-kubernetes-int-or-string": True},
+                        "note": {"type": "string", "nullable": True},
+                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    },
+                }
+            },
+        },
+        root=True,
+    )
+    from jsonschema import Draft4Validator
+
+    validator = Draft4Validator(schema)
+    ok = {"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"}, "spec": {"open": {"any": 1}, "port": "http", "note": None, "labels": {"a": "b"}}}
+
+    assert list(validator.iter_errors(ok)) == []
+    assert list(validator.iter_errors({"spec": {"port": 80}})) == []
+    assert list(validator.iter_errors({"spec": {"typo": 1}}))
+    assert list(validator.iter_errors({"spec": {"labels": {"a": 1}}}))
+
+
+def test_values_key_that_does_not_exist_in_the_chart_is_an_error(upstream):
+    problems = check_values("istiod", "1.30.3", {"pilot": {"replicaCount": 1}, "replicaCount": 1}, upstream)
+
+    assert [p["path"] for p in problems] == ["pilot.replicaCount"]
+    assert "no such key in istiod 1.30.3 values.yaml" in problems[0]["message"]
+
+
+def test_istio_values_are_checked_against_the_unwrapped_defaults(upstream):
+    values = {"replicaCount": 1, "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}, "meshConfig": {"accessLogFile": "/dev/stdout"}}
+
+    assert check_values("istiod", "1.30.3", values, upstream) == []
+
+
+def test_free_form_maps_take_any_key(upstream):
+    values = {"podAnnotations": {"example.com/team": "platform"}, "nodeSelector": {"disk": "ssd"}}
+
+    assert check_values("gatekeeper", "3.23.0", values, upstream) == []
+
+
+def test_subchart_values_are_checked_against_the_subchart(upstream):
+    ok = check_values("kube-prometheus-stack", "88.5.3", {"grafana": {"sidecar": {"dashboards": {"enabled": True}}}}, upstream)
+    bad = check_values("kube-prometheus-stack", "88.5.3", {"grafana": {"sidecar": {"dashbaords": {"enabled": True}}}}, upstream)
+
+    assert ok == []
+    assert [p["path"] for p in bad] == ["grafana.sidecar.dashbaords.enabled"]
+
+
+def test_values_schema_violations_are_errors_as_helm_install_would_report(upstream):
+    problems = check_values("gateway", "1.30.3", {"kind": "Pod"}, upstream)
+
+    assert len(problems) == 1
+    assert problems[0]["message"].startswith("values.schema.json:") and "'Pod' is not one of" in problems[0]["message"]
+
+
+def test_chart_version_missing_from_the_bundle_is_an_error(upstream):
+    [problem] = check_values("istiod", "1.29.0", {}, upstream)
+
+    assert "istiod 1.29.0 is not in the upstream bundle" in problem["message"]
+
+
+def test_chart_pins_equal_the_upstream_bundle(upstream):
+    mismatches = []
+    for chart in CHARTS.values():
+        entry = upstream.versions[chart.upstream]
+        pinned_upstream = (entry.get("charts") or {}).get(chart.name, entry["chart_version"])
+        if chart.version != pinned_upstream:
+            mismatches.append(f"{chart.name}: program pins {chart.version}, bundle has {pinned_upstream}")
+    assert mismatches == []
+
+
+def test_chart_repositories_are_https():
+    assert all(chart.repo.startswith("https://") for chart in CHARTS.values())
+
+
+def test_footprint_rows_point_at_keys_that_exist_in_the_pinned_charts(upstream):
+    missing = []
+    for chart_name, workloads in CHART_WORKLOADS.items():
+        chart = CHARTS[chart_name]
+        defaults = upstream.chart_values(chart.name, chart.version)
+        for workload in workloads:
+            for path in filter(lambda p: isinstance(p, str), (workload.resources, workload.replicas, workload.enabled)):
+                node = defaults
+                for key in path.split("."):
+                    node = node.get(key, KeyError) if isinstance(node, dict) else KeyError
+                if node is KeyError:
+                    missing.append(f"{chart_name}: {path}")
+    assert missing == []
+
+
+def test_both_stacks_render_with_every_object_validated(root):
+    from components.harness import read_stack_file, run_program
+    from components.render import report
+
+    if bundle() is None:
+        pytest.skip("upstream bundle (../shared/upstream) not present")
+    for stack in ("local", "aws"):
+        config, secrets = read_stack_file(root / f"Pulumi.{stack}.yaml")
+        data = report(run_program(stack, config, secret_keys=secrets), config)
+        schema = data["schema"]
+        assert schema["errors"] == [] and schema["values_errors"] == [], stack
+        assert schema["unvalidated"] == [], stack
+        assert schema["validated"] == sum(1 for r in data["resources"] if r["type"].startswith("kubernetes:") and r["custom"] and not r["type"].startswith("kubernetes:helm.sh/")), stack
+        assert json.dumps(data)  # serialisable

@@ -27,7 +27,8 @@ from .ecr import EcrRegistryConfig
 from .eks import EksClusterConfig
 from .local_cluster import LocalClusterConfig
 from .local_registry import LocalRegistryConfig
-from .model import MISSING, KeyProblem, Model
+from .mesh import MeshConfig
+from .model import MISSING, KeyProblem, Model, ProfiledModel
 
 NAMESPACE = "gitops-platform"
 """The Pulumi config namespace (= project name) every platform key lives under."""
@@ -154,7 +155,7 @@ def _check_region(value: str | None) -> str | None:
 
 
 
-class LocalPlatformConfig(Model):
+class LocalPlatformConfig(ProfiledModel):
     """The `local` environment: a kind cluster (or an existing context) and a local registry."""
 
     environment: Literal["local"] = Field(
@@ -170,6 +171,7 @@ class LocalPlatformConfig(Model):
     )
 
     region: str | None = Field(None, description="AWS region of the ECR repositories; only with registry.mode `ecr` (required there).")
+    mesh: MeshConfig = Field(description="Istio service mesh (local profile: single replicas, small requests).")
     _region = field_validator("region")(_check_region)
 
     @model_validator(mode="after")
@@ -196,7 +198,7 @@ class LocalPlatformConfig(Model):
         return self
 
 
-class AwsPlatformConfig(Model):
+class AwsPlatformConfig(ProfiledModel):
     """The `aws` environment: a hardened EKS cluster and ECR repositories."""
 
     environment: Literal["aws"] = Field(description="`aws`: EKS + ECR.")
@@ -204,6 +206,7 @@ class AwsPlatformConfig(Model):
     _region = field_validator("region")(_check_region)
     cluster: EksClusterConfig = Field(default_factory=EksClusterConfig, description="The EKS cluster, its VPC and node group.")
     registry: EcrRegistryConfig = Field(default_factory=EcrRegistryConfig, description="The ECR repositories.")
+    mesh: MeshConfig = Field(description="Istio service mesh (aws profile: autoscaled, PDBs, NLB).")
 
     @model_validator(mode="after")
     def _keep_images(self) -> "AwsPlatformConfig":
@@ -236,7 +239,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "the stack configurati
             message += f"; set it to {allowed}"
         raise ConfigError([Problem(path=_path(["environment"]), value=environment, message=message)], source)
     try:
-        return model.model_validate(dict(raw), by_alias=True, by_name=False)
+        return model.model_validate(dict(raw), by_alias=True, by_name=False, context={"environment": environment})
     except ValidationError as error:
         raise ConfigError(_problems(error, model), source) from None
 

@@ -9,38 +9,12 @@ values). A workload whose requests the program does not set explicitly is listed
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .config import AwsPlatformConfig, PlatformConfig
-
-_QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "m": 10**-3}
-
-
-def cpu_millicores(quantity: Any) -> float:
-    """A Kubernetes CPU quantity ("250m", "0.5", 2) in millicores."""
-    match = _QUANTITY.match(str(quantity))
-    if not match or match.group(2) not in ("", "m"):
-        raise ValueError(f"not a CPU quantity: {quantity!r}")
-    number = float(match.group(1))
-    return number if match.group(2) == "m" else number * 1000
-
-
-def memory_mib(quantity: Any) -> float:
-    """A Kubernetes memory quantity ("128Mi", "1G", 1048576) in MiB."""
-    match = _QUANTITY.match(str(quantity))
-    if not match:
-        raise ValueError(f"not a memory quantity: {quantity!r}")
-    number, suffix = float(match.group(1)), match.group(2)
-    factor = _BINARY.get(suffix) or _DECIMAL.get(suffix)
-    if factor is None:
-        raise ValueError(f"not a memory quantity: {quantity!r}")
-    return number * factor / 2**20
-
+from .quantity import cpu_millicores, memory_mib
 
 @dataclass(frozen=True)
 class ChartWorkload:

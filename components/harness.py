@@ -119,15 +119,19 @@ def reveal(value: Any) -> Any:
     return value
 
 
-def redact(value: Any) -> Any:
-    """`value` with every `Secret` replaced by "[secret]" (for reports)."""
+def redact(value: Any, *, hidden: bool = False) -> Any:
+    """`value` with every secret value replaced by "[secret]" (for reports).
+
+    A secret map or list keeps its shape (keys are not secret) so the result still
+    validates against the object's schema; each value in it is replaced.
+    """
     if isinstance(value, Secret):
-        return SECRET_PLACEHOLDER
+        return redact(value.value, hidden=True)
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
+        return {k: redact(v, hidden=hidden) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
+        return [redact(v, hidden=hidden) for v in value]
+    return SECRET_PLACEHOLDER if hidden else value
 
 
 def _digest(*parts: str) -> str:
@@ -196,6 +200,12 @@ class PlatformMocks(pulumi_mocks.Mocks):
             return inputs.get("name", name), state
         if typ.startswith("docker:"):
             return hexid, state
+        if typ == "tls:index/privateKey:PrivateKey":
+            state.update(privateKeyPem=f"-----BEGIN PRIVATE KEY-----\nmock{hexid[:16]}\n-----END PRIVATE KEY-----\n", publicKeyPem="mock-public-key")
+            return hexid[:16], state
+        if typ == "tls:index/selfSignedCert:SelfSignedCert":
+            state.update(certPem=f"-----BEGIN CERTIFICATE-----\nmock{hexid[:16]}\n-----END CERTIFICATE-----\n", validityEndTime="2027-11-22T00:00:00Z")
+            return str(int(hexid[:12], 16)), state
         if typ.startswith("kubernetes:") and isinstance(state.get("metadata"), dict):
             metadata = dict(state["metadata"])
             # The provider auto-names objects without metadata.name as <name>-<8 random chars>.

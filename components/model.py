@@ -1,11 +1,14 @@
-"""Base of every config model, and the error cross-field validators raise."""
+"""Base of every config model, shared building blocks, and the error cross-field validators raise."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from .quantity import cpu_millicores, memory_mib
 
 
 class Model(BaseModel):
@@ -42,3 +45,99 @@ class KeyProblem(ValueError):
         self.key = key
         self.message = message
         self.value = value
+
+
+def _deep_merge(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(defaults)
+    for key, value in given.items():
+        base = merged.get(key)
+        merged[key] = _deep_merge(base, value) if isinstance(base, Mapping) and isinstance(value, Mapping) else value
+    return merged
+
+
+class ProfiledModel(Model):
+    """A config model whose defaults depend on the environment (`local` | `aws`).
+
+    `PROFILES[environment]` holds the profile's defaults in stack-file form (camelCase
+    keys); what the stack file gives is deep-merged over them. The loader passes the
+    environment as validation context; Python callers use `for_environment`:
+
+        MeshConfig.for_environment("aws", tracingSamplingPercent=5)
+    """
+
+    PROFILES: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        environment = (info.context or {}).get("environment")
+        if not environment or not isinstance(data, Mapping):
+            return data
+        merged = _deep_merge(cls.PROFILES.get(environment, {}), data)
+        # A profiled field left out still gets its own profile's defaults.
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            profiled = isinstance(field.annotation, type) and issubclass(field.annotation, ProfiledModel)
+            if profiled and key not in merged and name not in merged:
+                merged[key] = {}
+        return merged
+
+    @classmethod
+    def for_environment(cls, environment: str, **values: Any) -> Self:
+        """This model with `environment`'s profile defaults under `values` (camelCase keys)."""
+        return cls.model_validate(values, context={"environment": environment})
+
+
+class ComputeConfig(Model):
+    """A CPU and memory pair, as Kubernetes quantities."""
+
+    cpu: str = Field(description="CPU, e.g. `100m` or `0.5`.")
+    memory: str = Field(description="Memory, e.g. `128Mi` or `1Gi`.")
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, value: str) -> str:
+        cpu_millicores(value)
+        return value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        memory_mib(value)
+        return value
+
+
+class ResourcesConfig(Model):
+    """Requests (what the scheduler reserves) and limits (the ceiling) of a workload."""
+
+    requests: ComputeConfig = Field(description="Reserved CPU and memory: always explicit, so the footprint is known.")
+    limits: ComputeConfig = Field(description="CPU and memory ceiling; at least the requests.")
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> "ResourcesConfig":
+        if cpu_millicores(self.limits.cpu) < cpu_millicores(self.requests.cpu):
+            raise KeyProblem("limits.cpu", f"must be at least requests.cpu ({self.requests.cpu})", self.limits.cpu)
+        if memory_mib(self.limits.memory) < memory_mib(self.requests.memory):
+            raise KeyProblem("limits.memory", f"must be at least requests.memory ({self.requests.memory})", self.limits.memory)
+        return self
+
+    def values(self) -> dict[str, dict[str, str]]:
+        """As Kubernetes ResourceRequirements (and Helm chart `resources` values)."""
+        return {"requests": self.requests.model_dump(), "limits": self.limits.model_dump()}
+
+
+class ScalingConfig(Model):
+    """Replica bounds: equal bounds mean a fixed count, otherwise a HorizontalPodAutoscaler scales between them."""
+
+    min_replicas: int = Field(ge=1, le=50, description="Replicas at least (and at start).")
+    max_replicas: int = Field(ge=1, le=50, description="Replicas at most; above minReplicas turns autoscaling on.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "ScalingConfig":
+        if self.min_replicas > self.max_replicas:
+            raise KeyProblem("minReplicas", f"must be at most maxReplicas ({self.max_replicas})", self.min_replicas)
+        return self
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.max_replicas > self.min_replicas

@@ -19,6 +19,7 @@ from .ecr import EcrRegistry
 from .eks import EksCluster
 from .local_cluster import LocalCluster
 from .local_registry import LocalRegistry
+from .mesh import MeshStack
 from .registry import Registry
 
 
@@ -36,6 +37,8 @@ class Platform(pulumi.ComponentResource):
     """Kubernetes provider of the platform's cluster."""
     registry: Registry
     """The image registry (LocalRegistry or EcrRegistry)."""
+    mesh: MeshStack | None
+    """The service mesh, when enabled."""
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gitops-platform:index:Platform", name, None, opts)
@@ -48,6 +51,17 @@ class Platform(pulumi.ComponentResource):
         else:
             cluster, self.registry = self._local(name, config)
         self.provider = cluster.provider
+        in_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
+        self.mesh = None
+        if config.mesh.enabled:
+            # kind maps the gateway's NodePorts to the host; on aws it gets an NLB.
+            ingress = config.cluster.ingress if isinstance(config, LocalPlatformConfig) else None
+            self.mesh = MeshStack(
+                f"{name}-mesh",
+                config.mesh,
+                node_ports=(ingress.http_node_port, ingress.https_node_port) if ingress else None,
+                opts=in_cluster,
+            )
         self.kubeconfig = cluster.kubeconfig
         self.cluster_name = cluster.cluster_name
         self.registry_host = self.registry.host

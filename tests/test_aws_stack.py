@@ -6,10 +6,10 @@ import json
 
 import pytest
 import yaml
-from helpers import aws, local
+from helpers import AWS_MINIMAL, aws, local
 
 from components.config import parse_config
-from components.ecr import EcrRegistry, lifecycle_policy
+from components.ecr import EcrRegistry, EcrRegistryConfig, lifecycle_policy
 from components.harness import Secret, reveal, run_program, run_stack
 
 ROOT_TYPES = "gitops-platform:index:"
@@ -211,7 +211,7 @@ def test_grant_pull_allows_pulling_only_these_repositories():
     import pulumi_aws
 
     def program():
-        registry = EcrRegistry("registry", parse_config({"environment": "aws", "region": "eu-west-1"}).registry)
+        registry = EcrRegistry("registry", EcrRegistryConfig())
         role = pulumi_aws.iam.Role("ci", assume_role_policy="{}")
         registry.grant_pull(role)
         return registry.repository_url("backend")
@@ -228,14 +228,14 @@ def test_grant_pull_allows_pulling_only_these_repositories():
 
 def test_unknown_service_repository_is_a_clear_error():
     def program():
-        EcrRegistry("registry", parse_config({"environment": "aws", "region": "eu-west-1"}).registry).repository_url("billing")
+        EcrRegistry("registry", EcrRegistryConfig()).repository_url("billing")
 
     with pytest.raises(ValueError, match="add it to gitops-platform:registry.services"):
         run_program("aws", aws(), program=program)
 
 
 def test_lifecycle_counts_come_from_config():
-    config = parse_config({"environment": "aws", "region": "eu-west-1", "registry": {"keepTaggedImages": 5, "untaggedExpiryDays": 2}})
+    config = parse_config({**AWS_MINIMAL, "registry": {"keepTaggedImages": 5, "untaggedExpiryDays": 2}})
     rules = json.loads(lifecycle_policy(config.registry))["rules"]
 
     assert rules[0]["selection"]["countNumber"] == 2
@@ -255,7 +255,7 @@ def test_every_aws_resource_uses_the_tagged_regional_provider(aws_run):
 def test_every_aws_child_is_parented_and_typed(aws_run):
     components = {r.urn: r for r in aws_run.resources if not r.custom}
 
-    assert {c.type for c in components.values()} == {f"{ROOT_TYPES}Platform", f"{ROOT_TYPES}EksCluster", f"{ROOT_TYPES}EcrRegistry"}
+    assert {c.type for c in components.values() if c.type.startswith(ROOT_TYPES)} == {f"{ROOT_TYPES}{c}" for c in ("Platform", "EksCluster", "EcrRegistry", "MeshStack")}
     for resource in aws_run.resources:
         if resource.name != "platform":
             assert resource.parent in components, resource.name

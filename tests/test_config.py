@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import aws, local
+from helpers import AWS_MINIMAL, aws, local
 
 from components.config import ConfigError, parse_config
 from components.harness import run_program_recording
@@ -15,7 +15,7 @@ NS = "gitops-platform"
 BAD_CONFIGS = [
     ("missing-environment", {f"{NS}:cluster": {"workers": 1}}, f"{NS}:environment", "required key is missing"),
     ("bad-environment", {f"{NS}:environment": "staging"}, f"{NS}:environment", "expected 'local' or 'aws'"),
-    ("unknown-top-level-key", local(clustr={"workers": 1}), f"{NS}:clustr", "unknown key; allowed keys here: cluster, environment, region, registry"),
+    ("unknown-top-level-key", local(clustr={"workers": 1}), f"{NS}:clustr", "unknown key; allowed keys here: cluster, environment, mesh, region, registry"),
     ("unknown-cluster-key", local(cluster={"nodeImages": "x"}), f"{NS}:cluster.nodeImages", "allowed keys here:"),
     ("snake-case-key", local(cluster={"node_image": DEFAULT_NODE_IMAGE}), f"{NS}:cluster.node_image", "unknown key"),
     ("unknown-ingress-key", local(cluster={"ingress": {"httpPort": 80}}), f"{NS}:cluster.ingress.httpPort", "unknown key"),
@@ -127,7 +127,7 @@ def test_python_callers_may_use_field_names():
 
 
 def test_aws_defaults_are_the_ha_profile():
-    config = parse_config({"environment": "aws", "region": "eu-west-1"})
+    config = parse_config({**AWS_MINIMAL})
 
     assert config.cluster.availability_zones == 2
     assert config.cluster.node_group.min_size == 2
@@ -139,6 +139,6 @@ def test_aws_defaults_are_the_ha_profile():
 def test_public_endpoint_open_to_the_world_is_accepted_only_when_said_explicitly():
     endpoint = {"publicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"], "allowPublicInternet": True}
 
-    config = parse_config({"environment": "aws", "region": "eu-west-1", "cluster": {"endpoint": endpoint}})
+    config = parse_config({**AWS_MINIMAL, "cluster": {"endpoint": endpoint}})
 
     assert config.cluster.endpoint.public_access_cidrs == ["0.0.0.0/0"]

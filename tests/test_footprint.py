@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from components.footprint import cpu_millicores, footprint, memory_mib, pod_requests
+from components.footprint import footprint, pod_requests
+from components.quantity import cpu_millicores, memory_mib
 from components.harness import read_stack_file, run_program
 from components.render import component_of, report
 

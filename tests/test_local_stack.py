@@ -136,12 +136,13 @@ def test_every_resource_is_parented_to_its_component(local_run):
 def test_component_type_tokens():
     from components.harness import run_program
 
-    types = {r.type for r in run_program("local", local()).resources if not r.custom}
+    types = {r.type for r in run_program("local", local()).resources if r.type.startswith("gitops-platform:")}
 
     assert types == {
         "gitops-platform:index:Platform",
         "gitops-platform:index:LocalCluster",
         "gitops-platform:index:LocalRegistry",
+        "gitops-platform:index:MeshStack",
     }
 
 

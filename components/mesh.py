@@ -1,0 +1,440 @@
+"""MeshStack: Istio installed, hardened (STRICT mTLS), observable, and safe to depend on.
+
+    mesh = MeshStack("mesh", MeshConfig.for_environment("local"), node_ports=(30080, 30443),
+                     opts=pulumi.ResourceOptions(providers={"kubernetes": provider}))
+    app = k8s.apps.v1.Deployment(..., opts=pulumi.ResourceOptions(depends_on=mesh.ready))
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_tls as tls
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from .charts import CHARTS, Chart
+from .model import KeyProblem, Model, ProfiledModel, ResourcesConfig, ScalingConfig
+
+ISTIO_NAMESPACE = "istio-system"
+INGRESS_NAMESPACE = "istio-ingress"
+INGRESS_LABEL = "ingressgateway"
+"""Value of the `istio` label on the ingress gateway pods (what the main Gateway selects)."""
+EGRESS_LABEL = "egressgateway"
+TRACING_PROVIDER = "otel-tracing"
+SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease", ISTIO_NAMESPACE, INGRESS_NAMESPACE})
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_GATEWAY_HOST = re.compile(r"^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$")
+_TRUST_DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+_SMALL = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
+
+
+class ControlPlaneConfig(ProfiledModel):
+    """istiod: replicas (autoscaled between the bounds) and resources."""
+
+    PROFILES = {
+        "local": {"scaling": {"minReplicas": 1, "maxReplicas": 1}, "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}},
+        "aws": {"scaling": {"minReplicas": 2, "maxReplicas": 5}, "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}},
+    }
+    scaling: ScalingConfig = Field(description="istiod replicas: local 1; aws 2–5 (HPA on CPU).")
+    resources: ResourcesConfig = Field(description="istiod requests/limits: local 100m/256Mi; aws 500m/2Gi.")
+
+
+class GatewayConfig(ProfiledModel):
+    """The ingress gateway and the main `Gateway` (HTTP redirects to HTTPS; HTTPS terminates TLS)."""
+
+    PROFILES = {
+        "local": {"scaling": {"minReplicas": 1, "maxReplicas": 1}, "resources": _SMALL},
+        "aws": {"scaling": {"minReplicas": 2, "maxReplicas": 5}, "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}},
+    }
+    hosts: list[str] = Field(default_factory=lambda: ["*"], min_length=1, description="Hosts the HTTPS server accepts (`*` = any; VirtualServices pick their host).")
+    credential_name: str | None = Field(
+        None,
+        description="Name of the `kubernetes.io/tls` Secret in istio-ingress holding the certificate. "
+        "Required on aws (you create it, e.g. with cert-manager). On local, when unset, a self-signed certificate is generated.",
+    )
+    self_signed_dns_names: list[str] = Field(
+        default_factory=lambda: ["localhost", "*.localtest.me"],
+        min_length=1,
+        description="local: DNS names of the generated self-signed certificate (`*.localtest.me` resolves to 127.0.0.1).",
+    )
+    scaling: ScalingConfig = Field(description="Gateway replicas: local 1; aws 2–5 (HPA on CPU).")
+    resources: ResourcesConfig = Field(description="Gateway proxy requests/limits: local 50m/64Mi; aws 100m/128Mi.")
+
+    @field_validator("hosts", "self_signed_dns_names")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        bad = [h for h in value if not _GATEWAY_HOST.match(h)]
+        if bad:
+            raise ValueError(f"not host names: {', '.join(bad)} (e.g. app.example.com, *.example.com or *)")
+        return value
+
+    @field_validator("credential_name")
+    @classmethod
+    def _secret_name(cls, value: str | None) -> str | None:
+        if value is not None and not _DNS_LABEL.match(value):
+            raise ValueError("must be a Secret name (DNS-1123 label)")
+        return value
+
+
+class EgressGatewayConfig(ProfiledModel):
+    """An optional egress gateway (off by default)."""
+
+    PROFILES = {
+        "local": {"scaling": {"minReplicas": 1, "maxReplicas": 1}, "resources": _SMALL},
+        "aws": {"scaling": {"minReplicas": 2, "maxReplicas": 5}, "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}},
+    }
+    enabled: bool = Field(False, description="Install an egress gateway (ClusterIP) in `namespace`.")
+    namespace: str | None = Field(None, description="Namespace of the egress gateway; required when enabled (e.g. istio-egress).")
+    scaling: ScalingConfig = Field(description="Egress gateway replicas.")
+    resources: ResourcesConfig = Field(description="Egress gateway requests/limits.")
+
+    @model_validator(mode="after")
+    def _namespace(self) -> "EgressGatewayConfig":
+        if self.enabled and self.namespace is None:
+            raise KeyProblem("namespace", "required when enabled: the namespace to install the egress gateway in (e.g. istio-egress)")
+        if self.namespace is not None and not _DNS_LABEL.match(self.namespace):
+            raise KeyProblem("namespace", "must be a namespace name (DNS-1123 label)", self.namespace)
+        return self
+
+
+class MeshConfig(ProfiledModel):
+    """`gitops-platform:mesh`: Istio."""
+
+    PROFILES = {
+        "local": {
+            "tracingSamplingPercent": 100,
+            "podDisruptionBudgets": False,
+            "proxyResources": {"requests": {"cpu": "10m", "memory": "40Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+        },
+        "aws": {
+            "tracingSamplingPercent": 10,
+            "podDisruptionBudgets": True,
+            "proxyResources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}},
+        },
+    }
+    enabled: bool = Field(True, description="Install the mesh.")
+    mtls_mode: Literal["STRICT", "PERMISSIVE"] = Field(
+        "STRICT", description="Mesh-wide mTLS. `PERMISSIVE` (plain text accepted) is an explicit opt-out for migrations, rejected on aws."
+    )
+    outbound_traffic_policy: Literal["ALLOW_ANY", "REGISTRY_ONLY"] = Field(
+        "ALLOW_ANY", description="`REGISTRY_ONLY` blocks calls to hosts not in the mesh's service registry (add ServiceEntries)."
+    )
+    trust_domain: str = Field("cluster.local", description="SPIFFE trust domain of workload identities.")
+    hold_application_until_proxy_starts: bool = Field(True, description="Start app containers only once the sidecar is ready (no failed first calls).")
+    access_log: bool = Field(True, description="Envoy access log to stdout, JSON encoded.")
+    tracing_sampling_percent: float = Field(
+        ge=0, le=100, description="Share of requests traced (0–100): local 100, aws 10. Used when a tracing backend is wired in."
+    )
+    pod_disruption_budgets: bool = Field(description="PodDisruptionBudgets for istiod and the gateways: local off (1 replica), aws on.")
+    proxy_resources: ResourcesConfig = Field(description="Requests/limits of every injected sidecar: local 10m/40Mi, aws 100m/128Mi.")
+    namespaces: list[str] = Field(default_factory=lambda: ["apps"], description="Application namespaces, created with sidecar injection on.")
+    istiod: ControlPlaneConfig = Field(description="The control plane.")
+    gateway: GatewayConfig = Field(description="The ingress gateway and main Gateway.")
+    egress_gateway: EgressGatewayConfig = Field(description="The optional egress gateway.")
+
+    @field_validator("trust_domain")
+    @classmethod
+    def _trust_domain(cls, value: str) -> str:
+        if not _TRUST_DOMAIN.match(value):
+            raise ValueError("must be a DNS-like name, e.g. cluster.local or prod.example.com")
+        return value
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces(cls, value: list[str]) -> list[str]:
+        bad = [n for n in value if not _DNS_LABEL.match(n)]
+        if bad:
+            raise ValueError(f"not namespace names: {', '.join(bad)} (DNS-1123 labels)")
+        reserved = sorted(set(value) & SYSTEM_NAMESPACES)
+        if reserved:
+            raise ValueError(f"{', '.join(reserved)} belong to the cluster or the mesh itself; use namespaces of your own")
+        if len(set(value)) != len(value):
+            raise ValueError("namespaces must be unique")
+        return value
+
+    @model_validator(mode="after")
+    def _environment_rules(self, info: ValidationInfo) -> "MeshConfig":
+        environment = (info.context or {}).get("environment")
+        if environment == "aws" and self.mtls_mode == "PERMISSIVE":
+            raise KeyProblem("mtlsMode", "PERMISSIVE accepts plain-text traffic; it is not allowed on aws. Use STRICT", self.mtls_mode)
+        if environment == "aws" and self.enabled and self.gateway.credential_name is None:
+            raise KeyProblem(
+                "gateway.credentialName",
+                "required on aws: the name of the TLS Secret (in istio-ingress) with the gateway's certificate",
+            )
+        if self.egress_gateway.namespace in SYSTEM_NAMESPACES - {INGRESS_NAMESPACE} or self.egress_gateway.namespace in self.namespaces:
+            raise KeyProblem("egressGateway.namespace", "use a namespace of its own for the egress gateway (e.g. istio-egress)", self.egress_gateway.namespace)
+        return self
+
+
+def _chart(
+    name: str,
+    chart: Chart,
+    namespace: str,
+    values: dict[str, Any],
+    opts: pulumi.ResourceOptions,
+    release: str | None = None,
+) -> k8s.helm.v4.Chart:
+    return k8s.helm.v4.Chart(
+        name,
+        chart=chart.name,
+        version=chart.version,
+        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=chart.repo),
+        namespace=namespace,
+        name=release,
+        values=values,
+        opts=opts,
+    )
+
+
+class MeshStack(pulumi.ComponentResource):
+    """Istio: `base` (CRDs), `istiod`, the ingress `gateway` (and optionally an egress one).
+
+    All three charts are installed with `helm.v4.Chart`: none of them needs Helm hooks,
+    and v4 renders every object (CRDs, webhooks, Deployments) as a Pulumi resource the
+    engine orders and awaits and the policy pack inspects. The base chart keeps its CRDs
+    in templates (not `crds/`), so chart upgrades upgrade them too.
+
+    Ordering, by construction:
+    - CRDs before custom resources: every Istio custom resource here depends on the
+      `base` chart (CRDs) and the `istiod` chart (whose validating webhook checks them).
+    - Webhooks before injected workloads: the gateways are injected pods; their charts
+      depend on the `istiod` chart, whose children — the injector
+      MutatingWebhookConfiguration and the awaited istiod Deployment — exist before any
+      gateway pod is created. Components with injected workloads depend on `ready`
+      (base + istiod) for the same reason.
+    - Destroy runs in reverse: custom resources, then istiod, then CRDs, then namespaces.
+    """
+
+    gateway: pulumi.Output[str]
+    """The main Gateway as VirtualServices reference it: `istio-ingress/main`."""
+    ingress_service: pulumi.Output[str]
+    """Name of the ingress gateway Service (in istio-ingress)."""
+    namespaces: pulumi.Output[list[str]]
+    """Application namespaces (sidecar injection on)."""
+    ready: list[pulumi.Resource]
+    """What workloads and Istio resources of other components depend on: the CRDs and istiod (injector, validation)."""
+
+    def __init__(
+        self,
+        name: str,
+        config: MeshConfig,
+        *,
+        tracing_address: pulumi.Input[str] | None = None,
+        node_ports: tuple[int, int] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`tracing_address`: `host:port` of an OTLP/gRPC collector (tracing off without it).
+        `node_ports`: (http, https) NodePorts for the ingress gateway (kind); without them the
+        gateway is a LoadBalancer Service on an internet-facing NLB."""
+        super().__init__("gitops-platform:index:MeshStack", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        system_ns = k8s.core.v1.Namespace(f"{name}-istio-system", metadata={"name": ISTIO_NAMESPACE}, opts=child)
+        ingress_ns = k8s.core.v1.Namespace(f"{name}-istio-ingress", metadata={"name": INGRESS_NAMESPACE}, opts=child)
+        app_namespaces = [
+            k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns, "labels": {"istio-injection": "enabled"}}, opts=child)
+            for ns in config.namespaces
+        ]
+
+        base = _chart(
+            f"{name}-base",
+            CHARTS["base"],
+            ISTIO_NAMESPACE,
+            # Cluster-scoped objects only (CRDs, default-revision webhook): the one
+            # namespaced object, the multi-cluster reader ServiceAccount, is not needed,
+            # so the CRDs install without waiting for the namespace.
+            {"defaultRevision": "default", "global": {"resourceScope": "cluster"}},
+            child,
+            release="istio-base",
+        )
+        istiod = _chart(
+            f"{name}-istiod",
+            CHARTS["istiod"],
+            ISTIO_NAMESPACE,
+            istiod_values(config, tracing_address),
+            # istiod needs its CRDs (from base) to start, and its namespace.
+            pulumi.ResourceOptions(parent=self, depends_on=[base, system_ns]),
+            release="istiod",
+        )
+        self.ready = [base, istiod]
+        after_istiod = pulumi.ResourceOptions(parent=self, depends_on=self.ready)
+
+        ingress_release = "istio-ingressgateway"
+        _chart(
+            f"{name}-ingress",
+            CHARTS["gateway"],
+            INGRESS_NAMESPACE,
+            gateway_values(config.gateway, config.pod_disruption_budgets, INGRESS_LABEL, node_ports=node_ports, public=True),
+            pulumi.ResourceOptions(parent=self, depends_on=[ingress_ns, istiod]),  # injected pods: istiod's webhook first
+            release=ingress_release,
+        )
+        if config.egress_gateway.enabled:
+            egress_ns = k8s.core.v1.Namespace(f"{name}-egress-ns", metadata={"name": config.egress_gateway.namespace}, opts=child)
+            _chart(
+                f"{name}-egress",
+                CHARTS["gateway"],
+                config.egress_gateway.namespace or "",
+                gateway_values(config.egress_gateway, config.pod_disruption_budgets, EGRESS_LABEL, node_ports=None, public=False),
+                pulumi.ResourceOptions(parent=self, depends_on=[egress_ns, istiod]),
+                release="istio-egressgateway",
+            )
+
+        k8s.apiextensions.CustomResource(
+            f"{name}-mtls",
+            api_version="security.istio.io/v1",
+            kind="PeerAuthentication",
+            metadata={"name": "default", "namespace": ISTIO_NAMESPACE},
+            spec={"mtls": {"mode": config.mtls_mode}},
+            opts=after_istiod,
+        )
+        if tracing_address is not None:
+            k8s.apiextensions.CustomResource(
+                f"{name}-telemetry",
+                api_version="telemetry.istio.io/v1",
+                kind="Telemetry",
+                metadata={"name": "mesh-default", "namespace": ISTIO_NAMESPACE},
+                spec={"tracing": [{"providers": [{"name": TRACING_PROVIDER}], "randomSamplingPercentage": config.tracing_sampling_percent}]},
+                opts=after_istiod,
+            )
+
+        credential = config.gateway.credential_name
+        if credential is None:
+            credential = "gateway-tls"
+            self._self_signed_secret(name, credential, config.gateway.self_signed_dns_names, ingress_ns)
+        main_gateway = k8s.apiextensions.CustomResource(
+            f"{name}-gateway",
+            api_version="networking.istio.io/v1",
+            kind="Gateway",
+            metadata={"name": "main", "namespace": INGRESS_NAMESPACE},
+            spec={
+                "selector": {"istio": INGRESS_LABEL},
+                "servers": [
+                    {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": config.gateway.hosts, "tls": {"httpsRedirect": True}},
+                    {
+                        "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                        "hosts": config.gateway.hosts,
+                        "tls": {"mode": "SIMPLE", "credentialName": credential, "minProtocolVersion": "TLSV1_2"},
+                    },
+                ],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.ready, ingress_ns]),
+        )
+
+        self.gateway = main_gateway.metadata.apply(lambda m: f"{m['namespace']}/{m['name']}")
+        self.ingress_service = pulumi.Output.from_input(ingress_release)
+        self.namespaces = pulumi.Output.all(*[ns.metadata.apply(lambda m: m["name"]) for ns in app_namespaces])
+        self.register_outputs({"gateway": self.gateway, "ingress_service": self.ingress_service, "namespaces": self.namespaces})
+
+    def _self_signed_secret(self, name: str, secret_name: str, dns_names: list[str], namespace: k8s.core.v1.Namespace) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        key = tls.PrivateKey(f"{name}-gateway-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+        cert = tls.SelfSignedCert(
+            f"{name}-gateway-cert",
+            private_key_pem=key.private_key_pem,
+            subject=tls.SelfSignedCertSubjectArgs(common_name=dns_names[0], organization="gitops-platform (local)"),
+            dns_names=dns_names,
+            validity_period_hours=24 * 365,
+            early_renewal_hours=24 * 30,  # a `pulumi up` in the last month renews it
+            allowed_uses=["digital_signature", "key_encipherment", "server_auth"],
+            opts=child,
+        )
+        k8s.core.v1.Secret(
+            f"{name}-gateway-tls",
+            metadata={"name": secret_name, "namespace": namespace.metadata.apply(lambda m: m["name"])},
+            type="kubernetes.io/tls",
+            string_data={"tls.crt": cert.cert_pem, "tls.key": key.private_key_pem},
+            opts=child,
+        )
+
+
+def istiod_values(config: MeshConfig, tracing_address: pulumi.Input[str] | None) -> dict[str, Any]:
+    """Values for the istiod chart (keys checked against the pinned chart by the render)."""
+    mesh: dict[str, Any] = {
+        "trustDomain": config.trust_domain,
+        "outboundTrafficPolicy": {"mode": config.outbound_traffic_policy},
+        "defaultConfig": {"holdApplicationUntilProxyStarts": config.hold_application_until_proxy_starts},
+        "enablePrometheusMerge": True,
+    }
+    if config.access_log:
+        mesh.update(accessLogFile="/dev/stdout", accessLogEncoding="JSON")
+    if tracing_address is not None:
+        address = pulumi.Output.from_input(tracing_address)
+        mesh["enableTracing"] = True
+        mesh["extensionProviders"] = [
+            {
+                "name": TRACING_PROVIDER,
+                "opentelemetry": {
+                    "service": address.apply(lambda a: a.rsplit(":", 1)[0]),
+                    "port": address.apply(lambda a: int(a.rsplit(":", 1)[1])),
+                },
+            }
+        ]
+        mesh["defaultProviders"] = {"tracing": [TRACING_PROVIDER]}
+    scaling = config.istiod.scaling
+    return {
+        "global": {
+            # Explicit image source and version: no floating tag, and the registry
+            # allow-list sees exactly where Istio images come from.
+            "hub": "docker.io/istio",
+            "tag": CHARTS["istiod"].version,
+            "defaultPodDisruptionBudget": {"enabled": config.pod_disruption_budgets},
+            "proxy": {"resources": config.proxy_resources.values()},
+        },
+        "replicaCount": scaling.min_replicas,
+        "autoscaleEnabled": scaling.autoscaled,
+        "autoscaleMin": scaling.min_replicas,
+        "autoscaleMax": scaling.max_replicas,
+        "resources": config.istiod.resources.values(),
+        "meshConfig": mesh,
+    }
+
+
+def gateway_values(
+    config: GatewayConfig | EgressGatewayConfig,
+    pdb: bool,
+    label: str,
+    *,
+    node_ports: tuple[int, int] | None,
+    public: bool,
+) -> dict[str, Any]:
+    """Values for a gateway chart release (ingress when `public`, else egress)."""
+    if not public:
+        service: dict[str, Any] = {"type": "ClusterIP"}
+    elif node_ports is not None:
+        # kind: NodePorts that kind maps to the host; a LoadBalancer would never get an address.
+        http, https = node_ports
+        service = {
+            "type": "NodePort",
+            "ports": [
+                {"name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021},
+                {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80, "nodePort": http},
+                {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443, "nodePort": https},
+            ],
+        }
+    else:
+        # An internet-facing NLB from the cluster's cloud provider, spread over all zones.
+        service = {
+            "type": "LoadBalancer",
+            "annotations": {
+                "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+                "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+            },
+            "externalTrafficPolicy": "Local",  # keeps client source IPs for authorization policies
+        }
+    scaling = config.scaling
+    values: dict[str, Any] = {
+        "labels": {"istio": label},
+        "service": service,
+        "replicaCount": scaling.min_replicas,
+        "autoscaling": {"enabled": scaling.autoscaled, "minReplicas": scaling.min_replicas, "maxReplicas": scaling.max_replicas},
+        "resources": config.resources.values(),
+    }
+    if pdb:
+        values["podDisruptionBudget"] = {"minAvailable": 1}
+    return values

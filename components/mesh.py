@@ -303,6 +303,18 @@ class MeshStack(pulumi.ComponentResource):
                 opts=after_istiod,
             )
 
+        # Zero trust: every app namespace starts from allow-nothing; services are then
+        # opened to their callers one AuthorizationPolicy at a time.
+        for ns, namespace in zip(config.namespaces, app_namespaces):
+            k8s.apiextensions.CustomResource(
+                f"{name}-deny-all-{ns}",
+                api_version="security.istio.io/v1",
+                kind="AuthorizationPolicy",
+                metadata={"name": "deny-all", "namespace": namespace.metadata.apply(lambda m: m["name"])},
+                spec={},
+                opts=after_istiod,
+            )
+
         credential = config.gateway.credential_name
         if credential is None:
             credential = "gateway-tls"

@@ -24,6 +24,7 @@ import yaml
 from .config import NAMESPACE, ConfigError, parse_config
 from .footprint import footprint, node_count
 from .harness import RecordedResource, Run, read_stack_file, redact, run_program_recording
+from .harness import reveal
 from .upstream import bundle
 from .validate import schema_report
 
@@ -99,11 +100,57 @@ def component_of(run: Run) -> Any:
     return find
 
 
-def report(run: Run, config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The render report of a run; with the stack `config`, also schema checks and footprint."""
+def stack_registries(run: Run) -> list[str]:
+    """Image prefixes of the stack's own registry (the policy pack's allowed registries include them)."""
+    prefixes = set()
+    for r in run.resources:
+        if r.type == "aws:ecr/repository:Repository" and r.outputs.get("repositoryUrl"):
+            prefixes.add(str(r.outputs["repositoryUrl"]).split("/", 1)[0] + "/")
+        if r.type == "docker:index/container:Container" and "gitops-platform:index:LocalRegistry$" in r.urn:
+            prefixes.update(f"localhost:{p['external']}/" for p in r.inputs.get("ports") or [] if p.get("external"))
+    return sorted(prefixes)
+
+
+def policy_report(run: Run, pack_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every policy of the pack on every recorded resource and on the stack."""
+    from policies import ALL_POLICIES
+    from policies.evaluate import Resource, effective, evaluate
+
+    config = dict(pack_config or {})
+    allowed = next(p for p in ALL_POLICIES if p.name == "kubernetes-container-allowed-registries")
+    _, registries_config = effective(allowed, config)
+    entry = config.get(allowed.name)
+    entry = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry or {})
+    entry["registries"] = sorted(set(registries_config["registries"]) | set(stack_registries(run)))
+    config[allowed.name] = entry
+    resources = [
+        Resource(
+            type=r.type,
+            urn=r.urn,
+            name=r.name,
+            props=reveal(r.inputs),
+            protect=r.protect,
+            parent=r.parent,
+            dependencies=r.dependencies,
+            property_dependencies=r.property_dependencies,
+            provider=r.provider,
+            ignore_changes=r.ignore_changes,
+            delete_before_replace=r.delete_before_replace,
+            additional_secret_outputs=r.additional_secret_outputs,
+        )
+        for r in run.resources
+    ]
+    result = evaluate(resources, pack_config=config)
+    result["registries"] = entry["registries"]
+    return result
+
+
+def report(run: Run, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The render report of a run; with the stack `config`, also policies, schema checks and footprint."""
     data = _resources_report(run)
     if config is None:
         return data
+    data["policies"] = policy_report(run, pack_config)
     objects = [(r.urn, manifest(r)) for r in run.resources if r.kubernetes_object]
     data["schema"] = schema_report(objects, data["helm_releases"], bundle())
     platform_config = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
@@ -141,7 +188,7 @@ def _file_name(obj: dict[str, Any], index: int) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(parts)).lower() + ".yaml"
 
 
-def write(run: Run, out: Path, config: dict[str, Any] | None = None) -> dict[str, Any]:
+def write(run: Run, out: Path, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None) -> dict[str, Any]:
     manifests = out / "manifests"
     manifests.mkdir(parents=True, exist_ok=True)
     for stale in manifests.glob("*.yaml"):
@@ -149,7 +196,7 @@ def write(run: Run, out: Path, config: dict[str, Any] | None = None) -> dict[str
     for index, resource in enumerate(r for r in run.resources if r.kubernetes_object):
         obj = manifest(resource)
         (manifests / _file_name(obj, index)).write_text(yaml.safe_dump(obj, sort_keys=False))
-    data = report(run, config)
+    data = report(run, config, pack_config)
     (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return data
 
@@ -162,6 +209,15 @@ def summary(data: dict[str, Any], out: Path) -> str:
     lines.append(f"helm releases: {len(data['helm_releases'])}")
     path = data["critical_path"]
     lines.append(f"critical path: {path['length']} resources: " + " -> ".join(u.rsplit("::", 1)[-1] for u in path["urns"]))
+    policies = data.get("policies")
+    if policies is not None:
+        blocking = [v for v in policies["violations"] if v["enforcement"] == "mandatory"]
+        lines.append(
+            f"policies: {policies['policies']} policies on {policies['evaluated']} resources, "
+            f"{len(blocking)} mandatory and {len(policies['violations']) - len(blocking)} advisory violations"
+        )
+        for v in policies["violations"]:
+            lines.append(f"  {v['enforcement'].upper()} {v['policy']}: {v['message']}")
     schema = data.get("schema")
     if schema is not None and schema.get("skipped"):
         lines.append(f"schema checks SKIPPED: {schema['reason']}")
@@ -186,9 +242,10 @@ def summary(data: dict[str, Any], out: Path) -> str:
 
 
 def failed(data: dict[str, Any]) -> bool:
-    """Whether the render must exit non-zero (schema or Helm values errors)."""
+    """Whether the render must exit non-zero (mandatory policy violations, schema or Helm values errors)."""
     schema = data.get("schema") or {}
-    return bool(schema.get("errors") or schema.get("values_errors"))
+    mandatory = [v for v in (data.get("policies") or {}).get("violations", []) if v["enforcement"] == "mandatory"]
+    return bool(schema.get("errors") or schema.get("values_errors") or mandatory)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,7 +253,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("stack", help="stack name; config is read from Pulumi.<stack>.yaml")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--config-file", type=Path, help="stack config file (default: ./Pulumi.<stack>.yaml)")
+    parser.add_argument(
+        "--policy-config", type=Path, help="policy pack config JSON, as for `pulumi preview --policy-pack-config` (default: policies/config/<stack>.json if present)"
+    )
     args = parser.parse_args(argv)
+    policy_config_file = args.policy_config or Path("policies") / "config" / f"{args.stack}.json"
+    pack_config: dict[str, Any] = {}
+    if args.policy_config is not None or policy_config_file.is_file():
+        try:
+            pack_config = json.loads(policy_config_file.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            print(f"error: policy config {policy_config_file}: {error}", file=sys.stderr)
+            return 2
 
     config_file = args.config_file or Path(f"Pulumi.{args.stack}.yaml")
     if not config_file.is_file():
@@ -210,7 +278,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if error is not None:
         print(f"error: the program failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
-    data = write(run, args.out, config)
+    from policies.evaluate import PolicyConfigError
+
+    try:
+        data = write(run, args.out, config, pack_config)
+    except PolicyConfigError as error:
+        print(f"error: policy config {policy_config_file}: {error}", file=sys.stderr)
+        return 2
     print(summary(data, args.out))
     return 1 if failed(data) else 0
 

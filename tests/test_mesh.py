@@ -287,3 +287,13 @@ def test_partial_overrides_keep_the_rest_of_the_profile():
     assert config.gateway.resources.limits.cpu == "4"
     assert config.gateway.resources.requests.cpu == "100m"
     assert config.gateway.scaling.max_replicas == 5
+
+
+def test_every_app_namespace_starts_from_deny_all():
+    run = run_program("local", local(mesh={"namespaces": ["shop", "payments"]}))
+    policies = custom(run, "AuthorizationPolicy")
+
+    assert {(p.inputs["metadata"]["namespace"], p.inputs["metadata"]["name"]) for p in policies} == {("shop", "deny-all"), ("payments", "deny-all")}
+    assert all(p.inputs["spec"] == {} for p in policies)
+    istiod = charts(run)["istiod"]
+    assert all(istiod.urn in p.dependencies for p in policies)

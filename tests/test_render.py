@@ -54,7 +54,7 @@ def test_report_matches_what_the_program_declares(rendered, local_run):
         assert entry["inputs"] == json.loads(json.dumps(redact(recorded.inputs)))
     charts = {r.urn for r in local_run.resources if r.type == "kubernetes:helm.sh/v4:Chart"}
     assert {h["urn"] for h in report["helm_releases"]} == charts and charts
-    assert set(report) == {"stack", "resources", "helm_releases", "critical_path", "schema", "footprint"}
+    assert set(report) == {"stack", "resources", "helm_releases", "critical_path", "schema", "footprint", "policies"}
 
 
 def test_report_never_contains_secret_values(rendered, local_run):
@@ -83,6 +83,7 @@ def test_manifests_hold_every_kubernetes_object(rendered, local_run):
         ("Secret", "istio-ingress", "gateway-tls"),
         ("PeerAuthentication", "istio-system", "default"),
         ("Gateway", "istio-ingress", "main"),
+        ("AuthorizationPolicy", "apps", "deny-all"),
     }
     assert all(o["apiVersion"] and o["kind"] for o in objects)
 

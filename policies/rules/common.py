@@ -1,0 +1,107 @@
+"""Helpers every rule module shares: policy construction and where pod specs live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+# Kubernetes kinds that carry a pod template, by Pulumi type token (the Helm v4 chart and
+# YAML components yield their objects as these types too).
+WORKLOAD_TYPES = frozenset(
+    {
+        "kubernetes:core/v1:Pod",
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:apps/v1:StatefulSet",
+        "kubernetes:apps/v1:DaemonSet",
+        "kubernetes:apps/v1:ReplicaSet",
+        "kubernetes:batch/v1:Job",
+        "kubernetes:batch/v1:CronJob",
+    }
+)
+
+
+def pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The pod spec of a workload object (mirrors lib.workload.pod_spec in the Rego)."""
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "Pod":
+        return spec
+    if obj.get("kind") == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    return (spec.get("template") or {}).get("spec") or {}
+
+
+def containers(obj: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Every container, init container and ephemeral container of a workload."""
+    spec = pod_spec(obj)
+    for key in ("containers", "initContainers", "ephemeralContainers"):
+        yield from spec.get(key) or []
+
+
+def describe(obj: Mapping[str, Any]) -> str:
+    """`<Kind> <namespace>/<name>` for messages."""
+    metadata = obj.get("metadata") or {}
+    namespace = metadata.get("namespace")
+    name = metadata.get("name", "?")
+    return f"{obj.get('kind', 'object')} {namespace + '/' if namespace else ''}{name}"
+
+
+Check = Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
+"""(object props, policy config) -> violation messages."""
+
+
+def resource_policy(
+    name: str,
+    description: str,
+    *,
+    types: frozenset[str] | set[str],
+    check: Check,
+    severity: Severity,
+    remediation: str,
+    config_schema: PolicyConfigSchema | None = None,
+) -> ResourceValidationPolicy:
+    """A mandatory resource policy running `check` on resources of `types`."""
+
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if args.resource_type not in types:
+            return
+        for message in check(args.props, args.get_config()):
+            report(message, None)
+
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=config_schema,
+        severity=severity,
+        remediation_steps=remediation,
+    )
+
+
+def stack_policy(
+    name: str,
+    description: str,
+    *,
+    validate: Callable[[StackValidationArgs, ReportViolation], None],
+    severity: Severity,
+    remediation: str,
+) -> StackValidationPolicy:
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        severity=severity,
+        remediation_steps=remediation,
+    )

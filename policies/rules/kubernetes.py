@@ -1,0 +1,227 @@
+"""Kubernetes workload and Service rules.
+
+The checks marked GATEKEEPER have a twin in `policies/rego/<file>.rego` that Gatekeeper
+enforces at admission; `tests/test_policy_parity.py` proves both give the same verdict
+on the same objects. Keep the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import PolicyConfigSchema, Severity
+
+from .common import WORKLOAD_TYPES, containers, describe, pod_spec, resource_policy
+
+DEFAULT_LABELS = ["app", "version", "environment"]
+DEFAULT_REGISTRIES = ["localhost:5001/", "docker.io/istio/"]
+
+
+# --- checks (object, config) -> messages ------------------------------------------------
+
+
+def check_required_labels(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER requiredlabels.rego
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    missing = sorted(set(config.get("labels", DEFAULT_LABELS)) - set(labels))
+    return [f"{describe(obj)} is missing required labels {missing}; add them to metadata.labels"] if missing else []
+
+
+def check_container_limits(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER containerlimits.rego
+    out = []
+    for c in containers(obj):
+        limits = (c.get("resources") or {}).get("limits") or {}
+        out += [f"{describe(obj)}: container {c.get('name')} has no {r} limit; set resources.limits.{r}" for r in ("cpu", "memory") if not limits.get(r)]
+    return out
+
+
+def check_allowed_registries(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER allowedrepos.rego
+    registries = config.get("registries", DEFAULT_REGISTRIES)
+    return [
+        f"{describe(obj)}: container {c.get('name')} image {c.get('image')} is not from an allowed registry {registries}; push it to one of them"
+        for c in containers(obj)
+        if not any(str(c.get("image", "")).startswith(prefix) for prefix in registries)
+    ]
+
+
+def check_privileged(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER privileged.rego
+    return [
+        f"{describe(obj)}: container {c.get('name')} is privileged; remove securityContext.privileged"
+        for c in containers(obj)
+        if (c.get("securityContext") or {}).get("privileged") is True
+    ]
+
+
+def check_read_only_root(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER readonlyrootfs.rego
+    return [
+        f"{describe(obj)}: container {c.get('name')} has a writable root filesystem; set securityContext.readOnlyRootFilesystem: true (mount an emptyDir where it writes)"
+        for c in containers(obj)
+        if (c.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True
+    ]
+
+
+def image_pinned(image: str) -> bool:
+    """A digest, or an explicit tag other than `latest`."""
+    if "@sha256:" in image:
+        return True
+    if "@" in image:
+        return False
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return False
+    tag = last.split(":")[1]
+    return tag not in ("", "latest")
+
+
+def check_image_tags(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER disallowedtags.rego
+    return [
+        f"{describe(obj)}: container {c.get('name')} image {c.get('image')} has no fixed tag; use an explicit version tag or an @sha256 digest, never latest"
+        for c in containers(obj)
+        if not image_pinned(str(c.get("image", "")))
+    ]
+
+
+def check_host_namespaces(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER hostnamespaces.rego
+    spec = pod_spec(obj)
+    return [f"{describe(obj)} shares the node's {f}; remove {f}" for f in ("hostNetwork", "hostPID", "hostIPC") if spec.get(f) is True]
+
+
+def check_host_path(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER hostpath.rego
+    return [
+        f"{describe(obj)} mounts hostPath {v['hostPath'].get('path')} in volume {v.get('name')}; use an emptyDir, ConfigMap, Secret or PVC"
+        for v in pod_spec(obj).get("volumes") or []
+        if v.get("hostPath")
+    ]
+
+
+def check_run_as_non_root(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER runasnonroot.rego
+    pod_level = (pod_spec(obj).get("securityContext") or {}).get("runAsNonRoot")
+    out = []
+    for c in containers(obj):
+        own = (c.get("securityContext") or {}).get("runAsNonRoot")
+        if (own if own is not None else pod_level) is not True:
+            out.append(f"{describe(obj)}: container {c.get('name')} may run as root; set securityContext.runAsNonRoot: true (pod or container)")
+    return out
+
+
+def check_service_account(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    account = pod_spec(obj).get("serviceAccountName") or "default"
+    if account != "default":
+        return []
+    return [f"{describe(obj)} runs as the namespace's default ServiceAccount; give it its own (spec.serviceAccountName)"]
+
+
+def check_load_balancer(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    if (obj.get("spec") or {}).get("type") != "LoadBalancer":
+        return []
+    metadata = obj.get("metadata") or {}
+    ref = f"{metadata.get('namespace') or 'default'}/{metadata.get('name')}"
+    allowed = config.get("allowed", ["istio-ingress/istio-ingressgateway"])
+    if ref in allowed:
+        return []
+    return [f"Service {ref} is a LoadBalancer; expose it through the mesh gateway (a VirtualService) instead, or allow it in the policy config"]
+
+
+# --- policies ---------------------------------------------------------------------------
+
+_SERVICE = frozenset({"kubernetes:core/v1:Service"})
+
+POLICIES = [
+    resource_policy(
+        "kubernetes-workload-required-labels",
+        "Workloads carry the labels that tie them to an app, a version and an environment.",
+        types=WORKLOAD_TYPES,
+        check=check_required_labels,
+        severity=Severity.MEDIUM,
+        remediation="Add the missing labels to the workload's metadata.labels (MicroserviceStack sets app, version and environment).",
+        config_schema=PolicyConfigSchema(
+            properties={"labels": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_LABELS}}
+        ),
+    ),
+    resource_policy(
+        "kubernetes-container-limits",
+        "Every container sets CPU and memory limits, so one workload cannot starve a node.",
+        types=WORKLOAD_TYPES,
+        check=check_container_limits,
+        severity=Severity.MEDIUM,
+        remediation="Set resources.limits.cpu and resources.limits.memory on every container, init container included.",
+    ),
+    resource_policy(
+        "kubernetes-container-allowed-registries",
+        "Images come only from the stack's registry and the approved upstream registries.",
+        types=WORKLOAD_TYPES,
+        check=check_allowed_registries,
+        severity=Severity.HIGH,
+        remediation="Push the image to the stack's registry, or add its registry prefix to this policy's `registries` config.",
+        config_schema=PolicyConfigSchema(
+            properties={"registries": {"type": "array", "items": {"type": "string"}, "minItems": 1, "default": DEFAULT_REGISTRIES}}
+        ),
+    ),
+    resource_policy(
+        "kubernetes-container-no-privileged",
+        "No container runs privileged (full access to the node).",
+        types=WORKLOAD_TYPES,
+        check=check_privileged,
+        severity=Severity.CRITICAL,
+        remediation="Remove securityContext.privileged; grant only the specific capability needed, if any.",
+    ),
+    resource_policy(
+        "kubernetes-pod-run-as-non-root",
+        "Containers run as a non-root user.",
+        types=WORKLOAD_TYPES,
+        check=check_run_as_non_root,
+        severity=Severity.HIGH,
+        remediation="Set securityContext.runAsNonRoot: true on the pod (or each container) and use an image with a non-root USER.",
+    ),
+    resource_policy(
+        "kubernetes-container-read-only-root-fs",
+        "Container root filesystems are read-only.",
+        types=WORKLOAD_TYPES,
+        check=check_read_only_root,
+        severity=Severity.MEDIUM,
+        remediation="Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir where the process writes (e.g. /tmp).",
+    ),
+    resource_policy(
+        "kubernetes-container-no-latest-tag",
+        "Images are pinned to an explicit tag or digest, never `latest` or untagged.",
+        types=WORKLOAD_TYPES,
+        check=check_image_tags,
+        severity=Severity.HIGH,
+        remediation="Reference images as registry/repo:<version> or registry/repo@sha256:<digest>.",
+    ),
+    resource_policy(
+        "kubernetes-pod-no-host-namespaces",
+        "Pods do not share the node's network, PID or IPC namespace.",
+        types=WORKLOAD_TYPES,
+        check=check_host_namespaces,
+        severity=Severity.HIGH,
+        remediation="Remove hostNetwork, hostPID and hostIPC from the pod spec.",
+    ),
+    resource_policy(
+        "kubernetes-pod-no-host-path",
+        "Pods do not mount directories of the node.",
+        types=WORKLOAD_TYPES,
+        check=check_host_path,
+        severity=Severity.HIGH,
+        remediation="Replace hostPath volumes with emptyDir, ConfigMap, Secret or a PersistentVolumeClaim.",
+    ),
+    resource_policy(
+        "kubernetes-pod-no-default-service-account",
+        "Workloads run under a ServiceAccount of their own, not the namespace default.",
+        types=WORKLOAD_TYPES,
+        check=check_service_account,
+        severity=Severity.MEDIUM,
+        remediation="Create a ServiceAccount for the workload and set spec.serviceAccountName (MicroserviceStack does).",
+    ),
+    resource_policy(
+        "kubernetes-service-no-load-balancer",
+        "Only the mesh ingress gateway is exposed through a cloud load balancer.",
+        types=_SERVICE,
+        check=check_load_balancer,
+        severity=Severity.HIGH,
+        remediation="Use a ClusterIP Service and route through the mesh gateway; list deliberate exceptions as namespace/name in `allowed`.",
+        config_schema=PolicyConfigSchema(
+            properties={"allowed": {"type": "array", "items": {"type": "string"}, "default": ["istio-ingress/istio-ingressgateway"]}}
+        ),
+    ),
+]

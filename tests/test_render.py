@@ -194,3 +194,74 @@ def test_render_exits_non_zero_on_a_schema_error(monkeypatch, tmp_path):
     assert render_module.main(["local", "--out", str(tmp_path)]) == 1
     schema = json.loads((tmp_path / "report.json").read_text())["schema"]
     assert [(e["kind"], e["path"]) for e in schema["errors"]] == [("v1/ConfigMap", "binaryData.b")]
+
+
+@pytest.mark.parametrize("stack", ["local", "aws"])
+def test_both_stacks_pass_every_mandatory_policy(stack, root):
+    from components.harness import run_stack
+    from components.render import policy_report
+
+    result = policy_report(run_stack(stack, root / f"Pulumi.{stack}.yaml"))
+
+    assert result["evaluated"] > 0 and result["policies"] >= 20
+    assert [v for v in result["violations"] if v["enforcement"] == "mandatory"] == []
+
+
+def _render_with_extra(monkeypatch, tmp_path, extra, *args):
+    import components.render as render_module
+    from components.platform import main as platform_program
+
+    real = render_module.run_program_recording
+
+    def program():
+        platform = platform_program()
+        extra(platform)
+
+    monkeypatch.setattr(render_module, "run_program_recording", lambda stack, config, **kw: real(stack, config, program=program, **kw))
+    monkeypatch.chdir(ROOT)
+    return render_module.main(["local", "--out", str(tmp_path), *args])
+
+
+def _privileged_pod(platform):
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    k8s.core.v1.Pod(
+        "debug",
+        metadata={"name": "debug", "namespace": "apps", "labels": {"app": "debug", "version": "1", "environment": "local"}},
+        spec={"serviceAccountName": "debug", "securityContext": {"runAsNonRoot": True}, "containers": [{
+            "name": "shell", "image": "localhost:5001/debug:1.0",
+            "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
+            "securityContext": {"privileged": True, "readOnlyRootFilesystem": True},
+        }]},
+        opts=pulumi.ResourceOptions(provider=platform.provider),
+    )
+
+
+def test_render_fails_on_a_mandatory_violation(monkeypatch, tmp_path):
+    assert _render_with_extra(monkeypatch, tmp_path, _privileged_pod) == 1
+
+    policies = json.loads((tmp_path / "report.json").read_text())["policies"]
+    [violation] = policies["violations"]
+    assert violation["policy"] == "kubernetes-container-no-privileged"
+    assert violation["enforcement"] == "mandatory"
+    assert violation["urn"].endswith("::debug")
+
+
+def test_render_honours_the_policy_pack_config(monkeypatch, tmp_path):
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"kubernetes-container-no-privileged": "advisory"}))
+
+    assert _render_with_extra(monkeypatch, tmp_path / "out", _privileged_pod, "--policy-config", str(config)) == 0
+    [violation] = json.loads((tmp_path / "out" / "report.json").read_text())["policies"]["violations"]
+    assert violation["enforcement"] == "advisory"
+
+
+def test_render_rejects_a_bad_policy_pack_config(tmp_path):
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"kubernetes-container-no-privilegd": "advisory"}))
+
+    proc = render("local", "--out", str(tmp_path / "out"), "--policy-config", str(config))
+
+    assert proc.returncode == 2
+    assert "unknown policies ['kubernetes-container-no-privilegd']" in proc.stderr

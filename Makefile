@@ -21,10 +21,10 @@ endif
 .PHONY: help test up preview destroy render venv
 
 help:
-	@echo "make up        pulumi up -s local (kind cluster + local registry; needs pulumi, docker, kind)"
+	@echo "make up        pulumi up -s local with the policy pack (kind cluster + local registry; needs pulumi, docker, kind)"
 	@echo "make test      create .venv, install pinned dependencies, run the test suite"
 	@echo "make render    offline render of STACK (default local) into build/render-STACK"
-	@echo "make preview   pulumi preview -s STACK"
+	@echo "make preview   pulumi preview -s STACK with the policy pack"
 	@echo "make destroy   pulumi destroy -s STACK"
 
 # Re-installs only when the pins in pyproject.toml change.
@@ -49,13 +49,16 @@ define require_pulumi
 	pulumi stack select --create $(STACK)
 endef
 
+# Every preview and update runs the CrossGuard pack, with the stack's pack config if any.
+POLICY_FLAGS = --policy-pack policies $(if $(wildcard policies/config/$(STACK).json),--policy-pack-config policies/config/$(STACK).json)
+
 up: $(VENV)/.installed
 	$(require_pulumi)
-	pulumi up --stack $(STACK) --yes
+	pulumi up --stack $(STACK) --yes $(POLICY_FLAGS)
 
 preview: $(VENV)/.installed
 	$(require_pulumi)
-	pulumi preview --stack $(STACK) --diff
+	pulumi preview --stack $(STACK) --diff $(POLICY_FLAGS)
 
 destroy: $(VENV)/.installed
 	$(require_pulumi)

@@ -41,6 +41,7 @@ def test_policy_pack_files_are_runnable_by_pulumi(root):
 
     pack = yaml.safe_load((root / "policies" / "PulumiPolicy.yaml").read_text())
     assert pack["runtime"]["name"] == "python"
+    assert pack["runtime"]["options"]["virtualenv"] == "../.venv"
     requirements = (root / "policies" / "requirements.txt").read_text().split()
     assert all("==" in r for r in requirements) and any(r.startswith("pulumi-policy==") for r in requirements)
     main = (root / "policies" / "__main__.py").read_text()
@@ -292,3 +293,9 @@ def test_policies_do_not_change_the_props_they_read():
     evaluate([Resource("kubernetes:apps/v1:Deployment", "urn:d", "d", obj)])
 
     assert obj == before
+
+
+def test_readme_lists_every_rule(root):
+    readme = (root / "README.md").read_text()
+
+    assert [p.name for p in ALL_POLICIES if f"| `{p.name}` |" not in readme] == []

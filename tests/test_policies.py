@@ -299,3 +299,12 @@ def test_readme_lists_every_rule(root):
     readme = (root / "README.md").read_text()
 
     assert [p.name for p in ALL_POLICIES if f"| `{p.name}` |" not in readme] == []
+
+
+def test_platform_tooling_namespaces_are_exempt_from_workload_rules_as_in_gatekeeper():
+    privileged = mutate(lambda o: o["spec"]["template"]["spec"]["containers"][0]["securityContext"].update(privileged=True))
+    privileged["metadata"]["namespace"] = "falco"
+
+    assert messages("kubernetes-container-no-privileged", "kubernetes:apps/v1:Deployment", privileged) == []
+    config = {"kubernetes-container-no-privileged": {"exemptNamespaces": ["kube-system"]}}
+    assert len(messages("kubernetes-container-no-privileged", "kubernetes:apps/v1:Deployment", privileged, pack_config=config)) == 1

@@ -48,6 +48,30 @@ def containers(obj: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
         yield from spec.get(key) or []
 
 
+PLATFORM_NAMESPACES = [
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "local-path-storage",
+    "istio-system",
+    "istio-ingress",
+    "istio-egress",
+    "gatekeeper-system",
+    "trivy-system",
+    "falco",
+    "vault",
+]
+"""Namespaces of the cluster and of the platform's own tooling (charts that need node
+access or ship their own labels). Workload rules skip them, as Gatekeeper's
+constraints exclude them; app namespaces get every rule."""
+
+EXEMPT_NAMESPACES_SCHEMA = {"type": "array", "items": {"type": "string"}, "default": PLATFORM_NAMESPACES}
+
+
+def namespace_of(obj: Mapping[str, Any]) -> str:
+    return (obj.get("metadata") or {}).get("namespace") or "default"
+
+
 def describe(obj: Mapping[str, Any]) -> str:
     """`<Kind> <namespace>/<name>` for messages."""
     metadata = obj.get("metadata") or {}
@@ -70,12 +94,23 @@ def resource_policy(
     remediation: str,
     config_schema: PolicyConfigSchema | None = None,
 ) -> ResourceValidationPolicy:
-    """A mandatory resource policy running `check` on resources of `types`."""
+    """A mandatory resource policy running `check` on resources of `types`.
+
+    Workload policies (`types` == WORKLOAD_TYPES) also take `exemptNamespaces`.
+    """
+    workload = types == WORKLOAD_TYPES
+    if workload:
+        properties = dict(config_schema.properties) if config_schema else {}
+        properties["exemptNamespaces"] = EXEMPT_NAMESPACES_SCHEMA
+        config_schema = PolicyConfigSchema(properties=properties)
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if args.resource_type not in types:
             return
-        for message in check(args.props, args.get_config()):
+        config = args.get_config()
+        if workload and namespace_of(args.props) in config.get("exemptNamespaces", PLATFORM_NAMESPACES):
+            return
+        for message in check(args.props, config):
             report(message, None)
 
     return ResourceValidationPolicy(

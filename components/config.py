@@ -28,6 +28,7 @@ from .eks import EksClusterConfig
 from .local_cluster import LocalClusterConfig
 from .local_registry import LocalRegistryConfig
 from .mesh import MeshConfig
+from .security import SecurityConfig
 from .model import MISSING, KeyProblem, Model, ProfiledModel
 
 NAMESPACE = "gitops-platform"
@@ -172,6 +173,7 @@ class LocalPlatformConfig(ProfiledModel):
 
     region: str | None = Field(None, description="AWS region of the ECR repositories; only with registry.mode `ecr` (required there).")
     mesh: MeshConfig = Field(description="Istio service mesh (local profile: single replicas, small requests).")
+    security: SecurityConfig = Field(description="Trivy, Gatekeeper, Falco, Vault, namespace hardening (local profile).")
     _region = field_validator("region")(_check_region)
 
     @model_validator(mode="after")
@@ -207,6 +209,7 @@ class AwsPlatformConfig(ProfiledModel):
     cluster: EksClusterConfig = Field(default_factory=EksClusterConfig, description="The EKS cluster, its VPC and node group.")
     registry: EcrRegistryConfig = Field(default_factory=EcrRegistryConfig, description="The ECR repositories.")
     mesh: MeshConfig = Field(description="Istio service mesh (aws profile: autoscaled, PDBs, NLB).")
+    security: SecurityConfig = Field(description="Trivy, Gatekeeper, Falco, Vault, namespace hardening (aws profile: HA).")
 
     @model_validator(mode="after")
     def _keep_images(self) -> "AwsPlatformConfig":
@@ -225,9 +228,13 @@ PlatformConfig = LocalPlatformConfig | AwsPlatformConfig
 ENVIRONMENTS: Mapping[str, type[Model]] = {"local": LocalPlatformConfig, "aws": AwsPlatformConfig}
 
 
-def parse_config(raw: Mapping[str, Any], *, source: str = "the stack configuration") -> PlatformConfig:
+def parse_config(
+    raw: Mapping[str, Any], *, source: str = "the stack configuration", secret_keys: set[str] | None = None
+) -> PlatformConfig:
     """Validate the `gitops-platform:` keys (without the namespace prefix) into a `PlatformConfig`.
 
+    `secret_keys`: the top-level keys the engine marked secret (the engine marks secrets
+    per top-level key); given, secret-only settings given in plain config are rejected.
     Raises `ConfigError` listing every problem at once.
     """
     environment = raw.get("environment", MISSING)
@@ -239,7 +246,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "the stack configurati
             message += f"; set it to {allowed}"
         raise ConfigError([Problem(path=_path(["environment"]), value=environment, message=message)], source)
     try:
-        return model.model_validate(dict(raw), by_alias=True, by_name=False, context={"environment": environment})
+        return model.model_validate(dict(raw), by_alias=True, by_name=False, context={"environment": environment, "secret_keys": secret_keys})
     except ValidationError as error:
         raise ConfigError(_problems(error, model), source) from None
 
@@ -263,6 +270,15 @@ def raw_config() -> dict[str, Any]:
     return {k[len(prefix):]: _decode(v) for k, v in merged.items() if k.startswith(prefix)}
 
 
+def secret_config_keys() -> set[str]:
+    """Top-level `gitops-platform:` keys whose value came from secret config."""
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix):] for k in keys if k.startswith(prefix)}
+
+
 def load_config() -> PlatformConfig:
     """Read and validate this stack's configuration (call before creating any resource)."""
-    return parse_config(raw_config(), source=f"Pulumi.{pulumi.get_stack()}.yaml")
+    return parse_config(raw_config(), source=f"Pulumi.{pulumi.get_stack()}.yaml", secret_keys=secret_config_keys())

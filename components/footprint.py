@@ -37,6 +37,25 @@ CHART_WORKLOADS: dict[str, tuple[ChartWorkload, ...]] = {
     "base": (),  # CRDs and cluster-wide config only
     "istiod": (ChartWorkload("istiod", "resources", "replicaCount"),),
     "gateway": (ChartWorkload("gateway", "resources", "replicaCount"),),
+    "gatekeeper": (
+        ChartWorkload("controller-manager", "controllerManager.resources", "replicas"),
+        ChartWorkload("audit", "audit.resources", 1),
+    ),
+    "trivy-operator": (
+        ChartWorkload("operator", "resources", "operator.replicas"),
+        # Scan jobs come and go; at most scanJobsConcurrentLimit run at once.
+        ChartWorkload("scan-jobs", "trivy.resources", "operator.scanJobsConcurrentLimit"),
+    ),
+    "falco": (
+        ChartWorkload("falco", "resources", None),
+        ChartWorkload("falcosidekick", "falcosidekick.resources", "falcosidekick.replicaCount", enabled="falcosidekick.enabled", enabled_by_default=False),
+    ),
+    "vault": (
+        ChartWorkload("server-ha", "server.resources", "server.ha.replicas", enabled="server.ha.enabled", enabled_by_default=False),
+        ChartWorkload("server-dev", "server.resources", 1, enabled="server.dev.enabled", enabled_by_default=False),
+        ChartWorkload("injector", "injector.resources", "injector.replicas"),
+        ChartWorkload("csi-provider", "csi.resources", None, enabled="csi.enabled", enabled_by_default=False),
+    ),
 }
 
 _WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")

@@ -217,6 +217,8 @@ class MeshStack(pulumi.ComponentResource):
     """Name of the ingress gateway Service (in istio-ingress)."""
     namespaces: pulumi.Output[list[str]]
     """Application namespaces (sidecar injection on)."""
+    app_namespaces: dict[str, pulumi.Output[str]]
+    """App namespace name -> Output of its name (depending on it waits for the namespace)."""
     ready: list[pulumi.Resource]
     """What workloads and Istio resources of other components depend on: the CRDs and istiod (injector, validation)."""
 
@@ -227,18 +229,22 @@ class MeshStack(pulumi.ComponentResource):
         *,
         tracing_address: pulumi.Input[str] | None = None,
         node_ports: tuple[int, int] | None = None,
+        namespace_labels: dict[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`tracing_address`: `host:port` of an OTLP/gRPC collector (tracing off without it).
         `node_ports`: (http, https) NodePorts for the ingress gateway (kind); without them the
-        gateway is a LoadBalancer Service on an internet-facing NLB."""
+        gateway is a LoadBalancer Service on an internet-facing NLB. `namespace_labels`: extra
+        labels of the app namespaces (Pod Security Admission, from SecurityStack's config)."""
         super().__init__("gitops-platform:index:MeshStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
         system_ns = k8s.core.v1.Namespace(f"{name}-istio-system", metadata={"name": ISTIO_NAMESPACE}, opts=child)
         ingress_ns = k8s.core.v1.Namespace(f"{name}-istio-ingress", metadata={"name": INGRESS_NAMESPACE}, opts=child)
         app_namespaces = [
-            k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns, "labels": {"istio-injection": "enabled"}}, opts=child)
+            k8s.core.v1.Namespace(
+                f"{name}-ns-{ns}", metadata={"name": ns, "labels": {**(namespace_labels or {}), "istio-injection": "enabled"}}, opts=child
+            )
             for ns in config.namespaces
         ]
 
@@ -340,7 +346,8 @@ class MeshStack(pulumi.ComponentResource):
 
         self.gateway = main_gateway.metadata.apply(lambda m: f"{m['namespace']}/{m['name']}")
         self.ingress_service = pulumi.Output.from_input(ingress_release)
-        self.namespaces = pulumi.Output.all(*[ns.metadata.apply(lambda m: m["name"]) for ns in app_namespaces])
+        self.app_namespaces = {ns: resource.metadata.apply(lambda m: m["name"]) for ns, resource in zip(config.namespaces, app_namespaces)}
+        self.namespaces = pulumi.Output.all(*self.app_namespaces.values())
         self.register_outputs({"gateway": self.gateway, "ingress_service": self.ingress_service, "namespaces": self.namespaces})
 
     def _self_signed_secret(self, name: str, secret_name: str, dns_names: list[str], namespace: k8s.core.v1.Namespace) -> None:

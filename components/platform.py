@@ -21,6 +21,7 @@ from .local_cluster import LocalCluster
 from .local_registry import LocalRegistry
 from .mesh import MeshStack
 from .registry import Registry
+from .security import SecurityStack
 
 
 class Platform(pulumi.ComponentResource):
@@ -53,6 +54,7 @@ class Platform(pulumi.ComponentResource):
         self.provider = cluster.provider
         in_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
         self.mesh = None
+        security = config.security
         if config.mesh.enabled:
             # kind maps the gateway's NodePorts to the host; on aws it gets an NLB.
             ingress = config.cluster.ingress if isinstance(config, LocalPlatformConfig) else None
@@ -60,6 +62,16 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-mesh",
                 config.mesh,
                 node_ports=(ingress.http_node_port, ingress.https_node_port) if ingress else None,
+                namespace_labels=security.namespace_labels() if security.enabled else None,
+                opts=in_cluster,
+            )
+        if security.enabled:
+            # Installs in parallel with the mesh: nothing here uses Istio's CRDs.
+            SecurityStack(
+                f"{name}-security",
+                security,
+                registry_prefixes=[self.registry.host.apply(lambda host: f"{host}/")],
+                app_namespaces=self.mesh.app_namespaces if self.mesh else {},
                 opts=in_cluster,
             )
         self.kubeconfig = cluster.kubeconfig

@@ -51,6 +51,8 @@ FREE_FORM: tuple[str, ...] = (
     "istiod:profile",  # read by the Istio charts' zzz_profile.yaml, not in values.yaml
     "base:profile",
     "gateway:profile",
+    "falco:customRules",  # rule file name -> Falco rules YAML
+    "vault:server.extraEnvironmentVars",  # environment variable names of the Vault server
 )
 
 
@@ -140,17 +142,54 @@ def _path(parts: Iterable[Any]) -> str:
     return text
 
 
-def validate_object(obj: Mapping[str, Any], bundle: Bundle | None) -> tuple[bool, list[dict[str, str]], str]:
-    """(validated, errors, reason-if-unvalidated) for one Kubernetes object."""
+CONSTRAINTS_GROUP = "constraints.gatekeeper.sh"
+
+
+def constraint_schema(template: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema Gatekeeper generates for a template's constraint kind: the common
+    constraint fields, with `parameters` from the template's openAPIV3Schema."""
+    crd = ((template.get("spec") or {}).get("crd") or {}).get("spec") or {}
+    parameters = (crd.get("validation") or {}).get("openAPIV3Schema") or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "enforcementAction": {"type": "string", "enum": ["deny", "dryrun", "warn", "scoped"]},
+                    "scopedEnforcementActions": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                    "match": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    "parameters": parameters,
+                },
+            },
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    }
+
+
+def validate_object(
+    obj: Mapping[str, Any], bundle: Bundle | None, templates: Mapping[str, Mapping[str, Any]] | None = None
+) -> tuple[bool, list[dict[str, str]], str]:
+    """(validated, errors, reason-if-unvalidated) for one Kubernetes object.
+
+    `templates`: Gatekeeper ConstraintTemplates of the same render by constraint kind;
+    a constraint validates against the schema Gatekeeper generates from its template.
+    """
     api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
     validator = _core_validator(kind, api_version)
     if validator is None:
         group, _, version = api_version.rpartition("/")
-        if not group or bundle is None:
+        if group == CONSTRAINTS_GROUP:
+            template = (templates or {}).get(kind)
+            if template is None:
+                return False, [], f"no ConstraintTemplate for constraint kind {kind} in this program"
+            validator = jsonschema.Draft4Validator(structural_to_json_schema(constraint_schema(template), root=True))
+        elif not group or bundle is None:
             return False, [], f"no schema for {api_version} {kind}"
-        validator, reason = _crd_validator(bundle, group, kind, version)
-        if validator is None:
-            return False, [], reason
+        else:
+            validator, reason = _crd_validator(bundle, group, kind, version)
+            if validator is None:
+                return False, [], reason
     errors = [
         {"path": _path(error.absolute_path) or "(root)", "message": error.message}
         for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
@@ -271,9 +310,15 @@ def schema_report(
     """The render report's `schema` section for `objects` ((urn, manifest) pairs) and Helm `releases`."""
     if bundle is None:
         return {"skipped": True, "reason": "upstream bundle not found (../shared/upstream or $GITOPS_UPSTREAM)"}
+    objects = list(objects)
+    templates = {
+        ((((o.get("spec") or {}).get("crd") or {}).get("spec") or {}).get("names") or {}).get("kind"): o
+        for _, o in objects
+        if o.get("kind") == "ConstraintTemplate"
+    }
     validated, errors, unvalidated = 0, [], []
     for urn, obj in objects:
-        ok, problems, reason = validate_object(obj, bundle)
+        ok, problems, reason = validate_object(obj, bundle, templates)
         kind = f"{obj.get('apiVersion')}/{obj.get('kind')}"
         if not ok:
             unvalidated.append({"urn": urn, "kind": kind, "reason": reason})

@@ -93,12 +93,39 @@ def test_unserved_crd_version_is_unvalidated_with_the_reason(upstream):
 
 
 def test_custom_resource_without_a_bundled_crd_is_reported_unvalidated(upstream):
-    constraint = {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sRequiredLabels", "metadata": {"name": "labels"}, "spec": {}}
+    rollout = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "api"}, "spec": {}}
 
-    validated, errors, reason = validate_object(constraint, upstream)
+    validated, errors, reason = validate_object(rollout, upstream)
 
     assert (validated, errors) == (False, [])
-    assert "no CRD for constraints.gatekeeper.sh/K8sRequiredLabels" in reason
+    assert "no CRD for argoproj.io/Rollout" in reason
+
+
+def test_constraints_validate_against_the_schema_gatekeeper_generates_from_their_template(upstream):
+    template = {
+        "apiVersion": "templates.gatekeeper.sh/v1",
+        "kind": "ConstraintTemplate",
+        "metadata": {"name": "k8srequiredlabels"},
+        "spec": {"crd": {"spec": {"names": {"kind": "K8sRequiredLabels"}, "validation": {"openAPIV3Schema": {"type": "object", "properties": {"labels": {"type": "array", "items": {"type": "string"}}}}}}}},
+    }
+    constraint = {
+        "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+        "kind": "K8sRequiredLabels",
+        "metadata": {"name": "labels"},
+        "spec": {"enforcementAction": "deny", "match": {"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}]}, "parameters": {"labels": ["app"]}},
+    }
+    templates = {"K8sRequiredLabels": template}
+    bad_parameter = copy.deepcopy(constraint)
+    bad_parameter["spec"]["parameters"] = {"label": ["app"]}
+    bad_action = copy.deepcopy(constraint)
+    bad_action["spec"]["enforcementAction"] = "block"
+
+    assert validate_object(template, upstream) == (True, [], "")
+    assert validate_object(constraint, upstream, templates) == (True, [], "")
+    assert validate_object(bad_parameter, upstream, templates)[1][0]["path"] == "spec.parameters"
+    assert validate_object(bad_action, upstream, templates)[1][0]["path"] == "spec.enforcementAction"
+    validated, _, reason = validate_object(constraint, upstream, {})
+    assert not validated and "no ConstraintTemplate for constraint kind K8sRequiredLabels" in reason
 
 
 def test_int_or_string_fields_accept_both(upstream):
@@ -199,16 +226,23 @@ def test_chart_repositories_are_https():
 
 
 def test_footprint_rows_point_at_keys_that_exist_in_the_pinned_charts(upstream):
+    def exists(values, path):
+        node = values
+        for key in path.split("."):
+            node = node.get(key, KeyError) if isinstance(node, dict) else KeyError
+        return node is not KeyError
+
     missing = []
     for chart_name, workloads in CHART_WORKLOADS.items():
         chart = CHARTS[chart_name]
+        info = upstream.chart(chart.name, chart.version)
         defaults = upstream.chart_values(chart.name, chart.version)
         for workload in workloads:
             for path in filter(lambda p: isinstance(p, str), (workload.resources, workload.replicas, workload.enabled)):
-                node = defaults
-                for key in path.split("."):
-                    node = node.get(key, KeyError) if isinstance(node, dict) else KeyError
-                if node is KeyError:
+                head, _, rest = path.partition(".")
+                sub = upstream.subchart(info, head)
+                in_subchart = sub is not None and exists(upstream.chart_values(sub.name, sub.version), rest)
+                if not exists(defaults, path) and not in_subchart:
                     missing.append(f"{chart_name}: {path}")
     assert missing == []
 

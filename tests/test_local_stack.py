@@ -143,6 +143,7 @@ def test_component_type_tokens():
         "gitops-platform:index:LocalCluster",
         "gitops-platform:index:LocalRegistry",
         "gitops-platform:index:MeshStack",
+        "gitops-platform:index:SecurityStack",
     }
 
 

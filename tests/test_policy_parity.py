@@ -36,9 +36,8 @@ def rego_violations(template: str, package: str, obj: dict, parameters: dict) ->
 
 def crossguard_violations(policy: str, obj: dict, parameters: dict) -> list[str]:
     """CrossGuard's view: the pack's policy on the same object as Pulumi-shaped props."""
-    config = {"kubernetes-container-allowed-registries": {"registries": parameters["repos"]}} if "repos" in parameters else {}
-    if "labels" in parameters:
-        config = {"kubernetes-workload-required-labels": {"labels": parameters["labels"]}}
+    renamed = {"repos": "registries"}
+    config = {policy: {renamed.get(k, k): v for k, v in parameters.items()}} if parameters else {}
     result = evaluate([Resource(KINDS[obj["kind"]][0], "urn:obj", "obj", obj)], policies=[BY_NAME[policy]], pack_config=config)
     return sorted(v["message"] for v in result["violations"])
 
@@ -57,6 +56,12 @@ def fixtures():
         spec["containers"][0].update(image="evil.example.com/x", securityContext={"privileged": True})
         spec["initContainers"][0].pop("resources")
     out.append(("many-problems", mutate(everything)))
+    # Istio's injected init container runs as root with a writable root: exempt by image.
+    def injected(o):
+        o["spec"]["template"]["spec"]["initContainers"].append(
+            {"name": "istio-init", "image": "docker.io/istio/proxyv2:1.30.3", "securityContext": {"runAsNonRoot": False, "runAsUser": 0}}
+        )
+    out.append(("istio-init-exempt", mutate(injected)))
     return out
 
 

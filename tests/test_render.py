@@ -52,7 +52,7 @@ def test_report_matches_what_the_program_declares(rendered, local_run):
         assert entry["provider"] == recorded.provider
         assert entry["protect"] == recorded.protect
         assert entry["inputs"] == json.loads(json.dumps(redact(recorded.inputs)))
-    charts = {r.urn for r in local_run.resources if r.type == "kubernetes:helm.sh/v4:Chart"}
+    charts = {r.urn for r in local_run.resources if r.type in ("kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release")}
     assert {h["urn"] for h in report["helm_releases"]} == charts and charts
     assert set(report) == {"stack", "resources", "helm_releases", "critical_path", "schema", "footprint", "policies"}
 
@@ -75,7 +75,7 @@ def test_manifests_hold_every_kubernetes_object(rendered, local_run):
 
     expected = [r for r in local_run.resources if r.kubernetes_object]
     assert len(objects) == len(expected)
-    assert {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects} == {
+    assert {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects} >= {
         ("ConfigMap", "kube-public", "local-registry-hosting"),
         ("Namespace", None, "istio-system"),
         ("Namespace", None, "istio-ingress"),
@@ -84,6 +84,11 @@ def test_manifests_hold_every_kubernetes_object(rendered, local_run):
         ("PeerAuthentication", "istio-system", "default"),
         ("Gateway", "istio-ingress", "main"),
         ("AuthorizationPolicy", "apps", "deny-all"),
+        ("ConstraintTemplate", None, "k8sallowedrepos"),
+        ("K8sAllowedRepos", None, "platform-allowedrepos"),
+        ("NetworkPolicy", "apps", "default-deny"),
+        ("ResourceQuota", "apps", "platform-quota"),
+        ("LimitRange", "apps", "platform-defaults"),
     }
     assert all(o["apiVersion"] and o["kind"] for o in objects)
 

@@ -5,6 +5,7 @@ import rego.v1
 
 violation contains {"msg": msg} if {
 	workload.containers[container]
+	not exempt(container.image)
 	not runs_as_non_root(container)
 	msg := sprintf("%v %v: container %v may run as root; set securityContext.runAsNonRoot: true (pod or container)", [workload.kind, workload.name, container.name])
 }
@@ -21,4 +22,10 @@ runs_as_non_root(container) if {
 
 has_own_setting(container) if {
 	container.securityContext.runAsNonRoot != null
+}
+
+# Images the constraint exempts (Istio's init container until Istio CNI is used).
+exempt(image) if {
+	prefix := input.parameters.exemptImages[_]
+	startswith(image, prefix)
 }

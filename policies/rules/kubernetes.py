@@ -52,11 +52,15 @@ def check_privileged(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[
     ]
 
 
+def _exempt(container: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
+    return any(str(container.get("image", "")).startswith(prefix) for prefix in config.get("exemptImages", []))
+
+
 def check_read_only_root(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER readonlyrootfs.rego
     return [
         f"{describe(obj)}: container {c.get('name')} has a writable root filesystem; set securityContext.readOnlyRootFilesystem: true (mount an emptyDir where it writes)"
         for c in containers(obj)
-        if (c.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True
+        if (c.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True and not _exempt(c, config)
     ]
 
 
@@ -98,6 +102,8 @@ def check_run_as_non_root(obj: Mapping[str, Any], config: Mapping[str, Any]) -> 
     pod_level = (pod_spec(obj).get("securityContext") or {}).get("runAsNonRoot")
     out = []
     for c in containers(obj):
+        if _exempt(c, config):
+            continue
         own = (c.get("securityContext") or {}).get("runAsNonRoot")
         if (own if own is not None else pod_level) is not True:
             out.append(f"{describe(obj)}: container {c.get('name')} may run as root; set securityContext.runAsNonRoot: true (pod or container)")
@@ -125,6 +131,9 @@ def check_load_balancer(obj: Mapping[str, Any], config: Mapping[str, Any]) -> li
 # --- policies ---------------------------------------------------------------------------
 
 _SERVICE = frozenset({"kubernetes:core/v1:Service"})
+_EXEMPT_IMAGES = PolicyConfigSchema(
+    properties={"exemptImages": {"type": "array", "items": {"type": "string"}, "default": []}}
+)
 
 POLICIES = [
     resource_policy(
@@ -172,6 +181,7 @@ POLICIES = [
         check=check_run_as_non_root,
         severity=Severity.HIGH,
         remediation="Set securityContext.runAsNonRoot: true on the pod (or each container) and use an image with a non-root USER.",
+        config_schema=_EXEMPT_IMAGES,
     ),
     resource_policy(
         "kubernetes-container-read-only-root-fs",
@@ -180,6 +190,7 @@ POLICIES = [
         check=check_read_only_root,
         severity=Severity.MEDIUM,
         remediation="Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir where the process writes (e.g. /tmp).",
+        config_schema=_EXEMPT_IMAGES,
     ),
     resource_policy(
         "kubernetes-container-no-latest-tag",

@@ -1,0 +1,796 @@
+"""SecurityStack: Trivy, Gatekeeper with the platform's constraint library, Falco, Vault, hardened namespaces.
+
+    security = SecurityStack("security", SecurityConfig.for_environment("local"),
+                             registry_prefixes=["localhost:5001/"], app_namespaces=mesh.app_namespaces,
+                             opts=pulumi.ResourceOptions(providers={"kubernetes": provider}))
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from policies.rego import rego_source
+
+from .charts import CHARTS, Chart
+from .model import KeyProblem, Model, ProfiledModel, ResourcesConfig
+
+GATEKEEPER_NAMESPACE = "gatekeeper-system"
+TRIVY_NAMESPACE = "trivy-system"
+FALCO_NAMESPACE = "falco"
+VAULT_NAMESPACE = "vault"
+INGRESS_NAMESPACE = "istio-ingress"
+ISTIO_NAMESPACE = "istio-system"
+
+# The cluster's and the platform's own namespaces: Gatekeeper's constraints and the
+# CrossGuard workload rules (policies/rules/common.py, PLATFORM_NAMESPACES) skip them.
+EXEMPT_NAMESPACES = (
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "local-path-storage",
+    ISTIO_NAMESPACE,
+    INGRESS_NAMESPACE,
+    "istio-egress",
+    GATEKEEPER_NAMESPACE,
+    TRIVY_NAMESPACE,
+    FALCO_NAMESPACE,
+    VAULT_NAMESPACE,
+)
+
+# Kinds a constraint matches: Pods (what the API server admits) and every controller
+# with a pod template, so a bad Deployment is refused at once rather than its pods.
+_WORKLOAD_KINDS = [
+    {"apiGroups": [""], "kinds": ["Pod"]},
+    {"apiGroups": ["apps"], "kinds": ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"]},
+    {"apiGroups": ["batch"], "kinds": ["Job", "CronJob"]},
+]
+
+EnforcementAction = Literal["deny", "dryrun", "warn"]
+_SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+_COMPLIANCE_SPECS = ("k8s-cis-1.23", "k8s-nsa-1.0", "k8s-pss-baseline-0.1", "k8s-pss-restricted-0.1", "eks-cis-1.4")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)*/$")
+
+_TINY = {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
+
+
+def _names(value: list[str], what: str) -> list[str]:
+    bad = [n for n in value if not _DNS_LABEL.match(n)]
+    if bad:
+        raise ValueError(f"not {what}: {', '.join(bad)} (DNS-1123 labels)")
+    return value
+
+
+# --- configuration --------------------------------------------------------------------
+
+
+class TrivyScannersConfig(Model):
+    """Which Trivy scanners run. `local` runs the lighter set (vulnerabilities, config audit, RBAC)."""
+
+    vulnerability: bool = Field(True, description="Image vulnerability scans (VulnerabilityReports).")
+    config_audit: bool = Field(True, description="Workload misconfiguration checks (ConfigAuditReports).")
+    rbac_assessment: bool = Field(True, description="RBAC assessment (RbacAssessmentReports).")
+    infra_assessment: bool = Field(description="Node/control-plane assessment: off on local, on on aws.")
+    exposed_secrets: bool = Field(description="Secrets baked into images: off on local, on on aws.")
+    sbom: bool = Field(description="SBOM generation: off on local, on on aws.")
+
+
+class TrivyConfig(ProfiledModel):
+    """Trivy Operator: continuous vulnerability, misconfiguration and compliance scanning."""
+
+    PROFILES = {
+        "local": {
+            "scanJobsConcurrentLimit": 1,
+            "scanners": {"infraAssessment": False, "exposedSecrets": False, "sbom": False},
+            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+            "scanJobResources": {"requests": {"cpu": "50m", "memory": "100Mi"}, "limits": {"cpu": "500m", "memory": "500Mi"}},
+        },
+        "aws": {
+            "scanJobsConcurrentLimit": 5,
+            "scanners": {"infraAssessment": True, "exposedSecrets": True, "sbom": True},
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            "scanJobResources": {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "500m", "memory": "500Mi"}},
+        },
+    }
+    enabled: bool = Field(True, description="Install the Trivy Operator in trivy-system.")
+    ignore_unfixed: bool = Field(True, description="Report only vulnerabilities that have a fix (actionable findings).")
+    severities: list[Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]] = Field(
+        default_factory=lambda: ["HIGH", "CRITICAL"], min_length=1, description="Severities reported."
+    )
+    scan_jobs_concurrent_limit: int = Field(ge=1, le=50, description="Scan jobs at a time: local 1, aws 5.")
+    scan_job_timeout_minutes: int = Field(5, ge=1, le=120, description="A scan job is abandoned after this long.")
+    compliance_specs: list[Literal["k8s-cis-1.23", "k8s-nsa-1.0", "k8s-pss-baseline-0.1", "k8s-pss-restricted-0.1", "eks-cis-1.4"]] = Field(
+        default_factory=lambda: ["k8s-nsa-1.0", "k8s-cis-1.23"], description="Compliance reports generated (every 6 h)."
+    )
+    scanners: TrivyScannersConfig = Field(description="Scanner set.")
+    resources: ResourcesConfig = Field(description="Operator requests/limits.")
+    scan_job_resources: ResourcesConfig = Field(description="Each scan job's requests/limits.")
+
+
+class ConstraintEnforcementConfig(Model):
+    """Gatekeeper enforcement action per constraint: `deny` (refuse), `dryrun` (audit only) or `warn`."""
+
+    required_labels: EnforcementAction = "deny"
+    container_limits: EnforcementAction = "deny"
+    allowed_repos: EnforcementAction = "deny"
+    no_privileged: EnforcementAction = "deny"
+    read_only_root_filesystem: EnforcementAction = "deny"
+    disallowed_tags: EnforcementAction = "deny"
+    host_namespaces: EnforcementAction = "deny"
+    host_path: EnforcementAction = "deny"
+    run_as_non_root: EnforcementAction = "deny"
+
+
+class GatekeeperConfig(ProfiledModel):
+    """OPA Gatekeeper and the platform's constraints."""
+
+    PROFILES = {
+        "local": {
+            "replicas": 1,
+            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+            "auditResources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+        },
+        "aws": {
+            "replicas": 3,
+            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            "auditResources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+        },
+    }
+    enabled: bool = Field(True, description="Install Gatekeeper, its templates and constraints.")
+    replicas: int = Field(ge=1, le=10, description="Webhook replicas: local 1, aws 3.")
+    audit_interval_seconds: int = Field(60, ge=10, le=86400, description="How often existing objects are audited.")
+    exempt_namespaces: list[str] = Field(default_factory=list, description="Namespaces exempt besides the cluster's and the platform's own.")
+    upstream_registries: list[str] = Field(
+        default_factory=lambda: ["docker.io/istio/"],
+        description="Registry prefixes allowed besides the stack's own registry (each ends with '/').",
+    )
+    required_labels: list[str] = Field(default_factory=lambda: ["app", "version", "environment"], min_length=1, description="Labels every workload carries.")
+    exempt_images: list[str] = Field(
+        default_factory=lambda: ["docker.io/istio/proxyv2:"],
+        description="Image prefixes exempt from runAsNonRoot and read-only root: Istio's injected init container "
+        "runs as root to set up traffic redirection (until Istio CNI is used).",
+    )
+    enforcement: ConstraintEnforcementConfig = Field(default_factory=ConstraintEnforcementConfig, description="Action per constraint.")
+    resources: ResourcesConfig = Field(description="Webhook (controller manager) requests/limits.")
+    audit_resources: ResourcesConfig = Field(description="Audit controller requests/limits.")
+
+    @field_validator("exempt_namespaces")
+    @classmethod
+    def _namespaces(cls, value: list[str]) -> list[str]:
+        return _names(value, "namespace names")
+
+    @field_validator("upstream_registries")
+    @classmethod
+    def _registries(cls, value: list[str]) -> list[str]:
+        bad = [r for r in value if not _PREFIX.match(r)]
+        if bad:
+            raise ValueError(f"not registry prefixes: {', '.join(bad)} (e.g. docker.io/istio/, ending with '/')")
+        return value
+
+
+class FalcoConfig(ProfiledModel):
+    """Falco runtime detection (modern eBPF) with falcosidekick."""
+
+    PROFILES = {
+        "local": {
+            "sidekickReplicas": 1,
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            "sidekickResources": _TINY,
+        },
+        "aws": {
+            "sidekickReplicas": 2,
+            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            "sidekickResources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+        },
+    }
+    enabled: bool = Field(True, description="Install Falco (DaemonSet) and falcosidekick in the falco namespace.")
+    minimum_priority: Literal["emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug"] = Field(
+        "warning", description="Lowest rule priority forwarded by falcosidekick."
+    )
+    slack_webhook_url: str | None = Field(
+        None,
+        description="Slack incoming-webhook URL for alerts. Secret: set it only with "
+        "`pulumi config set --secret --path gitops-platform:security.falco.slackWebhookUrl ...`.",
+    )
+    sidekick_replicas: int = Field(ge=1, le=10, description="falcosidekick replicas: local 1, aws 2.")
+    resources: ResourcesConfig = Field(description="Falco requests/limits (per node).")
+    sidekick_resources: ResourcesConfig = Field(description="falcosidekick requests/limits.")
+
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None and value != "[secret]" and not value.startswith("https://"):
+            raise ValueError("must be an https:// Slack webhook URL")
+        return value
+
+
+class VaultConfig(ProfiledModel):
+    """HashiCorp Vault: dev mode on local; HA raft with TLS on aws. Never exposed outside the cluster."""
+
+    PROFILES = {
+        "local": {
+            "mode": "dev",
+            "injectorReplicas": 1,
+            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+            "injectorResources": _TINY,
+            "csiResources": _TINY,
+        },
+        "aws": {
+            "mode": "ha",
+            "injectorReplicas": 2,
+            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            "injectorResources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}},
+            "csiResources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}},
+        },
+    }
+    enabled: bool = Field(True, description="Install Vault in the vault namespace.")
+    mode: Literal["dev", "ha"] = Field(description="`dev`: one in-memory, unsealed pod (local only). `ha`: raft cluster with TLS.")
+    replicas: int = Field(3, ge=3, le=7, description="`ha`: raft peers (odd, at least 3).")
+    tls_secret_name: str | None = Field(None, description="`ha`: Secret in `vault` with tls.crt, tls.key and ca.crt (required).")
+    data_storage_gib: int = Field(10, ge=1, le=1000, description="`ha`: raft data volume per pod.")
+    audit_storage_gib: int = Field(10, ge=1, le=1000, description="`ha`: audit log volume per pod.")
+    injector_replicas: int = Field(ge=1, le=10, description="Agent injector replicas: local 1, aws 2.")
+    csi: bool = Field(True, description="Vault CSI provider (secrets as volumes).")
+    ui: bool = Field(True, description="Vault UI (ClusterIP only: `kubectl port-forward` to reach it).")
+    resources: ResourcesConfig = Field(description="Server requests/limits.")
+    injector_resources: ResourcesConfig = Field(description="Injector requests/limits.")
+    csi_resources: ResourcesConfig = Field(description="CSI provider requests/limits (per node).")
+
+    @model_validator(mode="after")
+    def _mode(self, info: ValidationInfo) -> "VaultConfig":
+        environment = (info.context or {}).get("environment")
+        if self.replicas % 2 == 0:
+            raise KeyProblem("replicas", "raft needs an odd number of peers (3, 5 or 7)", self.replicas)
+        if self.mode == "dev" and environment == "aws":
+            raise KeyProblem("mode", "dev mode keeps secrets in memory with a known root token; use ha on aws", self.mode)
+        if self.mode == "ha" and self.tls_secret_name is None and self.enabled:
+            raise KeyProblem("tlsSecretName", "required in ha mode: the Secret (in vault) with tls.crt, tls.key and ca.crt")
+        if self.tls_secret_name is not None and not _DNS_LABEL.match(self.tls_secret_name):
+            raise KeyProblem("tlsSecretName", "must be a Secret name (DNS-1123 label)", self.tls_secret_name)
+        return self
+
+
+class NetworkIsolationConfig(Model):
+    """Default-deny NetworkPolicies in the app namespaces, with the allowances the platform needs."""
+
+    enabled: bool = Field(True, description="Deny all ingress and egress by default; allow DNS, istiod, the ingress gateway and monitoring.")
+    monitoring_namespace: str = Field("monitoring", description="Namespace whose Prometheus may scrape the apps.")
+
+    @field_validator("monitoring_namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        _names([value], "namespace names")
+        return value
+
+
+class QuotaConfig(ProfiledModel):
+    """ResourceQuota and LimitRange per app namespace."""
+
+    PROFILES = {
+        "local": {"requestsCpu": "2", "requestsMemory": "4Gi", "limitsCpu": "4", "limitsMemory": "8Gi", "pods": 30},
+        "aws": {"requestsCpu": "8", "requestsMemory": "16Gi", "limitsCpu": "16", "limitsMemory": "32Gi", "pods": 100},
+    }
+    enabled: bool = Field(True, description="Create the quota and limit range.")
+    requests_cpu: str = Field(description="Total CPU requests per namespace.")
+    requests_memory: str = Field(description="Total memory requests per namespace.")
+    limits_cpu: str = Field(description="Total CPU limits per namespace.")
+    limits_memory: str = Field(description="Total memory limits per namespace.")
+    pods: int = Field(ge=1, le=10000, description="Pods per namespace.")
+    default: ResourcesConfig = Field(
+        default_factory=lambda: ResourcesConfig.model_validate({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}),
+        description="LimitRange defaults for containers that set none.",
+    )
+
+
+class PodSecurityConfig(Model):
+    """Pod Security Admission levels of the app namespaces."""
+
+    warn: Literal["privileged", "baseline", "restricted"] = Field("restricted", description="Level that produces warnings.")
+    audit: Literal["privileged", "baseline", "restricted"] = Field("restricted", description="Level recorded in the audit log.")
+
+
+class SecurityConfig(ProfiledModel):
+    """`gitops-platform:security`."""
+
+    enabled: bool = Field(True, description="Install the security tooling.")
+    trivy: TrivyConfig = Field(description="Trivy Operator.")
+    gatekeeper: GatekeeperConfig = Field(description="OPA Gatekeeper and constraints.")
+    falco: FalcoConfig = Field(description="Falco and falcosidekick.")
+    vault: VaultConfig = Field(description="Vault.")
+    pod_security: PodSecurityConfig = Field(default_factory=PodSecurityConfig, description="Pod Security Admission labels.")
+    network_isolation: NetworkIsolationConfig = Field(default_factory=NetworkIsolationConfig, description="Default-deny NetworkPolicies.")
+    quota: QuotaConfig = Field(description="ResourceQuota and LimitRange.")
+
+    @model_validator(mode="after")
+    def _secrets_from_secret_config(self, info: ValidationInfo) -> "SecurityConfig":
+        secret_keys = (info.context or {}).get("secret_keys")
+        if self.falco.slack_webhook_url is not None and secret_keys is not None and "security" not in secret_keys:
+            raise KeyProblem(
+                "falco.slackWebhookUrl",
+                "is a secret: remove it from plain config and set it with "
+                "`pulumi config set --secret --path gitops-platform:security.falco.slackWebhookUrl <url>`",
+                "(plain text)",
+            )
+        return self
+
+    def namespace_labels(self) -> dict[str, str]:
+        """Pod Security Admission labels for the app namespaces.
+
+        `enforce` is `privileged` in injected namespaces: Istio's init container needs
+        NET_ADMIN and NET_RAW to redirect traffic, which both baseline and restricted
+        forbid, and PSA has no per-container exception. That is the minimal exception
+        without Istio CNI; `warn` and `audit` stay at `restricted`, and the Gatekeeper
+        constraints (no privileged, no host namespaces/paths, non-root and read-only
+        root for everything but Istio's init image, limits, registries, tags) enforce
+        the restricted profile's substance at admission.
+        """
+        return {
+            "pod-security.kubernetes.io/enforce": "privileged",
+            "pod-security.kubernetes.io/warn": self.pod_security.warn,
+            "pod-security.kubernetes.io/warn-version": "latest",
+            "pod-security.kubernetes.io/audit": self.pod_security.audit,
+            "pod-security.kubernetes.io/audit-version": "latest",
+        }
+
+
+# --- constraint library ----------------------------------------------------------------
+
+
+class _Template:
+    """One ConstraintTemplate: the Rego file it runs and the parameters its constraints take."""
+
+    def __init__(self, rego: str, kind: str, enforcement_key: str, parameters: Mapping[str, Any] | None = None):
+        self.rego, self.kind, self.enforcement_key = rego, kind, enforcement_key
+        self.parameters = dict(parameters or {})
+
+    @property
+    def name(self) -> str:
+        return self.kind.lower()
+
+
+_STRING_LIST = {"type": "array", "items": {"type": "string"}}
+
+TEMPLATES = (
+    _Template("requiredlabels", "K8sRequiredLabels", "required_labels", {"labels": _STRING_LIST}),
+    _Template("containerlimits", "K8sContainerLimits", "container_limits"),
+    _Template("allowedrepos", "K8sAllowedRepos", "allowed_repos", {"repos": _STRING_LIST}),
+    _Template("privileged", "K8sPSPPrivileged", "no_privileged"),
+    _Template("readonlyrootfs", "K8sReadOnlyRootFilesystem", "read_only_root_filesystem", {"exemptImages": _STRING_LIST}),
+    _Template("disallowedtags", "K8sDisallowedTags", "disallowed_tags"),
+    _Template("hostnamespaces", "K8sHostNamespaces", "host_namespaces"),
+    _Template("hostpath", "K8sHostPath", "host_path"),
+    _Template("runasnonroot", "K8sRunAsNonRoot", "run_as_non_root", {"exemptImages": _STRING_LIST}),
+)
+
+
+def constraint_template(template: _Template) -> dict[str, Any]:
+    """The ConstraintTemplate document for `template` (its Rego from policies/rego)."""
+    return {
+        "metadata": {"name": template.name},
+        "spec": {
+            "crd": {
+                "spec": {
+                    "names": {"kind": template.kind},
+                    "validation": {"openAPIV3Schema": {"type": "object", "properties": template.parameters}},
+                }
+            },
+            "targets": [
+                {
+                    "target": "admission.k8s.gatekeeper.sh",
+                    "rego": rego_source(template.rego),
+                    "libs": [rego_source("lib/workload")],
+                }
+            ],
+        },
+    }
+
+
+def _with_upstream(registry_prefixes: Sequence[pulumi.Input[str]], upstream: Sequence[str]) -> pulumi.Output[list[str]]:
+    """The stack's registry prefixes (Outputs on aws) plus the configured upstream ones, sorted."""
+    return pulumi.Output.all(*registry_prefixes).apply(lambda own: sorted(set(own) | set(upstream)))
+
+
+def constraint_parameters(template: _Template, config: GatekeeperConfig, registry_prefixes: Sequence[pulumi.Input[str]]) -> dict[str, Any] | None:
+    if template.rego == "requiredlabels":
+        return {"labels": config.required_labels}
+    if template.rego == "allowedrepos":
+        return {"repos": _with_upstream(registry_prefixes, config.upstream_registries)}
+    if "exemptImages" in template.parameters:
+        return {"exemptImages": config.exempt_images}
+    return None
+
+
+# --- the component ------------------------------------------------------------------------
+
+
+def _chart(name: str, chart: Chart, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions, release: str) -> k8s.helm.v4.Chart:
+    return k8s.helm.v4.Chart(
+        name,
+        chart=chart.name,
+        version=chart.version,
+        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=chart.repo),
+        namespace=namespace,
+        name=release,
+        values=values,
+        opts=opts,
+    )
+
+
+def _release(
+    name: str, chart: Chart, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions, release: str, *, create_namespace: bool = False
+) -> k8s.helm.v3.Release:
+    return k8s.helm.v3.Release(
+        name,
+        chart=chart.name,
+        version=chart.version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+        namespace=namespace,
+        name=release,
+        values=values,
+        create_namespace=create_namespace,
+        atomic=True,
+        cleanup_on_fail=True,
+        timeout=600,
+        opts=opts,
+    )
+
+
+class SecurityStack(pulumi.ComponentResource):
+    """Trivy Operator, OPA Gatekeeper (+ constraint library), Falco, Vault and app-namespace hardening.
+
+    Chart choice: Gatekeeper and Vault are `helm.v3.Release`s — Gatekeeper's chart relies
+    on hooks (its CRD-upgrade job, namespace labelling, webhook cleanup on uninstall) and
+    Vault's ships a `helm test` pod that v4 would create as a plain pod. Trivy and Falco
+    have no hooks and are `helm.v4.Chart`s, so their objects are visible to the engine
+    and the policy pack (their namespaces are exempt from the app rules).
+    """
+
+    constraint_kinds: list[str]
+    """Constraint kinds installed (for dashboards and alerts on violations)."""
+
+    def __init__(
+        self,
+        name: str,
+        config: SecurityConfig,
+        *,
+        registry_prefixes: Sequence[pulumi.Input[str]] = (),
+        app_namespaces: Mapping[str, pulumi.Input[str]] | None = None,
+        alertmanager_url: pulumi.Input[str] | None = None,
+        service_monitors: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`registry_prefixes`: the stack's own registry (e.g. `localhost:5001/`), allowed besides
+        the configured upstream ones. `app_namespaces`: namespaces to harden (created elsewhere).
+        `alertmanager_url`: where falcosidekick sends alerts. `service_monitors`: create
+        ServiceMonitors (when the Prometheus operator is installed)."""
+        super().__init__("gitops-platform:index:SecurityStack", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.constraint_kinds = []
+
+        def namespace(ns: str, labels: dict[str, str] | None = None) -> k8s.core.v1.Namespace:
+            return k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns, "labels": labels or {}}, opts=child)
+
+        if config.gatekeeper.enabled:
+            self._gatekeeper(name, config.gatekeeper, registry_prefixes)
+        if config.trivy.enabled:
+            trivy_ns = namespace(TRIVY_NAMESPACE)
+            _chart(f"{name}-trivy", CHARTS["trivy-operator"], TRIVY_NAMESPACE, trivy_values(config.trivy, service_monitors),
+                   pulumi.ResourceOptions(parent=self, depends_on=[trivy_ns]), "trivy-operator")
+        if config.falco.enabled:
+            self._falco(name, config.falco, registry_prefixes, config.gatekeeper.upstream_registries, alertmanager_url, service_monitors, namespace(FALCO_NAMESPACE))
+        if config.vault.enabled:
+            vault_ns = namespace(VAULT_NAMESPACE)
+            _release(f"{name}-vault", CHARTS["vault"], VAULT_NAMESPACE, vault_values(config.vault),
+                     pulumi.ResourceOptions(parent=self, depends_on=[vault_ns]), "vault")
+        self._harden(name, config, app_namespaces or {})
+        self.register_outputs({"constraint_kinds": self.constraint_kinds})
+
+    def _gatekeeper(self, name: str, config: GatekeeperConfig, registry_prefixes: Sequence[pulumi.Input[str]]) -> None:
+        exempt = sorted(set(EXEMPT_NAMESPACES) | set(config.exempt_namespaces))
+        # Helm creates gatekeeper-system (and the chart's post-install hook labels it for
+        # Pod Security and webhook exemption); keeping a Namespace resource out of the chain
+        # holds the constraint path to release -> template -> constraint. Helm leaves the
+        # empty namespace behind on destroy.
+        release = _release(
+            f"{name}-gatekeeper",
+            CHARTS["gatekeeper"],
+            GATEKEEPER_NAMESPACE,
+            gatekeeper_values(config, exempt),
+            pulumi.ResourceOptions(parent=self),
+            "gatekeeper",
+            create_namespace=True,
+        )
+        for template in TEMPLATES:
+            document = constraint_template(template)
+            created = k8s.apiextensions.CustomResource(
+                f"{name}-template-{template.rego}",
+                api_version="templates.gatekeeper.sh/v1",
+                kind="ConstraintTemplate",
+                metadata={
+                    **document["metadata"],
+                    # Gatekeeper creates the constraint's CRD once it has compiled the Rego and
+                    # then sets status.created; waiting for it means the constraint below is
+                    # never applied before its kind exists.
+                    "annotations": {"pulumi.com/waitFor": "jsonpath={.status.created}=true"},
+                },
+                spec=document["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[release]),  # the ConstraintTemplate CRD
+            )
+            spec: dict[str, Any] = {
+                "enforcementAction": getattr(config.enforcement, template.enforcement_key),
+                "match": {"kinds": _WORKLOAD_KINDS, "excludedNamespaces": exempt},
+            }
+            parameters = constraint_parameters(template, config, registry_prefixes)
+            if parameters is not None:
+                spec["parameters"] = parameters
+            k8s.apiextensions.CustomResource(
+                f"{name}-constraint-{template.rego}",
+                api_version="constraints.gatekeeper.sh/v1beta1",
+                kind=template.kind,
+                metadata={"name": f"platform-{template.rego}"},
+                spec=spec,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[created]),
+            )
+            self.constraint_kinds.append(template.kind)
+
+    def _falco(
+        self,
+        name: str,
+        config: FalcoConfig,
+        registry_prefixes: Sequence[pulumi.Input[str]],
+        upstream: Sequence[str],
+        alertmanager_url: pulumi.Input[str] | None,
+        service_monitors: bool,
+        ns: k8s.core.v1.Namespace,
+    ) -> None:
+        secret_name = None
+        if config.slack_webhook_url is not None:
+            # The webhook stays out of Helm values: falcosidekick reads it from this Secret's env.
+            secret = k8s.core.v1.Secret(
+                f"{name}-falcosidekick-slack",
+                metadata={"name": "falcosidekick-slack", "namespace": FALCO_NAMESPACE},
+                string_data={"SLACK_WEBHOOKURL": pulumi.Output.secret(config.slack_webhook_url)},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]),
+            )
+            secret_name = secret.metadata.apply(lambda m: m["name"])
+        approved = _with_upstream(registry_prefixes, upstream)
+        _chart(
+            f"{name}-falco",
+            CHARTS["falco"],
+            FALCO_NAMESPACE,
+            falco_values(config, approved, alertmanager_url, secret_name, service_monitors),
+            pulumi.ResourceOptions(parent=self, depends_on=[ns]),
+            "falco",
+        )
+
+    def _harden(self, name: str, config: SecurityConfig, app_namespaces: Mapping[str, pulumi.Input[str]]) -> None:
+        """NetworkPolicies, quota and limit range in every app namespace.
+
+        `app_namespaces` maps each name (plain config, so resource names are stable) to an
+        Output of the namespace resource, so everything here waits for its namespace.
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        isolation, quota = config.network_isolation, config.quota
+        for ns, ns_input in sorted(app_namespaces.items()):
+            if isolation.enabled:
+                for policy_name, spec in network_policies(isolation.monitoring_namespace).items():
+                    k8s.networking.v1.NetworkPolicy(
+                        f"{name}-{ns}-{policy_name}", metadata={"name": policy_name, "namespace": ns_input}, spec=spec, opts=child
+                    )
+            if quota.enabled:
+                k8s.core.v1.ResourceQuota(
+                    f"{name}-{ns}-quota",
+                    metadata={"name": "platform-quota", "namespace": ns_input},
+                    spec={
+                        "hard": {
+                            "requests.cpu": quota.requests_cpu,
+                            "requests.memory": quota.requests_memory,
+                            "limits.cpu": quota.limits_cpu,
+                            "limits.memory": quota.limits_memory,
+                            "pods": str(quota.pods),
+                        }
+                    },
+                    opts=child,
+                )
+                k8s.core.v1.LimitRange(
+                    f"{name}-{ns}-limits",
+                    metadata={"name": "platform-defaults", "namespace": ns_input},
+                    spec={
+                        "limits": [
+                            {"type": "Container", "default": quota.default.limits.model_dump(), "defaultRequest": quota.default.requests.model_dump()}
+                        ]
+                    },
+                    opts=child,
+                )
+
+
+# --- chart values and policies -------------------------------------------------------------
+
+
+def gatekeeper_values(config: GatekeeperConfig, exempt: Sequence[str]) -> dict[str, Any]:
+    """Gatekeeper's webhook cannot block the rest of the platform while it installs: it
+    fails open (`Ignore`) if Gatekeeper is down, skips the exempt namespaces, and the
+    constraints exclude them too."""
+    return {
+        "replicas": config.replicas,
+        "auditInterval": config.audit_interval_seconds,
+        "validatingWebhookFailurePolicy": "Ignore",
+        "controllerManager": {"exemptNamespaces": list(exempt), "resources": config.resources.values()},
+        "audit": {"resources": config.audit_resources.values()},
+        "postInstall": {"labelNamespace": {"extraNamespaces": [n for n in exempt if n != GATEKEEPER_NAMESPACE]}},
+    }
+
+
+def trivy_values(config: TrivyConfig, service_monitors: bool) -> dict[str, Any]:
+    scanners = config.scanners
+    return {
+        "operator": {
+            "scanJobsConcurrentLimit": config.scan_jobs_concurrent_limit,
+            "scanJobTimeout": f"{config.scan_job_timeout_minutes}m",
+            "vulnerabilityScannerEnabled": scanners.vulnerability,
+            "configAuditScannerEnabled": scanners.config_audit,
+            "rbacAssessmentScannerEnabled": scanners.rbac_assessment,
+            "infraAssessmentScannerEnabled": scanners.infra_assessment,
+            "exposedSecretScannerEnabled": scanners.exposed_secrets,
+            "sbomGenerationEnabled": scanners.sbom,
+            "clusterComplianceEnabled": bool(config.compliance_specs),
+        },
+        "trivy": {
+            "ignoreUnfixed": config.ignore_unfixed,
+            "severity": ",".join(s for s in _SEVERITIES if s in config.severities),
+            "resources": config.scan_job_resources.values(),
+        },
+        "compliance": {"specs": list(config.compliance_specs)},
+        "serviceMonitor": {"enabled": service_monitors},
+        "resources": config.resources.values(),
+    }
+
+
+def falco_rules(approved_registries: Sequence[str]) -> str:
+    """The platform's custom Falco rules (in addition to Falco's default ruleset)."""
+    registries = ", ".join(f'"{r}"' for r in approved_registries)
+    rules = [
+        {
+            "rule": "Shell spawned in a platform container",
+            "desc": "An interactive shell started inside a container: someone is exec'ing in, or a process was compromised.",
+            "condition": "spawned_process and container and proc.name in (bash, sh, zsh, ash, dash) and proc.tty != 0",
+            "output": "Shell in container (user=%user.name container=%container.name image=%container.image.repository cmd=%proc.cmdline k8s_ns=%k8s.ns.name k8s_pod=%k8s.pod.name)",
+            "priority": "WARNING",
+            "tags": ["container", "shell", "mitre_execution"],
+        },
+        {
+            "rule": "Sensitive file read in a container",
+            "desc": "A process read credentials or key material (shadow file, SSH keys, service-account tokens of other pods).",
+            "condition": "open_read and container and (fd.name in (/etc/shadow, /etc/sudoers) or fd.name startswith /root/.ssh/ or fd.name startswith /etc/kubernetes/pki/)",
+            "output": "Sensitive file opened (file=%fd.name user=%user.name container=%container.name image=%container.image.repository k8s_ns=%k8s.ns.name k8s_pod=%k8s.pod.name)",
+            "priority": "ERROR",
+            "tags": ["filesystem", "mitre_credential_access"],
+        },
+        {
+            "rule": "Crypto mining activity",
+            "desc": "A known miner binary runs, or a process connects to a mining pool (stratum).",
+            "condition": "spawned_process and container and (proc.name in (xmrig, minerd, cpuminer, ethminer) or proc.cmdline contains \"stratum+tcp\")",
+            "output": "Crypto miner (proc=%proc.cmdline container=%container.name image=%container.image.repository k8s_ns=%k8s.ns.name k8s_pod=%k8s.pod.name)",
+            "priority": "CRITICAL",
+            "tags": ["mitre_impact", "cryptomining"],
+        },
+        {
+            "rule": "Container from an unapproved registry",
+            "desc": "A container started from an image outside the platform's approved registries.",
+            "condition": f"container_started and container and not container.image.repository pmatch ({registries})",
+            "output": "Unapproved image (image=%container.image.repository:%container.image.tag container=%container.name k8s_ns=%k8s.ns.name k8s_pod=%k8s.pod.name)",
+            "priority": "WARNING",
+            "tags": ["container", "supply_chain"],
+        },
+    ]
+    return yaml.safe_dump(rules, sort_keys=False, width=200)
+
+
+def falco_values(
+    config: FalcoConfig,
+    approved_registries: pulumi.Input[Sequence[str]],
+    alertmanager_url: pulumi.Input[str] | None,
+    slack_secret: pulumi.Input[str] | None,
+    service_monitors: bool,
+) -> dict[str, Any]:
+    sidekick_config: dict[str, Any] = {}
+    if alertmanager_url is not None:
+        sidekick_config["alertmanager"] = {"hostport": alertmanager_url, "minimumpriority": config.minimum_priority}
+    if slack_secret is not None:
+        sidekick_config["existingSecret"] = slack_secret
+        sidekick_config["slack"] = {"minimumpriority": config.minimum_priority}
+    return {
+        # modern eBPF needs no kernel module or headers; least privilege = capabilities, not privileged.
+        "driver": {"kind": "modern_ebpf", "modernEbpf": {"leastPrivileged": True}},
+        "tty": True,
+        "falco": {"json_output": True, "json_include_output_property": True},
+        "customRules": {"platform-rules.yaml": pulumi.Output.from_input(approved_registries).apply(falco_rules)},
+        "resources": config.resources.values(),
+        "serviceMonitor": {"create": service_monitors},
+        "falcosidekick": {
+            "enabled": True,
+            "replicaCount": config.sidekick_replicas,
+            "resources": config.sidekick_resources.values(),
+            "serviceMonitor": {"enabled": service_monitors},
+            "config": sidekick_config,
+        },
+    }
+
+
+def vault_values(config: VaultConfig) -> dict[str, Any]:
+    # The server and UI Services are ClusterIP (the chart's default for the server): Vault is
+    # reached in-cluster or through `kubectl port-forward`, never from outside.
+    server: dict[str, Any] = {"resources": config.resources.values()}
+    if config.mode == "dev":
+        server["dev"] = {"enabled": True}
+        tls_disable = True
+    else:
+        tls_disable = False
+        server["ha"] = {
+            "enabled": True,
+            "replicas": config.replicas,
+            "raft": {
+                "enabled": True,
+                "setNodeId": True,
+                "config": (
+                    "ui = true\n"
+                    'listener "tcp" {\n'
+                    '  address = "[::]:8200"\n'
+                    '  cluster_address = "[::]:8201"\n'
+                    '  tls_cert_file = "/vault/userconfig/tls/tls.crt"\n'
+                    '  tls_key_file = "/vault/userconfig/tls/tls.key"\n'
+                    '  tls_client_ca_file = "/vault/userconfig/tls/ca.crt"\n'
+                    "}\n"
+                    'storage "raft" {\n  path = "/vault/data"\n}\n'
+                    'service_registration "kubernetes" {}\n'
+                ),
+            },
+        }
+        server["dataStorage"] = {"enabled": True, "size": f"{config.data_storage_gib}Gi"}
+        server["auditStorage"] = {"enabled": True, "size": f"{config.audit_storage_gib}Gi"}
+        server["extraEnvironmentVars"] = {"VAULT_CACERT": "/vault/userconfig/tls/ca.crt"}
+        server["volumes"] = [{"name": "tls", "secret": {"secretName": config.tls_secret_name}}]
+        server["volumeMounts"] = [{"name": "tls", "mountPath": "/vault/userconfig/tls", "readOnly": True}]
+    return {
+        "global": {"tlsDisable": tls_disable},
+        "server": server,
+        "injector": {"replicas": config.injector_replicas, "resources": config.injector_resources.values()},
+        "csi": {"enabled": config.csi, "resources": config.csi_resources.values()},
+        "ui": {"enabled": config.ui, "serviceType": "ClusterIP"},
+    }
+
+
+def network_policies(monitoring_namespace: str) -> dict[str, dict[str, Any]]:
+    """Default deny in both directions, and the few flows every meshed app needs."""
+
+    def from_namespace(ns: str) -> dict[str, Any]:
+        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+
+    return {
+        "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        "allow-dns": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [{**from_namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }
+            ],
+        },
+        # Sidecars fetch config and certificates from istiod.
+        "allow-istiod": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [from_namespace(ISTIO_NAMESPACE)], "ports": [{"protocol": "TCP", "port": 15012}]}],
+        },
+        "allow-ingress-gateway": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [from_namespace(INGRESS_NAMESPACE)]}]},
+        "allow-monitoring": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [from_namespace(monitoring_namespace)]}]},
+    }

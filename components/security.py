@@ -149,7 +149,9 @@ class GatekeeperConfig(ProfiledModel):
     exempt_namespaces: list[str] = Field(default_factory=list, description="Namespaces exempt besides the cluster's and the platform's own.")
     upstream_registries: list[str] = Field(
         default_factory=lambda: ["docker.io/istio/"],
-        description="Registry prefixes allowed besides the stack's own registry (each ends with '/').",
+        min_length=1,
+        description="Registry prefixes allowed besides the stack's own registry (each ends with '/'); "
+        "must include Istio's (docker.io/istio/) while injected sidecars come from there.",
     )
     required_labels: list[str] = Field(default_factory=lambda: ["app", "version", "environment"], min_length=1, description="Labels every workload carries.")
     exempt_images: list[str] = Field(
@@ -346,8 +348,8 @@ class SecurityConfig(ProfiledModel):
 class _Template:
     """One ConstraintTemplate: the Rego file it runs and the parameters its constraints take."""
 
-    def __init__(self, rego: str, kind: str, enforcement_key: str, parameters: Mapping[str, Any] | None = None):
-        self.rego, self.kind, self.enforcement_key = rego, kind, enforcement_key
+    def __init__(self, rego: str, package: str, kind: str, enforcement_key: str, parameters: Mapping[str, Any] | None = None):
+        self.rego, self.package, self.kind, self.enforcement_key = rego, package, kind, enforcement_key
         self.parameters = dict(parameters or {})
 
     @property
@@ -358,15 +360,15 @@ class _Template:
 _STRING_LIST = {"type": "array", "items": {"type": "string"}}
 
 TEMPLATES = (
-    _Template("requiredlabels", "K8sRequiredLabels", "required_labels", {"labels": _STRING_LIST}),
-    _Template("containerlimits", "K8sContainerLimits", "container_limits"),
-    _Template("allowedrepos", "K8sAllowedRepos", "allowed_repos", {"repos": _STRING_LIST}),
-    _Template("privileged", "K8sPSPPrivileged", "no_privileged"),
-    _Template("readonlyrootfs", "K8sReadOnlyRootFilesystem", "read_only_root_filesystem", {"exemptImages": _STRING_LIST}),
-    _Template("disallowedtags", "K8sDisallowedTags", "disallowed_tags"),
-    _Template("hostnamespaces", "K8sHostNamespaces", "host_namespaces"),
-    _Template("hostpath", "K8sHostPath", "host_path"),
-    _Template("runasnonroot", "K8sRunAsNonRoot", "run_as_non_root", {"exemptImages": _STRING_LIST}),
+    _Template("requiredlabels", "k8srequiredlabels", "K8sRequiredLabels", "required_labels", {"labels": _STRING_LIST}),
+    _Template("containerlimits", "k8scontainerlimits", "K8sContainerLimits", "container_limits"),
+    _Template("allowedrepos", "k8sallowedrepos", "K8sAllowedRepos", "allowed_repos", {"repos": _STRING_LIST}),
+    _Template("privileged", "k8spspprivileged", "K8sPSPPrivileged", "no_privileged"),
+    _Template("readonlyrootfs", "k8sreadonlyrootfilesystem", "K8sReadOnlyRootFilesystem", "read_only_root_filesystem", {"exemptImages": _STRING_LIST}),
+    _Template("disallowedtags", "k8sdisallowedtags", "K8sDisallowedTags", "disallowed_tags"),
+    _Template("hostnamespaces", "k8shostnamespaces", "K8sHostNamespaces", "host_namespaces"),
+    _Template("hostpath", "k8shostpath", "K8sHostPath", "host_path"),
+    _Template("runasnonroot", "k8srunasnonroot", "K8sRunAsNonRoot", "run_as_non_root", {"exemptImages": _STRING_LIST}),
 )
 
 

@@ -1,0 +1,123 @@
+"""Gatekeeper constraint library, evaluated like `gator verify`: constraint match, then the template's Rego.
+
+For every template: at least two allowed and two disallowed objects (init containers
+included) and a violating object in an excluded namespace that the constraint skips.
+The constraints are the ones SecurityStack renders, parameterised from the stack's registry.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import regopy
+from policy_fixtures import mutate, spec_of, workload
+
+from components.security import EXEMPT_NAMESPACES, TEMPLATES, GatekeeperConfig, _WORKLOAD_KINDS, constraint_parameters, constraint_template
+
+STACK_REGISTRY = "localhost:5001/"
+CONFIG = GatekeeperConfig.for_environment("local")
+
+
+def constraint(template):
+    params = constraint_parameters(template, CONFIG, [])
+    if template.rego == "allowedrepos":  # resolved the way the Output would be
+        params = {"repos": sorted({STACK_REGISTRY, *CONFIG.upstream_registries})}
+    return {"kind": template.kind, "spec": {"match": {"kinds": _WORKLOAD_KINDS, "excludedNamespaces": list(EXEMPT_NAMESPACES)}, "parameters": params or {}}}
+
+
+def matches(match, obj):
+    group = obj["apiVersion"].rpartition("/")[0]
+    kind_ok = any(group in k["apiGroups"] and obj["kind"] in k["kinds"] for k in match["kinds"])
+    return kind_ok and obj["metadata"].get("namespace") not in match["excludedNamespaces"]
+
+
+def gator(template, obj):
+    """Violations Gatekeeper would report for `obj` under the platform's constraint of `template`."""
+    c = constraint(template)
+    if not matches(c["spec"]["match"], obj):
+        return []
+    document = constraint_template(template)
+    target = document["spec"]["targets"][0]
+    interpreter = regopy.Interpreter()
+    for i, lib in enumerate(target["libs"]):
+        interpreter.add_module(f"lib{i}.rego", lib)
+    interpreter.add_module(f"{template.rego}.rego", target["rego"])
+    review = {"review": {"object": obj, "kind": {"kind": obj["kind"]}, "namespace": obj["metadata"].get("namespace")}, "parameters": c["spec"]["parameters"]}
+    interpreter.set_input_term(json.dumps(review))
+    [found] = json.loads(str(interpreter.query(f"data.{template.package}.violation")))["expressions"]
+    return found
+
+
+def c0(o):
+    return spec_of(o)["containers"][0]
+
+
+def i0(o):
+    return spec_of(o)["initContainers"][0]
+
+
+# template -> (disallowed mutations: at least two, one on an init container)
+DISALLOWED = {
+    "requiredlabels": [lambda o: o["metadata"]["labels"].pop("environment"), lambda o: o["metadata"].pop("labels")],
+    "containerlimits": [lambda o: c0(o)["resources"].pop("limits"), lambda o: i0(o)["resources"]["limits"].pop("memory")],
+    "allowedrepos": [lambda o: c0(o).update(image="docker.io/library/nginx:1.27"), lambda o: i0(o).update(image="quay.io/evil/tool:1")],
+    "privileged": [lambda o: c0(o)["securityContext"].update(privileged=True), lambda o: i0(o)["securityContext"].update(privileged=True)],
+    "readonlyrootfs": [lambda o: c0(o)["securityContext"].update(readOnlyRootFilesystem=False), lambda o: i0(o)["securityContext"].pop("readOnlyRootFilesystem")],
+    "disallowedtags": [lambda o: c0(o).update(image="localhost:5001/api:latest"), lambda o: i0(o).update(image="localhost:5001/api-migrate")],
+    "hostnamespaces": [lambda o: spec_of(o).update(hostNetwork=True), lambda o: spec_of(o).update(hostIPC=True)],
+    "hostpath": [lambda o: spec_of(o)["volumes"].append({"name": "h", "hostPath": {"path": "/"}}), lambda o: spec_of(o).update(volumes=[{"name": "d", "hostPath": {"path": "/dev"}}])],
+    "runasnonroot": [lambda o: spec_of(o).pop("securityContext"), lambda o: i0(o)["securityContext"].update(runAsNonRoot=False)],
+}
+
+BY_REGO = {t.rego: t for t in TEMPLATES}
+
+
+def test_every_template_has_a_suite():
+    assert set(DISALLOWED) == set(BY_REGO)
+
+
+@pytest.mark.parametrize("rego", sorted(BY_REGO))
+@pytest.mark.parametrize("kind", ["Deployment", "Pod", "CronJob"])
+def test_allowed_objects_pass(rego, kind):
+    assert gator(BY_REGO[rego], workload(kind)) == []
+
+
+@pytest.mark.parametrize("rego", sorted(BY_REGO))
+@pytest.mark.parametrize("index", [0, 1])
+def test_disallowed_objects_are_refused(rego, index):
+    found = gator(BY_REGO[rego], mutate(DISALLOWED[rego][index]))
+
+    assert len(found) >= 1
+    assert all("Deployment api" in v["msg"] for v in found)
+
+
+@pytest.mark.parametrize("rego", sorted(BY_REGO))
+def test_excluded_namespace_is_not_checked(rego):
+    obj = mutate(DISALLOWED[rego][0])
+    obj["metadata"]["namespace"] = "kube-system"
+
+    assert gator(BY_REGO[rego], obj) == []
+
+
+def test_istio_init_container_is_exempt_only_where_configured():
+    def injected(o):
+        spec_of(o)["initContainers"].append({
+            "name": "istio-init", "image": "docker.io/istio/proxyv2:1.30.3",
+            "resources": {"limits": {"cpu": "2", "memory": "1Gi"}},
+            "securityContext": {"runAsNonRoot": False, "runAsUser": 0, "readOnlyRootFilesystem": False, "privileged": False},
+        })
+    obj = mutate(injected)
+
+    assert gator(BY_REGO["runasnonroot"], obj) == []
+    assert gator(BY_REGO["readonlyrootfs"], obj) == []
+    assert gator(BY_REGO["allowedrepos"], obj) == []  # docker.io/istio/ is an upstream registry
+    assert gator(BY_REGO["privileged"], obj) == []
+
+
+def test_stack_registry_is_the_allowed_repository():
+    allowed = mutate(lambda o: c0(o).update(image="localhost:5001/api:2.0.0"))
+    other_port = mutate(lambda o: c0(o).update(image="localhost:5002/api:2.0.0"))
+
+    assert gator(BY_REGO["allowedrepos"], allowed) == []
+    assert len(gator(BY_REGO["allowedrepos"], other_port)) == 1

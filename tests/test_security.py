@@ -1,0 +1,288 @@
+"""SecurityStack: Gatekeeper + constraint library, Trivy, Falco, Vault, namespace hardening, per profile."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from helpers import aws, local
+
+from components.config import ConfigError
+from components.harness import Secret, reveal, run_program, run_program_recording
+from policies.rego import rego_source
+
+NS = "gitops-platform"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CHART = "kubernetes:helm.sh/v4:Chart"
+
+
+@pytest.fixture(scope="module")
+def local_sec():
+    return run_program("local", local())
+
+
+@pytest.fixture(scope="module")
+def aws_sec():
+    return run_program("aws", aws())
+
+
+def release(run, chart):
+    [found] = [r for r in run.of_type(RELEASE) + run.of_type(CHART) if r.inputs["chart"] == chart and "SecurityStack$" in r.urn]
+    return found
+
+
+def kind(run, k):
+    return [r for r in run.resources if r.type.endswith(f":{k}")]
+
+
+# --- Gatekeeper -----------------------------------------------------------------------
+
+
+def test_gatekeeper_is_a_pinned_release_that_fails_open_and_skips_platform_namespaces(local_sec):
+    gk = release(local_sec, "gatekeeper")
+
+    assert gk.type == RELEASE, "its chart needs hooks"
+    assert gk.inputs["version"] == "3.23.0"
+    assert gk.inputs["repositoryOpts"]["repo"] == "https://open-policy-agent.github.io/gatekeeper/charts"
+    assert gk.inputs["namespace"] == "gatekeeper-system" and gk.inputs["createNamespace"] is True
+    values = gk.inputs["values"]
+    assert values["validatingWebhookFailurePolicy"] == "Ignore"
+    assert {"kube-system", "istio-system", "falco", "vault"} <= set(values["controllerManager"]["exemptNamespaces"])
+    assert values["replicas"] == 1 and values["auditInterval"] == 60
+
+
+def test_gatekeeper_is_ha_on_aws(aws_sec):
+    assert release(aws_sec, "gatekeeper").inputs["values"]["replicas"] == 3
+
+
+def test_templates_carry_the_rego_of_policies_and_wait_until_ingested(local_sec):
+    templates = {t.inputs["metadata"]["name"]: t for t in kind(local_sec, "ConstraintTemplate")}
+    gk = release(local_sec, "gatekeeper")
+
+    assert len(templates) == 9
+    allowed = templates["k8sallowedrepos"]
+    [target] = allowed.inputs["spec"]["targets"]
+    assert target["rego"] == rego_source("allowedrepos")
+    assert target["libs"] == [rego_source("lib/workload")]
+    for template in templates.values():
+        assert template.inputs["metadata"]["annotations"] == {"pulumi.com/waitFor": "jsonpath={.status.created}=true"}
+        assert gk.urn in template.dependencies
+
+
+def test_each_constraint_waits_for_its_template(local_sec):
+    templates = {t.inputs["spec"]["crd"]["spec"]["names"]["kind"]: t for t in kind(local_sec, "ConstraintTemplate")}
+    constraints = [r for r in local_sec.resources if r.type.startswith("kubernetes:constraints.gatekeeper.sh/")]
+
+    assert len(constraints) == 9
+    for constraint in constraints:
+        kind_name = constraint.type.rsplit(":", 1)[-1]
+        assert templates[kind_name].urn in constraint.dependencies
+        assert constraint.inputs["spec"]["enforcementAction"] == "deny"
+        assert "kube-system" in constraint.inputs["spec"]["match"]["excludedNamespaces"]
+
+
+def _constraint(run, kind_name):
+    [c] = [r for r in run.resources if r.type == f"kubernetes:constraints.gatekeeper.sh/v1beta1:{kind_name}"]
+    return c
+
+
+def test_allowed_repos_are_the_stacks_registry_plus_upstream(local_sec, aws_sec):
+    assert _constraint(local_sec, "K8sAllowedRepos").inputs["spec"]["parameters"] == {"repos": ["docker.io/istio/", "localhost:5001/"]}
+    aws_repos = _constraint(aws_sec, "K8sAllowedRepos").inputs["spec"]["parameters"]["repos"]
+    assert "123456789012.dkr.ecr.eu-west-1.amazonaws.com/" in aws_repos
+
+
+def test_constraints_are_parameterised_from_config():
+    run = run_program("local", local(security={"gatekeeper": {
+        "requiredLabels": ["team"], "upstreamRegistries": ["docker.io/istio/", "ghcr.io/acme/"],
+        "enforcement": {"hostPath": "warn", "requiredLabels": "dryrun"},
+    }}))
+
+    assert _constraint(run, "K8sRequiredLabels").inputs["spec"]["parameters"] == {"labels": ["team"]}
+    assert _constraint(run, "K8sRequiredLabels").inputs["spec"]["enforcementAction"] == "dryrun"
+    assert _constraint(run, "K8sHostPath").inputs["spec"]["enforcementAction"] == "warn"
+    assert "ghcr.io/acme/" in _constraint(run, "K8sAllowedRepos").inputs["spec"]["parameters"]["repos"]
+    assert _constraint(run, "K8sRunAsNonRoot").inputs["spec"]["parameters"] == {"exemptImages": ["docker.io/istio/proxyv2:"]}
+
+
+# --- Trivy ----------------------------------------------------------------------------
+
+
+def test_trivy_scans_fixed_high_and_critical_with_compliance_reports(local_sec):
+    trivy = release(local_sec, "trivy-operator")
+    values = trivy.inputs["values"]
+
+    assert trivy.type == CHART and trivy.inputs["version"] == "0.34.0" and trivy.inputs["namespace"] == "trivy-system"
+    assert values["trivy"]["ignoreUnfixed"] is True
+    assert values["trivy"]["severity"] == "HIGH,CRITICAL"
+    assert values["compliance"]["specs"] == ["k8s-nsa-1.0", "k8s-cis-1.23"]
+    assert values["operator"]["scanJobTimeout"] == "5m"
+    assert values["serviceMonitor"] == {"enabled": False}
+
+
+def test_trivy_local_runs_the_lighter_scanner_set(local_sec, aws_sec):
+    local_op = release(local_sec, "trivy-operator").inputs["values"]["operator"]
+    aws_op = release(aws_sec, "trivy-operator").inputs["values"]["operator"]
+
+    assert (local_op["scanJobsConcurrentLimit"], aws_op["scanJobsConcurrentLimit"]) == (1, 5)
+    for scanner in ("infraAssessmentScannerEnabled", "exposedSecretScannerEnabled", "sbomGenerationEnabled"):
+        assert local_op[scanner] is False and aws_op[scanner] is True
+    assert local_op["vulnerabilityScannerEnabled"] is True
+    assert release(local_sec, "trivy-operator").inputs["values"]["resources"]["requests"] == {"cpu": "50m", "memory": "128Mi"}
+
+
+# --- Falco ----------------------------------------------------------------------------
+
+
+def test_falco_uses_modern_ebpf_least_privilege_and_json(local_sec):
+    values = release(local_sec, "falco").inputs["values"]
+
+    assert values["driver"] == {"kind": "modern_ebpf", "modernEbpf": {"leastPrivileged": True}}
+    assert values["falco"]["json_output"] is True
+    assert values["falcosidekick"]["enabled"] is True
+
+
+def test_falco_custom_rules(local_sec):
+    rules = yaml.safe_load(release(local_sec, "falco").inputs["values"]["customRules"]["platform-rules.yaml"])
+    by_name = {r["rule"]: r for r in rules}
+
+    assert set(by_name) == {
+        "Shell spawned in a platform container",
+        "Sensitive file read in a container",
+        "Crypto mining activity",
+        "Container from an unapproved registry",
+    }
+    assert all({"desc", "condition", "output", "priority"} <= set(r) for r in rules)
+    assert '"localhost:5001/"' in by_name["Container from an unapproved registry"]["condition"]
+
+
+def test_falcosidekick_sends_to_alertmanager_when_wired():
+    from components.security import SecurityConfig, SecurityStack
+
+    def program():
+        SecurityStack("sec", SecurityConfig.for_environment("local"), alertmanager_url="http://alertmanager.monitoring:9093")
+
+    run = run_program("local", local(), program=program)
+    sidekick = release(run, "falco").inputs["values"]["falcosidekick"]["config"]
+
+    assert sidekick["alertmanager"] == {"hostport": "http://alertmanager.monitoring:9093", "minimumpriority": "warning"}
+
+
+def test_slack_webhook_comes_only_from_secret_config_and_stays_out_of_helm_values():
+    config = local(security={"falco": {"slackWebhookUrl": "https://hooks.slack.com/services/T/B/X"}})
+
+    run = run_program("local", config, secret_keys=[f"{NS}:security"])
+
+    [secret] = [r for r in run.of_type("kubernetes:core/v1:Secret") if r.name.endswith("slack")]
+    assert isinstance(secret.inputs["stringData"], Secret)
+    assert reveal(secret.inputs["stringData"]) == {"SLACK_WEBHOOKURL": "https://hooks.slack.com/services/T/B/X"}
+    sidekick = release(run, "falco").inputs["values"]["falcosidekick"]["config"]
+    assert sidekick["existingSecret"] == "falcosidekick-slack"
+    assert "hooks.slack.com" not in str(release(run, "falco").inputs["values"])
+
+
+# --- Vault ----------------------------------------------------------------------------
+
+
+def test_vault_is_a_single_dev_pod_on_local(local_sec):
+    vault = release(local_sec, "vault")
+    values = vault.inputs["values"]
+
+    assert vault.type == RELEASE and vault.inputs["version"] == "0.34.1"
+    assert values["server"]["dev"] == {"enabled": True}
+    assert "ha" not in values["server"]
+    assert values["ui"] == {"enabled": True, "serviceType": "ClusterIP"}
+    assert values["injector"]["replicas"] == 1 and values["csi"]["enabled"] is True
+
+
+def test_vault_is_ha_raft_with_tls_and_audit_storage_on_aws(aws_sec):
+    values = release(aws_sec, "vault").inputs["values"]
+    server = values["server"]
+
+    assert server["ha"]["enabled"] is True and server["ha"]["replicas"] == 3
+    assert server["ha"]["raft"]["enabled"] is True
+    assert 'tls_cert_file = "/vault/userconfig/tls/tls.crt"' in server["ha"]["raft"]["config"]
+    assert "tls_disable" not in server["ha"]["raft"]["config"]
+    assert server["volumes"] == [{"name": "tls", "secret": {"secretName": "vault-tls"}}]
+    assert server["auditStorage"] == {"enabled": True, "size": "10Gi"}
+    assert values["global"]["tlsDisable"] is False
+    assert values["injector"]["replicas"] == 2
+
+
+# --- namespaces -----------------------------------------------------------------------
+
+
+def test_app_namespaces_carry_pod_security_labels(local_sec):
+    [apps] = [r for r in local_sec.of_type("kubernetes:core/v1:Namespace") if r.inputs["metadata"]["name"] == "apps"]
+    labels = apps.inputs["metadata"]["labels"]
+
+    assert labels["istio-injection"] == "enabled"
+    assert labels["pod-security.kubernetes.io/enforce"] == "privileged"  # istio-init needs NET_ADMIN (documented)
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+
+
+def test_app_namespaces_are_default_deny_with_the_platform_flows(local_sec):
+    policies = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in local_sec.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert policies["allow-dns"]["egress"][0]["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    assert policies["allow-istiod"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 15012}]
+    assert policies["allow-ingress-gateway"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "istio-ingress"}
+    assert policies["allow-monitoring"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
+
+
+def test_hardening_waits_for_the_namespace(local_sec):
+    [apps] = [r for r in local_sec.of_type("kubernetes:core/v1:Namespace") if r.inputs["metadata"]["name"] == "apps"]
+
+    for resource in local_sec.of_type("kubernetes:core/v1:ResourceQuota") + local_sec.of_type("kubernetes:core/v1:LimitRange"):
+        assert apps.urn in resource.dependencies
+
+
+def test_quota_and_limit_range_follow_the_profile(local_sec, aws_sec):
+    [local_quota] = local_sec.of_type("kubernetes:core/v1:ResourceQuota")
+    [aws_quota] = aws_sec.of_type("kubernetes:core/v1:ResourceQuota")
+    [limits] = local_sec.of_type("kubernetes:core/v1:LimitRange")
+
+    assert local_quota.inputs["spec"]["hard"]["requests.cpu"] == "2" and local_quota.inputs["spec"]["hard"]["pods"] == "30"
+    assert aws_quota.inputs["spec"]["hard"]["requests.cpu"] == "8"
+    assert limits.inputs["spec"]["limits"][0]["defaultRequest"] == {"cpu": "50m", "memory": "64Mi"}
+
+
+def test_parts_can_be_switched_off():
+    run = run_program("local", local(security={"trivy": {"enabled": False}, "falco": {"enabled": False}, "vault": {"enabled": False}, "gatekeeper": {"enabled": False}, "networkIsolation": {"enabled": False}, "quota": {"enabled": False}}))
+
+    assert [r for r in run.resources if "SecurityStack$" in r.urn and r.custom] == []
+
+
+BAD = [
+    ("unknown-enforcement-action", local(security={"gatekeeper": {"enforcement": {"hostPath": "block"}}}), "security.gatekeeper.enforcement.hostPath", "'deny', 'dryrun' or 'warn'"),
+    ("unknown-constraint", local(security={"gatekeeper": {"enforcement": {"noRoot": "deny"}}}), "security.gatekeeper.enforcement.noRoot", "unknown key"),
+    ("empty-upstream-registries", local(security={"gatekeeper": {"upstreamRegistries": []}}), "security.gatekeeper.upstreamRegistries", "at least 1 item"),
+    ("registry-without-slash", local(security={"gatekeeper": {"upstreamRegistries": ["docker.io/istio"]}}), "security.gatekeeper.upstreamRegistries", "ending with '/'"),
+    ("gatekeeper-zero-replicas", local(security={"gatekeeper": {"replicas": 0}}), "security.gatekeeper.replicas", "greater than or equal to 1"),
+    ("audit-too-often", local(security={"gatekeeper": {"auditIntervalSeconds": 1}}), "security.gatekeeper.auditIntervalSeconds", "greater than or equal to 10"),
+    ("bad-severity", local(security={"trivy": {"severities": ["SEVERE"]}}), "security.trivy.severities[0]", "'UNKNOWN', 'LOW', 'MEDIUM', 'HIGH' or 'CRITICAL'"),
+    ("no-severity", local(security={"trivy": {"severities": []}}), "security.trivy.severities", "at least 1 item"),
+    ("bad-compliance-spec", local(security={"trivy": {"complianceSpecs": ["pci"]}}), "security.trivy.complianceSpecs[0]", "expected 'k8s-cis-1.23'"),
+    ("zero-scan-concurrency", local(security={"trivy": {"scanJobsConcurrentLimit": 0}}), "security.trivy.scanJobsConcurrentLimit", "greater than or equal to 1"),
+    ("slack-in-plain-config", local(security={"falco": {"slackWebhookUrl": "https://hooks.slack.com/services/T/B/X"}}), "security.falco.slackWebhookUrl", "pulumi config set --secret"),
+    ("slack-not-https", local(security={"falco": {"slackWebhookUrl": "http://hooks.slack.com/x"}}), "security.falco.slackWebhookUrl", "https://"),
+    ("bad-falco-priority", local(security={"falco": {"minimumPriority": "high"}}), "security.falco.minimumPriority", "'emergency'"),
+    ("vault-dev-on-aws", aws(security={"vault": {"mode": "dev"}}), "security.vault.mode", "use ha on aws"),
+    ("vault-ha-without-tls", local(security={"vault": {"mode": "ha"}}), "security.vault.tlsSecretName", "required in ha mode"),
+    ("vault-even-replicas", aws(security={"vault": {"tlsSecretName": "t", "replicas": 4}}), "security.vault.replicas", "odd number"),
+    ("vault-bad-mode", local(security={"vault": {"mode": "raft"}}), "security.vault.mode", "'dev' or 'ha'"),
+    ("bad-psa-level", local(security={"podSecurity": {"warn": "strict"}}), "security.podSecurity.warn", "'privileged', 'baseline' or 'restricted'"),
+    ("bad-exempt-namespace", local(security={"gatekeeper": {"exemptNamespaces": ["Tools"]}}), "security.gatekeeper.exemptNamespaces", "DNS-1123"),
+    ("quota-zero-pods", local(security={"quota": {"pods": 0}}), "security.quota.pods", "greater than or equal to 1"),
+]
+
+
+@pytest.mark.parametrize(("config", "path", "text"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_security_config_is_rejected_before_any_resource(config, path, text):
+    run, error = run_program_recording(config[f"{NS}:environment"], config)
+
+    assert isinstance(error, ConfigError), error
+    assert run.resources == []
+    [problem] = [p for p in error.problems if p.path == f"{NS}:{path}"]
+    assert text in problem.message

@@ -20,9 +20,10 @@ CONFIG = GatekeeperConfig.for_environment("local")
 
 
 def constraint(template):
-    params = constraint_parameters(template, CONFIG, [])
-    if template.rego == "allowedrepos":  # resolved the way the Output would be
+    if template.rego == "allowedrepos":  # the stack's registry arrives as an Output; resolved here
         params = {"repos": sorted({STACK_REGISTRY, *CONFIG.upstream_registries})}
+    else:
+        params = constraint_parameters(template, CONFIG, [])
     return {"kind": template.kind, "spec": {"match": {"kinds": _WORKLOAD_KINDS, "excludedNamespaces": list(EXEMPT_NAMESPACES)}, "parameters": params or {}}}
 
 

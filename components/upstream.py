@@ -24,6 +24,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LOCATION = PROJECT_ROOT.parent / "shared" / "upstream"
 
 ISTIO_DEFAULTS_KEY = "_internal_defaults_do_not_set"
+
+# libyaml's parser when PyYAML has it (the wheels do): CRDs and chart values are large.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_yaml(path: Path) -> Any:
+    return yaml.load(path.read_text(), Loader=_LOADER)
 """Istio charts nest their defaults under this key; users set the same keys at the top level."""
 
 
@@ -55,7 +62,7 @@ class Bundle:
     def crd(self, group: str, kind: str) -> dict[str, Any] | None:
         """The CustomResourceDefinition document for `group`/`kind`, or None if not bundled."""
         path = self._crd_index.get((group, kind))
-        return yaml.safe_load(path.read_text()) if path else None
+        return _load_yaml(path) if path else None
 
     @functools.cached_property
     def charts(self) -> list[ChartInfo]:
@@ -79,7 +86,7 @@ class Bundle:
         info = self.chart(name, version)
         if info is None:
             return None
-        return yaml.safe_load((info.directory / "values.yaml").read_text()) or {}
+        return _load_yaml(info.directory / "values.yaml") or {}
 
     def chart_values(self, name: str, version: str) -> dict[str, Any] | None:
         """Default values of a chart version as users set them (Istio's defaults wrapper removed)."""

@@ -66,7 +66,9 @@ def _schema_dir() -> Any:
 @functools.cache
 def _core_registry() -> referencing.Registry:
     definitions = json.loads(_schema_dir().joinpath("_definitions.json").read_text())
-    return referencing.Registry().with_resource("_definitions.json", referencing.jsonschema.DRAFT202012.create_resource(definitions))
+    registry = referencing.Registry().with_resource("_definitions.json", referencing.jsonschema.DRAFT202012.create_resource(definitions))
+    # Crawl once: an uncrawled registry is crawled again on every $ref lookup of every validator.
+    return registry.crawl()
 
 
 @functools.cache

@@ -6,6 +6,7 @@
 from .config import ConfigError, PlatformConfig, load_config, parse_config
 from .local_cluster import LocalCluster, LocalClusterConfig
 from .local_registry import LocalRegistry, LocalRegistryConfig
+from .microservice import MicroserviceConfig, MicroserviceStack
 from .platform import Platform
 from .registry import Registry
 
@@ -15,6 +16,8 @@ __all__ = [
     "LocalClusterConfig",
     "LocalRegistry",
     "LocalRegistryConfig",
+    "MicroserviceConfig",
+    "MicroserviceStack",
     "Platform",
     "PlatformConfig",
     "Registry",

@@ -338,6 +338,7 @@ def run_program(
     secret_keys: Iterable[str] = (),
     program: Callable[[], Any] | None = None,
     preview: bool = False,
+    project: str = PROJECT,
 ) -> Run:
     """Run `program` (default: the platform program) for `stack` with `config` under mocks.
 
@@ -345,7 +346,7 @@ def run_program(
     are independent. Exceptions from the program propagate; `Run.resources` holds what
     was registered up to then (see `run_program_recording`).
     """
-    run, error = run_program_recording(stack, config, secret_keys=secret_keys, program=program, preview=preview)
+    run, error = run_program_recording(stack, config, secret_keys=secret_keys, program=program, preview=preview, project=project)
     if error is not None:
         raise error
     return run
@@ -358,6 +359,7 @@ def run_program_recording(
     secret_keys: Iterable[str] = (),
     program: Callable[[], Any] | None = None,
     preview: bool = False,
+    project: str = PROJECT,
 ) -> tuple[Run, BaseException | None]:
     """Like `run_program`, but returns the program's exception beside what was recorded."""
     if program is None:
@@ -368,7 +370,7 @@ def run_program_recording(
 
     def execute() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
-        pulumi_mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+        pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor)
         set_all_config(engine_config(config), list(secret_keys))
         try:
             _sync_await(run_pulumi_func(program))

@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args, get_origin
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .autoscaling import AutoscalingStackConfig
 from .ecr import EcrRegistryConfig
 from .eks import EksClusterConfig
 from .local_cluster import LocalClusterConfig
@@ -174,6 +175,7 @@ class LocalPlatformConfig(ProfiledModel):
     region: str | None = Field(None, description="AWS region of the ECR repositories; only with registry.mode `ecr` (required there).")
     mesh: MeshConfig = Field(description="Istio service mesh (local profile: single replicas, small requests).")
     security: SecurityConfig = Field(description="Trivy, Gatekeeper, Falco, Vault, namespace hardening (local profile).")
+    autoscaling: AutoscalingStackConfig = Field(description="metrics-server, KEDA, VPA (local profile).")
     _region = field_validator("region")(_check_region)
 
     @model_validator(mode="after")
@@ -210,6 +212,7 @@ class AwsPlatformConfig(ProfiledModel):
     registry: EcrRegistryConfig = Field(default_factory=EcrRegistryConfig, description="The ECR repositories.")
     mesh: MeshConfig = Field(description="Istio service mesh (aws profile: autoscaled, PDBs, NLB).")
     security: SecurityConfig = Field(description="Trivy, Gatekeeper, Falco, Vault, namespace hardening (aws profile: HA).")
+    autoscaling: AutoscalingStackConfig = Field(description="metrics-server, KEDA, VPA and the cluster autoscaler (aws profile).")
 
     @model_validator(mode="after")
     def _keep_images(self) -> "AwsPlatformConfig":

@@ -50,6 +50,17 @@ CHART_WORKLOADS: dict[str, tuple[ChartWorkload, ...]] = {
         ChartWorkload("falco", "resources", None),
         ChartWorkload("falcosidekick", "falcosidekick.resources", "falcosidekick.replicaCount", enabled="falcosidekick.enabled", enabled_by_default=False),
     ),
+    "keda": (
+        ChartWorkload("operator", "resources.operator", "operator.replicaCount"),
+        ChartWorkload("metrics-server", "resources.metricServer", "metricsServer.replicaCount"),
+        ChartWorkload("webhooks", "resources.webhooks", "webhooks.replicaCount"),
+    ),
+    "vertical-pod-autoscaler": (
+        ChartWorkload("recommender", "recommender.resources", "recommender.replicas", enabled="recommender.enabled"),
+        ChartWorkload("updater", "updater.resources", "updater.replicas", enabled="updater.enabled"),
+        ChartWorkload("admission-controller", "admissionController.resources", "admissionController.replicas", enabled="admissionController.enabled"),
+    ),
+    "cluster-autoscaler": (ChartWorkload("cluster-autoscaler", "resources", "replicaCount"),),
     "vault": (
         ChartWorkload("server-ha", "server.resources", "server.ha.replicas", enabled="server.ha.enabled", enabled_by_default=False),
         ChartWorkload("server-dev", "server.resources", 1, enabled="server.dev.enabled", enabled_by_default=False),

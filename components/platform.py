@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from .autoscaling import AutoscalingStack
 from .config import NAMESPACE, AwsPlatformConfig, LocalPlatformConfig, PlatformConfig, load_config
 from .ecr import EcrRegistry
 from .eks import EksCluster
@@ -45,8 +46,10 @@ class Platform(pulumi.ComponentResource):
         super().__init__("gitops-platform:index:Platform", name, None, opts)
         # The environment decides which providers back the cluster and the registry;
         # everything else is configuration.
+        aws_provider: aws.Provider | None = None
         if isinstance(config, AwsPlatformConfig):
-            aws_opts = pulumi.ResourceOptions(parent=self, providers={"aws": self._aws_provider(name, config.region, config.environment)})
+            aws_provider = self._aws_provider(name, config.region, config.environment)
+            aws_opts = pulumi.ResourceOptions(parent=self, providers={"aws": aws_provider})
             cluster: LocalCluster | EksCluster = EksCluster(f"{name}-cluster", config.cluster, region=config.region, opts=aws_opts)
             self.registry = EcrRegistry(f"{name}-registry", config.registry, protect=True, opts=aws_opts)
         else:
@@ -73,6 +76,17 @@ class Platform(pulumi.ComponentResource):
                 registry_prefixes=[self.registry.host.apply(lambda host: f"{host}/")],
                 app_namespaces=self.mesh.app_namespaces if self.mesh else {},
                 opts=in_cluster,
+            )
+        if config.autoscaling.enabled:
+            eks = cluster if isinstance(cluster, EksCluster) else None
+            AutoscalingStack(
+                f"{name}-autoscaling",
+                config.autoscaling,
+                eks=eks,
+                region=config.region if isinstance(config, AwsPlatformConfig) else None,
+                opts=pulumi.ResourceOptions(
+                    parent=self, providers={"kubernetes": cluster.provider, **({"aws": aws_provider} if aws_provider else {})}
+                ),
             )
         self.kubeconfig = cluster.kubeconfig
         self.cluster_name = cluster.cluster_name

@@ -144,6 +144,7 @@ def test_component_type_tokens():
         "gitops-platform:index:LocalRegistry",
         "gitops-platform:index:MeshStack",
         "gitops-platform:index:SecurityStack",
+        "gitops-platform:index:AutoscalingStack",
     }
 
 

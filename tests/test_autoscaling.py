@@ -1,0 +1,117 @@
+"""AutoscalingStack: metrics-server, KEDA, VPA everywhere; the cluster autoscaler on aws only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import aws, local
+
+from components.config import ConfigError
+from components.harness import run_program, run_program_recording
+
+
+@pytest.fixture(scope="module")
+def local_run():
+    return run_program("local", local())
+
+
+@pytest.fixture(scope="module")
+def aws_run():
+    return run_program("aws", aws())
+
+
+def chart(run, name):
+    found = [r for r in run.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == name]
+    return found[0] if found else None
+
+
+def metrics_server(run):
+    [d] = [r for r in run.of_type("kubernetes:apps/v1:Deployment") if r.name.endswith("metrics-server")]
+    return d
+
+
+def test_metrics_server_skips_kubelet_tls_only_on_kind(local_run, aws_run):
+    local_args = metrics_server(local_run).inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+    aws_args = metrics_server(aws_run).inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+
+    assert "--kubelet-insecure-tls" in local_args
+    assert "--kubelet-insecure-tls" not in aws_args
+    image = metrics_server(local_run).inputs["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "registry.k8s.io/metrics-server/metrics-server:v0.8.0"
+
+
+def test_metrics_api_is_registered_after_the_server_runs(local_run):
+    [api] = local_run.of_type("kubernetes:apiregistration.k8s.io/v1:APIService")
+
+    assert api.inputs["metadata"]["name"] == "v1beta1.metrics.k8s.io"
+    assert metrics_server(local_run).urn in api.dependencies
+
+
+def test_keda_and_vpa_are_pinned_charts_with_profile_resources(local_run, aws_run):
+    keda, vpa = chart(local_run, "keda"), chart(local_run, "vertical-pod-autoscaler")
+
+    assert (keda.inputs["version"], keda.inputs["namespace"]) == ("2.20.2", "keda")
+    assert keda.inputs["values"]["resources"]["operator"]["requests"] == {"cpu": "20m", "memory": "64Mi"}
+    assert vpa.inputs["version"] == "0.11.0"
+    assert vpa.inputs["values"]["recommender"]["replicas"] == 1
+    assert chart(aws_run, "vertical-pod-autoscaler").inputs["values"]["updater"]["replicas"] == 2
+
+
+def test_cluster_autoscaler_only_on_aws(local_run, aws_run):
+    assert chart(local_run, "cluster-autoscaler") is None
+    ca = chart(aws_run, "cluster-autoscaler")
+    values = ca.inputs["values"]
+
+    assert ca.inputs["version"] == "9.59.0" and ca.inputs["namespace"] == "kube-system"
+    assert values["autoDiscovery"] == {"clusterName": "gitops-platform"}
+    assert values["awsRegion"] == "eu-west-1"
+    assert values["extraArgs"] == {
+        "scale-down-delay-after-add": "10m",
+        "scale-down-unneeded-time": "10m",
+        "scale-down-utilization-threshold": "0.5",
+        "expander": "least-waste",
+        "balance-similar-node-groups": "true",
+        "skip-nodes-with-system-pods": "false",
+    }
+
+
+def test_cluster_autoscaler_role_is_irsa_and_scoped_by_tags(aws_run):
+    [role] = [r for r in aws_run.of_type("aws:iam/role:Role") if r.name == "platform-cluster-cluster-autoscaler-irsa"]
+    [policy] = [r for r in aws_run.of_type("aws:iam/rolePolicy:RolePolicy") if r.name == "platform-cluster-cluster-autoscaler-irsa"]
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    scale, describe = json.loads(policy.inputs["policy"])["Statement"]
+
+    assert list(trust["Condition"]["StringEquals"].values())[0] == "system:serviceaccount:kube-system:cluster-autoscaler"
+    assert scale["Condition"] == {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/gitops-platform": "owned"}}
+    assert set(scale["Action"]) == {"autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"}
+    assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in describe["Action"])
+    sa = chart(aws_run, "cluster-autoscaler").inputs["values"]["rbac"]["serviceAccount"]
+    assert sa["annotations"]["eks.amazonaws.com/role-arn"] == role.outputs["arn"]
+
+
+def test_scale_down_settings_are_configurable():
+    run = run_program("aws", aws(autoscaling={"clusterAutoscaler": {"scaleDownUnneededMinutes": 20, "expander": "most-pods"}}))
+    args = chart(run, "cluster-autoscaler").inputs["values"]["extraArgs"]
+
+    assert args["scale-down-unneeded-time"] == "20m" and args["expander"] == "most-pods"
+
+
+def test_parts_can_be_switched_off():
+    run = run_program("local", local(autoscaling={"enabled": False}))
+
+    assert [r for r in run.resources if "AutoscalingStack" in r.urn] == []
+
+
+@pytest.mark.parametrize(("config", "path", "text"), [
+    (aws(autoscaling={"clusterAutoscaler": {"scaleDownUtilizationThreshold": 1.5}}), "autoscaling.clusterAutoscaler.scaleDownUtilizationThreshold", "less than 1"),
+    (aws(autoscaling={"clusterAutoscaler": {"expander": "cheapest"}}), "autoscaling.clusterAutoscaler.expander", "'least-waste'"),
+    (local(autoscaling={"vpa": {"replicas": 0}}), "autoscaling.vpa.replicas", "greater than or equal to 1"),
+    (local(autoscaling={"keda": {"enable": True}}), "autoscaling.keda.enable", "unknown key"),
+])
+def test_bad_autoscaling_config(config, path, text):
+    run, error = run_program_recording(config["gitops-platform:environment"], config)
+
+    assert isinstance(error, ConfigError) and run.resources == []
+    [problem] = [p for p in error.problems if p.path == f"gitops-platform:{path}"]
+    assert text in problem.message

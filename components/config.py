@@ -29,6 +29,7 @@ from .eks import EksClusterConfig
 from .local_cluster import LocalClusterConfig
 from .local_registry import LocalRegistryConfig
 from .mesh import MeshConfig
+from .observability import ObservabilityConfig
 from .security import SecurityConfig
 from .model import MISSING, KeyProblem, Model, ProfiledModel
 
@@ -176,6 +177,7 @@ class LocalPlatformConfig(ProfiledModel):
     mesh: MeshConfig = Field(description="Istio service mesh (local profile: single replicas, small requests).")
     security: SecurityConfig = Field(description="Trivy, Gatekeeper, Falco, Vault, namespace hardening (local profile).")
     autoscaling: AutoscalingStackConfig = Field(description="metrics-server, KEDA, VPA (local profile).")
+    observability: ObservabilityConfig = Field(description="Prometheus, Alertmanager, Grafana, Loki, Jaeger (local profile).")
     _region = field_validator("region")(_check_region)
 
     @model_validator(mode="after")
@@ -213,6 +215,7 @@ class AwsPlatformConfig(ProfiledModel):
     mesh: MeshConfig = Field(description="Istio service mesh (aws profile: autoscaled, PDBs, NLB).")
     security: SecurityConfig = Field(description="Trivy, Gatekeeper, Falco, Vault, namespace hardening (aws profile: HA).")
     autoscaling: AutoscalingStackConfig = Field(description="metrics-server, KEDA, VPA and the cluster autoscaler (aws profile).")
+    observability: ObservabilityConfig = Field(description="Prometheus, Alertmanager, Grafana, Loki, Jaeger (aws profile: HA, persistent).")
 
     @model_validator(mode="after")
     def _keep_images(self) -> "AwsPlatformConfig":

@@ -61,6 +61,24 @@ CHART_WORKLOADS: dict[str, tuple[ChartWorkload, ...]] = {
         ChartWorkload("admission-controller", "admissionController.resources", "admissionController.replicas", enabled="admissionController.enabled"),
     ),
     "cluster-autoscaler": (ChartWorkload("cluster-autoscaler", "resources", "replicaCount"),),
+    "kube-prometheus-stack": (
+        ChartWorkload("prometheus", "prometheus.prometheusSpec.resources", "prometheus.prometheusSpec.replicas"),
+        ChartWorkload("alertmanager", "alertmanager.alertmanagerSpec.resources", "alertmanager.alertmanagerSpec.replicas"),
+        ChartWorkload("operator", "prometheusOperator.resources", 1),
+        ChartWorkload("grafana", "grafana.resources", "grafana.replicas"),
+        # Grafana's two sidecars (dashboards, datasources).
+        ChartWorkload("grafana-sidecars", "grafana.sidecar.resources", 2),
+        ChartWorkload("kube-state-metrics", "kube-state-metrics.resources", 1),
+        ChartWorkload("node-exporter", "prometheus-node-exporter.resources", None),
+    ),
+    "loki": (
+        ChartWorkload("single-binary", "singleBinary.resources", "singleBinary.replicas"),
+        ChartWorkload("write", "write.resources", "write.replicas"),
+        ChartWorkload("read", "read.resources", "read.replicas"),
+        ChartWorkload("backend", "backend.resources", "backend.replicas"),
+    ),
+    "promtail": (ChartWorkload("promtail", "resources", None),),
+    "jaeger": (ChartWorkload("jaeger", "jaeger.resources", "jaeger.replicas"),),
     "vault": (
         ChartWorkload("server-ha", "server.resources", "server.ha.replicas", enabled="server.ha.enabled", enabled_by_default=False),
         ChartWorkload("server-dev", "server.resources", 1, enabled="server.dev.enabled", enabled_by_default=False),
@@ -182,6 +200,8 @@ def footprint(
             if not (workload.enabled_by_default if on is None else bool(on)):
                 continue
             name = f"{release['name']}/{workload.name}"
+            if isinstance(workload.replicas, str) and _get(values, workload.replicas) == 0:
+                continue  # scaled to zero in this profile (e.g. Loki's targets of the other mode)
             got = _requests(_get(values, workload.resources))
             if got is None:
                 unknown.append({"urn": release["urn"], "workload": name, "reason": f"values do not set {workload.resources}.requests cpu and memory"})
@@ -191,7 +211,10 @@ def footprint(
             elif isinstance(workload.replicas, int):
                 count = workload.replicas
             else:
-                count = int(_get(values, workload.replicas) or 1)
+                found = _get(values, workload.replicas)
+                count = 1 if found is None else int(found)
+            if count == 0:
+                continue
             counted.append(Workload(component_of(release["urn"]), name, got[0] * count, got[1] * count))
     by_component: dict[str, dict[str, float]] = {}
     for w in counted:

@@ -200,6 +200,12 @@ class PlatformMocks(pulumi_mocks.Mocks):
             return inputs.get("name", name), state
         if typ.startswith("docker:"):
             return hexid, state
+        if typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = hexid[: int(inputs.get("length", 16))]
+            return hexid[:16], state
+        if typ == "kubernetes:helm.sh/v3:Release":
+            state["status"] = {"name": inputs.get("name", name), "namespace": inputs.get("namespace"), "status": "deployed", "version": inputs.get("version")}
+            return f"{inputs.get('namespace')}/{inputs.get('name', name)}", state
         if typ == "tls:index/privateKey:PrivateKey":
             state.update(privateKeyPem=f"-----BEGIN PRIVATE KEY-----\nmock{hexid[:16]}\n-----END PRIVATE KEY-----\n", publicKeyPem="mock-public-key")
             return hexid[:16], state

@@ -21,6 +21,7 @@ from .eks import EksCluster
 from .local_cluster import LocalCluster
 from .local_registry import LocalRegistry
 from .mesh import MeshStack
+from .observability import ObservabilityStack
 from .registry import Registry
 from .security import SecurityStack
 
@@ -58,6 +59,18 @@ class Platform(pulumi.ComponentResource):
         in_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
         self.mesh = None
         security = config.security
+        eks = cluster if isinstance(cluster, EksCluster) else None
+        region = config.region if isinstance(config, AwsPlatformConfig) else None
+        with_aws = {"aws": aws_provider} if aws_provider else {}
+        observability = None
+        if config.observability.enabled:
+            observability = ObservabilityStack(
+                f"{name}-observability",
+                config.observability,
+                eks=eks,
+                region=region,
+                opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider, **with_aws}),
+            )
         if config.mesh.enabled:
             # kind maps the gateway's NodePorts to the host; on aws it gets an NLB.
             ingress = config.cluster.ingress if isinstance(config, LocalPlatformConfig) else None
@@ -66,6 +79,7 @@ class Platform(pulumi.ComponentResource):
                 config.mesh,
                 node_ports=(ingress.http_node_port, ingress.https_node_port) if ingress else None,
                 namespace_labels=security.namespace_labels() if security.enabled else None,
+                tracing_address=observability.tracing_address if observability and config.observability.tracing.enabled else None,
                 opts=in_cluster,
             )
         if security.enabled:
@@ -75,18 +89,18 @@ class Platform(pulumi.ComponentResource):
                 security,
                 registry_prefixes=[self.registry.host.apply(lambda host: f"{host}/")],
                 app_namespaces=self.mesh.app_namespaces if self.mesh else {},
+                alertmanager_url=observability.alertmanager_url if observability else None,
+                service_monitors=observability is not None,
+                monitoring_ready=observability.ready if observability else (),
                 opts=in_cluster,
             )
         if config.autoscaling.enabled:
-            eks = cluster if isinstance(cluster, EksCluster) else None
             AutoscalingStack(
                 f"{name}-autoscaling",
                 config.autoscaling,
                 eks=eks,
-                region=config.region if isinstance(config, AwsPlatformConfig) else None,
-                opts=pulumi.ResourceOptions(
-                    parent=self, providers={"kubernetes": cluster.provider, **({"aws": aws_provider} if aws_provider else {})}
-                ),
+                region=region,
+                opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider, **with_aws}),
             )
         self.kubeconfig = cluster.kubeconfig
         self.cluster_name = cluster.cluster_name

@@ -42,6 +42,8 @@ EXEMPT_NAMESPACES = (
     TRIVY_NAMESPACE,
     FALCO_NAMESPACE,
     VAULT_NAMESPACE,
+    "monitoring",  # node-exporter needs the node's network, PID namespace and filesystem
+    "keda",
 )
 
 # Kinds a constraint matches: Pods (what the API server admits) and every controller
@@ -466,12 +468,14 @@ class SecurityStack(pulumi.ComponentResource):
         app_namespaces: Mapping[str, pulumi.Input[str]] | None = None,
         alertmanager_url: pulumi.Input[str] | None = None,
         service_monitors: bool = False,
+        monitoring_ready: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`registry_prefixes`: the stack's own registry (e.g. `localhost:5001/`), allowed besides
         the configured upstream ones. `app_namespaces`: namespaces to harden (created elsewhere).
         `alertmanager_url`: where falcosidekick sends alerts. `service_monitors`: create
-        ServiceMonitors (when the Prometheus operator is installed)."""
+        ServiceMonitors (when the Prometheus operator is installed); `monitoring_ready`: what
+        installs the ServiceMonitor CRD, which the charts creating ServiceMonitors wait for."""
         super().__init__("gitops-platform:index:SecurityStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.constraint_kinds = []
@@ -484,9 +488,10 @@ class SecurityStack(pulumi.ComponentResource):
         if config.trivy.enabled:
             trivy_ns = namespace(TRIVY_NAMESPACE)
             _chart(f"{name}-trivy", CHARTS["trivy-operator"], TRIVY_NAMESPACE, trivy_values(config.trivy, service_monitors),
-                   pulumi.ResourceOptions(parent=self, depends_on=[trivy_ns]), "trivy-operator")
+                   pulumi.ResourceOptions(parent=self, depends_on=[trivy_ns, *monitoring_ready]), "trivy-operator")
         if config.falco.enabled:
-            self._falco(name, config.falco, registry_prefixes, config.gatekeeper.upstream_registries, alertmanager_url, service_monitors, namespace(FALCO_NAMESPACE))
+            self._falco(name, config.falco, registry_prefixes, config.gatekeeper.upstream_registries, alertmanager_url, service_monitors,
+                        [namespace(FALCO_NAMESPACE), *monitoring_ready])
         if config.vault.enabled:
             vault_ns = namespace(VAULT_NAMESPACE)
             _release(f"{name}-vault", CHARTS["vault"], VAULT_NAMESPACE, vault_values(config.vault),
@@ -550,7 +555,7 @@ class SecurityStack(pulumi.ComponentResource):
         upstream: Sequence[str],
         alertmanager_url: pulumi.Input[str] | None,
         service_monitors: bool,
-        ns: k8s.core.v1.Namespace,
+        after: list[pulumi.Resource],
     ) -> None:
         secret_name = None
         if config.slack_webhook_url is not None:
@@ -559,7 +564,7 @@ class SecurityStack(pulumi.ComponentResource):
                 f"{name}-falcosidekick-slack",
                 metadata={"name": "falcosidekick-slack", "namespace": FALCO_NAMESPACE},
                 string_data={"SLACK_WEBHOOKURL": pulumi.Output.secret(config.slack_webhook_url)},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after[:1]),
             )
             secret_name = secret.metadata.apply(lambda m: m["name"])
         approved = _with_upstream(registry_prefixes, upstream)
@@ -568,7 +573,7 @@ class SecurityStack(pulumi.ComponentResource):
             CHARTS["falco"],
             FALCO_NAMESPACE,
             falco_values(config, approved, alertmanager_url, secret_name, service_monitors),
-            pulumi.ResourceOptions(parent=self, depends_on=[ns]),
+            pulumi.ResourceOptions(parent=self, depends_on=after),
             "falco",
         )
 

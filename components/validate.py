@@ -53,6 +53,13 @@ FREE_FORM: tuple[str, ...] = (
     "gateway:profile",
     "falco:customRules",  # rule file name -> Falco rules YAML
     "vault:server.extraEnvironmentVars",  # environment variable names of the Vault server
+    "jaeger:userconfig",  # Jaeger v2 (OpenTelemetry collector) configuration, passed verbatim
+    "kube-prometheus-stack:alertmanager.config",  # Alertmanager configuration, validated by Alertmanager
+    "kube-prometheus-stack:prometheus.prometheusSpec.storageSpec",  # the operator's StorageSpec (a PVC template)
+    "loki:loki.schemaConfig",  # Loki configuration blocks, rendered into Loki's config file
+    "loki:loki.limits_config",
+    "loki:loki.compactor",
+    "loki:loki.storage.bucketNames",
 )
 
 

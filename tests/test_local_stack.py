@@ -115,7 +115,7 @@ def test_in_cluster_resources_use_the_cluster_provider(local_run):
 
     assert in_cluster, "the local stack declares Kubernetes objects"
     assert all(r.provider == provider.urn for r in in_cluster)
-    [hosting] = local_run.of_type("kubernetes:core/v1:ConfigMap")
+    [hosting] = [r for r in local_run.of_type("kubernetes:core/v1:ConfigMap") if r.name == "platform-registry-hosting"]
     assert hosting.inputs["metadata"] == {"name": "local-registry-hosting", "namespace": "kube-public"}
     assert yaml.safe_load(hosting.inputs["data"]["localRegistryHosting.v1"])["host"] == "localhost:5001"
 
@@ -145,6 +145,7 @@ def test_component_type_tokens():
         "gitops-platform:index:MeshStack",
         "gitops-platform:index:SecurityStack",
         "gitops-platform:index:AutoscalingStack",
+        "gitops-platform:index:ObservabilityStack",
     }
 
 

@@ -103,7 +103,20 @@ def test_mesh_config_logs_json_to_stdout_and_holds_apps_until_the_proxy_starts(l
     assert mesh["defaultConfig"] == {"holdApplicationUntilProxyStarts": True}
     assert mesh["outboundTrafficPolicy"] == {"mode": "ALLOW_ANY"}
     assert mesh["trustDomain"] == "cluster.local"
-    assert "extensionProviders" not in mesh, "no tracing without a backend"
+
+
+def test_no_tracing_without_a_tracing_backend():
+    run = run_program("local", local(observability={"tracing": {"enabled": False}}))
+    mesh = charts(run)["istiod"].inputs["values"]["meshConfig"]
+
+    assert "extensionProviders" not in mesh and "enableTracing" not in mesh
+    assert custom(run, "Telemetry") == []
+
+
+def test_platform_wires_the_observability_tracing_backend_into_the_mesh(local_mesh):
+    mesh = charts(local_mesh)["istiod"].inputs["values"]["meshConfig"]
+
+    assert mesh["extensionProviders"][0]["opentelemetry"] == {"service": "jaeger.monitoring.svc.cluster.local", "port": 4317}
 
 
 def test_mesh_options_reach_the_chart_values():
@@ -186,7 +199,7 @@ def test_main_gateway_redirects_http_and_terminates_tls(local_mesh):
 
 def test_local_gateway_certificate_is_self_signed_and_kept_secret(local_mesh):
     [cert] = local_mesh.of_type("tls:index/selfSignedCert:SelfSignedCert")
-    [secret] = local_mesh.of_type("kubernetes:core/v1:Secret")
+    [secret] = [r for r in local_mesh.of_type("kubernetes:core/v1:Secret") if r.name == "platform-mesh-gateway-tls"]
 
     assert cert.inputs["dnsNames"] == ["localhost", "*.localtest.me"]
     assert "server_auth" in cert.inputs["allowedUses"]

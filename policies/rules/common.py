@@ -60,6 +60,8 @@ PLATFORM_NAMESPACES = [
     "trivy-system",
     "falco",
     "vault",
+    "monitoring",
+    "keda",
 ]
 """Namespaces of the cluster and of the platform's own tooling (charts that need node
 access or ship their own labels). Workload rules skip them, as Gatekeeper's

@@ -1,0 +1,552 @@
+"""ObservabilityStack: metrics, alerts, dashboards as code, logs and traces wired to the mesh.
+
+    obs = ObservabilityStack("observability", ObservabilityConfig.for_environment("local"),
+                             opts=pulumi.ResourceOptions(providers={"kubernetes": provider}))
+    mesh = MeshStack("mesh", mesh_config, tracing_address=obs.tracing_address, ...)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from .charts import CHARTS, Chart
+from .dashboards import DASHBOARDS, dashboard_json
+from .eks import EksCluster
+from .model import KeyProblem, Model, ProfiledModel, ResourcesConfig
+
+NAMESPACE = "monitoring"
+RELEASE = "kps"
+"""kube-prometheus-stack's fullname: Services are kps-prometheus, kps-alertmanager."""
+PROMETHEUS_CRD_FILES = (
+    "alertmanagerconfigs", "alertmanagers", "podmonitors", "probes", "prometheusagents",
+    "prometheuses", "prometheusrules", "scrapeconfigs", "servicemonitors", "thanosrulers",
+)
+RUNBOOKS = "docs/runbooks.md"
+
+_TINY = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
+_SMALL = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
+
+
+def prometheus_crd_urls(version: str) -> list[str]:
+    """The Prometheus operator CRDs of kube-prometheus-stack `version`, at the chart's release tag."""
+    base = f"https://raw.githubusercontent.com/prometheus-community/helm-charts/kube-prometheus-stack-{version}/charts/kube-prometheus-stack/charts/crds/crds"
+    return [f"{base}/crd-{name}.yaml" for name in PROMETHEUS_CRD_FILES]
+
+
+class PrometheusConfig(ProfiledModel):
+    PROFILES = {
+        "local": {"replicas": 1, "retentionDays": 2, "retentionSizeGib": 2, "storageGib": None,
+                  "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1536Mi"}}},
+        "aws": {"replicas": 2, "retentionDays": 15, "retentionSizeGib": 45, "storageGib": 50,
+                "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}},
+    }
+    replicas: int = Field(ge=1, le=5, description="Prometheus replicas: local 1, aws 2.")
+    retention_days: int = Field(ge=1, le=365, description="Days of metrics kept: local 2, aws 15.")
+    retention_size_gib: int = Field(ge=1, le=10000, description="Size cap of the TSDB (oldest data goes first): local 2, aws 45.")
+    storage_gib: int | None = Field(ge=1, le=10000, description="PVC size per replica (gp3 on aws); none: ephemeral (local).")
+    resources: ResourcesConfig = Field(description="Prometheus requests/limits.")
+
+    @model_validator(mode="after")
+    def _fits(self) -> "PrometheusConfig":
+        if self.storage_gib is not None and self.retention_size_gib >= self.storage_gib:
+            raise KeyProblem("retentionSizeGib", f"must be below storageGib ({self.storage_gib}) so the volume never fills", self.retention_size_gib)
+        return self
+
+
+class ReceiverConfig(Model):
+    """Where a class of alerts goes. The URL or key is a secret: only from secret config."""
+
+    type: Literal["pagerduty", "slack", "webhook"] = Field(description="`pagerduty` (routing key), `slack` (incoming webhook URL) or `webhook` (URL).")
+    secret: str = Field(description="PagerDuty routing key, or the webhook URL (secret config only).")
+
+    @model_validator(mode="after")
+    def _shape(self) -> "ReceiverConfig":
+        if self.type in ("slack", "webhook") and self.secret != "[secret]" and not self.secret.startswith("https://"):
+            raise KeyProblem("secret", "must be an https:// URL", "(hidden)")
+        return self
+
+
+class AlertingConfig(ProfiledModel):
+    PROFILES = {"local": {"replicas": 1, "resources": _TINY}, "aws": {"replicas": 2, "resources": _SMALL}}
+    replicas: int = Field(ge=1, le=5, description="Alertmanager replicas: local 1, aws 2.")
+    pager: ReceiverConfig | None = Field(None, description="The pager receiver (critical alerts by default).")
+    chat: ReceiverConfig | None = Field(None, description="The chat receiver (warnings by default).")
+    routes: dict[Literal["critical", "warning", "info"], Literal["pager", "chat", "none"]] | None = Field(
+        None,
+        description="Receiver per severity; default: critical → pager, warning → chat (each when configured), info → none. "
+        "Critical alerts inhibit warnings of the same alert and namespace.",
+    )
+    resources: ResourcesConfig = Field(description="Alertmanager requests/limits.")
+
+    @model_validator(mode="after")
+    def _routes_have_receivers(self) -> "AlertingConfig":
+        for severity, receiver in (self.routes or {}).items():
+            if receiver != "none" and getattr(self, receiver) is None:
+                raise KeyProblem(f"routes.{severity}", f"routes to `{receiver}`, which is not configured: set alerting.{receiver} or route to none", receiver)
+        return self
+
+    def effective_routes(self) -> dict[str, str]:
+        if self.routes is not None:
+            return dict(self.routes)
+        return {"critical": "pager" if self.pager else "none", "warning": "chat" if self.chat else "none", "info": "none"}
+
+
+class RulesConfig(Model):
+    """Thresholds of the platform alerts (defaults from the platform design)."""
+
+    pod_not_ready_minutes: int = Field(15, ge=1, le=1440)
+    memory_percent_of_limit: int = Field(90, ge=1, le=100)
+    cpu_percent_of_limit: int = Field(90, ge=1, le=100)
+    for_minutes: int = Field(5, ge=1, le=120, description="How long the memory, CPU, latency and 5xx conditions must hold.")
+    istio_p99_latency_ms: int = Field(1000, ge=1)
+    istio_5xx_percent: float = Field(5, gt=0, le=100)
+    slo_availability_percent: float = Field(99.9, gt=50, lt=100, description="Availability objective of the burn-rate alerts.")
+
+
+class GrafanaConfig(ProfiledModel):
+    PROFILES = {"local": {"resources": _SMALL}, "aws": {"resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}}
+    admin_user: str = Field("admin", min_length=1, description="Grafana admin user; the password is generated (stack output `grafanaAdminPassword`, secret).")
+    resources: ResourcesConfig = Field(description="Grafana requests/limits (its sidecars take 10m/32Mi each).")
+
+
+class LokiConfig(ProfiledModel):
+    PROFILES = {
+        "local": {"retentionDays": 3, "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+                  "collectorResources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}},
+        "aws": {"retentionDays": 30, "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
+                "collectorResources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}},
+    }
+    enabled: bool = Field(True, description="Loki (single binary on local; simple scalable with S3 via IRSA on aws) and promtail.")
+    retention_days: int = Field(ge=1, le=3650, description="Days of logs kept: local 3, aws 30.")
+    storage_gib: int = Field(5, ge=1, le=10000, description="local: volume of the single binary.")
+    resources: ResourcesConfig = Field(description="Requests/limits of each Loki pod.")
+    collector_resources: ResourcesConfig = Field(description="promtail requests/limits (per node).")
+
+
+class TracingConfig(ProfiledModel):
+    PROFILES = {
+        "local": {"resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "1Gi"}}},
+        "aws": {"resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "4Gi"}}},
+    }
+    enabled: bool = Field(True, description="Jaeger (OTLP and Zipkin receivers); the mesh sends its traces there.")
+    storage_gib: int = Field(20, ge=1, le=10000, description="aws: Badger volume (persistent). local keeps traces in memory.")
+    resources: ResourcesConfig = Field(description="Jaeger requests/limits.")
+
+
+class ObservabilityConfig(ProfiledModel):
+    """`gitops-platform:observability`."""
+
+    enabled: bool = Field(True, description="Install the observability stack in the monitoring namespace.")
+    prometheus: PrometheusConfig = Field(description="Prometheus.")
+    alerting: AlertingConfig = Field(description="Alertmanager, receivers and routes.")
+    rules: RulesConfig = Field(default_factory=RulesConfig, description="Alert thresholds.")
+    grafana: GrafanaConfig = Field(description="Grafana.")
+    loki: LokiConfig = Field(description="Logs.")
+    tracing: TracingConfig = Field(description="Traces.")
+
+    @model_validator(mode="after")
+    def _receiver_secrets(self, info: ValidationInfo) -> "ObservabilityConfig":
+        secret_keys = (info.context or {}).get("secret_keys")
+        if secret_keys is not None and "observability" not in secret_keys:
+            for receiver in ("pager", "chat"):
+                if getattr(self.alerting, receiver) is not None:
+                    raise KeyProblem(
+                        f"alerting.{receiver}.secret",
+                        "is a secret: set it with `pulumi config set --secret --path "
+                        f"gitops-platform:observability.alerting.{receiver}.secret <value>`",
+                        "(plain text)",
+                    )
+        return self
+
+
+def _chart(name: str, chart: Chart, values: dict[str, Any], opts: pulumi.ResourceOptions, release: str) -> k8s.helm.v4.Chart:
+    return k8s.helm.v4.Chart(
+        name, chart=chart.name, version=chart.version, repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=chart.repo),
+        namespace=NAMESPACE, name=release, values=values, opts=opts,
+    )
+
+
+class ObservabilityStack(pulumi.ComponentResource):
+    """kube-prometheus-stack, platform alerts and dashboards, Loki + promtail, Jaeger.
+
+    **CRD upgrades.** The Prometheus operator's CRDs are owned here, apart from the chart:
+    a `yaml.v2.ConfigGroup` applies them, pinned to the chart's release tag, with
+    server-side apply (the provider's default) — no `last-applied` annotation, so their
+    size is no problem, and a chart bump updates them, which `helm upgrade` never does
+    for a chart's `crds/`. The chart then installs with `crds.enabled: false`, and
+    everything that uses the CRDs depends on `crds`.
+
+    kube-prometheus-stack is a `helm.v3.Release`: its operator's admission webhook gets
+    its certificate from Helm hook jobs. Loki, promtail and Jaeger are `helm.v4.Chart`s.
+    """
+
+    crds: pulumi.Resource
+    """The Prometheus operator CRDs; depend on it before creating ServiceMonitors, PrometheusRules, ..."""
+    ready: list[pulumi.Resource]
+    """What users of the Prometheus CRDs depend on."""
+    tracing_address: pulumi.Output[str]
+    """OTLP/gRPC `host:port` of Jaeger (for MeshStack)."""
+    alertmanager_url: pulumi.Output[str]
+    """Alertmanager's in-cluster URL (for falcosidekick)."""
+    prometheus_url: pulumi.Output[str]
+    """Prometheus' in-cluster URL (for KEDA triggers)."""
+    grafana_admin_password: pulumi.Output[str]
+    """Grafana's admin password (secret)."""
+
+    def __init__(
+        self,
+        name: str,
+        config: ObservabilityConfig,
+        *,
+        eks: EksCluster | None = None,
+        region: str | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`eks`, `region`: on aws, Loki stores chunks in S3 through an IRSA role of this cluster."""
+        super().__init__("gitops-platform:index:ObservabilityStack", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE}, opts=child)
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        version = CHARTS["kube-prometheus-stack"].version
+        self.crds = k8s.yaml.v2.ConfigGroup(f"{name}-prometheus-crds", files=prometheus_crd_urls(version), opts=child)
+
+        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child)
+        self.grafana_admin_password = pulumi.Output.secret(password.result)
+        grafana_secret = k8s.core.v1.Secret(
+            f"{name}-grafana-admin-secret",
+            metadata={"name": "grafana-admin", "namespace": NAMESPACE},
+            string_data={"admin-user": config.grafana.admin_user, "admin-password": self.grafana_admin_password},
+            opts=in_ns,
+        )
+        receivers_secret = None
+        alerting = config.alerting
+        if alerting.pager or alerting.chat:
+            receivers_secret = k8s.core.v1.Secret(
+                f"{name}-alertmanager-receivers",
+                metadata={"name": "alertmanager-receivers", "namespace": NAMESPACE},
+                string_data={k: pulumi.Output.secret(r.secret) for k, r in (("pager", alerting.pager), ("chat", alerting.chat)) if r},
+                opts=in_ns,
+            )
+        k8s.helm.v3.Release(
+            f"{name}-kube-prometheus-stack",
+            chart=CHARTS["kube-prometheus-stack"].name,
+            version=version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHARTS["kube-prometheus-stack"].repo),
+            namespace=NAMESPACE,
+            name=RELEASE,
+            skip_crds=True,
+            values=kube_prometheus_values(config, grafana_secret.metadata.apply(lambda m: m["name"]), receivers_secret is not None),
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=900,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, self.crds, *([receivers_secret] if receivers_secret else [])]),
+        )
+        self.ready = [self.crds]
+        uses_crds = pulumi.ResourceOptions(parent=self, depends_on=[ns, self.crds])
+        self._scrape_targets(name, uses_crds)
+        k8s.apiextensions.CustomResource(
+            f"{name}-platform-rules",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata={"name": "platform-rules", "namespace": NAMESPACE, "labels": {"release": RELEASE}},
+            spec={"groups": platform_rule_groups(config.rules)},
+            opts=uses_crds,
+        )
+        for key in DASHBOARDS:
+            k8s.core.v1.ConfigMap(
+                f"{name}-dashboard-{key}",
+                metadata={"name": f"dashboard-{key}", "namespace": NAMESPACE, "labels": {"grafana_dashboard": "1"}},
+                data={f"{key}.json": dashboard_json(key)},
+                opts=in_ns,
+            )
+        if config.loki.enabled:
+            self._loki(name, config.loki, eks, region, in_ns)
+        if config.tracing.enabled:
+            self._jaeger(name, config.tracing, eks is not None, in_ns)
+        self.tracing_address = pulumi.Output.from_input(f"jaeger.{NAMESPACE}.svc.cluster.local:4317")
+        # Known names, not Outputs of the release: clients retry until the services answer,
+        # and nothing needs to wait for the whole monitoring stack.
+        self.alertmanager_url = pulumi.Output.from_input(f"http://{RELEASE}-alertmanager.{NAMESPACE}.svc.cluster.local:9093")
+        self.prometheus_url = pulumi.Output.from_input(f"http://{RELEASE}-prometheus.{NAMESPACE}.svc.cluster.local:9090")
+        self.register_outputs(
+            {"tracing_address": self.tracing_address, "alertmanager_url": self.alertmanager_url, "prometheus_url": self.prometheus_url,
+             "grafana_admin_password": self.grafana_admin_password}
+        )
+
+    def _scrape_targets(self, name: str, opts: pulumi.ResourceOptions) -> None:
+        """istiod, Envoy sidecars and gateways, Gatekeeper: the platform metrics the charts do not scrape themselves."""
+        monitors = {
+            "istiod": ("ServiceMonitor", {"selector": {"matchLabels": {"app": "istiod"}}, "namespaceSelector": {"matchNames": ["istio-system"]},
+                                          "endpoints": [{"port": "http-monitoring", "interval": "30s"}]}),
+            # Sidecars of pods without a MicroserviceStack ServiceMonitor (those scrape the same port).
+            "envoy-stats": ("PodMonitor", {
+                "selector": {"matchExpressions": [
+                    {"key": "security.istio.io/tlsMode", "operator": "Exists"},
+                    {"key": "app.kubernetes.io/part-of", "operator": "NotIn", "values": ["gitops-platform"]},
+                ]},
+                "namespaceSelector": {"any": True},
+                "podMetricsEndpoints": [{"port": "http-envoy-prom", "path": "/stats/prometheus", "interval": "30s"}],
+            }),
+            "gatekeeper": ("PodMonitor", {"selector": {"matchLabels": {"gatekeeper.sh/system": "yes"}}, "namespaceSelector": {"matchNames": ["gatekeeper-system"]},
+                                          "podMetricsEndpoints": [{"port": "metrics", "interval": "30s"}]}),
+        }
+        for key, (kind, spec) in monitors.items():
+            k8s.apiextensions.CustomResource(
+                f"{name}-{key}", api_version="monitoring.coreos.com/v1", kind=kind,
+                metadata={"name": key, "namespace": NAMESPACE, "labels": {"release": RELEASE}}, spec=spec, opts=opts,
+            )
+
+    def _loki(self, name: str, config: LokiConfig, eks: EksCluster | None, region: str | None, opts: pulumi.ResourceOptions) -> None:
+        bucket_name = role_arn = None
+        if eks is not None:
+            bucket = aws.s3.Bucket(f"{name}-loki-chunks", force_destroy=False, opts=pulumi.ResourceOptions(parent=self, protect=True))
+            aws.s3.BucketPublicAccessBlock(
+                f"{name}-loki-chunks", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
+                ignore_public_acls=True, restrict_public_buckets=True, opts=pulumi.ResourceOptions(parent=self),
+            )
+            aws.s3.BucketServerSideEncryptionConfiguration(
+                f"{name}-loki-chunks", bucket=bucket.id,
+                rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(sse_algorithm="aws:kms")
+                )],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            policy = bucket.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": arn},
+                {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"{arn}/*"},
+            ]}))
+            role_arn = eks.irsa_role("loki", namespace=NAMESPACE, service_account="loki", policy=policy).arn
+            bucket_name = bucket.bucket
+        _chart(f"{name}-loki", CHARTS["loki"], loki_values(config, bucket_name, region, role_arn), opts, "loki")
+        _chart(f"{name}-promtail", CHARTS["promtail"], promtail_values(config), opts, "promtail")
+
+    def _jaeger(self, name: str, config: TracingConfig, persistent: bool, opts: pulumi.ResourceOptions) -> None:
+        claim = None
+        if persistent:
+            pvc = k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-jaeger-data",
+                metadata={"name": "jaeger-data", "namespace": NAMESPACE},
+                spec={"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{config.storage_gib}Gi"}}},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on, protect=True),  # holds the traces
+            )
+            claim = pvc.metadata.apply(lambda m: m["name"])
+        _chart(f"{name}-jaeger", CHARTS["jaeger"], jaeger_values(config, claim), opts, "jaeger")
+
+
+def kube_prometheus_values(config: ObservabilityConfig, grafana_secret: pulumi.Input[str], receivers: bool) -> dict[str, Any]:
+    p, a, g = config.prometheus, config.alerting, config.grafana
+    spec: dict[str, Any] = {
+        "replicas": p.replicas,
+        "retention": f"{p.retention_days}d",
+        "retentionSize": f"{p.retention_size_gib}GB",
+        "resources": p.resources.values(),
+        # Pick up ServiceMonitors, PodMonitors, rules and probes from every namespace and release.
+        "serviceMonitorSelectorNilUsesHelmValues": False,
+        "podMonitorSelectorNilUsesHelmValues": False,
+        "ruleSelectorNilUsesHelmValues": False,
+        "probeSelectorNilUsesHelmValues": False,
+        "scrapeConfigSelectorNilUsesHelmValues": False,
+    }
+    if p.storage_gib is not None:
+        spec["storageSpec"] = {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{p.storage_gib}Gi"}}}}}
+    alertmanager_spec: dict[str, Any] = {"replicas": a.replicas, "resources": a.resources.values()}
+    if receivers:
+        alertmanager_spec["secrets"] = ["alertmanager-receivers"]  # mounted at /etc/alertmanager/secrets/alertmanager-receivers/
+    return {
+        "fullnameOverride": RELEASE,
+        "crds": {"enabled": False},  # owned by the stack's ConfigGroup (server-side apply)
+        "prometheus": {"prometheusSpec": spec},
+        "alertmanager": {"alertmanagerSpec": alertmanager_spec, "config": alertmanager_config(a)},
+        "grafana": {
+            "admin": {"existingSecret": grafana_secret, "userKey": "admin-user", "passwordKey": "admin-password"},
+            "resources": g.resources.values(),
+            "sidecar": {
+                "resources": _TINY,
+                "dashboards": {"enabled": True, "label": "grafana_dashboard", "searchNamespace": "ALL"},
+                "datasources": {"enabled": True},
+            },
+            "additionalDataSources": grafana_datasources(config),
+        },
+        "prometheusOperator": {"resources": _SMALL},
+        "kube-state-metrics": {"resources": _TINY},
+        "prometheus-node-exporter": {"resources": _TINY},
+    }
+
+
+def alertmanager_config(config: AlertingConfig) -> dict[str, Any]:
+    """Routes by severity; receiver secrets are read from the mounted Secret, never written here."""
+    secrets = "/etc/alertmanager/secrets/alertmanager-receivers"
+    receivers: list[dict[str, Any]] = [{"name": "none"}]
+    for key in ("pager", "chat"):
+        receiver: ReceiverConfig | None = getattr(config, key)
+        if receiver is None:
+            continue
+        if receiver.type == "pagerduty":
+            receivers.append({"name": key, "pagerduty_configs": [{"routing_key_file": f"{secrets}/{key}", "send_resolved": True}]})
+        elif receiver.type == "slack":
+            receivers.append({"name": key, "slack_configs": [{"api_url_file": f"{secrets}/{key}", "send_resolved": True}]})
+        else:
+            receivers.append({"name": key, "webhook_configs": [{"url_file": f"{secrets}/{key}", "send_resolved": True}]})
+    return {
+        "route": {
+            "receiver": "none",
+            "group_by": ["alertname", "namespace"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+            "routes": [{"matchers": [f'severity="{severity}"'], "receiver": receiver} for severity, receiver in config.effective_routes().items()],
+        },
+        "inhibit_rules": [
+            {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'], "equal": ["alertname", "namespace"]}
+        ],
+        "receivers": receivers,
+    }
+
+
+def grafana_datasources(config: ObservabilityConfig) -> list[dict[str, Any]]:
+    sources: list[dict[str, Any]] = []
+    if config.loki.enabled:
+        sources.append({"name": "Loki", "uid": "loki", "type": "loki", "access": "proxy", "url": f"http://loki.{NAMESPACE}.svc.cluster.local:3100"})
+    if config.tracing.enabled:
+        jaeger: dict[str, Any] = {"name": "Jaeger", "uid": "jaeger", "type": "jaeger", "access": "proxy", "url": f"http://jaeger.{NAMESPACE}.svc.cluster.local:16686"}
+        if config.loki.enabled:
+            # From a span to the logs of the same pod around the same time.
+            jaeger["jsonData"] = {"tracesToLogsV2": {"datasourceUid": "loki", "spanStartTimeShift": "-5m", "spanEndTimeShift": "5m",
+                                                     "customQuery": True, "query": '{namespace="${__span.tags.namespace}"} |= "${__trace.traceId}"'}}
+        sources.append(jaeger)
+    return sources
+
+
+def platform_rule_groups(rules: RulesConfig) -> list[dict[str, Any]]:
+    """The platform alerts (thresholds from config; every alert has severity, summary, description, runbook)."""
+
+    def alert(name: str, expr: str, severity: str, summary: str, description: str, duration: str | None = None) -> dict[str, Any]:
+        rule = {
+            "alert": name,
+            "expr": expr,
+            "labels": {"severity": severity},
+            "annotations": {"summary": summary, "description": description, "runbook_url": f"{RUNBOOKS}#{name.lower()}"},
+        }
+        if duration:
+            rule["for"] = duration
+        return rule
+
+    window = f"{rules.for_minutes}m"
+    error_budget = round(1 - rules.slo_availability_percent / 100, 6)
+    ratio = 'sum(rate(istio_requests_total{{response_code=~"5.."}}[{w}])) / sum(rate(istio_requests_total[{w}]))'
+    return [
+        {"name": "kubernetes", "rules": [
+            alert("PodCrashLooping", 'max by (namespace, pod, container) (kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff"}) == 1', "warning",
+                  "Pod {{ $labels.namespace }}/{{ $labels.pod }} is crash looping", "Container {{ $labels.container }} keeps restarting (CrashLoopBackOff).", "5m"),
+            alert("PodNotReady", 'sum by (namespace, pod) (kube_pod_status_ready{condition="false"}) > 0', "warning",
+                  "Pod {{ $labels.namespace }}/{{ $labels.pod }} not ready", f"The pod has not been ready for {rules.pod_not_ready_minutes} minutes.", f"{rules.pod_not_ready_minutes}m"),
+            alert("HighMemoryUsage",
+                  f'sum by (namespace, pod, container) (container_memory_working_set_bytes{{container!=""}}) / sum by (namespace, pod, container) (kube_pod_container_resource_limits{{resource="memory"}}) * 100 > {rules.memory_percent_of_limit}',
+                  "warning", "Container {{ $labels.container }} near its memory limit", f"Memory above {rules.memory_percent_of_limit}% of the limit for {window}.", window),
+            alert("HighCPUUsage",
+                  f'sum by (namespace, pod, container) (rate(container_cpu_usage_seconds_total{{container!=""}}[5m])) / sum by (namespace, pod, container) (kube_pod_container_resource_limits{{resource="cpu"}}) * 100 > {rules.cpu_percent_of_limit}',
+                  "warning", "Container {{ $labels.container }} near its CPU limit", f"CPU above {rules.cpu_percent_of_limit}% of the limit for {window}.", window),
+        ]},
+        {"name": "istio", "rules": [
+            alert("IstioHighP99Latency",
+                  f"histogram_quantile(0.99, sum by (le, destination_service_name) (rate(istio_request_duration_milliseconds_bucket[5m]))) > {rules.istio_p99_latency_ms}",
+                  "warning", "{{ $labels.destination_service_name }}: p99 latency high", f"p99 above {rules.istio_p99_latency_ms} ms for {window}.", window),
+            alert("IstioHigh5xxRate",
+                  f'sum by (destination_service_name) (rate(istio_requests_total{{response_code=~"5.."}}[5m])) / sum by (destination_service_name) (rate(istio_requests_total[5m])) * 100 > {rules.istio_5xx_percent}',
+                  "critical", "{{ $labels.destination_service_name }}: many 5xx", f"More than {rules.istio_5xx_percent}% of requests fail for {window}.", window),
+        ]},
+        {"name": "security", "rules": [
+            alert("TrivyCriticalVulnerability", 'sum by (namespace, image_repository, image_tag) (trivy_image_vulnerabilities{severity="Critical"}) > 0', "critical",
+                  "Critical vulnerability in {{ $labels.image_repository }}:{{ $labels.image_tag }}", "Trivy found {{ $value }} fixable critical vulnerabilities; rebuild on a patched base."),
+            alert("GatekeeperViolations", "sum by (enforcement_action) (gatekeeper_violations) > 0", "warning",
+                  "Gatekeeper audit found violations", "{{ $value }} objects violate constraints ({{ $labels.enforcement_action }}); `kubectl get constraints`.", "10m"),
+        ]},
+        {"name": "slo", "rules": [
+            # Multi-window burn rates (Google SRE workbook): 14.4x over 1h and 5m pages, 6x over 6h and 30m warns.
+            alert("SLOErrorBudgetBurnFast",
+                  f"({ratio.format(w='1h')}) > {14.4 * error_budget:g} and ({ratio.format(w='5m')}) > {14.4 * error_budget:g}",
+                  "critical", "Error budget burning fast", f"At this rate the {rules.slo_availability_percent}% objective's monthly budget is gone in about 2 days."),
+            alert("SLOErrorBudgetBurnSlow",
+                  f"({ratio.format(w='6h')}) > {6 * error_budget:g} and ({ratio.format(w='30m')}) > {6 * error_budget:g}",
+                  "warning", "Error budget burning", f"At this rate the {rules.slo_availability_percent}% objective's monthly budget is gone in about 5 days."),
+        ]},
+    ]
+
+
+def loki_values(config: LokiConfig, bucket: pulumi.Input[str] | None, region: str | None, role_arn: pulumi.Input[str] | None) -> dict[str, Any]:
+    retention = f"{config.retention_days * 24}h"
+    resources = config.resources.values()
+    s3 = bucket is not None
+    values: dict[str, Any] = {
+        "deploymentMode": "SimpleScalable" if s3 else "Monolithic",
+        "loki": {
+            "auth_enabled": False,  # one tenant: the platform
+            "commonConfig": {"replication_factor": 3 if s3 else 1},
+            "schemaConfig": {"configs": [{"from": "2024-04-01", "store": "tsdb", "object_store": "s3" if s3 else "filesystem", "schema": "v13",
+                                          "index": {"prefix": "loki_index_", "period": "24h"}}]},
+            "limits_config": {"retention_period": retention},
+            "compactor": {"retention_enabled": True, "delete_request_store": "s3" if s3 else "filesystem"},
+            "storage": {"type": "s3", "bucketNames": {"chunks": bucket, "ruler": bucket, "admin": bucket}, "s3": {"region": region}} if s3 else {"type": "filesystem"},
+        },
+        # The memcached caches reserve GBs; off until a workload needs them.
+        "chunksCache": {"enabled": False},
+        "resultsCache": {"enabled": False},
+        "gateway": {"enabled": False},
+        "lokiCanary": {"enabled": False},
+        "test": {"enabled": False},
+        "minio": {"enabled": False},
+    }
+    if s3:
+        values["serviceAccount"] = {"name": "loki", "annotations": {"eks.amazonaws.com/role-arn": role_arn}}
+        values["singleBinary"] = {"replicas": 0}
+        for target in ("write", "read", "backend"):
+            values[target] = {"replicas": 3 if target == "write" else 2, "resources": resources}
+    else:
+        values["singleBinary"] = {"replicas": 1, "resources": resources, "persistence": {"enabled": True, "size": f"{config.storage_gib}Gi"}}
+        for target in ("write", "read", "backend"):
+            values[target] = {"replicas": 0}
+    return values
+
+
+def promtail_values(config: LokiConfig) -> dict[str, Any]:
+    return {
+        "config": {"clients": [{"url": f"http://loki.{NAMESPACE}.svc.cluster.local:3100/loki/api/v1/push"}]},
+        "resources": config.collector_resources.values(),
+    }
+
+
+def jaeger_values(config: TracingConfig, claim: pulumi.Input[str] | None) -> dict[str, Any]:
+    storage: dict[str, Any] = (
+        {"badger": {"directories": {"keys": "/badger/keys", "values": "/badger/values"}, "ephemeral": False, "ttl": {"spans": "168h"}}}
+        if claim is not None
+        else {"memory": {"max_traces": 50000}}
+    )
+    values: dict[str, Any] = {
+        "jaeger": {"replicas": 1, "resources": config.resources.values()},
+        # Jaeger v2 (OpenTelemetry collector based): OTLP from the mesh, Zipkin for older clients.
+        "userconfig": {
+            "service": {
+                "extensions": ["jaeger_storage", "jaeger_query", "healthcheckv2"],
+                "pipelines": {"traces": {"receivers": ["otlp", "zipkin"], "processors": ["batch"], "exporters": ["jaeger_storage_exporter"]}},
+            },
+            "extensions": {
+                "healthcheckv2": {"use_v2": True, "http": {"endpoint": "0.0.0.0:13133"}},
+                "jaeger_query": {"storage": {"traces": "primary_store"}},
+                "jaeger_storage": {"backends": {"primary_store": storage}},
+            },
+            "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}}, "zipkin": {"endpoint": "0.0.0.0:9411"}},
+            "processors": {"batch": {}},
+            "exporters": {"jaeger_storage_exporter": {"trace_storage": "primary_store"}},
+        },
+    }
+    if claim is not None:
+        values["jaeger"]["extraVolumes"] = [{"name": "badger", "persistentVolumeClaim": {"claimName": claim}}]
+        values["jaeger"]["extraVolumeMounts"] = [{"name": "badger", "mountPath": "/badger"}]
+    return values

@@ -113,6 +113,8 @@ def _model_in(annotation: Any) -> Any:
 def _path(loc: Sequence[str | int]) -> str:
     text = f"{NAMESPACE}:"
     for i, part in enumerate(loc):
+        if part == "[key]":  # pydantic marks errors in a mapping's keys this way
+            continue
         if isinstance(part, int):
             text += f"[{part}]"
         else:

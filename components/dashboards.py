@@ -35,13 +35,21 @@ COLLECTED_METRICS: dict[str, str] = {
     "up": "prometheus",
 }
 
-_METRIC = re.compile(r"\b([a-z_][a-z0-9_]*)\s*(?:\{|\[)")
-_FUNCTIONS = {"sum", "rate", "irate", "increase", "max", "min", "avg", "count", "histogram_quantile", "by", "without", "on", "ignoring", "group_left", "clamp_min", "topk", "label_replace", "abs"}
+_STRINGS = re.compile(r'"[^"]*"')
+_MATCHERS = re.compile(r"\{[^}]*\}")
+_GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_RANGES = re.compile(r"\[[^\]]*\]")
+_IDENT = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()")
+_KEYWORDS = {"and", "or", "unless", "bool", "offset", "e", "inf", "nan"}
 
 
 def metrics_in(expr: str) -> set[str]:
-    """Metric names an expression selects (names followed by a selector or range)."""
-    return {m for m in _METRIC.findall(expr) if m not in _FUNCTIONS}
+    """Metric names a PromQL expression selects (identifiers that are not functions, labels or keywords)."""
+    text = _STRINGS.sub("", expr)
+    text = _MATCHERS.sub("", text)
+    text = _GROUPING.sub("", text)
+    text = _RANGES.sub("", text)
+    return {m for m in _IDENT.findall(text) if m.lower() not in _KEYWORDS}
 
 
 def _panel(panel_id: int, title: str, kind: str, exprs: list[tuple[str, str]], x: int, y: int, w: int = 12, h: int = 8, **field: Any) -> dict[str, Any]:

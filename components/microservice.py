@@ -125,7 +125,7 @@ class ConnectionPoolConfig(Model):
 class OutlierDetectionConfig(Model):
     """Circuit breaker: eject a pod after consecutive 5xx, for a while."""
 
-    consecutive_5xx_errors: int = Field(5, ge=1)
+    consecutive_errors: int = Field(5, ge=1)
     interval_seconds: int = Field(30, ge=1)
     base_ejection_time_seconds: int = Field(30, ge=1)
     max_ejection_percent: int = Field(50, ge=1, le=100)
@@ -595,7 +595,7 @@ class MicroserviceStack(pulumi.ComponentResource):
                         },
                     },
                     "outlierDetection": {
-                        "consecutive5xxErrors": outlier.consecutive_5xx_errors,
+                        "consecutive5xxErrors": outlier.consecutive_errors,
                         "interval": _seconds(outlier.interval_seconds),
                         "baseEjectionTime": _seconds(outlier.base_ejection_time_seconds),
                         "maxEjectionPercent": outlier.max_ejection_percent,

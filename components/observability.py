@@ -106,7 +106,7 @@ class RulesConfig(Model):
     cpu_percent_of_limit: int = Field(90, ge=1, le=100)
     for_minutes: int = Field(5, ge=1, le=120, description="How long the memory, CPU, latency and 5xx conditions must hold.")
     istio_p99_latency_ms: int = Field(1000, ge=1)
-    istio_5xx_percent: float = Field(5, gt=0, le=100)
+    istio_error_percent: float = Field(5, gt=0, le=100)
     slo_availability_percent: float = Field(99.9, gt=50, lt=100, description="Availability objective of the burn-rate alerts.")
 
 
@@ -459,8 +459,8 @@ def platform_rule_groups(rules: RulesConfig) -> list[dict[str, Any]]:
                   f"histogram_quantile(0.99, sum by (le, destination_service_name) (rate(istio_request_duration_milliseconds_bucket[5m]))) > {rules.istio_p99_latency_ms}",
                   "warning", "{{ $labels.destination_service_name }}: p99 latency high", f"p99 above {rules.istio_p99_latency_ms} ms for {window}.", window),
             alert("IstioHigh5xxRate",
-                  f'sum by (destination_service_name) (rate(istio_requests_total{{response_code=~"5.."}}[5m])) / sum by (destination_service_name) (rate(istio_requests_total[5m])) * 100 > {rules.istio_5xx_percent}',
-                  "critical", "{{ $labels.destination_service_name }}: many 5xx", f"More than {rules.istio_5xx_percent}% of requests fail for {window}.", window),
+                  f'sum by (destination_service_name) (rate(istio_requests_total{{response_code=~"5.."}}[5m])) / sum by (destination_service_name) (rate(istio_requests_total[5m])) * 100 > {rules.istio_error_percent}',
+                  "critical", "{{ $labels.destination_service_name }}: many 5xx", f"More than {rules.istio_error_percent}% of requests fail for {window}.", window),
         ]},
         {"name": "security", "rules": [
             alert("TrivyCriticalVulnerability", 'sum by (namespace, image_repository, image_tag) (trivy_image_vulnerabilities{severity="Critical"}) > 0', "critical",

@@ -1,0 +1,262 @@
+"""ObservabilityStack: per profile, CRD ownership, secrets, rules with configured thresholds, dashboards."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import aws, local
+
+from components.config import ConfigError
+from components.dashboards import COLLECTED_METRICS, DASHBOARDS, metrics_in
+from components.harness import Secret, reveal, run_program, run_program_recording
+from components.observability import RulesConfig, platform_rule_groups
+
+NS = "gitops-platform"
+SECRETS = {"alerting": {"pager": {"type": "pagerduty", "secret": "pd-routing-key"}, "chat": {"type": "slack", "secret": "https://hooks.slack.com/services/T/B/X"}}}
+
+
+@pytest.fixture(scope="module")
+def local_obs():
+    return run_program("local", local())
+
+
+@pytest.fixture(scope="module")
+def aws_obs():
+    return run_program("aws", aws())
+
+
+def release(run, chart):
+    found = [r for r in run.resources if r.type.startswith("kubernetes:helm.sh/") and r.inputs["chart"] == chart and "ObservabilityStack$" in r.urn]
+    return found[0] if found else None
+
+
+def kps(run):
+    return release(run, "kube-prometheus-stack")
+
+
+def test_prometheus_crds_are_owned_apart_from_the_chart(local_obs):
+    [crds] = local_obs.of_type("kubernetes:yaml/v2:ConfigGroup")
+    stack = kps(local_obs)
+
+    assert len(crds.inputs["files"]) == 10
+    assert all(f.startswith("https://raw.githubusercontent.com/prometheus-community/helm-charts/kube-prometheus-stack-88.5.3/") for f in crds.inputs["files"])
+    assert any(f.endswith("/crd-servicemonitors.yaml") for f in crds.inputs["files"])
+    assert stack.inputs["skipCrds"] is True and stack.inputs["values"]["crds"] == {"enabled": False}
+    assert crds.urn in stack.dependencies
+    for resource in local_obs.resources:
+        if resource.type.startswith("kubernetes:monitoring.coreos.com/"):
+            assert crds.urn in resource.dependencies, resource.name
+
+
+def test_prometheus_profiles(local_obs, aws_obs):
+    local_spec = kps(local_obs).inputs["values"]["prometheus"]["prometheusSpec"]
+    aws_spec = kps(aws_obs).inputs["values"]["prometheus"]["prometheusSpec"]
+
+    assert (local_spec["replicas"], local_spec["retention"], local_spec["retentionSize"]) == (1, "2d", "2GB")
+    assert "storageSpec" not in local_spec
+    assert (aws_spec["replicas"], aws_spec["retention"]) == (2, "15d")
+    assert aws_spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "50Gi"
+    assert local_spec["resources"]["requests"] == {"cpu": "200m", "memory": "512Mi"}
+    for key in ("serviceMonitorSelectorNilUsesHelmValues", "podMonitorSelectorNilUsesHelmValues", "ruleSelectorNilUsesHelmValues"):
+        assert local_spec[key] is False
+
+
+def test_istiod_envoy_and_gatekeeper_are_scraped(local_obs):
+    monitors = {r.inputs["metadata"]["name"]: r for r in local_obs.resources if r.type.endswith((":ServiceMonitor", ":PodMonitor")) and "ObservabilityStack$" in r.urn}
+
+    assert set(monitors) == {"istiod", "envoy-stats", "gatekeeper"}
+    assert monitors["envoy-stats"].inputs["spec"]["podMetricsEndpoints"][0]["path"] == "/stats/prometheus"
+    exprs = monitors["envoy-stats"].inputs["spec"]["selector"]["matchExpressions"]
+    assert {"key": "app.kubernetes.io/part-of", "operator": "NotIn", "values": ["gitops-platform"]} in exprs
+
+
+def test_grafana_admin_password_is_random_and_secret(local_obs):
+    [password] = local_obs.of_type("random:index/randomPassword:RandomPassword")
+    [secret] = [r for r in local_obs.of_type("kubernetes:core/v1:Secret") if r.name.endswith("grafana-admin-secret")]
+    grafana = kps(local_obs).inputs["values"]["grafana"]
+
+    assert password.inputs["length"] == 32
+    assert isinstance(secret.inputs["stringData"], Secret)
+    assert reveal(secret.inputs["stringData"])["admin-password"] == password.outputs["result"]
+    assert grafana["admin"] == {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"}
+    assert password.outputs["result"] not in json.dumps(reveal(kps(local_obs).inputs))
+
+
+def test_grafana_password_output_is_secret():
+    from components.observability import ObservabilityConfig, ObservabilityStack
+
+    seen = {}
+
+    def program():
+        obs = ObservabilityStack("obs", ObservabilityConfig.for_environment("local"))
+
+        async def check():
+            seen["secret"] = await obs.grafana_admin_password.is_secret()
+            seen["tracing"] = await obs.tracing_address.future()
+
+        return check()
+
+    run_program("local", local(), program=program)
+    assert seen == {"secret": True, "tracing": "jaeger.monitoring.svc.cluster.local:4317"}
+
+
+def test_dashboard_and_datasource_sidecars(local_obs):
+    grafana = kps(local_obs).inputs["values"]["grafana"]
+    dashboards = [r for r in local_obs.of_type("kubernetes:core/v1:ConfigMap") if r.name.startswith("platform-observability-dashboard")]
+
+    assert grafana["sidecar"]["dashboards"] == {"enabled": True, "label": "grafana_dashboard", "searchNamespace": "ALL"}
+    assert grafana["sidecar"]["datasources"] == {"enabled": True}
+    assert len(dashboards) == 3 and all(d.inputs["metadata"]["labels"] == {"grafana_dashboard": "1"} for d in dashboards)
+    loki, jaeger = grafana["additionalDataSources"]
+    assert loki["type"] == "loki" and jaeger["type"] == "jaeger"
+    assert jaeger["jsonData"]["tracesToLogsV2"]["datasourceUid"] == "loki"
+
+
+def test_alerts_route_by_severity_with_critical_inhibiting_warning():
+    run = run_program("local", local(observability=SECRETS), secret_keys=[f"{NS}:observability"])
+    values = kps(run).inputs["values"]["alertmanager"]
+    config = values["config"]
+    [receivers] = [r for r in run.of_type("kubernetes:core/v1:Secret") if r.name.endswith("alertmanager-receivers")]
+
+    routes = {r["matchers"][0]: r["receiver"] for r in config["route"]["routes"]}
+    assert routes == {'severity="critical"': "pager", 'severity="warning"': "chat", 'severity="info"': "none"}
+    assert config["inhibit_rules"] == [{"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'], "equal": ["alertname", "namespace"]}]
+    by_name = {r["name"]: r for r in config["receivers"]}
+    assert by_name["pager"]["pagerduty_configs"][0]["routing_key_file"] == "/etc/alertmanager/secrets/alertmanager-receivers/pager"
+    assert by_name["chat"]["slack_configs"][0]["api_url_file"] == "/etc/alertmanager/secrets/alertmanager-receivers/chat"
+    assert values["alertmanagerSpec"]["secrets"] == ["alertmanager-receivers"]
+    assert isinstance(receivers.inputs["stringData"], Secret)
+    assert "pd-routing-key" not in json.dumps(reveal(kps(run).inputs))
+
+
+def test_without_receivers_alerts_go_nowhere_explicitly(local_obs):
+    config = kps(local_obs).inputs["values"]["alertmanager"]["config"]
+
+    assert {r["receiver"] for r in config["route"]["routes"]} == {"none"}
+    assert config["receivers"] == [{"name": "none"}]
+
+
+def all_rules(run):
+    [rule] = [r for r in run.resources if r.name == "platform-observability-platform-rules"]
+    return {r["alert"]: r for g in rule.inputs["spec"]["groups"] for r in g["rules"]}
+
+
+def test_platform_alerts_are_complete(local_obs):
+    rules = all_rules(local_obs)
+
+    assert set(rules) == {
+        "PodCrashLooping", "PodNotReady", "HighMemoryUsage", "HighCPUUsage", "IstioHighP99Latency", "IstioHigh5xxRate",
+        "TrivyCriticalVulnerability", "GatekeeperViolations", "SLOErrorBudgetBurnFast", "SLOErrorBudgetBurnSlow",
+    }
+    for rule in rules.values():
+        assert rule["labels"]["severity"] in ("critical", "warning")
+        assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
+    assert rules["IstioHigh5xxRate"]["labels"]["severity"] == "critical"
+    assert rules["PodNotReady"]["for"] == "15m"
+
+
+def test_configured_thresholds_appear_in_the_expressions():
+    run = run_program("local", local(observability={"rules": {"memoryPercentOfLimit": 85, "cpuPercentOfLimit": 80, "istioP99LatencyMs": 750, "istioErrorPercent": 2, "podNotReadyMinutes": 20, "forMinutes": 10}}))
+    rules = all_rules(run)
+
+    assert rules["HighMemoryUsage"]["expr"].endswith("> 85") and rules["HighMemoryUsage"]["for"] == "10m"
+    assert rules["HighCPUUsage"]["expr"].endswith("> 80")
+    assert rules["IstioHighP99Latency"]["expr"].endswith("> 750")
+    assert rules["IstioHigh5xxRate"]["expr"].endswith("> 2.0")
+    assert rules["PodNotReady"]["for"] == "20m"
+
+
+def test_burn_rate_pair_for_the_slo():
+    rules = {r["alert"]: r for g in platform_rule_groups(RulesConfig()) for r in g["rules"]}
+
+    fast, slow = rules["SLOErrorBudgetBurnFast"], rules["SLOErrorBudgetBurnSlow"]
+    assert "[1h]" in fast["expr"] and "[5m]" in fast["expr"] and "> 0.0144" in fast["expr"]
+    assert "[6h]" in slow["expr"] and "[30m]" in slow["expr"] and "> 0.006" in slow["expr"]
+    assert (fast["labels"]["severity"], slow["labels"]["severity"]) == ("critical", "warning")
+
+
+def test_dashboards_are_valid_json_with_unique_uids_and_collected_metrics():
+    uids = set()
+    for name, build in DASHBOARDS.items():
+        dashboard = json.loads(json.dumps(build()))
+        assert dashboard["uid"] not in uids
+        uids.add(dashboard["uid"])
+        ids = [p["id"] for p in dashboard["panels"]]
+        assert len(ids) == len(set(ids)), name
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                used = metrics_in(target["expr"])
+                assert used and used <= set(COLLECTED_METRICS), (name, used - set(COLLECTED_METRICS))
+
+
+def test_alert_rules_use_only_collected_metrics():
+    for group in platform_rule_groups(RulesConfig()):
+        for rule in group["rules"]:
+            assert metrics_in(rule["expr"]) <= set(COLLECTED_METRICS), rule["alert"]
+
+
+def test_overview_marks_error_rates_at_1_and_5_percent():
+    [errors] = [p for p in DASHBOARDS["overview"]()["panels"] if p["title"].startswith("Error rate")]
+    steps = errors["fieldConfig"]["defaults"]["thresholds"]["steps"]
+
+    assert [s["value"] for s in steps] == [None, 0.01, 0.05]
+
+
+def test_loki_single_binary_on_local_with_promtail(local_obs):
+    loki = release(local_obs, "loki").inputs["values"]
+    promtail = release(local_obs, "promtail")
+
+    assert loki["deploymentMode"] == "Monolithic"
+    assert loki["singleBinary"]["replicas"] == 1
+    assert loki["loki"]["storage"] == {"type": "filesystem"}
+    assert loki["loki"]["limits_config"]["retention_period"] == "72h"
+    assert promtail.inputs["version"] == "6.17.1"
+    assert promtail.inputs["values"]["config"]["clients"][0]["url"] == "http://loki.monitoring.svc.cluster.local:3100/loki/api/v1/push"
+
+
+def test_loki_on_aws_is_scalable_on_an_encrypted_private_s3_bucket_through_irsa(aws_obs):
+    loki = release(aws_obs, "loki").inputs["values"]
+    [bucket] = aws_obs.of_type("aws:s3/bucket:Bucket")
+    [block] = aws_obs.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    [sse] = aws_obs.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+
+    assert loki["deploymentMode"] == "SimpleScalable"
+    assert loki["loki"]["storage"]["type"] == "s3" and loki["loki"]["storage"]["bucketNames"]["chunks"] == bucket.outputs["bucket"] if "bucket" in bucket.outputs else True
+    assert bucket.protect
+    assert all(block.inputs[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    assert loki["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    assert loki["loki"]["limits_config"]["retention_period"] == "720h"
+
+
+def test_jaeger_receives_otlp_and_zipkin(local_obs, aws_obs):
+    local_cfg = release(local_obs, "jaeger").inputs["values"]["userconfig"]
+    aws_values = release(aws_obs, "jaeger").inputs["values"]
+
+    assert local_cfg["service"]["pipelines"]["traces"]["receivers"] == ["otlp", "zipkin"]
+    assert "memory" in local_cfg["extensions"]["jaeger_storage"]["backends"]["primary_store"]
+    assert "badger" in aws_values["userconfig"]["extensions"]["jaeger_storage"]["backends"]["primary_store"]
+    [pvc] = aws_obs.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    assert pvc.protect and aws_values["jaeger"]["extraVolumes"][0]["persistentVolumeClaim"]["claimName"] == "jaeger-data"
+
+
+BAD = [
+    ("retention-zero", local(observability={"prometheus": {"retentionDays": 0}}), "observability.prometheus.retentionDays", "greater than or equal to 1"),
+    ("retention-size-fills-volume", aws(observability={"prometheus": {"retentionSizeGib": 60}}), "observability.prometheus.retentionSizeGib", "below storageGib"),
+    ("unknown-severity-route", local(observability={"alerting": {"routes": {"page": "pager"}}}), "observability.alerting.routes.page", "'critical', 'warning' or 'info'"),
+    ("route-to-missing-receiver", local(observability={"alerting": {"routes": {"critical": "pager"}}}), "observability.alerting.routes.critical", "not configured"),
+    ("plain-webhook-url", local(observability={"alerting": {"chat": {"type": "slack", "secret": "https://hooks.slack.com/x"}}}), "observability.alerting.chat.secret", "pulumi config set --secret"),
+    ("unknown-receiver-type", local(observability={"alerting": {"chat": {"type": "teams", "secret": "x"}}}), "observability.alerting.chat.type", "'pagerduty', 'slack' or 'webhook'"),
+    ("loki-retention-zero", local(observability={"loki": {"retentionDays": 0}}), "observability.loki.retentionDays", "greater than or equal to 1"),
+    ("bad-slo", local(observability={"rules": {"sloAvailabilityPercent": 100}}), "observability.rules.sloAvailabilityPercent", "less than 100"),
+]
+
+
+@pytest.mark.parametrize(("config", "path", "text"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_observability_config_is_rejected(config, path, text):
+    run, error = run_program_recording(config[f"{NS}:environment"], config)
+
+    assert isinstance(error, ConfigError) and run.resources == []
+    [problem] = [p for p in error.problems if p.path == f"{NS}:{path}"]
+    assert text in problem.message

@@ -14,9 +14,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
-from .charts import CHARTS, Chart
+from .charts import CHARTS, install_chart
 from .eks import EksCluster
-from .model import Model, ProfiledModel, ResourcesConfig
+from .model import ProfiledModel, ResourcesConfig
 
 METRICS_SERVER_IMAGE = "registry.k8s.io/metrics-server/metrics-server:v0.8.0"
 """metrics-server has no chart in the pinned bundle; its manifests are declared here, image pinned."""
@@ -71,19 +71,6 @@ class AutoscalingStackConfig(ProfiledModel):
     cluster_autoscaler: ClusterAutoscalerConfig = Field(description="Cluster autoscaler (aws).")
 
 
-def _chart(name: str, chart: Chart, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions, release: str) -> k8s.helm.v4.Chart:
-    return k8s.helm.v4.Chart(
-        name,
-        chart=chart.name,
-        version=chart.version,
-        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=chart.repo),
-        namespace=namespace,
-        name=release,
-        values=values,
-        opts=opts,
-    )
-
-
 class AutoscalingStack(pulumi.ComponentResource):
     """Everything pods and nodes scale with. All charts are `helm.v4.Chart`s (no hooks needed)."""
 
@@ -103,9 +90,9 @@ class AutoscalingStack(pulumi.ComponentResource):
             self._metrics_server(name, config.metrics_server)
         if config.keda.enabled:
             ns = k8s.core.v1.Namespace(f"{name}-keda-ns", metadata={"name": KEDA_NAMESPACE}, opts=child)
-            _chart(f"{name}-keda", CHARTS["keda"], KEDA_NAMESPACE, keda_values(config.keda), pulumi.ResourceOptions(parent=self, depends_on=[ns]), "keda")
+            install_chart(f"{name}-keda", CHARTS["keda"], KEDA_NAMESPACE, keda_values(config.keda), pulumi.ResourceOptions(parent=self, depends_on=[ns]), "keda")
         if config.vpa.enabled:
-            _chart(f"{name}-vpa", CHARTS["vertical-pod-autoscaler"], VPA_NAMESPACE, vpa_values(config.vpa), child, "vpa")
+            install_chart(f"{name}-vpa", CHARTS["vertical-pod-autoscaler"], VPA_NAMESPACE, vpa_values(config.vpa), child, "vpa")
         if eks is not None and config.cluster_autoscaler.enabled:
             if region is None:
                 raise ValueError("AutoscalingStack needs the region for the cluster autoscaler")
@@ -260,7 +247,7 @@ class AutoscalingStack(pulumi.ComponentResource):
             )
         )
         role = eks.irsa_role("cluster-autoscaler", namespace="kube-system", service_account=CLUSTER_AUTOSCALER_SA, policy=policy)
-        _chart(
+        install_chart(
             f"{name}-cluster-autoscaler",
             CHARTS["cluster-autoscaler"],
             "kube-system",

@@ -12,6 +12,10 @@ refreshing the bundle first, so the schema and values checks run against it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
 
 
 @dataclass(frozen=True)
@@ -51,3 +55,49 @@ CHARTS: dict[str, Chart] = {
         Chart("cluster-autoscaler", "9.59.0", _AUTOSCALER, "cluster-autoscaler"),
     )
 }
+
+
+def install_chart(
+    name: str, chart: Chart, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions, release: str | None = None
+) -> k8s.helm.v4.Chart:
+    """`chart` as a `helm.v4.Chart`: every object a Pulumi resource the engine orders and the policy pack sees."""
+    return k8s.helm.v4.Chart(
+        name,
+        chart=chart.name,
+        version=chart.version,
+        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=chart.repo),
+        namespace=namespace,
+        name=release,
+        values=values,
+        opts=opts,
+    )
+
+
+def install_release(
+    name: str,
+    chart: Chart,
+    namespace: str,
+    values: dict[str, Any],
+    opts: pulumi.ResourceOptions,
+    release: str,
+    *,
+    create_namespace: bool = False,
+    skip_crds: bool = False,
+    timeout_seconds: int = 600,
+) -> k8s.helm.v3.Release:
+    """`chart` as a `helm.v3.Release`, for charts that need Helm hooks: atomic, cleaned up on failure."""
+    return k8s.helm.v3.Release(
+        name,
+        chart=chart.name,
+        version=chart.version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+        namespace=namespace,
+        name=release,
+        values=values,
+        create_namespace=create_namespace,
+        skip_crds=skip_crds,
+        atomic=True,
+        cleanup_on_fail=True,
+        timeout=timeout_seconds,
+        opts=opts,
+    )

@@ -15,8 +15,8 @@ import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .charts import CHARTS, Chart
-from .model import KeyProblem, Model, ProfiledModel, ResourcesConfig, ScalingConfig
+from .charts import CHARTS, install_chart
+from .model import KeyProblem, ProfiledModel, ResourcesConfig, ScalingConfig
 
 ISTIO_NAMESPACE = "istio-system"
 INGRESS_NAMESPACE = "istio-ingress"
@@ -172,26 +172,6 @@ class MeshConfig(ProfiledModel):
         return self
 
 
-def _chart(
-    name: str,
-    chart: Chart,
-    namespace: str,
-    values: dict[str, Any],
-    opts: pulumi.ResourceOptions,
-    release: str | None = None,
-) -> k8s.helm.v4.Chart:
-    return k8s.helm.v4.Chart(
-        name,
-        chart=chart.name,
-        version=chart.version,
-        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=chart.repo),
-        namespace=namespace,
-        name=release,
-        values=values,
-        opts=opts,
-    )
-
-
 class MeshStack(pulumi.ComponentResource):
     """Istio: `base` (CRDs), `istiod`, the ingress `gateway` (and optionally an egress one).
 
@@ -248,7 +228,7 @@ class MeshStack(pulumi.ComponentResource):
             for ns in config.namespaces
         ]
 
-        base = _chart(
+        base = install_chart(
             f"{name}-base",
             CHARTS["base"],
             ISTIO_NAMESPACE,
@@ -259,7 +239,7 @@ class MeshStack(pulumi.ComponentResource):
             child,
             release="istio-base",
         )
-        istiod = _chart(
+        istiod = install_chart(
             f"{name}-istiod",
             CHARTS["istiod"],
             ISTIO_NAMESPACE,
@@ -272,7 +252,7 @@ class MeshStack(pulumi.ComponentResource):
         after_istiod = pulumi.ResourceOptions(parent=self, depends_on=self.ready)
 
         ingress_release = "istio-ingressgateway"
-        _chart(
+        install_chart(
             f"{name}-ingress",
             CHARTS["gateway"],
             INGRESS_NAMESPACE,
@@ -282,7 +262,7 @@ class MeshStack(pulumi.ComponentResource):
         )
         if config.egress_gateway.enabled:
             egress_ns = k8s.core.v1.Namespace(f"{name}-egress-ns", metadata={"name": config.egress_gateway.namespace}, opts=child)
-            _chart(
+            install_chart(
                 f"{name}-egress",
                 CHARTS["gateway"],
                 config.egress_gateway.namespace or "",

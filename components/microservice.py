@@ -20,7 +20,7 @@ monitoring is on, KEDA's (ScaledObject) with `autoscaling.mode: keda`, and the V
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import pulumi

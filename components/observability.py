@@ -14,9 +14,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
-from .charts import CHARTS, Chart
+from .charts import CHARTS, install_chart, install_release
 from .dashboards import DASHBOARDS, dashboard_json
 from .eks import EksCluster
 from .model import KeyProblem, Model, ProfiledModel, ResourcesConfig
@@ -166,13 +166,6 @@ class ObservabilityConfig(ProfiledModel):
         return self
 
 
-def _chart(name: str, chart: Chart, values: dict[str, Any], opts: pulumi.ResourceOptions, release: str) -> k8s.helm.v4.Chart:
-    return k8s.helm.v4.Chart(
-        name, chart=chart.name, version=chart.version, repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=chart.repo),
-        namespace=NAMESPACE, name=release, values=values, opts=opts,
-    )
-
-
 class ObservabilityStack(pulumi.ComponentResource):
     """kube-prometheus-stack, platform alerts and dashboards, Loki + promtail, Jaeger.
 
@@ -234,19 +227,15 @@ class ObservabilityStack(pulumi.ComponentResource):
                 string_data={k: pulumi.Output.secret(r.secret) for k, r in (("pager", alerting.pager), ("chat", alerting.chat)) if r},
                 opts=in_ns,
             )
-        k8s.helm.v3.Release(
+        install_release(
             f"{name}-kube-prometheus-stack",
-            chart=CHARTS["kube-prometheus-stack"].name,
-            version=version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHARTS["kube-prometheus-stack"].repo),
-            namespace=NAMESPACE,
-            name=RELEASE,
+            CHARTS["kube-prometheus-stack"],
+            NAMESPACE,
+            kube_prometheus_values(config, grafana_secret.metadata.apply(lambda m: m["name"]), receivers_secret is not None),
+            pulumi.ResourceOptions(parent=self, depends_on=[ns, self.crds, *([receivers_secret] if receivers_secret else [])]),
+            RELEASE,
             skip_crds=True,
-            values=kube_prometheus_values(config, grafana_secret.metadata.apply(lambda m: m["name"]), receivers_secret is not None),
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, self.crds, *([receivers_secret] if receivers_secret else [])]),
+            timeout_seconds=900,
         )
         self.ready = [self.crds]
         uses_crds = pulumi.ResourceOptions(parent=self, depends_on=[ns, self.crds])
@@ -324,8 +313,8 @@ class ObservabilityStack(pulumi.ComponentResource):
             ]}))
             role_arn = eks.irsa_role("loki", namespace=NAMESPACE, service_account="loki", policy=policy).arn
             bucket_name = bucket.bucket
-        _chart(f"{name}-loki", CHARTS["loki"], loki_values(config, bucket_name, region, role_arn), opts, "loki")
-        _chart(f"{name}-promtail", CHARTS["promtail"], promtail_values(config), opts, "promtail")
+        install_chart(f"{name}-loki", CHARTS["loki"], NAMESPACE, loki_values(config, bucket_name, region, role_arn), opts, "loki")
+        install_chart(f"{name}-promtail", CHARTS["promtail"], NAMESPACE, promtail_values(config), opts, "promtail")
 
     def _jaeger(self, name: str, config: TracingConfig, persistent: bool, opts: pulumi.ResourceOptions) -> None:
         claim = None
@@ -337,7 +326,7 @@ class ObservabilityStack(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on, protect=True),  # holds the traces
             )
             claim = pvc.metadata.apply(lambda m: m["name"])
-        _chart(f"{name}-jaeger", CHARTS["jaeger"], jaeger_values(config, claim), opts, "jaeger")
+        install_chart(f"{name}-jaeger", CHARTS["jaeger"], NAMESPACE, jaeger_values(config, claim), opts, "jaeger")
 
 
 def kube_prometheus_values(config: ObservabilityConfig, grafana_secret: pulumi.Input[str], receivers: bool) -> dict[str, Any]:

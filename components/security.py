@@ -18,7 +18,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from policies.rego import rego_source
 
-from .charts import CHARTS, Chart
+from .charts import CHARTS, install_chart, install_release
 from .model import KeyProblem, Model, ProfiledModel, ResourcesConfig
 
 GATEKEEPER_NAMESPACE = "gatekeeper-system"
@@ -414,38 +414,6 @@ def constraint_parameters(template: _Template, config: GatekeeperConfig, registr
 # --- the component ------------------------------------------------------------------------
 
 
-def _chart(name: str, chart: Chart, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions, release: str) -> k8s.helm.v4.Chart:
-    return k8s.helm.v4.Chart(
-        name,
-        chart=chart.name,
-        version=chart.version,
-        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=chart.repo),
-        namespace=namespace,
-        name=release,
-        values=values,
-        opts=opts,
-    )
-
-
-def _release(
-    name: str, chart: Chart, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions, release: str, *, create_namespace: bool = False
-) -> k8s.helm.v3.Release:
-    return k8s.helm.v3.Release(
-        name,
-        chart=chart.name,
-        version=chart.version,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
-        namespace=namespace,
-        name=release,
-        values=values,
-        create_namespace=create_namespace,
-        atomic=True,
-        cleanup_on_fail=True,
-        timeout=600,
-        opts=opts,
-    )
-
-
 class SecurityStack(pulumi.ComponentResource):
     """Trivy Operator, OPA Gatekeeper (+ constraint library), Falco, Vault and app-namespace hardening.
 
@@ -487,14 +455,14 @@ class SecurityStack(pulumi.ComponentResource):
             self._gatekeeper(name, config.gatekeeper, registry_prefixes)
         if config.trivy.enabled:
             trivy_ns = namespace(TRIVY_NAMESPACE)
-            _chart(f"{name}-trivy", CHARTS["trivy-operator"], TRIVY_NAMESPACE, trivy_values(config.trivy, service_monitors),
+            install_chart(f"{name}-trivy", CHARTS["trivy-operator"], TRIVY_NAMESPACE, trivy_values(config.trivy, service_monitors),
                    pulumi.ResourceOptions(parent=self, depends_on=[trivy_ns, *monitoring_ready]), "trivy-operator")
         if config.falco.enabled:
             self._falco(name, config.falco, registry_prefixes, config.gatekeeper.upstream_registries, alertmanager_url, service_monitors,
                         [namespace(FALCO_NAMESPACE), *monitoring_ready])
         if config.vault.enabled:
             vault_ns = namespace(VAULT_NAMESPACE)
-            _release(f"{name}-vault", CHARTS["vault"], VAULT_NAMESPACE, vault_values(config.vault),
+            install_release(f"{name}-vault", CHARTS["vault"], VAULT_NAMESPACE, vault_values(config.vault),
                      pulumi.ResourceOptions(parent=self, depends_on=[vault_ns]), "vault")
         self._harden(name, config, app_namespaces or {})
         self.register_outputs({"constraint_kinds": self.constraint_kinds})
@@ -505,7 +473,7 @@ class SecurityStack(pulumi.ComponentResource):
         # Pod Security and webhook exemption); keeping a Namespace resource out of the chain
         # holds the constraint path to release -> template -> constraint. Helm leaves the
         # empty namespace behind on destroy.
-        release = _release(
+        release = install_release(
             f"{name}-gatekeeper",
             CHARTS["gatekeeper"],
             GATEKEEPER_NAMESPACE,
@@ -568,7 +536,7 @@ class SecurityStack(pulumi.ComponentResource):
             )
             secret_name = secret.metadata.apply(lambda m: m["name"])
         approved = _with_upstream(registry_prefixes, upstream)
-        _chart(
+        install_chart(
             f"{name}-falco",
             CHARTS["falco"],
             FALCO_NAMESPACE,

@@ -1,0 +1,42 @@
+"""Sample apps: Dockerfiles pass hadolint, pin their bases, run unprivileged with a health check."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILES = sorted((ROOT / "apps").glob("*/Dockerfile"))
+
+
+def test_both_apps_have_a_dockerfile():
+    assert [p.parent.name for p in DOCKERFILES] == ["backend", "frontend"]
+
+
+def test_dockerfiles_pass_hadolint():
+    result = subprocess.run([str(Path(sys.executable).parent / "hadolint"), *map(str, DOCKERFILES)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_dockerfile_pins_its_base_runs_unprivileged_and_checks_health(path):
+    text = path.read_text()
+    bases = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
+
+    assert bases and all(re.search(r":\d+\.\d+\.\d+[\w.-]*$|@sha256:[0-9a-f]{64}$", b) for b in bases), bases
+    [user] = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
+    assert user.split(":")[0] not in ("root", "0")
+    assert "HEALTHCHECK" in text and "EXPOSE 8080" in text
+
+
+def test_backend_requirements_are_the_pinned_test_dependencies():
+    import tomllib
+
+    pinned = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"])
+    requirements = {line.strip() for line in (ROOT / "apps" / "backend" / "requirements.txt").read_text().splitlines() if line.strip()}
+
+    assert requirements <= pinned, "the app is tested with exactly the versions its image installs"

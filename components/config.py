@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args, get_origin
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .apps import SampleAppsConfig
 from .autoscaling import AutoscalingStackConfig
 from .ecr import EcrRegistryConfig
 from .eks import EksClusterConfig
@@ -180,10 +181,12 @@ class LocalPlatformConfig(ProfiledModel):
     security: SecurityConfig = Field(description="Trivy, Gatekeeper, Falco, Vault, namespace hardening (local profile).")
     autoscaling: AutoscalingStackConfig = Field(description="metrics-server, KEDA, VPA (local profile).")
     observability: ObservabilityConfig = Field(description="Prometheus, Alertmanager, Grafana, Loki, Jaeger (local profile).")
+    apps: SampleAppsConfig = Field(description="The sample backend and frontend (on by default on local).")
     _region = field_validator("region")(_check_region)
 
     @model_validator(mode="after")
     def _registry_reachable_from_cluster(self) -> "LocalPlatformConfig":
+        _apps_need_mesh(self)
         if self.registry.mode == "ecr" and self.region is None:
             raise KeyProblem("region", "required when registry.mode is `ecr`: the AWS region of the repositories, e.g. eu-west-1")
         if self.registry.mode != "ecr" and self.region is not None:
@@ -206,6 +209,23 @@ class LocalPlatformConfig(ProfiledModel):
         return self
 
 
+def _apps_need_mesh(config: Any) -> None:
+    apps = config.apps
+    if not apps.enabled:
+        return
+    if not config.mesh.enabled:
+        raise KeyProblem("apps.enabled", "the sample apps run in the mesh: enable mesh or set apps.enabled: false", True)
+    if apps.namespace not in config.mesh.namespaces:
+        raise KeyProblem("apps.namespace", f"must be one of mesh.namespaces ({', '.join(config.mesh.namespaces)})", apps.namespace)
+    if isinstance(config.registry, LocalRegistryConfig) and config.registry.mode != "ecr":
+        return
+    local = isinstance(config.registry, LocalRegistryConfig)
+    services = config.registry.ecr_config().services if local else config.registry.services
+    missing = [a for a in ("backend", "frontend") if a not in services]
+    if missing:
+        raise KeyProblem("registry.ecr.services" if local else "registry.services", f"the sample apps need ECR repositories for {', '.join(missing)}; add them or set apps.enabled: false", services)
+
+
 class AwsPlatformConfig(ProfiledModel):
     """The `aws` environment: a hardened EKS cluster and ECR repositories."""
 
@@ -218,6 +238,12 @@ class AwsPlatformConfig(ProfiledModel):
     security: SecurityConfig = Field(description="Trivy, Gatekeeper, Falco, Vault, namespace hardening (aws profile: HA).")
     autoscaling: AutoscalingStackConfig = Field(description="metrics-server, KEDA, VPA and the cluster autoscaler (aws profile).")
     observability: ObservabilityConfig = Field(description="Prometheus, Alertmanager, Grafana, Loki, Jaeger (aws profile: HA, persistent).")
+    apps: SampleAppsConfig = Field(description="The sample backend and frontend (opt-in on aws).")
+
+    @model_validator(mode="after")
+    def _apps(self) -> "AwsPlatformConfig":
+        _apps_need_mesh(self)
+        return self
 
     @model_validator(mode="after")
     def _keep_images(self) -> "AwsPlatformConfig":

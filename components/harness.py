@@ -198,6 +198,11 @@ class PlatformMocks(pulumi_mocks.Mocks):
         if typ == "docker:index/volume:Volume":
             state["mountpoint"] = f"/var/lib/docker/volumes/{inputs.get('name', name)}/_data"
             return inputs.get("name", name), state
+        if typ == "docker:index/image:Image":
+            # Pushed by digest: <repository>@sha256:<digest>.
+            repository = str(inputs.get("imageName", name)).rsplit(":", 1)[0]
+            state.update(repoDigest=f"{repository}@sha256:{hexid}", imageName=inputs.get("imageName"))
+            return f"sha256:{hexid}", state
         if typ.startswith("docker:"):
             return hexid, state
         if typ == "random:index/randomPassword:RandomPassword":

@@ -199,6 +199,8 @@ class MeshStack(pulumi.ComponentResource):
     """Application namespaces (sidecar injection on)."""
     app_namespaces: dict[str, pulumi.Output[str]]
     """App namespace name -> Output of its name (depending on it waits for the namespace)."""
+    namespace_resources: dict[str, k8s.core.v1.Namespace]
+    """App namespace name -> its Namespace resource (for `depends_on`)."""
     ready: list[pulumi.Resource]
     """What workloads and Istio resources of other components depend on: the CRDs and istiod (injector, validation)."""
 
@@ -327,6 +329,7 @@ class MeshStack(pulumi.ComponentResource):
         self.gateway = main_gateway.metadata.apply(lambda m: f"{m['namespace']}/{m['name']}")
         self.ingress_service = pulumi.Output.from_input(ingress_release)
         self.app_namespaces = {ns: resource.metadata.apply(lambda m: m["name"]) for ns, resource in zip(config.namespaces, app_namespaces)}
+        self.namespace_resources = dict(zip(config.namespaces, app_namespaces))
         self.namespaces = pulumi.Output.all(*self.app_namespaces.values())
         self.register_outputs({"gateway": self.gateway, "ingress_service": self.ingress_service, "namespaces": self.namespaces})
 

@@ -298,6 +298,14 @@ class MicroserviceConfig(Model):
                 raise ValueError(f"{self.name}: {key} {image} is not from an allowed registry {list(allowed)}; push it to the platform's registry")
 
 
+def depends_on_list(opts: pulumi.ResourceOptions | None) -> list[Any]:
+    """`opts.depends_on` as a list (it may be one resource, a list, or nothing)."""
+    deps = opts.depends_on if opts else None
+    if deps is None:
+        return []
+    return list(deps) if isinstance(deps, (list, tuple)) else [deps]
+
+
 def _seconds(value: float) -> str:
     return f"{value:g}s"
 
@@ -321,12 +329,20 @@ class MicroserviceStack(pulumi.ComponentResource):
         monitoring_namespace: str = "monitoring",
         zone_spread: bool = False,
         allowed_registries: Sequence[str] = (),
+        image: pulumi.Input[str] | None = None,
+        canary_image: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`image` / `canary_image`: the reference to run when it is only known at deploy time
+        (the digest of an image built in the same program); `config.image` then names the
+        repository and tag it was built as (validated like any image)."""
         config.check_registries(allowed_registries)  # before anything is registered
         super().__init__("gitops-platform:index:MicroserviceStack", name, None, opts)
         self._name, self._config, self._environment = name, config, environment
-        child = pulumi.ResourceOptions(parent=self)
+        # A component's depends_on does not reach its children: pass it on, so nothing here
+        # is created before the CRDs, webhooks and namespace it was told to wait for.
+        self._depends_on = depends_on_list(opts)
+        child = self._opts()
         c = config
         meta = lambda extra=None: {"name": c.name, "namespace": c.namespace, "labels": self._labels(c.stable_version), **(extra or {})}  # noqa: E731
 
@@ -335,9 +351,11 @@ class MicroserviceStack(pulumi.ComponentResource):
         )
         autoscaled = c.autoscaling.mode != "none"
         floor = c.autoscaling.min_replicas if autoscaled else c.replicas
-        stable = self._deployment(f"{name}-stable", "stable", c.image, c.stable_version, floor, autoscaled, zone_spread, account)
+        stable = self._deployment(f"{name}-stable", "stable", image or c.image, c.stable_version, floor, autoscaled, zone_spread, account)
         if c.canary is not None:
-            self._deployment(f"{name}-canary", "canary", c.canary.image, c.canary_version or "canary", c.canary.replicas, False, zone_spread, account)
+            self._deployment(
+                f"{name}-canary", "canary", canary_image or c.canary.image, c.canary_version or "canary", c.canary.replicas, False, zone_spread, account
+            )
 
         ports = [{"name": "http", "port": 80, "targetPort": c.port, "protocol": "TCP"}]
         if c.monitoring.enabled:
@@ -361,6 +379,9 @@ class MicroserviceStack(pulumi.ComponentResource):
         self.service_account = account.metadata.apply(lambda m: m["name"])
         self.register_outputs({"endpoint": self.endpoint, "service_account": self.service_account})
 
+    def _opts(self, **options: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=self._depends_on, **options)
+
     def _labels(self, version: str, track: str | None = None) -> dict[str, str]:
         c = self._config
         labels = {
@@ -376,7 +397,7 @@ class MicroserviceStack(pulumi.ComponentResource):
             labels["track"] = track
         return labels
 
-    def _container(self, image: str) -> dict[str, Any]:
+    def _container(self, image: pulumi.Input[str]) -> dict[str, Any]:
         c = self._config
         env = [
             {"name": k, "value": v} if isinstance(v, str) else {"name": k, "valueFrom": {"secretKeyRef": {"name": v.secret, "key": v.key}}}
@@ -417,7 +438,7 @@ class MicroserviceStack(pulumi.ComponentResource):
         return {k: v for k, v in container.items() if v is not None}
 
     def _deployment(
-        self, name: str, track: str, image: str, version: str, replicas: int, autoscaled: bool, zone_spread: bool, account: k8s.core.v1.ServiceAccount
+        self, name: str, track: str, image: pulumi.Input[str], version: str, replicas: int, autoscaled: bool, zone_spread: bool, account: k8s.core.v1.ServiceAccount
     ) -> k8s.apps.v1.Deployment:
         c = self._config
         selector = {"app": c.name, "track": track}
@@ -435,7 +456,10 @@ class MicroserviceStack(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
-                        "serviceAccountName": account.metadata.apply(lambda m: m["name"]),
+                        # Plain names, not Outputs: the ServiceAccount and autoscalers need not
+                        # lengthen the dependency chain (the ReplicaSet controller retries until
+                        # the ServiceAccount exists).
+                        "serviceAccountName": c.name,
                         "automountServiceAccountToken": c.automount_service_account_token,
                         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [self._container(image)],
@@ -445,13 +469,13 @@ class MicroserviceStack(pulumi.ComponentResource):
                 },
             },
             # The autoscaler owns the replica count; a diff on it would reset every scale-out.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["spec.replicas"] if autoscaled else None),
+            opts=self._opts(ignore_changes=["spec.replicas"] if autoscaled else None),
         )
 
     def _autoscaling(self, name: str, stable: k8s.apps.v1.Deployment, meta: dict[str, Any]) -> None:
         c, a = self._config, self._config.autoscaling
-        child = pulumi.ResourceOptions(parent=self)
-        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": stable.metadata.apply(lambda m: m["name"])}
+        child = self._opts()
+        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": c.name}
         # The platform design's behaviour: scale up fast, scale down slowly.
         behavior = {
             "scaleDown": {"stabilizationWindowSeconds": 300, "policies": [{"type": "Percent", "value": 10, "periodSeconds": 60}]},
@@ -530,12 +554,12 @@ class MicroserviceStack(pulumi.ComponentResource):
                 "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": c.port}, {"protocol": "TCP", "port": 15020}]}],
                 "egress": egress,
             },
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._opts(),
         )
 
     def _mesh(self, name: str, meta: dict[str, Any], gateway: str, trust_domain: str) -> None:
         c = self._config
-        child = pulumi.ResourceOptions(parent=self)
+        child = self._opts()
         host = f"{c.name}.{c.namespace}.svc.cluster.local"
         prefix = c.exposure.path_prefix if c.exposure else "/"
         stable_weight = 100 - (c.canary.weight if c.canary else 0)
@@ -652,7 +676,7 @@ class MicroserviceStack(pulumi.ComponentResource):
 
     def _monitoring(self, name: str, meta: dict[str, Any]) -> None:
         c = self._config
-        child = pulumi.ResourceOptions(parent=self)
+        child = self._opts()
         # Under STRICT mTLS Prometheus cannot scrape the app port; Istio merges the app's
         # and Envoy's metrics on the sidecar's 15020, which Prometheus scrapes in plain text.
         k8s.apiextensions.CustomResource(

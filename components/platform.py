@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from .apps import SampleApps
 from .autoscaling import AutoscalingStack
 from .config import NAMESPACE, AwsPlatformConfig, LocalPlatformConfig, PlatformConfig, load_config
 from .ecr import EcrRegistry
@@ -58,6 +59,7 @@ class Platform(pulumi.ComponentResource):
         self.provider = cluster.provider
         in_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
         self.mesh = None
+        self.frontend_url: pulumi.Output[str] | None = None
         security = config.security
         eks = cluster if isinstance(cluster, EksCluster) else None
         region = config.region if isinstance(config, AwsPlatformConfig) else None
@@ -94,6 +96,23 @@ class Platform(pulumi.ComponentResource):
                 monitoring_ready=observability.ready if observability else (),
                 opts=in_cluster,
             )
+        if config.apps.enabled and self.mesh is not None:
+            registry = self.registry
+            # Pods need the mesh's injector and CRDs, their namespace, and the Prometheus
+            # operator's CRDs for their ServiceMonitors and alerts.
+            app_deps: list[pulumi.Resource] = [*self.mesh.ready, self.mesh.namespace_resources[config.apps.namespace]]
+            if observability is not None:
+                app_deps += observability.ready
+            apps = SampleApps(
+                f"{name}-apps",
+                config.apps,
+                environment=config.environment,
+                repository_urls={app: registry.repository_url(app) for app in ("backend", "frontend")},
+                ecr_registry_id=registry.registry_id if isinstance(registry, EcrRegistry) else None,
+                zone_spread=eks is not None,
+                opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider, **with_aws}, depends_on=app_deps),
+            )
+            self.frontend_url = apps.frontend_url
         if config.autoscaling.enabled:
             AutoscalingStack(
                 f"{name}-autoscaling",
@@ -161,4 +180,6 @@ def main() -> Platform:
     pulumi.export("clusterName", platform.cluster_name)
     pulumi.export("kubeconfig", platform.kubeconfig)
     pulumi.export("registryHost", platform.registry_host)
+    if platform.frontend_url is not None:
+        pulumi.export("frontendUrl", platform.frontend_url)
     return platform

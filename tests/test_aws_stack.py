@@ -262,7 +262,7 @@ def test_every_aws_child_is_parented_and_typed(aws_run):
 
 
 def test_local_stack_can_use_ecr_instead_of_the_registry_container():
-    run = run_program("local", local(region="us-east-1", registry={"mode": "ecr", "ecr": {"services": ["api"], "forceDelete": True}}))
+    run = run_program("local", local(region="us-east-1", registry={"mode": "ecr", "ecr": {"services": ["api"], "forceDelete": True}}, apps={"enabled": False}))
 
     assert run.of_type("docker:index/container:Container") == []
     [repo] = run.of_type("aws:ecr/repository:Repository")

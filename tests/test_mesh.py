@@ -177,7 +177,7 @@ def test_permissive_mtls_is_an_explicit_local_opt_out():
 
 
 def test_app_namespaces_have_sidecar_injection(local_mesh):
-    run = run_program("local", local(mesh={"namespaces": ["shop", "payments"]}))
+    run = run_program("local", local(mesh={"namespaces": ["shop", "payments"]}, apps={"enabled": False}))
     namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"].get("labels") for r in run.of_type("kubernetes:core/v1:Namespace")}
 
     assert namespaces["shop"]["istio-injection"] == "enabled"
@@ -230,7 +230,7 @@ def test_egress_gateway_is_optional():
 
 
 def test_mesh_can_be_turned_off():
-    run = run_program("local", local(mesh={"enabled": False}))
+    run = run_program("local", local(mesh={"enabled": False}, apps={"enabled": False}))
 
     assert mesh_charts(run) == []
 
@@ -307,7 +307,7 @@ def test_partial_overrides_keep_the_rest_of_the_profile():
 
 
 def test_every_app_namespace_starts_from_deny_all():
-    run = run_program("local", local(mesh={"namespaces": ["shop", "payments"]}))
+    run = run_program("local", local(mesh={"namespaces": ["shop", "payments"]}, apps={"enabled": False}))
     policies = custom(run, "AuthorizationPolicy")
 
     assert {(p.inputs["metadata"]["namespace"], p.inputs["metadata"]["name"]) for p in policies} == {("shop", "deny-all"), ("payments", "deny-all")}

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
-from .charts import CHARTS, install_chart
+from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .eks import EksCluster
 from .model import ProfiledModel, ResourcesConfig
 
@@ -92,7 +92,11 @@ class AutoscalingStack(pulumi.ComponentResource):
             ns = k8s.core.v1.Namespace(f"{name}-keda-ns", metadata={"name": KEDA_NAMESPACE}, opts=child)
             install_chart(f"{name}-keda", CHARTS["keda"], KEDA_NAMESPACE, keda_values(config.keda), pulumi.ResourceOptions(parent=self, depends_on=[ns]), "keda")
         if config.vpa.enabled:
-            install_chart(f"{name}-vpa", CHARTS["vertical-pod-autoscaler"], VPA_NAMESPACE, vpa_values(config.vpa), child, "vpa")
+            # A helm.v3.Release, not a v4 Chart: the admission controller's serving certificate
+            # and its webhook's caBundle come from the chart's certgen hook Jobs
+            # (kube-webhook-certgen create/patch), which helm.v4.Chart drops; without them the
+            # controller never starts (its TLS Secret is missing) and the webhook has no CA.
+            install_release(f"{name}-vpa", CHARTS["vertical-pod-autoscaler"], VPA_NAMESPACE, vpa_values(config.vpa), child, "vpa")
         if eks is not None and config.cluster_autoscaler.enabled:
             if region is None:
                 raise ValueError("AutoscalingStack needs the region for the cluster autoscaler")
@@ -264,7 +268,9 @@ def keda_values(config: KedaConfig) -> dict[str, Any]:
 
 def vpa_values(config: VpaConfig) -> dict[str, Any]:
     component = {"replicas": config.replicas, "resources": config.resources.values()}
-    return {"recommender": dict(component), "updater": dict(component), "admissionController": dict(component)}
+    # The admission controller's certificate Jobs (certgen hooks) get requests too.
+    admission = {**component, "certGen": {"resources": HOOK_JOB_RESOURCES}}
+    return {"recommender": dict(component), "updater": dict(component), "admissionController": admission}
 
 
 def cluster_autoscaler_values(

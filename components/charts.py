@@ -30,6 +30,11 @@ class Chart:
     """Key of this chart's entry in the upstream bundle's versions.json."""
 
 
+HOOK_JOB_RESOURCES: dict[str, Any] = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
+"""Requests and limits of the short-lived containers charts run beside their workloads:
+hook Jobs (certificate generation, namespace labels, CRD upgrades) and small helpers.
+Set explicitly so the footprint and the quota account for them."""
+
 _ISTIO = "https://istio-release.storage.googleapis.com/charts"
 # kubernetes/autoscaler publishes both of its charts to one chart-releaser index.
 _AUTOSCALER = "https://kubernetes.github.io/autoscaler"

@@ -1,93 +1,27 @@
-"""Footprint: the CPU and memory the platform's workloads request, from what the program declares.
+"""Footprint and image inventory: what the stack's pods request and run, from the rendered pod specs.
 
-Two sources: Kubernetes workload objects the program renders (requests × replicas,
-DaemonSets × nodes), and Helm releases, whose workloads are described in
-`CHART_WORKLOADS` (where each workload's resources and replicas live in the chart's
-values). A workload whose requests the program does not set explicitly is listed in
-`unknown` with the reason — never guessed, never taken from chart defaults.
+Every object the stack deploys (program and charts, see `deployed.py`) that runs pods
+counts: requests × replicas, DaemonSets × nodes. Pods that operators create from a
+custom resource count from that resource (Prometheus and Alertmanager: `spec.resources`
+× `spec.replicas`; Trivy's scan jobs: the operator's concurrency limit × the scan job
+requests in its ConfigMap). Hook Jobs and other Jobs run to completion and are listed
+apart (`transient`). A container without cpu and memory requests is listed in
+`unrequested`, never guessed.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .config import AwsPlatformConfig, PlatformConfig
+from .deployed import Deployed
 from .quantity import cpu_millicores, memory_mib
+from .workloads import containers, pod_spec, replicas
 
-@dataclass(frozen=True)
-class ChartWorkload:
-    """Where one workload of a chart keeps its resources and replica count in values."""
-
-    name: str
-    resources: str
-    """Dotted path of the workload's ResourceRequirements in values."""
-    replicas: str | int | None = None
-    """Dotted path of the replica count, a fixed count, or None for one pod per node (DaemonSet)."""
-    enabled: str | None = None
-    """Dotted path of the switch that turns the workload on, if it has one."""
-    enabled_by_default: bool = True
-
-
-# Charts whose workloads the footprint can count. Each path must exist in the pinned
-# chart's values.yaml (a test checks them against the upstream bundle). A chart added
-# to the platform adds its row here.
-CHART_WORKLOADS: dict[str, tuple[ChartWorkload, ...]] = {
-    "base": (),  # CRDs and cluster-wide config only
-    "istiod": (ChartWorkload("istiod", "resources", "replicaCount"),),
-    "gateway": (ChartWorkload("gateway", "resources", "replicaCount"),),
-    "gatekeeper": (
-        ChartWorkload("controller-manager", "controllerManager.resources", "replicas"),
-        ChartWorkload("audit", "audit.resources", 1),
-    ),
-    "trivy-operator": (
-        ChartWorkload("operator", "resources", "operator.replicas"),
-        # Scan jobs come and go; at most scanJobsConcurrentLimit run at once.
-        ChartWorkload("scan-jobs", "trivy.resources", "operator.scanJobsConcurrentLimit"),
-    ),
-    "falco": (
-        ChartWorkload("falco", "resources", None),
-        ChartWorkload("falcosidekick", "falcosidekick.resources", "falcosidekick.replicaCount", enabled="falcosidekick.enabled", enabled_by_default=False),
-    ),
-    "keda": (
-        ChartWorkload("operator", "resources.operator", "operator.replicaCount"),
-        ChartWorkload("metrics-server", "resources.metricServer", "metricsServer.replicaCount"),
-        ChartWorkload("webhooks", "resources.webhooks", "webhooks.replicaCount"),
-    ),
-    "vertical-pod-autoscaler": (
-        ChartWorkload("recommender", "recommender.resources", "recommender.replicas", enabled="recommender.enabled"),
-        ChartWorkload("updater", "updater.resources", "updater.replicas", enabled="updater.enabled"),
-        ChartWorkload("admission-controller", "admissionController.resources", "admissionController.replicas", enabled="admissionController.enabled"),
-    ),
-    "cluster-autoscaler": (ChartWorkload("cluster-autoscaler", "resources", "replicaCount"),),
-    "kube-prometheus-stack": (
-        ChartWorkload("prometheus", "prometheus.prometheusSpec.resources", "prometheus.prometheusSpec.replicas"),
-        ChartWorkload("alertmanager", "alertmanager.alertmanagerSpec.resources", "alertmanager.alertmanagerSpec.replicas"),
-        ChartWorkload("operator", "prometheusOperator.resources", 1),
-        ChartWorkload("grafana", "grafana.resources", "grafana.replicas"),
-        # Grafana's two sidecars (dashboards, datasources).
-        ChartWorkload("grafana-sidecars", "grafana.sidecar.resources", 2),
-        ChartWorkload("kube-state-metrics", "kube-state-metrics.resources", 1),
-        ChartWorkload("node-exporter", "prometheus-node-exporter.resources", None),
-    ),
-    "loki": (
-        ChartWorkload("single-binary", "singleBinary.resources", "singleBinary.replicas"),
-        ChartWorkload("write", "write.resources", "write.replicas"),
-        ChartWorkload("read", "read.resources", "read.replicas"),
-        ChartWorkload("backend", "backend.resources", "backend.replicas"),
-    ),
-    "promtail": (ChartWorkload("promtail", "resources", None),),
-    "jaeger": (ChartWorkload("jaeger", "jaeger.resources", "jaeger.replicas"),),
-    "vault": (
-        ChartWorkload("server-ha", "server.resources", "server.ha.replicas", enabled="server.ha.enabled", enabled_by_default=False),
-        ChartWorkload("server-dev", "server.resources", 1, enabled="server.dev.enabled", enabled_by_default=False),
-        ChartWorkload("injector", "injector.resources", "injector.replicas"),
-        ChartWorkload("csi-provider", "csi.resources", None, enabled="csi.enabled", enabled_by_default=False),
-    ),
-}
-
-_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
+_TRANSIENT = ("Job", "CronJob")
 
 
 def node_count(config: PlatformConfig) -> int:
@@ -97,36 +31,6 @@ def node_count(config: PlatformConfig) -> int:
     return 1 + config.cluster.workers if config.cluster.mode == "kind" else 1
 
 
-def _get(values: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = values
-    for key in dotted.split("."):
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
-def _pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    spec = obj.get("spec") or {}
-    if obj["kind"] == "Pod":
-        return spec
-    if obj["kind"] == "CronJob":
-        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
-    return (spec.get("template") or {}).get("spec") or {}
-
-
-def _replicas(obj: Mapping[str, Any], nodes: int) -> int:
-    spec = obj.get("spec") or {}
-    kind = obj["kind"]
-    if kind == "DaemonSet":
-        return nodes
-    if kind == "Job":
-        return int(spec.get("parallelism") or 1)
-    if kind in ("CronJob", "Pod"):
-        return 1
-    return int(spec["replicas"]) if spec.get("replicas") is not None else 1
-
-
 def _requests(resources: Any) -> tuple[float, float] | None:
     requests = (resources or {}).get("requests") or {}
     if "cpu" not in requests or "memory" not in requests:
@@ -134,7 +38,7 @@ def _requests(resources: Any) -> tuple[float, float] | None:
     return cpu_millicores(requests["cpu"]), memory_mib(requests["memory"])
 
 
-def pod_requests(pod_spec: Mapping[str, Any]) -> tuple[float, float, list[str]]:
+def pod_requests(spec: Mapping[str, Any]) -> tuple[float, float, list[str]]:
     """(cpu m, memory MiB, containers without cpu+memory requests) the scheduler reserves for one pod.
 
     Regular containers and restartable (sidecar) init containers add up; a plain init
@@ -143,21 +47,17 @@ def pod_requests(pod_spec: Mapping[str, Any]) -> tuple[float, float, list[str]]:
     missing: list[str] = []
     cpu = mem = 0.0
     init_cpu = init_mem = 0.0
-    for container in pod_spec.get("initContainers") or []:
+    for field, container in containers(spec):
+        if field == "ephemeralContainers":
+            continue
         got = _requests(container.get("resources"))
         if got is None:
-            missing.append(container.get("name", "?"))
+            missing.append(str(container.get("name", "?")))
             continue
-        if container.get("restartPolicy") == "Always":
-            cpu, mem = cpu + got[0], mem + got[1]
-        else:
+        if field == "initContainers" and container.get("restartPolicy") != "Always":
             init_cpu, init_mem = max(init_cpu, got[0]), max(init_mem, got[1])
-    for container in pod_spec.get("containers") or []:
-        got = _requests(container.get("resources"))
-        if got is None:
-            missing.append(container.get("name", "?"))
-            continue
-        cpu, mem = cpu + got[0], mem + got[1]
+        else:
+            cpu, mem = cpu + got[0], mem + got[1]
     return max(cpu, init_cpu), max(mem, init_mem), missing
 
 
@@ -169,53 +69,66 @@ class Workload:
     memory_mib: float
 
 
-def footprint(
-    objects: Sequence[tuple[str, Mapping[str, Any]]],
-    releases: Sequence[Mapping[str, Any]],
-    *,
-    nodes: int,
-    component_of: Callable[[str], str],
-) -> dict[str, Any]:
-    """Requested CPU/memory of `objects` ((urn, manifest) pairs) and Helm `releases` (report entries)."""
+def _operator_pods(d: Deployed, objects: Sequence[Deployed]) -> tuple[int, Mapping[str, Any]] | None:
+    """(pods, resources) an operator runs for a custom resource, or None."""
+    spec = d.obj.get("spec") or {}
+    if d.kind in ("Prometheus", "Alertmanager") and str(d.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
+        return int(spec.get("replicas") or 1), spec.get("resources") or {}
+    return None
+
+
+def _trivy_scan_jobs(objects: Sequence[Deployed]) -> list[tuple[Deployed, int, dict[str, Any]]]:
+    """Trivy operator Deployments: (operator, concurrent scan jobs, scan job resources from its ConfigMap)."""
+    found = []
+    config = {(d.namespace, d.name): d.obj.get("data") or {} for d in objects if d.kind == "ConfigMap"}
+    for d in objects:
+        if d.kind != "Deployment":
+            continue
+        for _, c in containers(pod_spec(d.obj) or {}):
+            env = {e.get("name"): e.get("value") for e in c.get("env") or []}
+            if "OPERATOR_CONCURRENT_SCAN_JOBS_LIMIT" in env:
+                data = config.get((d.namespace, "trivy-operator-trivy-config"), {})
+                resources = {
+                    "requests": {k.rsplit(".", 1)[1]: v for k, v in data.items() if k.startswith("trivy.resources.requests.")}
+                }
+                found.append((d, int(env["OPERATOR_CONCURRENT_SCAN_JOBS_LIMIT"] or 0), resources))
+    return found
+
+
+def footprint(objects: Sequence[Deployed], *, nodes: int, component_of: Callable[[str], str]) -> dict[str, Any]:
+    """Requested CPU/memory of every pod the stack's `objects` keep running."""
     counted: list[Workload] = []
-    unknown: list[dict[str, str]] = []
-    for urn, obj in objects:
-        if obj.get("kind") not in _WORKLOAD_KINDS:
+    unrequested: list[dict[str, str]] = []
+    transient: list[dict[str, Any]] = []
+    for d in objects:
+        if d.origin == "dropped-hook":
             continue
-        name = f"{obj['kind']}/{(obj.get('metadata') or {}).get('name', '?')}"
-        cpu, mem, missing = pod_requests(_pod_spec(obj))
-        if missing:
-            unknown.append({"urn": urn, "workload": name, "reason": f"containers without cpu+memory requests: {', '.join(missing)}"})
-            continue
-        count = _replicas(obj, nodes)
-        counted.append(Workload(component_of(urn), name, cpu * count, mem * count))
-    for release in releases:
-        described = CHART_WORKLOADS.get(release["chart"])
-        if described is None:
-            unknown.append({"urn": release["urn"], "workload": f"{release['chart']} (all workloads)", "reason": f"chart {release['chart']} has no row in footprint.CHART_WORKLOADS"})
-            continue
-        values = release.get("values") or {}
-        for workload in described:
-            on = _get(values, workload.enabled) if workload.enabled else None
-            if not (workload.enabled_by_default if on is None else bool(on)):
+        name = f"{d.kind} {d.namespace + '/' if d.namespace else ''}{d.name}"
+        spec = pod_spec(d.obj)
+        if spec is not None:
+            cpu, mem, missing = pod_requests(spec)
+            unrequested += [{"urn": d.source, "workload": name, "container": c} for c in missing]
+            if d.kind in _TRANSIENT:
+                transient.append({"workload": name, "cpu_millicores": round(cpu), "memory_mib": round(mem), "hook": d.origin == "hook"})
                 continue
-            name = f"{release['name']}/{workload.name}"
-            if isinstance(workload.replicas, str) and _get(values, workload.replicas) == 0:
-                continue  # scaled to zero in this profile (e.g. Loki's targets of the other mode)
-            got = _requests(_get(values, workload.resources))
+            count = replicas(d.obj, nodes)
+            counted.append(Workload(component_of(d.source), name, cpu * count, mem * count))
+            continue
+        operated = _operator_pods(d, objects)
+        if operated is not None:
+            count, resources = operated
+            got = _requests(resources)
             if got is None:
-                unknown.append({"urn": release["urn"], "workload": name, "reason": f"values do not set {workload.resources}.requests cpu and memory"})
+                unrequested.append({"urn": d.source, "workload": name, "container": d.kind.lower()})
                 continue
-            if workload.replicas is None:
-                count = nodes
-            elif isinstance(workload.replicas, int):
-                count = workload.replicas
-            else:
-                found = _get(values, workload.replicas)
-                count = 1 if found is None else int(found)
-            if count == 0:
-                continue
-            counted.append(Workload(component_of(release["urn"]), name, got[0] * count, got[1] * count))
+            counted.append(Workload(component_of(d.source), name, got[0] * count, got[1] * count))
+    for operator, count, resources in _trivy_scan_jobs(objects):
+        got = _requests(resources)
+        name = f"scan jobs of Deployment {operator.namespace}/{operator.name}"
+        if got is None:
+            unrequested.append({"urn": operator.source, "workload": name, "container": "trivy"})
+        elif count:
+            counted.append(Workload(component_of(operator.source), name, got[0] * count, got[1] * count))
     by_component: dict[str, dict[str, float]] = {}
     for w in counted:
         entry = by_component.setdefault(w.component, {"cpu_millicores": 0, "memory_mib": 0})
@@ -226,6 +139,57 @@ def footprint(
         "memory_mib": round(sum(w.memory_mib for w in counted)),
         "by_component": {k: {m: round(v) for m, v in e.items()} for k, e in sorted(by_component.items())},
         "workloads": [{"component": w.component, "workload": w.name, "cpu_millicores": round(w.cpu_millicores), "memory_mib": round(w.memory_mib)} for w in counted],
-        "unknown": unknown,
+        "unrequested": unrequested,
+        "transient": transient,
         "nodes": nodes,
     }
+
+
+def _image_parts(image: str) -> tuple[str, str, str]:
+    """(repository, tag, digest) of an image reference (tag "" when none is given)."""
+    rest, _, digest = image.partition("@")
+    last = rest.rsplit("/", 1)[-1]
+    if ":" in last:
+        rest, _, tag = rest.rpartition(":")
+    else:
+        tag = ""
+    return rest, tag, digest
+
+
+def istio_proxy_image(objects: Sequence[Deployed]) -> str | None:
+    """The proxy image istiod's injector puts where a pod says `image: auto` (its gateway pods)."""
+    for d in objects:
+        if d.kind == "ConfigMap" and d.name.startswith("istio-sidecar-injector") and "values" in (d.obj.get("data") or {}):
+            values = (json.loads(d.obj["data"]["values"]) or {}).get("global") or {}
+            proxy = (values.get("proxy") or {}).get("image")
+            if values.get("hub") and values.get("tag") and proxy:
+                return f"{values['hub']}/{proxy}:{values['tag']}"
+    return None
+
+
+def image_inventory(objects: Sequence[Deployed]) -> dict[str, Any]:
+    """Every image the stack's pods (and operator-run custom resources) use; `latest` or no tag is an error.
+
+    `image: auto` is Istio's placeholder that its injector replaces at admission with the
+    mesh's proxy image: it counts as that image (and is an error when no istiod is there
+    to replace it).
+    """
+    uses: dict[str, set[str]] = {}
+    proxy = istio_proxy_image(objects)
+    for d in objects:
+        if d.origin == "dropped-hook":
+            continue
+        spec = pod_spec(d.obj)
+        images = [str(c.get("image")) for _, c in containers(spec or {}) if c.get("image")]
+        images = [proxy if image == "auto" and proxy else image for image in images]
+        if spec is None and d.kind in ("Prometheus", "Alertmanager") and (d.obj.get("spec") or {}).get("image"):
+            images.append(str(d.obj["spec"]["image"]))
+        for image in images:
+            uses.setdefault(image, set()).add(d.ref)
+    entries, errors = [], []
+    for image, refs in sorted(uses.items()):
+        repository, tag, digest = _image_parts(image)
+        entries.append({"image": image, "repository": repository, "tag": tag, "digest": digest, "used_by": sorted(refs)})
+        if not digest and tag in ("", "latest"):
+            errors.append({"image": image, "used_by": sorted(refs), "message": f"{image} has no fixed tag ({tag or 'none'}): pin a version tag or a digest"})
+    return {"images": entries, "errors": errors}

@@ -277,6 +277,18 @@ class PlatformMocks(pulumi_mocks.Mocks):
                 repositoryUrl=f"{account}.dkr.ecr.{region}.amazonaws.com/{physical}",
             )
             return physical, state
+        if module == "s3" and kind in ("bucket", "bucketV2"):
+            # Buckets auto-name from `bucket` (lower case, globally unique) and have no `name`.
+            bucket = state.get("bucket") or f"{name}-{hexid[:7]}".lower()
+            state.pop("name")
+            state.update(
+                bucket=bucket,
+                arn=f"arn:aws:s3:::{bucket}",
+                bucketDomainName=f"{bucket}.s3.amazonaws.com",
+                bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com",
+                region=region,
+            )
+            return bucket, state
         state["arn"] = f"arn:aws:{module}:{region}:{account}:{kind}/{physical}"
         return physical, state
 

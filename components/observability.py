@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pydantic import Field, ValidationInfo, model_validator
 
-from .charts import CHARTS, install_chart, install_release
+from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .dashboards import DASHBOARDS, dashboard_json
 from .eks import EksCluster
 from .model import KeyProblem, Model, ProfiledModel, ResourcesConfig
@@ -231,7 +231,7 @@ class ObservabilityStack(pulumi.ComponentResource):
             f"{name}-kube-prometheus-stack",
             CHARTS["kube-prometheus-stack"],
             NAMESPACE,
-            kube_prometheus_values(config, grafana_secret.metadata.apply(lambda m: m["name"]), receivers_secret is not None),
+            kube_prometheus_values(config, grafana_secret.metadata.apply(lambda m: m["name"]), receivers_secret is not None, loki_scalable=eks is not None),
             pulumi.ResourceOptions(parent=self, depends_on=[ns, self.crds, *([receivers_secret] if receivers_secret else [])]),
             RELEASE,
             skip_crds=True,
@@ -313,8 +313,12 @@ class ObservabilityStack(pulumi.ComponentResource):
             ]}))
             role_arn = eks.irsa_role("loki", namespace=NAMESPACE, service_account="loki", policy=policy).arn
             bucket_name = bucket.bucket
-        install_chart(f"{name}-loki", CHARTS["loki"], NAMESPACE, loki_values(config, bucket_name, region, role_arn), opts, "loki")
-        install_chart(f"{name}-promtail", CHARTS["promtail"], NAMESPACE, promtail_values(config), opts, "promtail")
+        # On aws, Loki's write and backend StatefulSets keep the write-ahead log and the
+        # compactor's state on volumes: protected, like every stateful resource there
+        # (the chart's objects inherit `protect`).
+        loki_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)) if eks is not None else opts
+        install_chart(f"{name}-loki", CHARTS["loki"], NAMESPACE, loki_values(config, bucket_name, region, role_arn), loki_opts, "loki")
+        install_chart(f"{name}-promtail", CHARTS["promtail"], NAMESPACE, promtail_values(config, scalable=eks is not None), opts, "promtail")
 
     def _jaeger(self, name: str, config: TracingConfig, persistent: bool, opts: pulumi.ResourceOptions) -> None:
         claim = None
@@ -329,7 +333,7 @@ class ObservabilityStack(pulumi.ComponentResource):
         install_chart(f"{name}-jaeger", CHARTS["jaeger"], NAMESPACE, jaeger_values(config, claim), opts, "jaeger")
 
 
-def kube_prometheus_values(config: ObservabilityConfig, grafana_secret: pulumi.Input[str], receivers: bool) -> dict[str, Any]:
+def kube_prometheus_values(config: ObservabilityConfig, grafana_secret: pulumi.Input[str], receivers: bool, *, loki_scalable: bool = False) -> dict[str, Any]:
     p, a, g = config.prometheus, config.alerting, config.grafana
     spec: dict[str, Any] = {
         "replicas": p.replicas,
@@ -361,9 +365,10 @@ def kube_prometheus_values(config: ObservabilityConfig, grafana_secret: pulumi.I
                 "dashboards": {"enabled": True, "label": "grafana_dashboard", "searchNamespace": "ALL"},
                 "datasources": {"enabled": True},
             },
-            "additionalDataSources": grafana_datasources(config),
+            "additionalDataSources": grafana_datasources(config, loki_scalable=loki_scalable),
         },
-        "prometheusOperator": {"resources": _SMALL},
+        # The admission webhook's certificate Jobs (hooks) get requests too.
+        "prometheusOperator": {"resources": _SMALL, "admissionWebhooks": {"patch": {"resources": HOOK_JOB_RESOURCES}}},
         "kube-state-metrics": {"resources": _TINY},
         "prometheus-node-exporter": {"resources": _TINY},
     }
@@ -399,10 +404,21 @@ def alertmanager_config(config: AlertingConfig) -> dict[str, Any]:
     }
 
 
-def grafana_datasources(config: ObservabilityConfig) -> list[dict[str, Any]]:
+def loki_url(component: Literal["push", "query"], *, scalable: bool) -> str:
+    """Loki's in-cluster URL for writing or reading logs.
+
+    The chart's Services follow its deployment mode: one `loki` Service for the single
+    binary (local); `loki-write` and `loki-read` in simple scalable mode (aws), where
+    the gateway that would front both stays off.
+    """
+    service = ("loki-write" if component == "push" else "loki-read") if scalable else "loki"
+    return f"http://{service}.{NAMESPACE}.svc.cluster.local:3100"
+
+
+def grafana_datasources(config: ObservabilityConfig, *, loki_scalable: bool = False) -> list[dict[str, Any]]:
     sources: list[dict[str, Any]] = []
     if config.loki.enabled:
-        sources.append({"name": "Loki", "uid": "loki", "type": "loki", "access": "proxy", "url": f"http://loki.{NAMESPACE}.svc.cluster.local:3100"})
+        sources.append({"name": "Loki", "uid": "loki", "type": "loki", "access": "proxy", "url": loki_url("query", scalable=loki_scalable)})
     if config.tracing.enabled:
         jaeger: dict[str, Any] = {"name": "Jaeger", "uid": "jaeger", "type": "jaeger", "access": "proxy", "url": f"http://jaeger.{NAMESPACE}.svc.cluster.local:16686"}
         if config.loki.enabled:
@@ -491,6 +507,9 @@ def loki_values(config: LokiConfig, bucket: pulumi.Input[str] | None, region: st
         "lokiCanary": {"enabled": False},
         "test": {"enabled": False},
         "minio": {"enabled": False},
+        # The rules sidecar loads Loki ruler rules from labelled ConfigMaps; the platform's
+        # alerts are Prometheus rules, so it would only take resources.
+        "sidecar": {"rules": {"enabled": False}},
     }
     if s3:
         values["serviceAccount"] = {"name": "loki", "annotations": {"eks.amazonaws.com/role-arn": role_arn}}
@@ -504,9 +523,9 @@ def loki_values(config: LokiConfig, bucket: pulumi.Input[str] | None, region: st
     return values
 
 
-def promtail_values(config: LokiConfig) -> dict[str, Any]:
+def promtail_values(config: LokiConfig, *, scalable: bool = False) -> dict[str, Any]:
     return {
-        "config": {"clients": [{"url": f"http://loki.{NAMESPACE}.svc.cluster.local:3100/loki/api/v1/push"}]},
+        "config": {"clients": [{"url": f"{loki_url('push', scalable=scalable)}/loki/api/v1/push"}]},
         "resources": config.collector_resources.values(),
     }
 

@@ -21,12 +21,21 @@ from typing import Any
 
 import yaml
 
-from .config import NAMESPACE, ConfigError, parse_config
-from .footprint import footprint, node_count
-from .harness import RecordedResource, Run, read_stack_file, redact, run_program_recording
-from .harness import reveal
+from pulumi_policy import StackValidationPolicy
+
+from .admission import admission_report
+from .config import NAMESPACE, ConfigError, PlatformConfig, parse_config
+from .deployability import Facts, Prerequisite, deployability_report, namespace_labels_from_hooks
+from .deployed import Deployed, DeployedStack, deployed_objects
+from .footprint import footprint, image_inventory, node_count
+from .harness import SECRET_PLACEHOLDER, RecordedResource, Run, read_stack_file, redact, reveal, run_program_recording
+from .mesh import INGRESS_NAMESPACE
+from .security import VAULT_NAMESPACE
 from .upstream import bundle
 from .validate import schema_report
+
+# libyaml's emitter when PyYAML has it (the wheels do): the CRDs alone are megabytes.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 HELM_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 
@@ -111,10 +120,52 @@ def stack_registries(run: Run) -> list[str]:
     return sorted(prefixes)
 
 
-def policy_report(run: Run, pack_config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every policy of the pack on every recorded resource and on the stack."""
+def _policy_resources(run: Run, stack: DeployedStack | None) -> tuple[list[Any], list[Any]]:
+    """(resources the engine shows the pack, objects only inside v3 releases) as policy Resources.
+
+    A `helm.v4.Chart`'s objects (and a `yaml.v2.ConfigGroup`'s) are resources of their
+    own type to the engine, children of the chart, named `<chart>:<namespace>/<name>`
+    and using its provider; a `helm.v3.Release`'s objects are not resources at all.
+    """
+    from policies.evaluate import Resource
+
+    engine = [
+        Resource(
+            type=r.type, urn=r.urn, name=r.name, props=reveal(r.inputs), protect=r.protect, parent=r.parent,
+            dependencies=r.dependencies, property_dependencies=r.property_dependencies, provider=r.provider,
+            ignore_changes=r.ignore_changes, delete_before_replace=r.delete_before_replace,
+            additional_secret_outputs=r.additional_secret_outputs,
+        )
+        for r in run.resources
+    ]
+    hidden = []
+    by_urn = run.by_urn()
+    for d in stack.objects if stack else []:
+        if d.origin in ("program", "dropped-hook"):
+            continue
+        parent = by_urn[d.source]
+        urn, name = child_urn(parent, d)
+        # Children inherit their chart's provider and `protect`, as the engine gives them.
+        resource = Resource(type=d.resource_type, urn=urn, name=name, props=d.obj, parent=parent.urn, provider=parent.provider, protect=parent.protect)
+        (engine if d.visible_to_engine else hidden).append(resource)
+    return engine, hidden
+
+
+def child_urn(parent: RecordedResource, d: Deployed) -> tuple[str, str]:
+    """(URN, name) the engine gives an object of a chart or ConfigGroup: `<chart>:<namespace>/<name>`."""
+    name = f"{parent.name}:{d.namespace}/{d.name}" if d.namespace else f"{parent.name}:{d.name}"
+    prefix, project, chain, _ = parent.urn.split("::", 3)
+    return f"{prefix}::{project}::{chain}${d.resource_type}::{name}", name
+
+
+def policy_report(run: Run, pack_config: dict[str, Any] | None = None, stack: DeployedStack | None = None) -> dict[str, Any]:
+    """Every policy of the pack on every resource the engine sees (chart objects included) and on the stack.
+
+    `release_objects`: the same policies on the objects inside `helm.v3.Release`s, which
+    the engine never shows the pack; reported apart, they do not block.
+    """
     from policies import ALL_POLICIES
-    from policies.evaluate import Resource, effective, evaluate
+    from policies.evaluate import effective, evaluate
 
     config = dict(pack_config or {})
     allowed = next(p for p in ALL_POLICIES if p.name == "kubernetes-container-allowed-registries")
@@ -123,39 +174,112 @@ def policy_report(run: Run, pack_config: dict[str, Any] | None = None) -> dict[s
     entry = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry or {})
     entry["registries"] = sorted(set(registries_config["registries"]) | set(stack_registries(run)))
     config[allowed.name] = entry
-    resources = [
-        Resource(
-            type=r.type,
-            urn=r.urn,
-            name=r.name,
-            props=reveal(r.inputs),
-            protect=r.protect,
-            parent=r.parent,
-            dependencies=r.dependencies,
-            property_dependencies=r.property_dependencies,
-            provider=r.provider,
-            ignore_changes=r.ignore_changes,
-            delete_before_replace=r.delete_before_replace,
-            additional_secret_outputs=r.additional_secret_outputs,
-        )
-        for r in run.resources
-    ]
-    result = evaluate(resources, pack_config=config)
+    engine, hidden = _policy_resources(run, stack)
+    result = evaluate(engine, pack_config=config)
     result["registries"] = entry["registries"]
+    resource_policies = [p for p in ALL_POLICIES if not isinstance(p, StackValidationPolicy)]
+    result["release_objects"] = evaluate(hidden, policies=resource_policies, pack_config=config)["violations"] if hidden else []
     return result
 
 
+def chart_summaries(run: Run, stack: DeployedStack, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's `charts`: per release what it installs and what each layer found in it."""
+    def count(items: list[dict[str, Any]], urn: str) -> int:
+        return sum(1 for item in items if item.get("urn") == urn)
+
+    schema = data.get("schema") or {}
+    policies = data.get("policies") or {}
+    admission = data.get("admission") or {}
+    denied = (admission.get("gatekeeper") or {}).get("denied", []) + (admission.get("pod_security") or {}).get("denied", [])
+    summaries = []
+    policy_urns = Counter(v["urn"] for v in policies.get("violations", []) + policies.get("release_objects", []))
+    for chart in stack.charts:
+        objects = [d for d in stack.objects if d.source == chart.urn]
+        parent = next(r for r in run.resources if r.urn == chart.urn)
+        own = {chart.urn} | {child_urn(parent, d)[0] for d in objects}
+        summaries.append(
+            {
+                "urn": chart.urn,
+                "release": chart.name,
+                "chart": chart.chart,
+                "version": chart.version,
+                "namespace": chart.namespace,
+                "install": chart.install,
+                "objects": len(objects),
+                "objects_by_kind": dict(sorted(Counter(d.kind for d in objects).items())),
+                "hooks": {"dropped": chart.hooks_dropped, "kept": chart.hooks_kept},
+                "error": chart.error,
+                "violations": {
+                    "schema": count(schema.get("errors", []), chart.urn),
+                    "policies": sum(policy_urns[urn] for urn in own),
+                    "admission": count(denied, chart.urn),
+                    "deployability": count((data.get("deployability") or {}).get("errors", []), chart.urn),
+                },
+            }
+        )
+    return summaries
+
+
 def report(run: Run, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The render report of a run; with the stack `config`, also policies, schema checks and footprint."""
+    """The render report of a run; with the stack `config`, also every check on everything it deploys."""
+    return checked(run, config, pack_config)[0]
+
+
+def checked(
+    run: Run, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], DeployedStack | None]:
+    """(report, everything the stack deploys — None without config or bundle)."""
     data = _resources_report(run)
     if config is None:
-        return data
-    data["policies"] = policy_report(run, pack_config)
-    objects = [(r.urn, manifest(r)) for r in run.resources if r.kubernetes_object]
-    data["schema"] = schema_report(objects, data["helm_releases"], bundle())
+        return data, None
+    upstream = bundle()
+    stack = deployed_objects(run, upstream) if upstream is not None else None
     platform_config = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
-    data["footprint"] = footprint(objects, data["helm_releases"], nodes=node_count(platform_config), component_of=component_of(run))
-    return data
+    data["policies"] = policy_report(run, pack_config, stack)
+    if stack is None:
+        objects = [(r.urn, manifest(r)) for r in run.resources if r.kubernetes_object]
+        data["schema"] = schema_report(objects, data["helm_releases"], None)
+        return data, None
+    data["schema"] = schema_report([(d.source, d.obj) for d in stack.objects if d.origin != "dropped-hook"], data["helm_releases"], upstream)
+    live = stack.objects
+    data["admission"] = admission_report(live, namespace_labels_from_hooks(live))
+    facts = Facts(
+        environment=platform_config.environment,
+        prerequisites=prerequisites(platform_config, live),
+        release_values={c.urn: reveal(run.by_urn()[c.urn].inputs).get("values") or {} for c in stack.charts},
+    )
+    data["deployability"] = deployability_report(live, stack.charts, facts, stack.problems)
+    data["images"] = image_inventory(live)
+    data["footprint"] = footprint(live, nodes=node_count(platform_config), component_of=component_of(run))
+    data["api_versions"] = stack.api_versions
+    data["charts"] = chart_summaries(run, stack, data)
+    return data, stack
+
+
+def prerequisites(config: PlatformConfig, objects: Sequence[Deployed]) -> list[Prerequisite]:
+    """Objects the stack config says the user provides (TLS Secrets), unless the stack creates them."""
+    have = {(d.kind, d.namespace, d.name) for d in objects}
+    wanted = []
+    mesh = getattr(config, "mesh", None)
+    if mesh is not None and mesh.enabled and mesh.gateway.credential_name:
+        wanted.append(
+            Prerequisite(
+                "Secret", INGRESS_NAMESPACE, mesh.gateway.credential_name,
+                "mesh.gateway.credentialName",
+                "a kubernetes.io/tls Secret (tls.crt, tls.key) for the gateway's hosts: "
+                "kubectl -n istio-ingress create secret tls <name> --cert=fullchain.pem --key=privkey.pem",
+            )
+        )
+    vault = getattr(getattr(config, "security", None), "vault", None)
+    if vault is not None and vault.enabled and vault.tls_secret_name:
+        wanted.append(
+            Prerequisite(
+                "Secret", VAULT_NAMESPACE, vault.tls_secret_name, "security.vault.tlsSecretName",
+                "a Secret with tls.crt, tls.key and ca.crt for vault.vault.svc: "
+                "kubectl -n vault create secret generic <name> --from-file=tls.crt --from-file=tls.key --from-file=ca.crt",
+            )
+        )
+    return [p for p in wanted if (p.kind, p.namespace, p.name) not in have]
 
 
 def _resources_report(run: Run) -> dict[str, Any]:
@@ -188,64 +312,157 @@ def _file_name(obj: dict[str, Any], index: int) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(parts)).lower() + ".yaml"
 
 
+def _redacted(d: Deployed, run_manifest: dict[str, Any] | None) -> dict[str, Any]:
+    """What the manifests folder shows of an object: program objects as declared (secrets
+    redacted), and every Secret's values replaced, whoever renders it."""
+    obj = run_manifest if run_manifest is not None else d.obj
+    if obj.get("kind") == "Secret":
+        obj = {**obj, **{key: {k: SECRET_PLACEHOLDER for k in (obj.get(key) or {})} for key in ("data", "stringData") if key in obj}}
+    ordered = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
+    ordered.update({k: v for k, v in obj.items() if k not in ordered})
+    return ordered
+
+
 def write(run: Run, out: Path, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write `out/manifests/` (every object the stack deploys) and `out/report.json`; return the report."""
     manifests = out / "manifests"
     manifests.mkdir(parents=True, exist_ok=True)
     for stale in manifests.glob("*.yaml"):
         stale.unlink()
-    for index, resource in enumerate(r for r in run.resources if r.kubernetes_object):
-        obj = manifest(resource)
-        (manifests / _file_name(obj, index)).write_text(yaml.safe_dump(obj, sort_keys=False))
-    data = report(run, config, pack_config)
+    data, stack = checked(run, config, pack_config)
+    by_urn = run.by_urn()
+    if stack is None:
+        objects = [_redacted(Deployed(manifest(r), r.urn, "program"), manifest(r)) for r in run.resources if r.kubernetes_object]
+    else:
+        objects = [
+            _redacted(d, manifest(by_urn[d.source]) if d.origin == "program" else None) for d in stack.objects if d.origin != "dropped-hook"
+        ]
+    seen: Counter[str] = Counter()
+    for index, obj in enumerate(objects):
+        name = _file_name(obj, index)
+        seen[name] += 1
+        if seen[name] > 1:  # the same kind/namespace/name twice: a real conflict, kept visible
+            name = name.removesuffix(".yaml") + f"-{seen[name]}.yaml"
+        if obj.get("kind") == "CustomResourceDefinition":
+            # CRDs are megabytes of schema no one reads line by line: written as JSON (a
+            # subset of YAML, so every YAML reader takes it), ten times faster to emit.
+            text = f"# {obj.get('kind')} {name} (JSON, which is YAML)\n{json.dumps(obj, indent=1)}\n"
+        else:
+            text = yaml.dump(obj, Dumper=_DUMPER, sort_keys=False)
+        (manifests / name).write_text(text)
     (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return data
 
 
-def summary(data: dict[str, Any], out: Path) -> str:
-    counts = Counter(r["type"] for r in data["resources"])
-    width = max((len(t) for t in counts), default=4)
-    lines = [f"stack {data['stack']}: {len(data['resources'])} resources", f"{'type':<{width}}  count"]
-    lines += [f"{t:<{width}}  {n:>5}" for t, n in sorted(counts.items())]
-    lines.append(f"helm releases: {len(data['helm_releases'])}")
-    path = data["critical_path"]
-    lines.append(f"critical path: {path['length']} resources: " + " -> ".join(u.rsplit("::", 1)[-1] for u in path["urns"]))
+def _short(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def verdicts(data: dict[str, Any]) -> list[str]:
+    """The summary's first lines: each layer's verdict, then every error it found."""
+    lines = []
     policies = data.get("policies")
     if policies is not None:
         blocking = [v for v in policies["violations"] if v["enforcement"] == "mandatory"]
+        hidden = policies.get("release_objects", [])
         lines.append(
             f"policies: {policies['policies']} policies on {policies['evaluated']} resources, "
             f"{len(blocking)} mandatory and {len(policies['violations']) - len(blocking)} advisory violations"
+            f"; {len(hidden)} on objects inside helm.v3.Releases (not seen by the engine)"
         )
         for v in policies["violations"]:
-            lines.append(f"  {v['enforcement'].upper()} {v['policy']}: {v['message']}")
+            lines.append(f"  {v['enforcement'].upper()} {v['policy']} {_short(v['urn'])}: {v['message']}")
+        for v in hidden:
+            lines.append(f"  IN-RELEASE {v['policy']} {_short(v['urn'])}: {v['message']}")
     schema = data.get("schema")
     if schema is not None and schema.get("skipped"):
         lines.append(f"schema checks SKIPPED: {schema['reason']}")
+        lines.append("admission, deployability, images and footprint SKIPPED: they need the charts of the upstream bundle")
     elif schema is not None:
         lines.append(
             f"schema: {schema['validated']} objects validated, {len(schema['errors'])} errors, "
             f"{len(schema['unvalidated'])} unvalidated, {len(schema['values_errors'])} Helm values errors"
         )
         for error in schema["errors"]:
-            lines.append(f"  ERROR {error['kind']} {error['urn'].rsplit('::', 1)[-1]} {error['path']}: {error['message']}")
+            lines.append(f"  ERROR {error['object']} ({_short(error['urn'])}) {error['path']}: {error['message']}")
         for error in schema["values_errors"]:
             lines.append(f"  ERROR values {error['chart']} {error['version']} {error['path']}: {error['message']}")
         for item in schema["unvalidated"]:
-            lines.append(f"  UNVALIDATED {item['kind']} {item['urn'].rsplit('::', 1)[-1]}: {item['reason']}")
+            lines.append(f"  UNVALIDATED {item['object']} ({_short(item['urn'])}): {item['reason']}")
+    admission = data.get("admission")
+    if admission is not None:
+        gk, psa = admission["gatekeeper"], admission["pod_security"]
+        lines.append(
+            f"admission: Gatekeeper {gk['constraints']} constraints, {gk['evaluated']} objects matched, {len(gk['denied'])} denied, "
+            f"{len(gk['warnings'])} warnings; Pod Security {psa['evaluated']} pod templates, {len(psa['denied'])} rejected"
+        )
+        for e in gk["denied"]:
+            lines.append(f"  DENIED {e['constraint']} {e['object']}: {e['message']}")
+        for e in gk["warnings"]:
+            lines.append(f"  WARN {e['constraint']} {e['object']}: {e['message']}")
+        for e in psa["denied"]:
+            lines.append(f"  REJECTED {e['object']}: {e['message']}")
+    deployability = data.get("deployability")
+    if deployability is not None:
+        lines.append(f"deployability: {deployability['checked']} objects checked, {len(deployability['errors'])} errors, "
+                     f"{len(deployability['prerequisites'])} prerequisites you provide")
+        for e in deployability["errors"]:
+            lines.append(f"  ERROR [{e['check']}] {e['object'] or _short(e['urn'])}: {e['message']}")
+        for p in deployability["prerequisites"]:
+            lines.append(f"  PREREQUISITE {p['kind']} {p['namespace']}/{p['name']} ({p['key']}): {p['how']}")
+    images = data.get("images")
+    if images is not None:
+        lines.append(f"images: {len(images['images'])} images, {len(images['errors'])} errors")
+        for e in images["errors"]:
+            lines.append(f"  ERROR {e['message']} (used by {', '.join(e['used_by'])})")
     fp = data.get("footprint")
     if fp is not None:
-        lines.append(f"footprint: {fp['cpu_millicores']}m CPU, {fp['memory_mib']}Mi memory requested; {len(fp['unknown'])} workloads unknown")
-        for item in fp["unknown"]:
-            lines.append(f"  UNKNOWN {item['workload']}: {item['reason']}")
+        lines.append(
+            f"footprint: {fp['cpu_millicores']}m CPU, {fp['memory_mib']}Mi memory requested on {fp['nodes']} node(s); "
+            f"{len(fp['unrequested'])} containers without requests"
+        )
+        for item in fp["unrequested"]:
+            lines.append(f"  NO REQUESTS {item['workload']} container {item['container']}")
+    path = data["critical_path"]
+    lines.append(f"critical path: {path['length']} resources: " + " -> ".join(_short(u) for u in path["urns"]))
+    return lines
+
+
+def summary(data: dict[str, Any], out: Path) -> str:
+    """Verdicts first, then one line per Helm release, then the resource types."""
+    lines = [f"stack {data['stack']}: {len(data['resources'])} resources declared", *verdicts(data)]
+    charts = data.get("charts")
+    if charts is not None:
+        lines.append(f"helm releases: {len(charts)}, rendered with the real Helm engine")
+        for c in charts:
+            hooks = f"{len(c['hooks']['dropped'])} hooks dropped, {len(c['hooks']['kept'])} kept"
+            found = ", ".join(f"{n} {layer}" for layer, n in c["violations"].items() if n) or "clean"
+            status = f"FAILED: {c['error']}" if c["error"] else f"{c['objects']} objects, {hooks}; {found}"
+            lines.append(f"  {c['install']} {c['release']:<22} {c['chart']} {c['version']} ({c['namespace']}): {status}")
+    else:
+        lines.append(f"helm releases: {len(data['helm_releases'])} (not rendered)")
+    counts = Counter(r["type"] for r in data["resources"])
+    width = max((len(t) for t in counts), default=4)
+    lines.append(f"{'type':<{width}}  count")
+    lines += [f"{t:<{width}}  {n:>5}" for t, n in sorted(counts.items())]
     lines.append(f"written: {out / 'manifests'}/, {out / 'report.json'}")
     return "\n".join(lines)
 
 
 def failed(data: dict[str, Any]) -> bool:
-    """Whether the render must exit non-zero (mandatory policy violations, schema or Helm values errors)."""
+    """Whether the render must exit non-zero: an error in any layer."""
     schema = data.get("schema") or {}
     mandatory = [v for v in (data.get("policies") or {}).get("violations", []) if v["enforcement"] == "mandatory"]
-    return bool(schema.get("errors") or schema.get("values_errors") or mandatory)
+    admission = data.get("admission") or {}
+    return bool(
+        schema.get("errors")
+        or schema.get("values_errors")
+        or mandatory
+        or (admission.get("gatekeeper") or {}).get("denied")
+        or (admission.get("pod_security") or {}).get("denied")
+        or (data.get("deployability") or {}).get("errors")
+        or (data.get("images") or {}).get("errors")
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from policies.rego import rego_source
 
-from .charts import CHARTS, install_chart, install_release
+from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .model import KeyProblem, Model, ProfiledModel, ResourcesConfig
 
 GATEKEEPER_NAMESPACE = "gatekeeper-system"
@@ -45,6 +45,9 @@ EXEMPT_NAMESPACES = (
     "monitoring",  # node-exporter needs the node's network, PID namespace and filesystem
     "keda",
 )
+
+# Namespaces every Kubernetes cluster has before anything is installed.
+CLUSTER_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 
 # Kinds a constraint matches: Pods (what the API server admits) and every controller
 # with a pod template, so a bad Deployment is refused at once rather than its pods.
@@ -592,14 +595,23 @@ class SecurityStack(pulumi.ComponentResource):
 def gatekeeper_values(config: GatekeeperConfig, exempt: Sequence[str]) -> dict[str, Any]:
     """Gatekeeper's webhook cannot block the rest of the platform while it installs: it
     fails open (`Ignore`) if Gatekeeper is down, skips the exempt namespaces, and the
-    constraints exclude them too."""
+    constraints exclude them too.
+
+    The chart's post-install hook labels namespaces `admission.gatekeeper.sh/ignore` with
+    `kubectl label ns`; it fails (and the atomic release rolls back) on a namespace that
+    does not exist yet. The platform's own namespaces are created in parallel with
+    Gatekeeper, and some only on one stack, so the hook labels only the namespaces every
+    cluster has from the start; the others are exempt through the constraints'
+    `excludedNamespaces` and the webhook fails open.
+    """
     return {
         "replicas": config.replicas,
         "auditInterval": config.audit_interval_seconds,
         "validatingWebhookFailurePolicy": "Ignore",
         "controllerManager": {"exemptNamespaces": list(exempt), "resources": config.resources.values()},
         "audit": {"resources": config.audit_resources.values()},
-        "postInstall": {"labelNamespace": {"extraNamespaces": [n for n in exempt if n != GATEKEEPER_NAMESPACE]}},
+        "postInstall": {"labelNamespace": {"extraNamespaces": [n for n in exempt if n in CLUSTER_NAMESPACES]}, "resources": HOOK_JOB_RESOURCES},
+        "crds": {"resources": HOOK_JOB_RESOURCES},
     }
 
 
@@ -688,6 +700,8 @@ def falco_values(
         "falco": {"json_output": True, "json_include_output_property": True},
         "customRules": {"platform-rules.yaml": pulumi.Output.from_input(approved_registries).apply(falco_rules)},
         "resources": config.resources.values(),
+        # falcoctl fetches and follows the rules artifacts beside Falco.
+        "falcoctl": {"artifact": {"install": {"resources": HOOK_JOB_RESOURCES}, "follow": {"resources": HOOK_JOB_RESOURCES}}},
         "serviceMonitor": {"create": service_monitors},
         "falcosidekick": {
             "enabled": True,
@@ -737,7 +751,7 @@ def vault_values(config: VaultConfig) -> dict[str, Any]:
         "global": {"tlsDisable": tls_disable},
         "server": server,
         "injector": {"replicas": config.injector_replicas, "resources": config.injector_resources.values()},
-        "csi": {"enabled": config.csi, "resources": config.csi_resources.values()},
+        "csi": {"enabled": config.csi, "resources": config.csi_resources.values(), "agent": {"resources": config.csi_resources.values()}},
         "ui": {"enabled": config.ui, "serviceType": "ClusterIP"},
     }
 

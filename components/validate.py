@@ -144,6 +144,26 @@ def _crd_validator(bundle: Bundle, group: str, kind: str, version: str) -> tuple
     return jsonschema.Draft4Validator(structural_to_json_schema(schema, root=True)), ""
 
 
+_STACK_VALIDATORS: dict[tuple[int, str], tuple[Any, str]] = {}
+
+
+def _stack_crd_validator(crd: Mapping[str, Any], version: str) -> tuple[jsonschema.protocols.Validator | None, str]:
+    # Keyed by the CRD document's identity: a render builds each validator once.
+    key = (id(crd), version)
+    if key not in _STACK_VALIDATORS:
+        kind = crd["spec"]["names"]["kind"]
+        served = _crd_version(crd, version)
+        schema = ((served or {}).get("schema") or {}).get("openAPIV3Schema")
+        if served is None or not served.get("served", False):
+            versions = [v["name"] for v in crd["spec"]["versions"] if v.get("served")]
+            _STACK_VALIDATORS[key] = (None, f"{crd['spec']['group']}/{version} is not a served version of {kind} (served: {', '.join(versions)})")
+        elif schema is None:
+            _STACK_VALIDATORS[key] = (None, f"the {kind} CRD has no openAPIV3Schema for {version}")
+        else:
+            _STACK_VALIDATORS[key] = (jsonschema.Draft4Validator(structural_to_json_schema(schema, root=True)), "")
+    return _STACK_VALIDATORS[key]
+
+
 def _path(parts: Iterable[Any]) -> str:
     text = ""
     for part in parts:
@@ -177,12 +197,17 @@ def constraint_schema(template: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def validate_object(
-    obj: Mapping[str, Any], bundle: Bundle | None, templates: Mapping[str, Mapping[str, Any]] | None = None
+    obj: Mapping[str, Any],
+    bundle: Bundle | None,
+    templates: Mapping[str, Mapping[str, Any]] | None = None,
+    crds: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> tuple[bool, list[dict[str, str]], str]:
     """(validated, errors, reason-if-unvalidated) for one Kubernetes object.
 
     `templates`: Gatekeeper ConstraintTemplates of the same render by constraint kind;
     a constraint validates against the schema Gatekeeper generates from its template.
+    `crds`: the CRDs the stack itself installs, by (group, kind) — rendered from the pinned
+    charts, so exactly what the API server will validate against; the bundle's otherwise.
     """
     api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
     validator = _core_validator(kind, api_version)
@@ -195,6 +220,10 @@ def validate_object(
             validator = jsonschema.Draft4Validator(structural_to_json_schema(constraint_schema(template), root=True))
         elif not group or bundle is None:
             return False, [], f"no schema for {api_version} {kind}"
+        elif crds is not None and (group, kind) in crds:
+            validator, reason = _stack_crd_validator(crds[(group, kind)], version)
+            if validator is None:
+                return False, [], reason
         else:
             validator, reason = _crd_validator(bundle, group, kind, version)
             if validator is None:
@@ -313,10 +342,20 @@ def check_values(chart: str, version: str, values: Mapping[str, Any], bundle: Bu
     return problems
 
 
+def _ref(obj: Mapping[str, Any]) -> str:
+    metadata = obj.get("metadata") or {}
+    name = f"{metadata['namespace']}/{metadata.get('name')}" if metadata.get("namespace") else str(metadata.get("name"))
+    return f"{obj.get('kind')} {name}"
+
+
 def schema_report(
     objects: Iterable[tuple[str, Mapping[str, Any]]], releases: Iterable[Mapping[str, Any]], bundle: Bundle | None
 ) -> dict[str, Any]:
-    """The render report's `schema` section for `objects` ((urn, manifest) pairs) and Helm `releases`."""
+    """The render report's `schema` section for `objects` ((source urn, object) pairs) and Helm `releases`.
+
+    Custom resources validate against the CRDs among `objects` (what the stack installs),
+    else against the bundle's.
+    """
     if bundle is None:
         return {"skipped": True, "reason": "upstream bundle not found (../shared/upstream or $GITOPS_UPSTREAM)"}
     objects = list(objects)
@@ -325,15 +364,20 @@ def schema_report(
         for _, o in objects
         if o.get("kind") == "ConstraintTemplate"
     }
+    crds = {
+        (str(o["spec"].get("group")), str((o["spec"].get("names") or {}).get("kind"))): o
+        for _, o in objects
+        if o.get("kind") == "CustomResourceDefinition" and isinstance(o.get("spec"), Mapping)
+    }
     validated, errors, unvalidated = 0, [], []
     for urn, obj in objects:
-        ok, problems, reason = validate_object(obj, bundle, templates)
+        ok, problems, reason = validate_object(obj, bundle, templates, crds)
         kind = f"{obj.get('apiVersion')}/{obj.get('kind')}"
         if not ok:
-            unvalidated.append({"urn": urn, "kind": kind, "reason": reason})
+            unvalidated.append({"urn": urn, "kind": kind, "object": _ref(obj), "reason": reason})
             continue
         validated += 1
-        errors += [{"urn": urn, "kind": kind, **problem} for problem in problems]
+        errors += [{"urn": urn, "kind": kind, "object": _ref(obj), **problem} for problem in problems]
     values_errors = [
         {"urn": release["urn"], "chart": release["chart"], "version": release["version"], **problem}
         for release in releases

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.deployed import V3_RELEASE, V4_CHART, DeployedStack, deployed_objects
+from components.harness import RecordedResource, Run
+from components.upstream import bundle
+
 
 def local(**keys: Any) -> dict[str, Any]:
     """Engine-style config for the local stack: `local(cluster={"workers": 1})`."""
@@ -25,3 +29,20 @@ def aws(**keys: Any) -> dict[str, Any]:
     keys.setdefault("mesh", {"gateway": {"credentialName": "gateway-tls"}})
     keys.setdefault("security", {"vault": {"tlsSecretName": "vault-tls"}})
     return {"gitops-platform:environment": "aws", **{f"gitops-platform:{k}": v for k, v in keys.items()}}
+
+
+def release(chart: str, version: str, namespace: str, values: dict | None = None, *, v3: bool = False, name: str | None = None, **inputs) -> RecordedResource:
+    """A Helm release resource as the program registers it."""
+    kind = V3_RELEASE if v3 else V4_CHART
+    name = name or chart
+    return RecordedResource(
+        urn=f"urn:pulumi:test::gitops-platform::{kind}::{name}", type=kind, name=name, custom=v3, id="", parent="",
+        inputs={"chart": chart, "version": version, "namespace": namespace, "name": name, "values": values or {}, **inputs},
+        outputs={}, dependencies=(), property_dependencies={}, provider="", protect=False, retain_on_delete=False,
+        delete_before_replace=False, additional_secret_outputs=(), ignore_changes=(), remote=False,
+    )
+
+
+def render(*releases: RecordedResource) -> DeployedStack:
+    """Everything `releases` deploy, rendered from the pinned charts."""
+    return deployed_objects(Run("test", list(releases)), bundle())

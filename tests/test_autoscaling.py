@@ -22,7 +22,7 @@ def aws_run():
 
 
 def chart(run, name):
-    found = [r for r in run.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == name]
+    found = [r for r in run.of_type("kubernetes:helm.sh/v4:Chart") + run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == name]
     return found[0] if found else None
 
 
@@ -115,3 +115,12 @@ def test_bad_autoscaling_config(config, path, text):
     assert isinstance(error, ConfigError) and run.resources == []
     [problem] = [p for p in error.problems if p.path == f"gitops-platform:{path}"]
     assert text in problem.message
+
+
+def test_vpa_is_a_helm_release_so_its_certificate_hooks_run(local_run):
+    # The admission controller's TLS Secret and its webhook's caBundle come from certgen
+    # hook Jobs, which a helm.v4.Chart would drop.
+    [vpa] = [r for r in local_run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "vertical-pod-autoscaler"]
+
+    assert vpa.inputs["values"]["admissionController"]["certGen"]["resources"]["requests"] == {"cpu": "10m", "memory": "32Mi"}
+    assert not local_run.of_type("kubernetes:helm.sh/v4:Chart") or all(r.inputs["chart"] != "vertical-pod-autoscaler" for r in local_run.of_type("kubernetes:helm.sh/v4:Chart"))

@@ -8,7 +8,10 @@ import sys
 
 import pytest
 
-from components.footprint import footprint, pod_requests
+import json
+
+from components.deployed import Deployed
+from components.footprint import footprint, image_inventory, pod_requests
 from components.quantity import cpu_millicores, memory_mib
 from components.harness import read_stack_file, run_program
 from components.render import component_of, report
@@ -46,58 +49,90 @@ def test_init_containers_count_as_the_scheduler_does():
     assert pod_requests(spec) == (500, 192, [])
 
 
-def test_manifests_count_requests_times_replicas_and_daemonsets_per_node():
-    objects = [("urn:a", deployment("api", replicas=3)), ("urn:b", deployment("agent", kind="DaemonSet"))]
+def _objects(*objs, origin="program"):
+    return [Deployed(o, f"urn:{o['metadata']['name']}", origin) for o in objs]
 
-    result = footprint(objects, [], nodes=2, component_of=lambda urn: "apps")
+
+def test_pods_count_requests_times_replicas_and_daemonsets_per_node():
+    objects = _objects(deployment("api", replicas=3), deployment("agent", kind="DaemonSet"))
+
+    result = footprint(objects, nodes=2, component_of=lambda urn: "apps")
 
     assert result["cpu_millicores"] == 3 * 100 + 2 * 100
     assert result["memory_mib"] == 5 * 128
     assert result["by_component"] == {"apps": {"cpu_millicores": 500, "memory_mib": 640}}
-    assert result["unknown"] == []
+    assert result["unrequested"] == []
 
 
-def test_workloads_without_requests_are_listed_not_guessed():
-    objects = [("urn:a", deployment("api", containers=[{"name": "api"}]))]
+def test_containers_without_requests_are_listed_not_guessed():
+    objects = _objects(deployment("api", containers=[{"name": "api"}, {"name": "proxy", "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]))
 
-    result = footprint(objects, [], nodes=1, component_of=lambda urn: "apps")
+    result = footprint(objects, nodes=1, component_of=lambda urn: "apps")
 
-    assert result["cpu_millicores"] == 0
-    assert result["unknown"] == [{"urn": "urn:a", "workload": "Deployment/api", "reason": "containers without cpu+memory requests: api"}]
+    assert (result["cpu_millicores"], result["memory_mib"]) == (10, 16)
+    assert result["unrequested"] == [{"urn": "urn:api", "workload": "Deployment api", "container": "api"}]
 
 
-def test_helm_releases_count_the_requests_their_values_set():
-    releases = [
-        {"urn": "urn:istiod", "name": "istiod", "chart": "istiod", "values": {"replicaCount": 2, "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}}}},
-        {"urn": "urn:gw", "name": "ingress", "chart": "gateway", "values": {}},
-        {"urn": "urn:x", "name": "other", "chart": "mystery", "values": {}},
-    ]
+def test_jobs_are_transient_and_dropped_hooks_never_run():
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"}, "spec": {"template": {"spec": {"containers": [
+        {"name": "migrate", "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}}}]}}}}
+    dropped = _objects(deployment("certgen", containers=[{"name": "certgen"}]), origin="dropped-hook")
 
-    result = footprint([], releases, nodes=1, component_of=lambda urn: "mesh")
+    result = footprint(_objects(job) + dropped, nodes=1, component_of=lambda urn: "x")
 
-    assert (result["cpu_millicores"], result["memory_mib"]) == (400, 1024)
-    reasons = {u["workload"]: u["reason"] for u in result["unknown"]}
-    assert reasons == {
-        "ingress/gateway": "values do not set resources.requests cpu and memory",
-        "mystery (all workloads)": "chart mystery has no row in footprint.CHART_WORKLOADS",
-    }
+    assert result["cpu_millicores"] == 0 and result["unrequested"] == []
+    assert result["transient"] == [{"workload": "Job migrate", "cpu_millicores": 500, "memory_mib": 256, "hook": False}]
+
+
+def test_operator_run_pods_count_from_their_custom_resource():
+    prometheus = {"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus", "metadata": {"name": "kps", "namespace": "monitoring"},
+                  "spec": {"replicas": 2, "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}}}}
+
+    result = footprint(_objects(prometheus), nodes=1, component_of=lambda urn: "observability")
+
+    assert (result["cpu_millicores"], result["memory_mib"]) == (1000, 4096)
+
+
+def test_images_without_a_fixed_tag_are_errors_and_istio_auto_is_the_proxy():
+    injector = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio-sidecar-injector", "namespace": "istio-system"},
+                "data": {"values": json.dumps({"global": {"hub": "docker.io/istio", "tag": "1.30.3", "proxy": {"image": "proxyv2"}}})}}
+    objects = _objects(
+        injector,
+        deployment("gw", containers=[{"name": "istio-proxy", "image": "auto"}]),
+        deployment("web", containers=[{"name": "web", "image": "nginx:latest"}, {"name": "side", "image": "registry.k8s.io/pause"}]),
+        deployment("ok", containers=[{"name": "ok", "image": "localhost:5001/ok@sha256:abc"}]),
+    )
+
+    inventory = image_inventory(objects)
+
+    assert {i["image"] for i in inventory["images"]} == {"docker.io/istio/proxyv2:1.30.3", "nginx:latest", "registry.k8s.io/pause", "localhost:5001/ok@sha256:abc"}
+    assert sorted(e["image"] for e in inventory["errors"]) == ["nginx:latest", "registry.k8s.io/pause"]
+
+
+@pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])
+def test_every_image_the_stacks_run_has_a_fixed_tag(rendered, stack):
+    _, data, _ = rendered(stack)
+
+    assert data["images"]["errors"] == []
+    assert len(data["images"]["images"]) > 25
+
+
+def test_local_platform_fits_a_laptop_kind_cluster(rendered):
+    # The local stack as shipped, i.e. with every component its profile enables, counted
+    # from the pods the charts actually render (sidecars and helpers included).
+    _, data, _ = rendered("local")
+
+    assert data["footprint"]["cpu_millicores"] <= 2000
+    assert data["footprint"]["memory_mib"] <= 4096
+    # Every container of every pod states its requests, hook Jobs included.
+    assert data["footprint"]["unrequested"] == []
+    assert any(w["workload"] == "Deployment istio-system/istiod" for w in data["footprint"]["workloads"])
 
 
 def _render(root, stack):
     config, secrets = read_stack_file(root / f"Pulumi.{stack}.yaml")
     run = run_program(stack, config, secret_keys=secrets)
-    return run, report(run, config)
-
-
-def test_local_platform_fits_a_laptop_kind_cluster(root):
-    # The local stack as shipped, i.e. with every component its profile enables. Each
-    # component that lands enables itself in this profile, so this bound keeps holding
-    # the whole platform to a laptop: <= 2 CPUs and 4 GiB requested, nothing unknown.
-    _, data = _render(root, "local")
-
-    assert data["footprint"]["cpu_millicores"] <= 2000
-    assert data["footprint"]["memory_mib"] <= 4096
-    assert data["footprint"]["unknown"] == []
+    return run, report(run)
 
 
 def test_footprint_is_grouped_by_platform_component(root):

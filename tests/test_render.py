@@ -54,7 +54,10 @@ def test_report_matches_what_the_program_declares(rendered, local_run):
         assert entry["inputs"] == json.loads(json.dumps(redact(recorded.inputs)))
     charts = {r.urn for r in local_run.resources if r.type in ("kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release")}
     assert {h["urn"] for h in report["helm_releases"]} == charts and charts
-    assert set(report) == {"stack", "resources", "helm_releases", "critical_path", "schema", "footprint", "policies"}
+    assert set(report) == {
+        "stack", "resources", "helm_releases", "critical_path", "policies", "schema", "admission", "deployability",
+        "images", "footprint", "charts", "api_versions",
+    }
 
 
 def test_report_never_contains_secret_values(rendered, local_run):
@@ -68,13 +71,13 @@ def test_report_never_contains_secret_values(rendered, local_run):
     assert command.outputs["stdout"] not in text
 
 
-def test_manifests_hold_every_kubernetes_object(rendered, local_run):
+def test_manifests_hold_every_object_the_stack_deploys(rendered, local_run):
     out, _ = rendered
     files = sorted((out / "manifests").glob("*.yaml"))
     objects = [yaml.safe_load(f.read_text()) for f in files]
 
-    expected = [r for r in local_run.resources if r.kubernetes_object]
-    assert len(objects) == len(expected)
+    declared = [r for r in local_run.resources if r.kubernetes_object]
+    assert len(objects) > 4 * len(declared)  # the charts' objects too
     assert {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects} >= {
         ("ConfigMap", "kube-public", "local-registry-hosting"),
         ("Namespace", None, "istio-system"),
@@ -89,7 +92,15 @@ def test_manifests_hold_every_kubernetes_object(rendered, local_run):
         ("NetworkPolicy", "apps", "default-deny"),
         ("ResourceQuota", "apps", "platform-quota"),
         ("LimitRange", "apps", "platform-defaults"),
+        # from the charts: a v4 chart's Deployment, a v3 release's hook Job, a crds/ CRD
+        ("Deployment", "istio-system", "istiod"),
+        ("Job", "monitoring", "kps-admission-create"),
+        ("CustomResourceDefinition", None, "constrainttemplates.templates.gatekeeper.sh"),
     }
+    # Chart-rendered objects get the release namespace, as the install gives them.
+    assert all(o["metadata"].get("namespace") for o in objects if o["kind"] in ("Deployment", "Service", "ConfigMap", "ServiceAccount"))
+    # No Secret's values reach the output, whoever renders it.
+    assert all(set((o.get("data") or {}).values()) <= {"[secret]"} for o in objects if o["kind"] == "Secret")
     assert all(o["apiVersion"] and o["kind"] for o in objects)
 
 
@@ -256,9 +267,12 @@ def test_render_honours_the_policy_pack_config(monkeypatch, tmp_path):
     config = tmp_path / "policy.json"
     config.write_text(json.dumps({"kubernetes-container-no-privileged": "advisory"}))
 
-    assert _render_with_extra(monkeypatch, tmp_path / "out", _privileged_pod, "--policy-config", str(config)) == 0
-    [violation] = json.loads((tmp_path / "out" / "report.json").read_text())["policies"]["violations"]
+    _render_with_extra(monkeypatch, tmp_path / "out", _privileged_pod, "--policy-config", str(config))
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    [violation] = data["policies"]["violations"]
     assert violation["enforcement"] == "advisory"
+    # The pack's config does not change admission: Gatekeeper still refuses the pod.
+    assert any(d["constraint"] == "K8sPSPPrivileged platform-privileged" for d in data["admission"]["gatekeeper"]["denied"])
 
 
 def test_render_rejects_a_bad_policy_pack_config(tmp_path):

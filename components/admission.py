@@ -1,0 +1,247 @@
+"""Admission, offline: what the cluster's admission control says about every object the stack deploys.
+
+- **Gatekeeper**: each constraint the stack installs is evaluated with the Rego of its
+  ConstraintTemplate (as deployed: `spec.targets[].rego` and `libs`, through regopy) on
+  every object it matches, as the validating webhook would at create time: its
+  `match.kinds`, `namespaces`, `excludedNamespaces`, and the webhook's own exemption of
+  namespaces labelled `admission.gatekeeper.sh/ignore`. `deny` violations are errors;
+  `dryrun` and `warn` are reported as warnings.
+- **Pod Security Admission**: every pod template is checked against the Pod Security
+  Standard its namespace enforces (`pod-security.kubernetes.io/enforce`; a namespace
+  without the label is `privileged`, the API server's default), as for the Pods its
+  controller will create. Labels that kept Helm hooks add (Gatekeeper labels its own
+  namespace `restricted`) count.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from .deployed import Deployed
+from .workloads import containers, pod_metadata, pod_spec
+
+CONSTRAINTS_GROUP = "constraints.gatekeeper.sh"
+IGNORE_LABEL = "admission.gatekeeper.sh/ignore"
+ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
+
+# --- Gatekeeper ---------------------------------------------------------------------------
+
+
+def _group(obj: Mapping[str, Any]) -> str:
+    api_version = str(obj.get("apiVersion", ""))
+    return api_version.rpartition("/")[0]
+
+
+def _matches(match: Mapping[str, Any], d: Deployed, ignored: set[str]) -> bool:
+    kinds = match.get("kinds") or [{"apiGroups": ["*"], "kinds": ["*"]}]
+    if not any(
+        ("*" in (k.get("apiGroups") or ["*"]) or _group(d.obj) in (k.get("apiGroups") or []))
+        and ("*" in (k.get("kinds") or ["*"]) or d.kind in (k.get("kinds") or []))
+        for k in kinds
+    ):
+        return False
+    ns = d.namespace
+    if not ns:
+        return match.get("scope", "*") in ("*", "Cluster")
+    if match.get("scope") == "Cluster" or ns in ignored:
+        return False
+    if match.get("namespaces") and ns not in match["namespaces"]:
+        return False
+    return ns not in (match.get("excludedNamespaces") or [])
+
+
+class _Template:
+    """One ConstraintTemplate's Rego, ready to query."""
+
+    def __init__(self, template: Mapping[str, Any]) -> None:
+        import regopy
+
+        target = ((template.get("spec") or {}).get("targets") or [{}])[0]
+        self.rego = str(target.get("rego") or "")
+        self.package = next(line.split()[1] for line in self.rego.splitlines() if line.startswith("package "))
+        self.interpreter = regopy.Interpreter()
+        for i, lib in enumerate(target.get("libs") or []):
+            self.interpreter.add_module(f"lib{i}.rego", lib)
+        self.interpreter.add_module("template.rego", self.rego)
+
+    def violations(self, obj: Mapping[str, Any], parameters: Mapping[str, Any]) -> list[str]:
+        metadata = obj.get("metadata") or {}
+        review = {
+            "review": {
+                "kind": {"group": _group(obj), "version": str(obj.get("apiVersion", "")).rpartition("/")[2], "kind": obj.get("kind")},
+                "operation": "CREATE",
+                "name": metadata.get("name"),
+                "namespace": metadata.get("namespace"),
+                "object": obj,
+            },
+            "parameters": dict(parameters),
+        }
+        self.interpreter.set_input_term(json.dumps(review))
+        result = json.loads(str(self.interpreter.query(f"data.{self.package}.violation")))
+        found = (result.get("expressions") or [[]])[0] if isinstance(result, dict) else []
+        return sorted(str(v.get("msg")) for v in found or [])
+
+
+def gatekeeper_verdicts(objects: Sequence[Deployed], namespace_labels: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    """Every constraint on every object it matches: `{"constraints", "evaluated", "denied", "warnings"}`."""
+    templates = {
+        str(((((d.obj.get("spec") or {}).get("crd") or {}).get("spec") or {}).get("names") or {}).get("kind")): d.obj
+        for d in objects
+        if d.kind == "ConstraintTemplate"
+    }
+    constraints = [d for d in objects if _group(d.obj) == CONSTRAINTS_GROUP]
+    ignored = {ns for ns, labels in namespace_labels.items() if IGNORE_LABEL in labels}
+    denied: list[dict[str, str]] = []
+    warnings: list[dict[str, str]] = []
+    evaluated = 0
+    compiled: dict[str, _Template] = {}
+    for constraint in constraints:
+        template = templates.get(constraint.kind)
+        spec = constraint.obj.get("spec") or {}
+        action = str(spec.get("enforcementAction") or "deny")
+        if template is None:
+            denied.append({"constraint": constraint.ref, "object": "", "urn": constraint.source,
+                           "message": f"no ConstraintTemplate defines kind {constraint.kind}: the constraint can never be created"})
+            continue
+        engine = compiled.setdefault(constraint.kind, _Template(template))
+        for d in objects:
+            if d.origin == "dropped-hook" or not _matches(spec.get("match") or {}, d, ignored):
+                continue
+            evaluated += 1
+            for message in engine.violations(d.obj, spec.get("parameters") or {}):
+                entry = {"constraint": f"{constraint.kind} {constraint.name}", "action": action, "object": d.ref, "urn": d.source, "message": message}
+                (denied if action == "deny" else warnings).append(entry)
+    return {"constraints": len(constraints), "evaluated": evaluated, "denied": denied, "warnings": warnings}
+
+
+# --- Pod Security Admission ---------------------------------------------------------------
+
+_BASELINE_CAPABILITIES = {
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+    "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+}
+_SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes",
+}
+_SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+_RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret", "image"}
+LEVELS = ("privileged", "baseline", "restricted")
+
+
+def _baseline(spec: Mapping[str, Any], metadata: Mapping[str, Any]) -> Iterator[str]:
+    pod_ctx = spec.get("securityContext") or {}
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(field):
+            yield f"{field}=true"
+    if (pod_ctx.get("windowsOptions") or {}).get("hostProcess"):
+        yield "hostProcess"
+    for volume in spec.get("volumes") or []:
+        if "hostPath" in volume:
+            yield f"hostPath volume {volume.get('name')}"
+    if (pod_ctx.get("seccompProfile") or {}).get("type") == "Unconfined":
+        yield "pod seccompProfile Unconfined"
+    if (pod_ctx.get("appArmorProfile") or {}).get("type") == "Unconfined":
+        yield "pod appArmorProfile Unconfined"
+    for sysctl in pod_ctx.get("sysctls") or []:
+        if sysctl.get("name") not in _SAFE_SYSCTLS:
+            yield f"unsafe sysctl {sysctl.get('name')}"
+    if str((pod_ctx.get("seLinuxOptions") or {}).get("type", "")) not in _SELINUX_TYPES:
+        yield "pod seLinuxOptions.type"
+    for key, value in ((metadata.get("annotations") or {}).items()):
+        if key.startswith("container.apparmor.security.beta.kubernetes.io/") and value == "unconfined":
+            yield f"AppArmor annotation {key}=unconfined"
+    for _, c in containers(spec):
+        ctx = c.get("securityContext") or {}
+        name = c.get("name")
+        if ctx.get("privileged"):
+            yield f"container {name} privileged"
+        added = set((ctx.get("capabilities") or {}).get("add") or []) - _BASELINE_CAPABILITIES
+        if added:
+            yield f"container {name} adds capabilities {sorted(added)}"
+        for port in c.get("ports") or []:
+            if port.get("hostPort"):
+                yield f"container {name} hostPort {port['hostPort']}"
+        if (ctx.get("seccompProfile") or {}).get("type") == "Unconfined":
+            yield f"container {name} seccompProfile Unconfined"
+        if ctx.get("procMount", "Default") != "Default":
+            yield f"container {name} procMount {ctx['procMount']}"
+        selinux = ctx.get("seLinuxOptions") or {}
+        if str(selinux.get("type", "")) not in _SELINUX_TYPES or selinux.get("user") or selinux.get("role"):
+            yield f"container {name} seLinuxOptions"
+
+
+def _restricted(spec: Mapping[str, Any]) -> Iterator[str]:
+    pod_ctx = spec.get("securityContext") or {}
+    for volume in spec.get("volumes") or []:
+        kinds = set(volume) - {"name"}
+        if kinds - _RESTRICTED_VOLUMES:
+            yield f"volume {volume.get('name')} of type {sorted(kinds)[0]}"
+    pod_non_root = pod_ctx.get("runAsNonRoot")
+    pod_seccomp = (pod_ctx.get("seccompProfile") or {}).get("type")
+    if pod_ctx.get("runAsUser") == 0:
+        yield "pod runAsUser=0"
+    for _, c in containers(spec):
+        ctx = c.get("securityContext") or {}
+        name = c.get("name")
+        if ctx.get("allowPrivilegeEscalation") is not False:
+            yield f"container {name} allowPrivilegeEscalation != false"
+        if ctx.get("runAsNonRoot", pod_non_root) is not True:
+            yield f"container {name} runAsNonRoot != true"
+        if ctx.get("runAsUser") == 0:
+            yield f"container {name} runAsUser=0"
+        if (ctx.get("seccompProfile") or {}).get("type", pod_seccomp) not in ("RuntimeDefault", "Localhost"):
+            yield f"container {name} seccompProfile not RuntimeDefault/Localhost"
+        capabilities = ctx.get("capabilities") or {}
+        if "ALL" not in (capabilities.get("drop") or []):
+            yield f"container {name} does not drop ALL capabilities"
+        if set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}:
+            yield f"container {name} adds capabilities beyond NET_BIND_SERVICE"
+
+
+def pod_security_violations(spec: Mapping[str, Any], metadata: Mapping[str, Any], level: str) -> list[str]:
+    """What a pod spec breaks of Pod Security Standard `level` (privileged: nothing)."""
+    if level == "privileged":
+        return []
+    found = list(_baseline(spec, metadata))
+    if level == "restricted":
+        found += list(_restricted(spec))
+    return found
+
+
+def pod_security_verdicts(objects: Sequence[Deployed], namespace_labels: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    """Every pod template against its namespace's enforced level: `{"evaluated", "levels", "denied"}`."""
+    denied = []
+    evaluated = 0
+    levels = {ns: labels.get(ENFORCE_LABEL, "privileged") for ns, labels in namespace_labels.items()}
+    for d in objects:
+        spec = pod_spec(d.obj)
+        if spec is None or d.origin == "dropped-hook":
+            continue
+        evaluated += 1
+        level = levels.get(d.namespace, "privileged")
+        problems = pod_security_violations(spec, pod_metadata(d.obj), level)
+        if problems:
+            denied.append({"object": d.ref, "urn": d.source, "level": level,
+                           "message": f"namespace {d.namespace} enforces Pod Security `{level}`; its pods would be rejected: {'; '.join(problems)}"})
+    return {"evaluated": evaluated, "levels": dict(sorted(levels.items())), "denied": denied}
+
+
+def namespace_labels(objects: Sequence[Deployed], added: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """Each namespace's labels once the stack is up: its object's labels, then those hooks add."""
+    labels: dict[str, dict[str, str]] = {}
+    for d in objects:
+        if d.kind == "Namespace":
+            labels.setdefault(d.name, {}).update((d.obj.get("metadata") or {}).get("labels") or {})
+    for ns, extra in added.items():
+        labels.setdefault(ns, {}).update(extra)
+    return labels
+
+
+def admission_report(objects: Sequence[Deployed], hook_labels: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    """The render's `admission` section: Gatekeeper and Pod Security verdicts on everything deployed."""
+    labels = namespace_labels(objects, hook_labels)
+    return {"gatekeeper": gatekeeper_verdicts(objects, labels), "pod_security": pod_security_verdicts(objects, labels)}

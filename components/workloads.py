@@ -1,0 +1,56 @@
+"""Pod templates inside Kubernetes objects: where they are, how many pods they make, what they run.
+
+Shared by the footprint, the image inventory, admission and the deployability checks,
+so every check reads a Deployment, a CronJob or a bare Pod the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
+
+
+def pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The pod spec an object runs (None for objects that run no pods)."""
+    kind = obj.get("kind")
+    if kind not in WORKLOAD_KINDS:
+        return None
+    spec = obj.get("spec") or {}
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    return (spec.get("template") or {}).get("spec") or {}
+
+
+def pod_metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Labels and annotations of the pods an object makes."""
+    if obj.get("kind") == "Pod":
+        return obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    return (spec.get("template") or {}).get("metadata") or {}
+
+
+def replicas(obj: Mapping[str, Any], nodes: int) -> int:
+    """Pods an object keeps running: replicas, one per node for a DaemonSet, parallelism for a Job."""
+    spec = obj.get("spec") or {}
+    kind = obj.get("kind")
+    if kind == "DaemonSet":
+        return nodes
+    if kind == "Job":
+        return int(spec.get("parallelism") or 1)
+    if kind in ("CronJob", "Pod"):
+        return 1
+    return int(spec["replicas"]) if spec.get("replicas") is not None else 1
+
+
+def containers(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """("initContainers" | "containers" | "ephemeralContainers", container) for every container of a pod spec."""
+    for field in ("initContainers", "containers", "ephemeralContainers"):
+        for container in spec.get(field) or []:
+            if isinstance(container, Mapping):
+                yield field, container

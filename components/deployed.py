@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import functools
 import re
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,7 +178,6 @@ def _enabled_subcharts(chart_dir: Path, values: Mapping[str, Any]) -> set[str]:
     merged = helm_engine.merged_values(chart_dir, values)
     enabled = set()
     for dependency in helm_engine.chart_metadata(chart_dir).get("dependencies") or []:
-        name = dependency.get("alias") or dependency["name"]
         condition = dependency.get("condition")
         on = True
         for path in (condition or "").split(","):
@@ -215,7 +214,7 @@ def served_api_versions(crds: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 def _render_release(
-    resource: RecordedResource, bundle: Bundle, api_versions: set[str]
+    resource: RecordedResource, bundle: Bundle, api_versions: Iterable[str]
 ) -> tuple[ChartRender, list[dict[str, Any]]]:
     """The release's ChartRender; also its raw templates' CRDs (for the API version list)."""
     inputs = reveal(resource.inputs)
@@ -289,7 +288,8 @@ def _config_group_objects(resource: RecordedResource, bundle: Bundle) -> tuple[l
         objects.append(Deployed(dict(obj), resource.urn, "config-group", source_kind=resource.type))
     for url in inputs.get("files") or []:
         match = _RAW_CHART_URL.match(str(url))
-        path = chart_source(bundle, match["chart"], match["version"]) / match["path"] if match and chart_source(bundle, match["chart"], match["version"]) else None
+        source = chart_source(bundle, match["chart"], match["version"]) if match else None
+        path = source / match["path"] if source is not None and match else None
         if path is None or not path.is_file():
             problems.append(f"{url}: not a file of a pinned chart in the bundle; the render cannot see what it applies")
             continue
@@ -349,10 +349,12 @@ def deployed_objects(run: Run, bundle: Bundle) -> DeployedStack:
     asks = {r.urn: _asks_capabilities(r, bundle) for r in releases}
     renders: dict[str, ChartRender] = {}
     with pool:
-        for render, crds in pool.map(lambda r: _render_release(r, bundle, api_versions), [r for r in releases if not asks[r.urn]]):
+        served = frozenset(api_versions)
+        for render, crds in pool.map(lambda r: _render_release(r, bundle, served), [r for r in releases if not asks[r.urn]]):
             renders[render.urn] = render
             api_versions |= served_api_versions(crds)
-        for render, _ in pool.map(lambda r: _render_release(r, bundle, api_versions), [r for r in releases if asks[r.urn]]):
+        served = frozenset(api_versions)
+        for render, _ in pool.map(lambda r: _render_release(r, bundle, served), [r for r in releases if asks[r.urn]]):
             renders[render.urn] = render
     ordered = [renders[r.urn] for r in releases]
     for render in ordered:
@@ -382,6 +384,30 @@ def _crd_file_objects(source: Path) -> tuple[tuple[str, str, tuple[dict[str, Any
 def _parsed_crds(source: Path, enabled_subcharts: frozenset[str] | None) -> list[tuple[str, tuple[dict[str, Any], ...]]]:
     """(file, objects) of the chart's crds/ folders; a subchart's only when it is enabled (None: all)."""
     return [(name, objs) for name, sub, objs in _crd_file_objects(source) if not sub or enabled_subcharts is None or sub in enabled_subcharts]
+
+
+def warm_up(bundle: Bundle, charts: Iterable[tuple[str, str]]) -> Future[None]:
+    """Load `charts` ((name, version) pairs) and parse their crds/ folders in the background.
+
+    The engine's calls release the GIL, so this overlaps with running the program under
+    mocks; `deployed_objects` then finds them in its caches. Nothing depends on it
+    finishing: the caches fill on demand either way.
+    """
+
+    def load() -> None:
+        for name, version in charts:
+            source = chart_source(bundle, name, version)
+            if source is not None:
+                try:
+                    _crd_file_objects(source)
+                    helm_engine.uses_api_versions(source)
+                except helm_engine.HelmRenderError:
+                    continue  # reported where the release renders
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(load)
+    pool.shutdown(wait=False)
+    return future
 
 
 def _asks_capabilities(resource: RecordedResource, bundle: Bundle) -> bool:

@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+import traceback
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-
 from pulumi_policy import StackValidationPolicy
 
 from .admission import admission_report
+from .charts import CHARTS
 from .config import NAMESPACE, ConfigError, PlatformConfig, parse_config
 from .deployability import Facts, Prerequisite, deployability_report, namespace_labels_from_hooks
-from .deployed import Deployed, DeployedStack, deployed_objects
+from .deployed import Deployed, DeployedStack, deployed_objects, warm_up
 from .footprint import footprint, image_inventory, node_count
 from .harness import SECRET_PLACEHOLDER, RecordedResource, Run, read_stack_file, redact, reveal, run_program_recording
 from .mesh import INGRESS_NAMESPACE
@@ -138,7 +140,7 @@ def _policy_resources(run: Run, stack: DeployedStack | None) -> tuple[list[Any],
         )
         for r in run.resources
     ]
-    hidden = []
+    hidden: list[Resource] = []
     by_urn = run.by_urn()
     for d in stack.objects if stack else []:
         if d.origin in ("program", "dropped-hook"):
@@ -226,14 +228,18 @@ def report(run: Run, config: dict[str, Any] | None = None, pack_config: dict[str
 
 
 def checked(
-    run: Run, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None
+    run: Run, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None, stack: DeployedStack | None = None
 ) -> tuple[dict[str, Any], DeployedStack | None]:
-    """(report, everything the stack deploys — None without config or bundle)."""
+    """(report, everything the stack deploys — None without config or bundle).
+
+    `stack`: what `deployed_objects(run, bundle())` returned, if the caller has it already.
+    """
     data = _resources_report(run)
     if config is None:
         return data, None
     upstream = bundle()
-    stack = deployed_objects(run, upstream) if upstream is not None else None
+    if stack is None and upstream is not None:
+        stack = deployed_objects(run, upstream)
     platform_config = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
     data["policies"] = policy_report(run, pack_config, stack)
     if stack is None:
@@ -318,7 +324,7 @@ def _redacted(d: Deployed, run_manifest: dict[str, Any] | None) -> dict[str, Any
     obj = run_manifest if run_manifest is not None else d.obj
     if obj.get("kind") == "Secret":
         obj = {**obj, **{key: {k: SECRET_PLACEHOLDER for k in (obj.get(key) or {})} for key in ("data", "stringData") if key in obj}}
-    ordered = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
+    ordered: dict[str, Any] = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
     ordered.update({k: v for k, v in obj.items() if k not in ordered})
     return ordered
 
@@ -329,7 +335,8 @@ def write(run: Run, out: Path, config: dict[str, Any] | None = None, pack_config
     manifests.mkdir(parents=True, exist_ok=True)
     for stale in manifests.glob("*.yaml"):
         stale.unlink()
-    data, stack = checked(run, config, pack_config)
+    upstream = bundle()
+    stack = deployed_objects(run, upstream) if config is not None and upstream is not None else None
     by_urn = run.by_urn()
     if stack is None:
         objects = [_redacted(Deployed(manifest(r), r.urn, "program"), manifest(r)) for r in run.resources if r.kubernetes_object]
@@ -337,6 +344,15 @@ def write(run: Run, out: Path, config: dict[str, Any] | None = None, pack_config
         objects = [
             _redacted(d, manifest(by_urn[d.source]) if d.origin == "program" else None) for d in stack.objects if d.origin != "dropped-hook"
         ]
+    # Emitting several MB of YAML is pure CPU: a child process does it while the checks run.
+    join = _in_child(lambda: _write_manifests(objects, manifests))
+    data, _ = checked(run, config, pack_config, stack)
+    join()
+    (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    return data
+
+
+def _write_manifests(objects: Sequence[dict[str, Any]], manifests: Path) -> None:
     seen: Counter[str] = Counter()
     for index, obj in enumerate(objects):
         name = _file_name(obj, index)
@@ -350,8 +366,36 @@ def write(run: Run, out: Path, config: dict[str, Any] | None = None, pack_config
         else:
             text = yaml.dump(obj, Dumper=_DUMPER, sort_keys=False)
         (manifests / name).write_text(text)
-    (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    return data
+
+
+def _in_child(work: Callable[[], None]) -> Callable[[], None]:
+    """Run `work` in a forked child process; the returned `join()` waits and raises if it failed.
+
+    The child only runs Python (no call into the Helm library, whose threads a fork does
+    not copy) and leaves with `os._exit`. Without `fork`, `work` runs here and now.
+    """
+    if not hasattr(os, "fork"):
+        work()
+        return lambda: None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported by the parent's exit status
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+    def join() -> None:
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError("writing the manifests failed (see the traceback above)")
+
+    return join
 
 
 def _short(urn: str) -> str:
@@ -488,6 +532,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {config_file} not found (run from the project root or pass --config-file)", file=sys.stderr)
         return 2
     config, secret_keys = read_stack_file(config_file)
+    upstream = bundle()
+    if upstream is not None:
+        # Chart loading and CRD parsing are the engine's work: they overlap with the program.
+        warm_up(upstream, [(c.name, c.version) for c in CHARTS.values()])
     run, error = run_program_recording(args.stack, config, secret_keys=secret_keys)
     if isinstance(error, ConfigError):
         print(f"error: {error}", file=sys.stderr)
@@ -507,4 +555,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    # Everything is written and flushed; skip tearing down the hundreds of MB of parsed
+    # charts and CRDs object by object (over half a second), as a CLI may.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -87,7 +87,78 @@ def _core_validator(kind: str, api_version: str) -> jsonschema.protocols.Validat
     if not path.is_file():
         return None
     schema = json.loads(path.read_text())
-    return jsonschema.Draft202012Validator(schema, registry=_core_registry())
+    return jsonschema.Draft202012Validator(_Inliner.shared().inline(schema), registry=_core_registry())
+
+
+_DEFINITION_REF = "/api/_definitions.json#/$defs/"
+
+
+class _Inliner:
+    """Replaces each `$ref` to a Kubernetes definition with the definition itself.
+
+    Resolving a `$ref` through the registry on every use dominates validation time; the
+    Kubernetes schemas nest definitions a few dozen deep, so inlining them once makes
+    validation several times faster. Definitions that can reach themselves
+    (JSONSchemaProps) keep their `$ref`, which the registry still resolves. Descriptions
+    are dropped: they never change a verdict.
+    """
+
+    def __init__(self, defs: Mapping[str, Any]) -> None:
+        self.defs = defs
+        self.done: dict[str, Any] = {}
+        self.edges = {name: set(self._refs(schema)) for name, schema in defs.items()}
+        self.recursive = {name for name in defs if name in self._reachable(name)}
+
+    @classmethod
+    @functools.cache
+    def shared(cls) -> "_Inliner":
+        return cls(json.loads(_schema_dir().joinpath("_definitions.json").read_text())["$defs"])
+
+    def _refs(self, node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and "/$defs/" in ref:
+                yield ref.rpartition("/")[2]
+            for value in node.values():
+                yield from self._refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from self._refs(value)
+
+    def _reachable(self, start: str) -> set[str]:
+        found: set[str] = set()
+        todo = list(self.edges[start])
+        while todo:
+            name = todo.pop()
+            if name not in found and name in self.edges:
+                found.add(name)
+                todo.extend(self.edges[name])
+        return found
+
+    def inline(self, node: Any, *, in_properties: bool = False) -> Any:
+        if isinstance(node, list):
+            return [self.inline(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if in_properties:  # keys are property names here, not keywords
+            return {k: self.inline(v) for k, v in node.items()}
+        siblings = {
+            k: self.inline(v, in_properties=k in ("properties", "patternProperties"))
+            for k, v in node.items()
+            if k not in ("$ref", "description")
+        }
+        ref = node.get("$ref")
+        if not (isinstance(ref, str) and ref.startswith((_DEFINITION_REF, "#/$defs/"))):
+            return siblings
+        name = ref.rpartition("/")[2]
+        if name in self.recursive or name not in self.defs:
+            # Definitions refer to each other as "#/$defs/..."; the registry knows them by file.
+            resolved: Any = {"$ref": _DEFINITION_REF + name}
+        else:
+            if name not in self.done:
+                self.done[name] = self.inline(self.defs[name])
+            resolved = self.done[name]
+        return {"allOf": [resolved], **siblings} if siblings else resolved
 
 
 def _crd_version(crd: Mapping[str, Any], version: str) -> Mapping[str, Any] | None:

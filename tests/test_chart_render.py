@@ -6,7 +6,6 @@ import ast
 from pathlib import Path
 
 import pytest
-
 from helpers import release, render
 
 from components.deployed import V3_RELEASE, V4_CHART

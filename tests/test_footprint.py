@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 
-import json
-
 from components.deployed import Deployed
 from components.footprint import footprint, image_inventory, pod_requests
-from components.quantity import cpu_millicores, memory_mib
 from components.harness import read_stack_file, run_program
+from components.quantity import cpu_millicores, memory_mib
 from components.render import component_of, report
 
 

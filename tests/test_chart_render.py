@@ -13,9 +13,10 @@ from components.upstream import bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(bundle() is None, reason="upstream bundle (../shared/upstream) not present: chart sources unavailable")
+needs_bundle = pytest.mark.skipif(bundle() is None, reason="upstream bundle (../shared/upstream) not present: chart sources unavailable")
 
 
+@needs_bundle
 def test_a_v4_chart_drops_hooks_and_includes_crds():
     [chart] = render(release("gatekeeper", "3.23.0", "gatekeeper-system")).charts
 
@@ -26,6 +27,7 @@ def test_a_v4_chart_drops_hooks_and_includes_crds():
     assert ("CustomResourceDefinition", "crds") in kinds and ("Job", "hook") not in kinds
 
 
+@needs_bundle
 def test_a_v3_release_keeps_hooks_but_not_test_hooks_and_honours_skip_crds():
     [chart] = render(release("gatekeeper", "3.23.0", "gatekeeper-system", v3=True, skipCrds=True)).charts
 
@@ -34,6 +36,7 @@ def test_a_v3_release_keeps_hooks_but_not_test_hooks_and_honours_skip_crds():
     assert any(d.origin == "hook" and d.kind == "Job" for d in chart.objects)
 
 
+@needs_bundle
 def test_chart_objects_get_the_release_namespace_unless_cluster_scoped():
     stack = render(release("keda", "2.20.2", "autoscale"))
 
@@ -42,6 +45,7 @@ def test_chart_objects_get_the_release_namespace_unless_cluster_scoped():
     assert all(d.namespace == "" for d in stack.objects if d.kind in ("ClusterRole", "APIService", "CustomResourceDefinition"))
 
 
+@needs_bundle
 def test_charts_see_the_api_versions_the_platform_installs():
     # falcosidekick renders its ServiceMonitor only when the cluster serves monitoring.coreos.com/v1.
     values = {"falcosidekick": {"enabled": True, "serviceMonitor": {"enabled": True}}}
@@ -54,12 +58,14 @@ def test_charts_see_the_api_versions_the_platform_installs():
     assert "monitoring.coreos.com/v1" in with_prometheus.api_versions
 
 
+@needs_bundle
 def test_a_chart_that_fails_to_render_reports_the_engines_message():
     [chart] = render(release("loki", "18.11.0", "monitoring", {"deploymentMode": "SimpleScalable", "loki": {"storage": {"type": "s3"}}})).charts
 
     assert "bucketNames" in chart.error and chart.objects == []
 
 
+@needs_bundle
 def test_a_chart_missing_from_the_bundle_is_an_error_not_a_skip():
     [chart] = render(release("istiod", "1.29.0", "istio-system")).charts
 

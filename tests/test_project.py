@@ -22,6 +22,18 @@ def test_ci_runs_the_readme_test_command():
     assert re.search(r"^make test$", ci, re.MULTILINE)
 
 
+def test_ci_refuses_to_run_without_the_upstream_bundle(tmp_path):
+    # Without ../shared/upstream the chart tests skip; a green CI run would prove nothing.
+    import os
+    import subprocess
+
+    env = {**os.environ, "GITOPS_UPSTREAM": str(tmp_path / "absent")}
+    proc = subprocess.run(["bash", str(ROOT / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60)
+
+    assert proc.returncode == 1
+    assert "the pinned upstream bundle is missing" in proc.stderr
+
+
 def test_every_dependency_is_pinned_exactly():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
 

@@ -13,8 +13,11 @@ import yaml
 
 from components.harness import RecordedResource, read_stack_file, redact
 from components.render import critical_path
+from components.upstream import bundle
 
 ROOT = Path(__file__).resolve().parents[1]
+
+needs_bundle = pytest.mark.skipif(bundle() is None, reason="upstream bundle (../shared/upstream) not present: the charts cannot be rendered")
 
 
 def render(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -38,6 +41,7 @@ def test_render_local_succeeds_with_a_summary(rendered):
     assert "critical path:" in proc.stdout
 
 
+@needs_bundle
 def test_report_matches_what_the_program_declares(rendered, local_run):
     out, _ = rendered
     report = json.loads((out / "report.json").read_text())
@@ -71,6 +75,7 @@ def test_report_never_contains_secret_values(rendered, local_run):
     assert command.outputs["stdout"] not in text
 
 
+@needs_bundle
 def test_manifests_hold_every_object_the_stack_deploys(rendered, local_run):
     out, _ = rendered
     files = sorted((out / "manifests").glob("*.yaml"))
@@ -272,6 +277,8 @@ def test_render_honours_the_policy_pack_config(monkeypatch, tmp_path):
     [violation] = data["policies"]["violations"]
     assert violation["enforcement"] == "advisory"
     # The pack's config does not change admission: Gatekeeper still refuses the pod.
+    if bundle() is None:
+        return  # admission needs the charts; the policy verdict above holds either way
     assert any(d["constraint"] == "K8sPSPPrivileged platform-privileged" for d in data["admission"]["gatekeeper"]["denied"])
 
 

@@ -5,10 +5,12 @@ Each check is a pure function from the stack's deployed objects (program + chart
 to findings: the object, the rule, what to change. `deployability_report` runs them all.
 
 - `references`: a pod mounts, `envFrom`s or `valueFrom`s a Secret / ConfigMap / PVC, or
-  runs as a ServiceAccount, that nothing in the stack creates; an Istio Gateway's
-  `credentialName` Secret likewise.
+  runs as a ServiceAccount, that nothing in the stack creates; likewise an Istio
+  Gateway's `credentialName` Secret, and the Secrets, ConfigMaps and ServiceAccount a
+  Prometheus operator resource (Prometheus, Alertmanager) gives its pods.
 - `addresses`: an in-cluster address wired into values, env or config files
-  (`svc.ns[.svc[.cluster.local]][:port]`) has no Service with that port.
+  (`svc.ns[.svc[.cluster.local]][:port]`), or an Istio route's or DestinationRule's
+  in-cluster host, has no Service with that port.
 - `webhooks`: an admission webhook or APIService points at a Service that does not
   exist, or its CA would come from a hook the install mode drops.
 - `namespaces`: an object, or a hook Job's `kubectl label|annotate ns ...`, names a
@@ -78,8 +80,11 @@ class Facts:
     """Release URN -> values the program passes (scanned for wired-in addresses)."""
 
 
-def _finding(check: str, obj: Deployed | None, message: str, **extra: str) -> dict[str, str]:
-    return {"check": check, "object": obj.ref if obj else "", "urn": obj.source if obj else extra.pop("urn", ""), "message": message, **extra}
+def _finding(check: str, obj: Deployed | None, message: str, urn: str = "") -> dict[str, str]:
+    """One error: the check, the object (`Kind ns/name`), the URN of what declares it, and what is wrong."""
+    if obj is not None:
+        return {"check": check, "object": obj.ref, "urn": obj.source, "message": message}
+    return {"check": check, "object": f"values of {urn.rsplit('::', 1)[-1]}" if urn else "", "urn": urn, "message": message}
 
 
 def _index(objects: Iterable[Deployed]) -> dict[tuple[str, str, str], Deployed]:
@@ -156,6 +161,9 @@ def _pod_references(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
                     yield kind, str(source[key].get("name")), f"container {name} env {env.get('name')}"
 
 
+_OPERATED = ("Prometheus", "Alertmanager", "ThanosRuler", "PrometheusAgent")
+
+
 def check_references(objects: Sequence[Deployed], charts: Sequence[ChartRender], facts: Facts) -> list[dict[str, str]]:
     """Every object a pod (or an Istio Gateway's TLS) needs exists in the stack, at run time, or as a prerequisite."""
     have = _index(objects)
@@ -182,6 +190,14 @@ def check_references(objects: Sequence[Deployed], charts: Sequence[ChartRender],
         if spec is not None:
             for kind, name, where in _pod_references(spec):
                 missing(d, kind, d.namespace, name, where)
+        if d.kind in _OPERATED and str(d.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
+            # The operator's pods mount these and run as this ServiceAccount.
+            spec_ = d.obj.get("spec") or {}
+            if spec_.get("serviceAccountName"):
+                missing(d, "ServiceAccount", d.namespace, str(spec_["serviceAccountName"]), "spec.serviceAccountName")
+            for kind, key in (("Secret", "secrets"), ("ConfigMap", "configMaps")):
+                for name in spec_.get(key) or []:
+                    missing(d, kind, d.namespace, str(name), f"spec.{key}")
         if d.kind == "Gateway" and str(d.obj.get("apiVersion", "")).startswith("networking.istio.io/"):
             for server in (d.obj.get("spec") or {}).get("servers") or []:
                 credential = (server.get("tls") or {}).get("credentialName")
@@ -251,6 +267,31 @@ def _wired_texts(d: Deployed) -> Iterator[tuple[str, str]]:
                 continue
 
 
+def _istio_destinations(d: Deployed) -> Iterator[tuple[str, str, str, int | None]]:
+    """(where, service, namespace, port) of the in-cluster hosts an Istio route or DestinationRule sends to."""
+    if not str(d.obj.get("apiVersion", "")).startswith("networking.istio.io/"):
+        return
+    spec = d.obj.get("spec") or {}
+    found: list[tuple[str, str, int | None]] = []
+    if d.kind == "VirtualService":
+        for protocol in ("http", "tcp", "tls"):
+            for i, route in enumerate(spec.get(protocol) or []):
+                for target in route.get("route") or []:
+                    destination = target.get("destination") or {}
+                    found.append((f"{protocol}[{i}] destination", str(destination.get("host", "")), (destination.get("port") or {}).get("number")))
+                mirror = route.get("mirror")
+                if mirror:
+                    found.append((f"{protocol}[{i}] mirror", str(mirror.get("host", "")), (mirror.get("port") or {}).get("number")))
+    elif d.kind == "DestinationRule":
+        found.append(("host", str(spec.get("host", "")), None))
+    for where, host, port in found:
+        parts = host.split(".")
+        if len(parts) == 1 and host and host != "*":
+            yield where, host, d.namespace, port  # a short name: a Service of the rule's own namespace
+        elif host.endswith((".svc.cluster.local", ".svc")) and len(parts) >= 3:
+            yield where, parts[0], parts[1], port
+
+
 def check_addresses(objects: Sequence[Deployed], facts: Facts) -> list[dict[str, str]]:
     """Every in-cluster address the platform wires in resolves to a Service port."""
     namespaces = namespaces_of(objects, facts.environment)
@@ -279,7 +320,7 @@ def check_addresses(objects: Sequence[Deployed], facts: Facts) -> list[dict[str,
                 message = f"{where}: `{matched}` uses port {port}; Service {ns}/{svc} serves {sorted(ports)}"
             else:
                 continue
-            findings.append(_finding("addresses", d, message, urn=urn) if d else {"check": "addresses", "object": "", "urn": urn, "message": message})
+            findings.append(_finding("addresses", d, message, urn=urn))
 
     for urn, values in facts.release_values.items():
         for path, text in _strings(values):
@@ -287,6 +328,12 @@ def check_addresses(objects: Sequence[Deployed], facts: Facts) -> list[dict[str,
     for d in objects:
         for where, text in _wired_texts(d):
             resolve(d, where, text)
+        for where, svc, ns, port in _istio_destinations(d):
+            ports = services.get((ns, svc))
+            if ports is None:
+                findings.append(_finding("addresses", d, f"{where}: host {svc}.{ns} names Service {ns}/{svc}, which does not exist"))
+            elif port is not None and int(port) not in ports:
+                findings.append(_finding("addresses", d, f"{where}: port {port} of Service {ns}/{svc}, which serves {sorted(ports)}"))
     return findings
 
 

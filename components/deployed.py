@@ -429,6 +429,3 @@ def _fill_namespaces(objects: Sequence[Deployed], renders: Sequence[ChartRender]
         if not metadata.get("namespace"):
             metadata["namespace"] = release_ns[d.source]
 
-
-def is_namespaced(kind: str, objects: Iterable[Deployed]) -> bool:
-    return kind not in CLUSTER_SCOPED and _crd_scopes(d.obj for d in objects).get(kind) != "Cluster"

@@ -97,6 +97,15 @@ def test_an_istio_gateway_certificate_must_exist():
     assert "Secret apps/gateway-tls" in finding["message"]
 
 
+def test_an_operator_resource_needs_the_secrets_it_gives_its_pods():
+    alertmanager = obj("Alertmanager", "main", api_version="monitoring.coreos.com/v1",
+                       spec={"serviceAccountName": "api", "secrets": ["alertmanager-receivers"]})
+
+    [finding] = check_references([*BASE, alertmanager], [], LOCAL)
+
+    assert finding["message"] == "spec.secrets refers to Secret apps/alertmanager-receivers, which nothing in the stack creates"
+
+
 # --- addresses ----------------------------------------------------------------------------
 
 
@@ -124,6 +133,23 @@ def test_addresses_in_values_and_secret_data_are_checked():
     findings = check_addresses([*BASE, secret], facts)
 
     assert sorted(f["message"].split("`")[1] for f in findings) == ["grpc://jaeger.apps:4317", "http://loki.apps.svc:3100"]
+
+
+def test_istio_routes_must_reach_a_service_port():
+    route = obj("VirtualService", "api", api_version="networking.istio.io/v1", spec={
+        "hosts": ["api.example.com"],
+        "http": [{"route": [{"destination": {"host": "api.apps.svc.cluster.local", "port": {"number": 80}}},
+                            {"destination": {"host": "web", "port": {"number": 8080}}}]}],
+    })
+    rule = obj("DestinationRule", "gone", api_version="networking.istio.io/v1", spec={"host": "gone.apps.svc.cluster.local"})
+
+    messages = sorted(f["message"] for f in check_addresses([*BASE, service("api", port=8080), route, rule], LOCAL))
+
+    assert messages == [
+        "host: host gone.apps names Service apps/gone, which does not exist",
+        "http[0] destination: host web.apps names Service apps/web, which does not exist",
+        "http[0] destination: port 80 of Service apps/api, which serves [8080]",
+    ]
 
 
 def test_public_hostnames_are_not_mistaken_for_services():

@@ -41,7 +41,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest
 
 render: $(VENV)/.installed
-	$(PY) -m components.render $(STACK) --out build/render-$(STACK)
+	$(PY) -m render $(STACK) --out build/render-$(STACK)
 
 define require_pulumi
 	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is required: https://www.pulumi.com/docs/install/" >&2; exit 1; }

@@ -1,5 +1,5 @@
 """gitops-platform: load the stack's config, build the platform, export its outputs."""
 
-from components.platform import main
+from program import main
 
 main()

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/render.py [--runs 5] [stack ...]
 
-For each stack: the median wall time of `python -m components.render <stack>` over
+For each stack: the median wall time of `python -m render <stack>` over
 `--runs` fresh processes; the median of its import floor — a fresh process importing
 exactly the modules of the third-party packages the program imports (every submodule
 the render of that stack loaded, e.g. `pulumi_aws.eks.cluster`), nothing else —; their
@@ -25,20 +25,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # Runs the render of a stack in-process, then lists every loaded module of the
-# third-party packages that components/ imports directly.
+# third-party packages that components/, program/ and render/ import directly.
 _LIST_IMPORTS = """
 import ast, pathlib, sys, tempfile
-import components.render
+import render.cli
 packages = set()
-for path in pathlib.Path('components').glob('*.py'):
+for path in [p for d in ('components', 'program', 'render') for p in pathlib.Path(d).glob('*.py')]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             packages.update(a.name.split('.')[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             packages.add(node.module.split('.')[0])
-packages -= set(sys.stdlib_module_names) | {'components', '__future__'}
+packages -= set(sys.stdlib_module_names) | {'components', 'program', 'render', 'policies', '__future__'}
 with tempfile.TemporaryDirectory() as out:
-    components.render.main([sys.argv[1], '--out', out])
+    render.cli.main([sys.argv[1], '--out', out])
 print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in packages)))
 """
 
@@ -71,7 +71,7 @@ def bench(stacks: list[str], runs: int) -> list[dict]:
             floor_cmd = [sys.executable, "-c", "\n".join(f"import {m}" for m in modules)]
             floor = statistics.median(_timed(floor_cmd)[0] for _ in range(runs))
             out = Path(tmp) / stack
-            samples = [_timed([sys.executable, "-m", "components.render", stack, "--out", str(out)]) for _ in range(runs)]
+            samples = [_timed([sys.executable, "-m", "render", stack, "--out", str(out)]) for _ in range(runs)]
             report = json.loads((out / "report.json").read_text())
             render = statistics.median(s[0] for s in samples)
             rows.append(

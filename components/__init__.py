@@ -1,26 +1,84 @@
-"""gitops-platform component library.
+"""gitops-platform component library: a secure-by-default Kubernetes platform as Pulumi components.
 
-    from components import Platform, load_config
+    from components import MicroserviceStack, MicroserviceConfig
+
+    api = MicroserviceStack("api", MicroserviceConfig(name="api", image="...", ...),
+                            opts=pulumi.ResourceOptions(provider=k8s_provider))
+
+Names are imported on first use (PEP 562), so `from components import MicroserviceStack`
+loads only Pulumi, the Kubernetes SDK and pydantic — never the AWS, Docker or Command
+SDKs. `EksCluster` and `EcrRegistry` need the `aws` extra, `LocalCluster` and
+`LocalRegistry` the `local` extra; without it, importing them raises one error naming
+the extra to install.
 """
 
-from .config import ConfigError, PlatformConfig, load_config, parse_config
-from .local_cluster import LocalCluster, LocalClusterConfig
-from .local_registry import LocalRegistry, LocalRegistryConfig
-from .microservice import MicroserviceConfig, MicroserviceStack
-from .platform import Platform
-from .registry import Registry
+from __future__ import annotations
 
-__all__ = [
-    "ConfigError",
-    "LocalCluster",
-    "LocalClusterConfig",
-    "LocalRegistry",
-    "LocalRegistryConfig",
-    "MicroserviceConfig",
-    "MicroserviceStack",
-    "Platform",
-    "PlatformConfig",
-    "Registry",
-    "load_config",
-    "parse_config",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._extras import installed, missing_extra
+
+__version__ = "0.2.0"
+
+# Public name -> (module, SDK modules it cannot work without).
+_EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "MicroserviceStack": ("microservice", ()),
+    "MicroserviceConfig": ("microservice", ()),
+    "MeshStack": ("mesh", ()),
+    "MeshConfig": ("mesh", ()),
+    "SecurityStack": ("security", ()),
+    "SecurityConfig": ("security", ()),
+    "ObservabilityStack": ("observability", ()),
+    "ObservabilityConfig": ("observability", ()),
+    "AutoscalingStack": ("autoscaling", ()),
+    "AutoscalingStackConfig": ("autoscaling", ()),
+    "Registry": ("registry", ()),
+    "EcrRegistry": ("ecr", ("pulumi_aws",)),
+    "EcrRegistryConfig": ("ecr", ()),
+    "EksCluster": ("eks", ("pulumi_aws",)),
+    "EksClusterConfig": ("eks", ()),
+    "LocalCluster": ("local_cluster", ("pulumi_command",)),
+    "LocalClusterConfig": ("local_cluster", ()),
+    "LocalRegistry": ("local_registry", ("pulumi_docker",)),
+    "LocalRegistryConfig": ("local_registry", ()),
+    "SampleApps": ("apps", ("pulumi_docker",)),
+    "Platform": ("platform", ("pulumi_aws", "pulumi_docker", "pulumi_command")),
+    "PlatformConfig": ("config", ()),
+    "ConfigError": ("config", ()),
+    "parse_config": ("config", ()),
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'components' has no attribute {name!r}")
+    module, needs = _EXPORTS[name]
+    for sdk in needs:
+        if not installed(sdk):
+            raise missing_extra(sdk, name)
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from .apps import SampleApps
+    from .autoscaling import AutoscalingStack, AutoscalingStackConfig
+    from .config import ConfigError, PlatformConfig, parse_config
+    from .ecr import EcrRegistry, EcrRegistryConfig
+    from .eks import EksCluster, EksClusterConfig
+    from .local_cluster import LocalCluster, LocalClusterConfig
+    from .local_registry import LocalRegistry, LocalRegistryConfig
+    from .mesh import MeshConfig, MeshStack
+    from .microservice import MicroserviceConfig, MicroserviceStack
+    from .observability import ObservabilityConfig, ObservabilityStack
+    from .platform import Platform
+    from .registry import Registry
+    from .security import SecurityConfig, SecurityStack

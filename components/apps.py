@@ -11,15 +11,22 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
+from ._extras import optional_module
 from .microservice import _HOST, MicroserviceConfig, MicroserviceStack, depends_on_list
 from .model import KeyProblem, Model, ProfiledModel
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+    import pulumi_docker as docker
+else:
+    aws = optional_module("pulumi_aws", "SampleApps with ECR")
+    docker = optional_module("pulumi_docker", "SampleApps")
 
 APPS_DIR = Path(__file__).resolve().parents[1] / "apps"
 APPS = ("backend", "frontend")

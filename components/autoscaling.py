@@ -8,15 +8,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
-from .eks import EksCluster
 from .model import ProfiledModel, ResourcesConfig
+
+if TYPE_CHECKING:
+    from .eks import EksCluster
 
 METRICS_SERVER_IMAGE = "registry.k8s.io/metrics-server/metrics-server:v0.8.0"
 """metrics-server has no chart in the pinned bundle; its manifests are declared here, image pinned."""

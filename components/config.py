@@ -5,12 +5,13 @@ first resource is registered. A bad configuration stops the program with one
 `ConfigError` that lists every bad key path as it is written in the stack file, the
 value given and what is allowed.
 
-    config = load_config()            # inside a Pulumi program
+    config = parse_config({"environment": "local", "cluster": {"workers": 1}})
     platform = Platform("platform", config)
 
 Component models live beside their components (`LocalClusterConfig` in
 `local_cluster.py`, ...) on the base in `model.py`; this module holds the
-per-environment `PlatformConfig` and the loader.
+per-environment `PlatformConfig`. Reading it from a stack is the program's job
+(`program.load_config`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args, get_origin
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .apps import SampleAppsConfig
 from .autoscaling import AutoscalingStackConfig
@@ -30,9 +38,9 @@ from .eks import EksClusterConfig
 from .local_cluster import LocalClusterConfig
 from .local_registry import LocalRegistryConfig
 from .mesh import MeshConfig
+from .model import MISSING, KeyProblem, Model, ProfiledModel
 from .observability import ObservabilityConfig
 from .security import SecurityConfig
-from .model import MISSING, KeyProblem, Model, ProfiledModel
 
 NAMESPACE = "gitops-platform"
 """The Pulumi config namespace (= project name) every platform key lives under."""
@@ -283,36 +291,3 @@ def parse_config(
         return model.model_validate(dict(raw), by_alias=True, by_name=False, context={"environment": environment, "secret_keys": secret_keys})
     except ValidationError as error:
         raise ConfigError(_problems(error, model), source) from None
-
-
-def _decode(value: Any) -> Any:
-    # The engine hands structured config to the program as JSON text; scalars as plain text.
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
-def raw_config() -> dict[str, Any]:
-    """Every `gitops-platform:` key the engine passed to this program, decoded."""
-    from pulumi.runtime import config as runtime_config
-
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):]: _decode(v) for k, v in merged.items() if k.startswith(prefix)}
-
-
-def secret_config_keys() -> set[str]:
-    """Top-level `gitops-platform:` keys whose value came from secret config."""
-    from pulumi.runtime import config as runtime_config
-
-    keys = set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
-    prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):] for k in keys if k.startswith(prefix)}
-
-
-def load_config() -> PlatformConfig:
-    """Read and validate this stack's configuration (call before creating any resource)."""
-    return parse_config(raw_config(), source=f"Pulumi.{pulumi.get_stack()}.yaml", secret_keys=secret_config_keys())

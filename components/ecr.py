@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 import pulumi
-import pulumi_aws as aws
 from pydantic import Field, field_validator
 
+from ._extras import optional_module
 from .model import Model
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+else:
+    aws = optional_module("pulumi_aws", "EcrRegistry")
 
 _REPOSITORY_PART = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")

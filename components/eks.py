@@ -15,16 +15,21 @@ import ipaddress
 import json
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from ._extras import optional_module
 from .local_cluster import KUBERNETES_VERSION
 from .model import KeyProblem, Model
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+else:
+    aws = optional_module("pulumi_aws", "EksCluster")
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 """All five EKS control-plane log types; every one is enabled."""

@@ -11,15 +11,20 @@ import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pulumi
-import pulumi_command as command
 import pulumi_kubernetes as k8s
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from ._extras import optional_module
 from .model import KeyProblem, Model
+
+if TYPE_CHECKING:
+    import pulumi_command as command
+else:
+    command = optional_module("pulumi_command", "LocalCluster")
 
 KIND_RELEASE = "v0.33"
 """The kind minor release the default node image is built for (kind's release notes)."""

@@ -8,16 +8,21 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pulumi
-import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from ._extras import optional_module
 from .ecr import EcrRegistryConfig
 from .model import KeyProblem, Model
+
+if TYPE_CHECKING:
+    import pulumi_docker as docker
+else:
+    docker = optional_module("pulumi_docker", "LocalRegistry")
 
 REGISTRY_PORT = 5000
 """Port the registry listens on inside its container (the image's default)."""

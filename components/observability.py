@@ -8,18 +8,24 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pydantic import Field, ValidationInfo, model_validator
 
+from ._extras import optional_module
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .dashboards import DASHBOARDS, dashboard_json
-from .eks import EksCluster
 from .model import KeyProblem, Model, ProfiledModel, ResourcesConfig
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+
+    from .eks import EksCluster
+else:
+    aws = optional_module("pulumi_aws", "ObservabilityStack with an EKS cluster")
 
 NAMESPACE = "monitoring"
 RELEASE = "kps"

@@ -1,22 +1,23 @@
 """Platform: composes the components of one environment from a `PlatformConfig`.
 
     import pulumi
-    from components.config import load_config
-    from components.platform import Platform
+    from components import Platform, parse_config
 
-    platform = Platform("platform", load_config())
+    platform = Platform("platform", parse_config({"environment": "local"}))
     pulumi.export("kubeconfig", platform.kubeconfig)
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from ._extras import optional_module
 from .apps import SampleApps
 from .autoscaling import AutoscalingStack
-from .config import NAMESPACE, AwsPlatformConfig, LocalPlatformConfig, PlatformConfig, load_config
+from .config import NAMESPACE, AwsPlatformConfig, LocalPlatformConfig, PlatformConfig
 from .ecr import EcrRegistry
 from .eks import EksCluster
 from .local_cluster import LocalCluster
@@ -25,6 +26,11 @@ from .mesh import MeshStack
 from .observability import ObservabilityStack
 from .registry import Registry
 from .security import SecurityStack
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+else:
+    aws = optional_module("pulumi_aws", "Platform on aws")
 
 
 class Platform(pulumi.ComponentResource):
@@ -170,16 +176,3 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-
-
-def main() -> Platform:
-    """The program: load and validate config, build the platform, export its outputs."""
-    config = load_config()
-    platform = Platform("platform", config)
-    pulumi.export("environment", config.environment)
-    pulumi.export("clusterName", platform.cluster_name)
-    pulumi.export("kubeconfig", platform.kubeconfig)
-    pulumi.export("registryHost", platform.registry_host)
-    if platform.frontend_url is not None:
-        pulumi.export("frontendUrl", platform.frontend_url)
-    return platform

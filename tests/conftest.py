@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from components.harness import Run, read_stack_file, run_program, run_stack  # noqa: E402
+from render.harness import Run, read_stack_file, run_program, run_stack  # noqa: E402
 
 AWS_APPS = {"apps": {"enabled": True, "host": "app.example.com"}, "registry": {"services": ["backend", "frontend"]}}
 """What the aws stack file needs besides its own keys to run the sample apps."""
@@ -40,8 +40,8 @@ def stack_config(stack: str) -> tuple[dict[str, Any], list[str]]:
 @pytest.fixture(scope="session")
 def rendered() -> Any:
     """`rendered("local" | "aws" | "aws-apps")` -> (run, report, deployed stack), each rendered once per session."""
-    from components.render import checked
-    from components.upstream import bundle
+    from render.report import checked
+    from render.upstream import bundle
 
     cache: dict[str, Any] = {}
 

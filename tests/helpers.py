@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.deployed import V3_RELEASE, V4_CHART, DeployedStack, deployed_objects
-from components.harness import RecordedResource, Run
-from components.upstream import bundle
+from render.deployed import V3_RELEASE, V4_CHART, DeployedStack, deployed_objects
+from render.harness import RecordedResource, Run
+from render.upstream import bundle
 
 
 def local(**keys: Any) -> dict[str, Any]:

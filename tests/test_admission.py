@@ -6,8 +6,13 @@ import copy
 
 import pytest
 
-from components.admission import admission_report, gatekeeper_verdicts, namespace_labels, pod_security_violations
-from components.deployed import Deployed
+from render.admission import (
+    admission_report,
+    gatekeeper_verdicts,
+    namespace_labels,
+    pod_security_violations,
+)
+from render.deployed import Deployed
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from helpers import aws, local
 
 from components.config import ConfigError
-from components.harness import run_program, run_program_recording
+from render.harness import run_program, run_program_recording
 
 
 @pytest.fixture(scope="module")

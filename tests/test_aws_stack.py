@@ -10,7 +10,7 @@ from helpers import AWS_MINIMAL, aws, local
 
 from components.config import parse_config
 from components.ecr import EcrRegistry, EcrRegistryConfig, lifecycle_policy
-from components.harness import Secret, reveal, run_program, run_stack
+from render.harness import Secret, reveal, run_program, run_stack
 
 ROOT_TYPES = "gitops-platform:index:"
 

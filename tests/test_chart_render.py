@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from helpers import release, render
 
-from components.deployed import V3_RELEASE, V4_CHART
-from components.upstream import bundle
+from render.deployed import V3_RELEASE, V4_CHART
+from render.upstream import bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,7 +82,7 @@ def test_only_one_module_touches_the_helm_sdk():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             if any(n.split(".")[0] == "helm_python" for n in names):
                 users.append(path.relative_to(ROOT).as_posix())
-    assert sorted(set(users)) == ["components/helm_engine.py"]
+    assert sorted(set(users)) == ["render/helm_engine.py"]
 
 
 @pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from components.charts import CHARTS
-from components.upstream import bundle
-from components.validate import check_values, structural_to_json_schema, validate_object
+from render.upstream import bundle
+from render.validate import check_values, structural_to_json_schema, validate_object
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1",

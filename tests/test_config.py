@@ -6,8 +6,8 @@ import pytest
 from helpers import AWS_MINIMAL, aws, local
 
 from components.config import ConfigError, parse_config
-from components.harness import run_program_recording
 from components.local_cluster import DEFAULT_NODE_IMAGE
+from render.harness import run_program_recording
 
 NS = "gitops-platform"
 

@@ -7,7 +7,7 @@ import base64
 import pytest
 from helpers import release, render
 
-from components.deployability import (
+from render.deployability import (
     Facts,
     Prerequisite,
     addresses_in,
@@ -19,8 +19,8 @@ from components.deployability import (
     check_webhooks,
     deployability_report,
 )
-from components.deployed import Deployed
-from components.upstream import bundle
+from render.deployed import Deployed
+from render.upstream import bundle
 
 needs_bundle = pytest.mark.skipif(bundle() is None, reason="upstream bundle (../shared/upstream) not present: chart sources unavailable")
 

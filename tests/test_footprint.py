@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from components.deployed import Deployed
-from components.footprint import footprint, image_inventory, pod_requests
-from components.harness import read_stack_file, run_program
 from components.quantity import cpu_millicores, memory_mib
-from components.render import component_of, report
+from render.deployed import Deployed
+from render.footprint import footprint, image_inventory, pod_requests
+from render.harness import read_stack_file, run_program
+from render.report import component_of, report
 
 
 def deployment(name, replicas=1, containers=None, init=None, kind="Deployment"):
@@ -160,7 +160,7 @@ def test_critical_path_aws_is_at_most_8(root):
 def test_render_without_the_bundle_skips_schema_checks_visibly(root, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(root), "GITOPS_UPSTREAM": str(tmp_path / "absent")}
     proc = subprocess.run(
-        [sys.executable, "-m", "components.render", "local", "--out", str(tmp_path / "out")],
+        [sys.executable, "-m", "render", "local", "--out", str(tmp_path / "out")],
         cwd=root, env=env, capture_output=True, text=True, timeout=120,
     )
 

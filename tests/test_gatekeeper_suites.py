@@ -13,7 +13,14 @@ import pytest
 import regopy
 from policy_fixtures import mutate, spec_of, workload
 
-from components.security import EXEMPT_NAMESPACES, TEMPLATES, GatekeeperConfig, _WORKLOAD_KINDS, constraint_parameters, constraint_template
+from components.security import (
+    _WORKLOAD_KINDS,
+    EXEMPT_NAMESPACES,
+    TEMPLATES,
+    GatekeeperConfig,
+    constraint_parameters,
+    constraint_template,
+)
 
 STACK_REGISTRY = "localhost:5001/"
 CONFIG = GatekeeperConfig.for_environment("local")

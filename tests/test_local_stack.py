@@ -6,8 +6,8 @@ import pytest
 import yaml
 from helpers import local
 
-from components.harness import Secret, reveal, run_program
 from components.local_cluster import DEFAULT_NODE_IMAGE
+from render.harness import Secret, reveal, run_program
 
 COMMAND = "command:local:Command"
 PROVIDER = "pulumi:providers:kubernetes"
@@ -134,7 +134,7 @@ def test_every_resource_is_parented_to_its_component(local_run):
 
 
 def test_component_type_tokens():
-    from components.harness import run_program
+    from render.harness import run_program
 
     types = {r.type for r in run_program("local", local()).resources if r.type.startswith("gitops-platform:")}
 
@@ -197,7 +197,7 @@ def test_outputs_registry_host_and_secret_kubeconfig():
     seen = {}
 
     def program():
-        from components.config import load_config
+        from program import load_config
 
         platform = Platform("platform", load_config())
         platform.registry_host.apply(lambda v: seen.setdefault("host", v))

@@ -6,8 +6,8 @@ import pytest
 from helpers import aws, local
 
 from components.config import ConfigError
-from components.harness import Secret, run_program, run_program_recording
 from components.mesh import MeshConfig, MeshStack
+from render.harness import Secret, run_program, run_program_recording
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 NS = "gitops-platform"

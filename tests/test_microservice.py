@@ -9,10 +9,10 @@ from helpers import local
 from pydantic import ValidationError
 
 from components import MicroserviceConfig, MicroserviceStack
-from components.harness import run_program
-from components.render import manifest, policy_report
-from components.upstream import bundle
-from components.validate import schema_report
+from render.harness import run_program
+from render.report import manifest, policy_report
+from render.upstream import bundle
+from render.validate import schema_report
 
 BASE = {"name": "api", "image": "localhost:5001/api:1.4.0"}
 

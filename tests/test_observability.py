@@ -9,8 +9,8 @@ from helpers import aws, local
 
 from components.config import ConfigError
 from components.dashboards import COLLECTED_METRICS, DASHBOARDS, metrics_in
-from components.harness import Secret, reveal, run_program, run_program_recording
 from components.observability import RulesConfig, platform_rule_groups
+from render.harness import Secret, reveal, run_program, run_program_recording
 
 NS = "gitops-platform"
 SECRETS = {"alerting": {"pager": {"type": "pagerduty", "secret": "pd-routing-key"}, "chat": {"type": "slack", "secret": "https://hooks.slack.com/services/T/B/X"}}}

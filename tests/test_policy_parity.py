@@ -7,7 +7,13 @@ from functools import cache
 
 import pytest
 import regopy
-from policy_fixtures import GATEKEEPER_TWINS, KINDS, WORKLOAD_MUTATIONS, mutate, workload
+from policy_fixtures import (
+    GATEKEEPER_TWINS,
+    KINDS,
+    WORKLOAD_MUTATIONS,
+    mutate,
+    workload,
+)
 
 from policies import ALL_POLICIES
 from policies.evaluate import Resource, evaluate

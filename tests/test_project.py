@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from scripts_import import pinned_requirements
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.harness import RecordedResource, read_stack_file, redact
-from components.render import critical_path
-from components.upstream import bundle
+from render.harness import RecordedResource, read_stack_file, redact
+from render.report import critical_path
+from render.upstream import bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ needs_bundle = pytest.mark.skipif(bundle() is None, reason="upstream bundle (../
 def render(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "components.render", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "render", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -195,9 +195,9 @@ def test_render_exits_non_zero_on_a_schema_error(monkeypatch, tmp_path):
     import pulumi
     import pulumi_kubernetes as k8s
 
-    import components.render as render_module
-    from components.platform import main as platform_program
-    from components.upstream import bundle
+    import render.cli as render_module
+    from program import main as platform_program
+    from render.upstream import bundle
 
     if bundle() is None:
         pytest.skip("upstream bundle (../shared/upstream) not present")
@@ -218,8 +218,8 @@ def test_render_exits_non_zero_on_a_schema_error(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("stack", ["local", "aws"])
 def test_both_stacks_pass_every_mandatory_policy(stack, root):
-    from components.harness import run_stack
-    from components.render import policy_report
+    from render.harness import run_stack
+    from render.report import policy_report
 
     result = policy_report(run_stack(stack, root / f"Pulumi.{stack}.yaml"))
 
@@ -228,8 +228,8 @@ def test_both_stacks_pass_every_mandatory_policy(stack, root):
 
 
 def _render_with_extra(monkeypatch, tmp_path, extra, *args):
-    import components.render as render_module
-    from components.platform import main as platform_program
+    import render.cli as render_module
+    from program import main as platform_program
 
     real = render_module.run_program_recording
 

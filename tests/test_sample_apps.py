@@ -7,7 +7,7 @@ from helpers import aws, local
 
 from components.apps import APPS_DIR, source_hash
 from components.config import ConfigError
-from components.harness import run_program, run_program_recording
+from render.harness import run_program, run_program_recording
 
 IMAGE = "docker:index/image:Image"
 

@@ -7,8 +7,8 @@ import yaml
 from helpers import aws, local
 
 from components.config import ConfigError
-from components.harness import Secret, reveal, run_program, run_program_recording
 from policies.rego import rego_source
+from render.harness import Secret, reveal, run_program, run_program_recording
 
 NS = "gitops-platform"
 RELEASE = "kubernetes:helm.sh/v3:Release"

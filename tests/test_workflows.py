@@ -63,7 +63,7 @@ def test_ci_runs_the_readme_test_command_without_secrets():
     assert "make test   # create .venv if missing" in readme
     assert re.search(r"^make test$", dot_ci, re.MULTILINE)
     assert "secrets." not in ci, "ci.yml must work on forks"
-    assert "components.render local" in ci and "components.render aws" in ci
+    assert "-m render local" in ci and "-m render aws" in ci
 
 
 @pytest.mark.parametrize("name", ["preview", "deploy"])

@@ -28,7 +28,8 @@ import jsonschema
 import referencing
 import referencing.jsonschema
 
-from .local_cluster import KUBERNETES_VERSION
+from components.local_cluster import KUBERNETES_VERSION
+
 from .upstream import ISTIO_DEFAULTS_KEY, Bundle
 
 # Free-form maps: values whose keys are the user's (labels, annotations) or whose

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.local_cluster import KUBERNETES_VERSION
+
 from . import helm_engine
 from .harness import RecordedResource, Run, reveal
-from .local_cluster import KUBERNETES_VERSION
 from .upstream import Bundle
 
 V4_CHART = "kubernetes:helm.sh/v4:Chart"

@@ -1,16 +1,15 @@
-"""Offline render: run the real program for a stack under mocks and write what it declares.
+"""The render report: everything a stack deploys, and what every layer of checks says about it.
 
-    python -m components.render local --out build/render-local [--config-file PATH]
+    data = report(run, config)                 # the report of a recorded run
+    data = write(run, out, config, pack)       # ... also writing out/manifests/ and out/report.json
 
-Writes `DIR/manifests/` (every Kubernetes object, as YAML) and `DIR/report.json`
-(`stack`, `resources`, `helm_releases`, `critical_path`), prints a summary, and
-exits non-zero on a configuration error. No Pulumi CLI, cloud account, cluster or
-Docker daemon is needed; secret values never reach the output ("[secret]").
+`report.json` holds `resources`, `helm_releases`, `critical_path` and, with the stack's
+config, `policies`, `schema`, `admission`, `deployability`, `images`, `footprint`,
+`charts` and `api_versions`. Secret values never reach the output ("[secret]").
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -24,15 +23,20 @@ from typing import Any
 import yaml
 from pulumi_policy import StackValidationPolicy
 
+from components.config import NAMESPACE, PlatformConfig, parse_config
+from components.mesh import INGRESS_NAMESPACE
+from components.security import VAULT_NAMESPACE
+
 from .admission import admission_report
-from .charts import CHARTS
-from .config import NAMESPACE, ConfigError, PlatformConfig, parse_config
-from .deployability import Facts, Prerequisite, deployability_report, namespace_labels_from_hooks
-from .deployed import Deployed, DeployedStack, deployed_objects, warm_up
+from .deployability import (
+    Facts,
+    Prerequisite,
+    deployability_report,
+    namespace_labels_from_hooks,
+)
+from .deployed import Deployed, DeployedStack, deployed_objects
 from .footprint import footprint, image_inventory, node_count
-from .harness import SECRET_PLACEHOLDER, RecordedResource, Run, read_stack_file, redact, reveal, run_program_recording
-from .mesh import INGRESS_NAMESPACE
-from .security import VAULT_NAMESPACE
+from .harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
 from .upstream import bundle
 from .validate import schema_report
 
@@ -398,166 +402,3 @@ def _in_child(work: Callable[[], None]) -> Callable[[], None]:
     return join
 
 
-def _short(urn: str) -> str:
-    return urn.rsplit("::", 1)[-1]
-
-
-def verdicts(data: dict[str, Any]) -> list[str]:
-    """The summary's first lines: each layer's verdict, then every error it found."""
-    lines = []
-    policies = data.get("policies")
-    if policies is not None:
-        blocking = [v for v in policies["violations"] if v["enforcement"] == "mandatory"]
-        hidden = policies.get("release_objects", [])
-        lines.append(
-            f"policies: {policies['policies']} policies on {policies['evaluated']} resources, "
-            f"{len(blocking)} mandatory and {len(policies['violations']) - len(blocking)} advisory violations"
-            f"; {len(hidden)} on objects inside helm.v3.Releases (not seen by the engine)"
-        )
-        for v in policies["violations"]:
-            lines.append(f"  {v['enforcement'].upper()} {v['policy']} {_short(v['urn'])}: {v['message']}")
-        for v in hidden:
-            lines.append(f"  IN-RELEASE {v['policy']} {_short(v['urn'])}: {v['message']}")
-    schema = data.get("schema")
-    if schema is not None and schema.get("skipped"):
-        lines.append(f"schema checks SKIPPED: {schema['reason']}")
-        lines.append("admission, deployability, images and footprint SKIPPED: they need the charts of the upstream bundle")
-    elif schema is not None:
-        lines.append(
-            f"schema: {schema['validated']} objects validated, {len(schema['errors'])} errors, "
-            f"{len(schema['unvalidated'])} unvalidated, {len(schema['values_errors'])} Helm values errors"
-        )
-        for error in schema["errors"]:
-            lines.append(f"  ERROR {error['object']} ({_short(error['urn'])}) {error['path']}: {error['message']}")
-        for error in schema["values_errors"]:
-            lines.append(f"  ERROR values {error['chart']} {error['version']} {error['path']}: {error['message']}")
-        for item in schema["unvalidated"]:
-            lines.append(f"  UNVALIDATED {item['object']} ({_short(item['urn'])}): {item['reason']}")
-    admission = data.get("admission")
-    if admission is not None:
-        gk, psa = admission["gatekeeper"], admission["pod_security"]
-        lines.append(
-            f"admission: Gatekeeper {gk['constraints']} constraints, {gk['evaluated']} objects matched, {len(gk['denied'])} denied, "
-            f"{len(gk['warnings'])} warnings; Pod Security {psa['evaluated']} pod templates, {len(psa['denied'])} rejected"
-        )
-        for e in gk["denied"]:
-            lines.append(f"  DENIED {e['constraint']} {e['object']}: {e['message']}")
-        for e in gk["warnings"]:
-            lines.append(f"  WARN {e['constraint']} {e['object']}: {e['message']}")
-        for e in psa["denied"]:
-            lines.append(f"  REJECTED {e['object']}: {e['message']}")
-    deployability = data.get("deployability")
-    if deployability is not None:
-        lines.append(f"deployability: {deployability['checked']} objects checked, {len(deployability['errors'])} errors, "
-                     f"{len(deployability['prerequisites'])} prerequisites you provide")
-        for e in deployability["errors"]:
-            lines.append(f"  ERROR [{e['check']}] {e['object'] or _short(e['urn'])}: {e['message']}")
-        for p in deployability["prerequisites"]:
-            lines.append(f"  PREREQUISITE {p['kind']} {p['namespace']}/{p['name']} ({p['key']}): {p['how']}")
-    images = data.get("images")
-    if images is not None:
-        lines.append(f"images: {len(images['images'])} images, {len(images['errors'])} errors")
-        for e in images["errors"]:
-            lines.append(f"  ERROR {e['message']} (used by {', '.join(e['used_by'])})")
-    fp = data.get("footprint")
-    if fp is not None:
-        lines.append(
-            f"footprint: {fp['cpu_millicores']}m CPU, {fp['memory_mib']}Mi memory requested on {fp['nodes']} node(s); "
-            f"{len(fp['unrequested'])} containers without requests"
-        )
-        for item in fp["unrequested"]:
-            lines.append(f"  NO REQUESTS {item['workload']} container {item['container']}")
-    path = data["critical_path"]
-    lines.append(f"critical path: {path['length']} resources: " + " -> ".join(_short(u) for u in path["urns"]))
-    return lines
-
-
-def summary(data: dict[str, Any], out: Path) -> str:
-    """Verdicts first, then one line per Helm release, then the resource types."""
-    lines = [f"stack {data['stack']}: {len(data['resources'])} resources declared", *verdicts(data)]
-    charts = data.get("charts")
-    if charts is not None:
-        lines.append(f"helm releases: {len(charts)}, rendered with the real Helm engine")
-        for c in charts:
-            hooks = f"{len(c['hooks']['dropped'])} hooks dropped, {len(c['hooks']['kept'])} kept"
-            found = ", ".join(f"{n} {layer}" for layer, n in c["violations"].items() if n) or "clean"
-            status = f"FAILED: {c['error']}" if c["error"] else f"{c['objects']} objects, {hooks}; {found}"
-            lines.append(f"  {c['install']} {c['release']:<22} {c['chart']} {c['version']} ({c['namespace']}): {status}")
-    else:
-        lines.append(f"helm releases: {len(data['helm_releases'])} (not rendered)")
-    counts = Counter(r["type"] for r in data["resources"])
-    width = max((len(t) for t in counts), default=4)
-    lines.append(f"{'type':<{width}}  count")
-    lines += [f"{t:<{width}}  {n:>5}" for t, n in sorted(counts.items())]
-    lines.append(f"written: {out / 'manifests'}/, {out / 'report.json'}")
-    return "\n".join(lines)
-
-
-def failed(data: dict[str, Any]) -> bool:
-    """Whether the render must exit non-zero: an error in any layer."""
-    schema = data.get("schema") or {}
-    mandatory = [v for v in (data.get("policies") or {}).get("violations", []) if v["enforcement"] == "mandatory"]
-    admission = data.get("admission") or {}
-    return bool(
-        schema.get("errors")
-        or schema.get("values_errors")
-        or mandatory
-        or (admission.get("gatekeeper") or {}).get("denied")
-        or (admission.get("pod_security") or {}).get("denied")
-        or (data.get("deployability") or {}).get("errors")
-        or (data.get("images") or {}).get("errors")
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.render", description="Offline render of a stack under Pulumi mocks.")
-    parser.add_argument("stack", help="stack name; config is read from Pulumi.<stack>.yaml")
-    parser.add_argument("--out", required=True, type=Path, help="output directory")
-    parser.add_argument("--config-file", type=Path, help="stack config file (default: ./Pulumi.<stack>.yaml)")
-    parser.add_argument(
-        "--policy-config", type=Path, help="policy pack config JSON, as for `pulumi preview --policy-pack-config` (default: policies/config/<stack>.json if present)"
-    )
-    args = parser.parse_args(argv)
-    policy_config_file = args.policy_config or Path("policies") / "config" / f"{args.stack}.json"
-    pack_config: dict[str, Any] = {}
-    if args.policy_config is not None or policy_config_file.is_file():
-        try:
-            pack_config = json.loads(policy_config_file.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            print(f"error: policy config {policy_config_file}: {error}", file=sys.stderr)
-            return 2
-
-    config_file = args.config_file or Path(f"Pulumi.{args.stack}.yaml")
-    if not config_file.is_file():
-        print(f"error: {config_file} not found (run from the project root or pass --config-file)", file=sys.stderr)
-        return 2
-    config, secret_keys = read_stack_file(config_file)
-    upstream = bundle()
-    if upstream is not None:
-        # Chart loading and CRD parsing are the engine's work: they overlap with the program.
-        warm_up(upstream, [(c.name, c.version) for c in CHARTS.values()])
-    run, error = run_program_recording(args.stack, config, secret_keys=secret_keys)
-    if isinstance(error, ConfigError):
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if error is not None:
-        print(f"error: the program failed: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
-    from policies.evaluate import PolicyConfigError
-
-    try:
-        data = write(run, args.out, config, pack_config)
-    except PolicyConfigError as error:
-        print(f"error: policy config {policy_config_file}: {error}", file=sys.stderr)
-        return 2
-    print(summary(data, args.out))
-    return 1 if failed(data) else 0
-
-
-if __name__ == "__main__":
-    code = main()
-    # Everything is written and flushed; skip tearing down the hundreds of MB of parsed
-    # charts and CRDs object by object (over half a second), as a CLI may.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)

@@ -29,7 +29,7 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from .config import NAMESPACE
+from components.config import NAMESPACE
 
 PROJECT = NAMESPACE
 SECRET_PLACEHOLDER = "[secret]"
@@ -386,7 +386,7 @@ def run_program_recording(
 ) -> tuple[Run, BaseException | None]:
     """Like `run_program`, but returns the program's exception beside what was recorded."""
     if program is None:
-        from .platform import main as program
+        from program import main as program
     region = str(config.get(f"{NAMESPACE}:region") or "eu-west-1")
     monitor = RecordingMonitor(PlatformMocks(region))
     outcome: list[BaseException | None] = [None]

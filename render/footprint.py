@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import AwsPlatformConfig, PlatformConfig
+from components.config import AwsPlatformConfig, PlatformConfig
+from components.quantity import cpu_millicores, memory_mib
+
 from .deployed import Deployed
-from .quantity import cpu_millicores, memory_mib
 from .workloads import containers, pod_spec, replicas
 
 _TRANSIENT = ("Job", "CronJob")

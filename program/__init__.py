@@ -1,0 +1,63 @@
+"""The gitops-platform program: read and validate the stack's config, build the platform, export.
+
+`__main__.py` calls `main()`; the offline render and the tests run it under mocks.
+
+    from program import main
+    platform = main()          # inside a Pulumi program
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+
+from components.config import NAMESPACE, PlatformConfig, parse_config
+from components.platform import Platform
+
+
+def _decode(value: Any) -> Any:
+    # The engine hands structured config to the program as JSON text; scalars as plain text.
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def raw_config() -> dict[str, Any]:
+    """Every `gitops-platform:` key the engine passed to this program, decoded."""
+    from pulumi.runtime import config as runtime_config
+
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix):]: _decode(v) for k, v in merged.items() if k.startswith(prefix)}
+
+
+def secret_config_keys() -> set[str]:
+    """Top-level `gitops-platform:` keys whose value came from secret config."""
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix):] for k in keys if k.startswith(prefix)}
+
+
+def load_config() -> PlatformConfig:
+    """Read and validate this stack's configuration (call before creating any resource)."""
+    return parse_config(raw_config(), source=f"Pulumi.{pulumi.get_stack()}.yaml", secret_keys=secret_config_keys())
+
+
+def main() -> Platform:
+    """The program: load and validate config, build the platform, export its outputs."""
+    config = load_config()
+    platform = Platform("platform", config)
+    pulumi.export("environment", config.environment)
+    pulumi.export("clusterName", platform.cluster_name)
+    pulumi.export("kubeconfig", platform.kubeconfig)
+    pulumi.export("registryHost", platform.registry_host)
+    if platform.frontend_url is not None:
+        pulumi.export("frontendUrl", platform.frontend_url)
+    return platform

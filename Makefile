@@ -1,6 +1,6 @@
 # The project's single entry point. README names two commands:
 #   make up     pulumi up -s local on the local file backend
-#   make test   create .venv if missing, install the pinned dependencies, run every test
+#   make test   create .venv if missing, install the locked dependencies, lint, type-check, run every test
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -18,27 +18,44 @@ PULUMI_CONFIG_PASSPHRASE ?= gitops-platform-local
 export PULUMI_CONFIG_PASSPHRASE
 endif
 
-.PHONY: help test up preview destroy render venv
+.PHONY: help test lint lock up preview destroy render venv
 
 help:
 	@echo "make up        pulumi up -s local with the policy pack (kind cluster + local registry; needs pulumi, docker, kind)"
-	@echo "make test      create .venv, install pinned dependencies, run the test suite"
+	@echo "make test      create .venv, install requirements.lock, run ruff, mypy and the test suite"
+	@echo "make lint      ruff and mypy --strict only"
+	@echo "make lock      rewrite requirements.lock from .venv (after a deliberate upgrade)"
 	@echo "make render    offline render of STACK (default local) into build/render-STACK"
 	@echo "make preview   pulumi preview -s STACK with the policy pack"
 	@echo "make destroy   pulumi destroy -s STACK"
 
-# Re-installs only when the pins in pyproject.toml change.
-$(VENV)/.installed: pyproject.toml
+# Re-installs only when the lock or the ranges change. requirements.lock holds the exact
+# versions of everything (all extras, transitive dependencies included);
+# scripts/check_lock.py refuses a lock that breaks a range of pyproject.toml.
+$(VENV)/.installed: requirements.lock pyproject.toml
 	@python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) scripts/pinned_requirements.py pyproject.toml --extra test > $(VENV)/requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r $(VENV)/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) scripts/check_lock.py pyproject.toml requirements.lock
 	@touch $@
 
 venv: $(VENV)/.installed
 
 test: $(VENV)/.installed
+	$(PY) -m ruff check components policies render program scripts tests bench
+	$(PY) -m mypy
 	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check components policies render program scripts tests bench
+	$(PY) -m mypy
+
+# Rewrites requirements.lock from what .venv holds: upgrade there first
+# (.venv/bin/pip install 'pulumi==X.Y.Z'), then `make lock`, then `make test`.
+lock: $(VENV)/.installed
+	{ sed -n '1,/^$$/p' requirements.lock | grep '^#'; $(PY) -m pip freeze --exclude-editable | grep -v '^gitops-platform'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	$(PY) scripts/check_lock.py pyproject.toml requirements.lock
 
 render: $(VENV)/.installed
 	$(PY) -m render $(STACK) --out build/render-$(STACK)

@@ -49,7 +49,33 @@ _EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "parse_config": ("config", ()),
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "AutoscalingStack",
+    "AutoscalingStackConfig",
+    "ConfigError",
+    "EcrRegistry",
+    "EcrRegistryConfig",
+    "EksCluster",
+    "EksClusterConfig",
+    "LocalCluster",
+    "LocalClusterConfig",
+    "LocalRegistry",
+    "LocalRegistryConfig",
+    "MeshConfig",
+    "MeshStack",
+    "MicroserviceConfig",
+    "MicroserviceStack",
+    "ObservabilityConfig",
+    "ObservabilityStack",
+    "Platform",
+    "PlatformConfig",
+    "Registry",
+    "SampleApps",
+    "SecurityConfig",
+    "SecurityStack",
+    "__version__",
+    "parse_config",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,10 +8,11 @@ preview` (`buildOnPreview: false`), so PR checks need no Docker daemon.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ._extras import optional_module
 from .microservice import _HOST, MicroserviceConfig, MicroserviceStack, depends_on_list
-from .model import KeyProblem, Model, ProfiledModel
+from .model import KeyProblem, Model, ProfiledModel, Profiles
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -31,6 +32,10 @@ else:
 APPS_DIR = Path(__file__).resolve().parents[1] / "apps"
 APPS = ("backend", "frontend")
 _SMALL = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
+
+
+def _image_name(repository: str, *, tag: str) -> str:
+    return f"{repository}:{tag}"
 
 
 def source_hash(directory: Path) -> str:
@@ -53,7 +58,7 @@ class ChaosConfig(Model):
     interval_seconds: int = Field(10, ge=1, le=600, description="Time between deletions.")
 
     @model_validator(mode="after")
-    def _fits(self) -> "ChaosConfig":
+    def _fits(self) -> ChaosConfig:
         if self.interval_seconds > self.duration_seconds:
             raise KeyProblem("intervalSeconds", f"must not exceed durationSeconds ({self.duration_seconds})", self.interval_seconds)
         return self
@@ -62,7 +67,7 @@ class ChaosConfig(Model):
 class SampleAppsConfig(ProfiledModel):
     """`gitops-platform:apps`: the sample backend and frontend."""
 
-    PROFILES = {"local": {"enabled": True, "host": "app.localtest.me"}, "aws": {"enabled": False}}
+    PROFILES: ClassVar[Profiles] = {"local": {"enabled": True, "host": "app.localtest.me"}, "aws": {"enabled": False}}
     enabled: bool = Field(description="Build and deploy the sample apps: on by default on local, opt-in on aws.")
     namespace: str = Field("apps", description="The mesh namespace to deploy into (one of mesh.namespaces).")
     host: str | None = Field(None, description="The frontend's host at the gateway: local app.localtest.me; required on aws when enabled.")
@@ -77,7 +82,7 @@ class SampleAppsConfig(ProfiledModel):
         return value
 
     @model_validator(mode="after")
-    def _needs_host(self) -> "SampleAppsConfig":
+    def _needs_host(self) -> SampleAppsConfig:
         if self.enabled and self.host is None:
             raise KeyProblem("host", "required when the apps are enabled: the frontend's host at the gateway (e.g. app.example.com)")
         return self
@@ -125,7 +130,7 @@ class SampleApps(pulumi.ComponentResource):
             context = os.path.relpath(APPS_DIR / app)
             image = docker.Image(
                 f"{name}-{app}-image",
-                image_name=pulumi.Output.from_input(repository_urls[app]).apply(lambda repo, tag=tags[app]: f"{repo}:{tag}"),
+                image_name=pulumi.Output.from_input(repository_urls[app]).apply(functools.partial(_image_name, tag=tags[app])),
                 build=docker.DockerBuildArgs(context=context, dockerfile=os.path.join(context, "Dockerfile"), platform="linux/amd64"),
                 registry=registry,
                 # PR previews must not need a Docker daemon: build and push on `pulumi up` only.

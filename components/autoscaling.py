@@ -8,14 +8,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
-from .model import ProfiledModel, ResourcesConfig
+from .model import ProfiledModel, Profiles, ResourcesConfig
 
 if TYPE_CHECKING:
     from .eks import EksCluster
@@ -31,20 +31,20 @@ _MEDIUM = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1"
 
 
 class MetricsServerConfig(ProfiledModel):
-    PROFILES = {"local": {"resources": _SMALL, "kubeletInsecureTls": True}, "aws": {"resources": _MEDIUM, "kubeletInsecureTls": False}}
+    PROFILES: ClassVar[Profiles] = {"local": {"resources": _SMALL, "kubeletInsecureTls": True}, "aws": {"resources": _MEDIUM, "kubeletInsecureTls": False}}
     enabled: bool = Field(True, description="Install metrics-server (resource metrics for HPA, `kubectl top`).")
     kubelet_insecure_tls: bool = Field(description="Skip kubelet certificate checks: needed on kind (self-signed kubelet certs), off on EKS.")
     resources: ResourcesConfig = Field(description="Requests/limits.")
 
 
 class KedaConfig(ProfiledModel):
-    PROFILES = {"local": {"resources": _SMALL}, "aws": {"resources": _MEDIUM}}
+    PROFILES: ClassVar[Profiles] = {"local": {"resources": _SMALL}, "aws": {"resources": _MEDIUM}}
     enabled: bool = Field(True, description="Install KEDA (event-driven autoscaling, ScaledObjects).")
     resources: ResourcesConfig = Field(description="Requests/limits of each KEDA component (operator, metrics server, webhooks).")
 
 
 class VpaConfig(ProfiledModel):
-    PROFILES = {"local": {"replicas": 1, "resources": _SMALL}, "aws": {"replicas": 2, "resources": _MEDIUM}}
+    PROFILES: ClassVar[Profiles] = {"local": {"replicas": 1, "resources": _SMALL}, "aws": {"replicas": 2, "resources": _MEDIUM}}
     enabled: bool = Field(True, description="Install the Vertical Pod Autoscaler (recommender, updater, admission controller).")
     replicas: int = Field(ge=1, le=5, description="Replicas of each VPA component: local 1, aws 2.")
     resources: ResourcesConfig = Field(description="Requests/limits of each VPA component.")
@@ -53,7 +53,7 @@ class VpaConfig(ProfiledModel):
 class ClusterAutoscalerConfig(ProfiledModel):
     """aws only: the node group grows and shrinks with pending pods (the platform design's scale-down settings)."""
 
-    PROFILES = {"local": {"resources": _SMALL}, "aws": {"resources": _MEDIUM}}
+    PROFILES: ClassVar[Profiles] = {"local": {"resources": _SMALL}, "aws": {"resources": _MEDIUM}}
     enabled: bool = Field(True, description="Install the cluster autoscaler (ignored on local: kind has a fixed node count).")
     scale_down_delay_after_add_minutes: int = Field(10, ge=1, le=240, description="No scale-down this long after a scale-up.")
     scale_down_unneeded_minutes: int = Field(10, ge=1, le=240, description="A node is removed after being unneeded this long.")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, cast, get_args, get_origin
 
 import pulumi
 from pydantic import (
@@ -193,7 +193,7 @@ class LocalPlatformConfig(ProfiledModel):
     _region = field_validator("region")(_check_region)
 
     @model_validator(mode="after")
-    def _registry_reachable_from_cluster(self) -> "LocalPlatformConfig":
+    def _registry_reachable_from_cluster(self) -> LocalPlatformConfig:
         _apps_need_mesh(self)
         if self.registry.mode == "ecr" and self.region is None:
             raise KeyProblem("region", "required when registry.mode is `ecr`: the AWS region of the repositories, e.g. eu-west-1")
@@ -249,12 +249,12 @@ class AwsPlatformConfig(ProfiledModel):
     apps: SampleAppsConfig = Field(description="The sample backend and frontend (opt-in on aws).")
 
     @model_validator(mode="after")
-    def _apps(self) -> "AwsPlatformConfig":
+    def _apps(self) -> AwsPlatformConfig:
         _apps_need_mesh(self)
         return self
 
     @model_validator(mode="after")
-    def _keep_images(self) -> "AwsPlatformConfig":
+    def _keep_images(self) -> AwsPlatformConfig:
         if self.registry.force_delete:
             raise KeyProblem(
                 "registry.forceDelete",
@@ -288,6 +288,7 @@ def parse_config(
             message += f"; set it to {allowed}"
         raise ConfigError([Problem(path=_path(["environment"]), value=environment, message=message)], source)
     try:
-        return model.model_validate(dict(raw), by_alias=True, by_name=False, context={"environment": environment, "secret_keys": secret_keys})
+        validated = model.model_validate(dict(raw), by_alias=True, by_name=False, context={"environment": environment, "secret_keys": secret_keys})
+        return cast(PlatformConfig, validated)
     except ValidationError as error:
         raise ConfigError(_problems(error, model), source) from None

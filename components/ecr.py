@@ -159,7 +159,8 @@ class EcrRegistry(pulumi.ComponentResource):
     def repository_url(self, service: str) -> pulumi.Output[str]:
         """The repository URL of `service` (one of the configured services)."""
         try:
-            return self._repositories[service].repository_url
+            url: pulumi.Output[str] = self._repositories[service].repository_url
+            return url
         except KeyError:
             raise ValueError(
                 f"no ECR repository for service {service!r}; add it to gitops-platform:registry.services "

@@ -67,7 +67,7 @@ class EndpointConfig(Model):
         return value
 
     @model_validator(mode="after")
-    def _exposure(self) -> "EndpointConfig":
+    def _exposure(self) -> EndpointConfig:
         if self.public_access and not self.public_access_cidrs:
             raise KeyProblem(
                 "publicAccessCidrs",
@@ -105,7 +105,7 @@ class NodeGroupConfig(Model):
         return value
 
     @model_validator(mode="after")
-    def _sizes(self) -> "NodeGroupConfig":
+    def _sizes(self) -> NodeGroupConfig:
         if self.min_size > self.max_size:
             raise KeyProblem("minSize", f"must be at most maxSize ({self.max_size})", self.min_size)
         if not self.min_size <= self.desired_size <= self.max_size:
@@ -182,7 +182,7 @@ class EksClusterConfig(Model):
         return value
 
     @model_validator(mode="after")
-    def _network(self) -> "EksClusterConfig":
+    def _network(self) -> EksClusterConfig:
         if self.nat_gateways > self.availability_zones:
             raise KeyProblem("natGateways", f"at most one per AZ ({self.availability_zones})", self.nat_gateways)
         vpc = ipaddress.IPv4Network(self.vpc_cidr)
@@ -496,7 +496,8 @@ class EksCluster(pulumi.ComponentResource):
 
     def _managed_policy(self, name: str) -> pulumi.Output[str]:
         """ARN of an AWS managed policy in the provider's partition."""
-        return self._partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{name}")
+        arn: pulumi.Output[str] = self._partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{name}")
+        return arn
 
     def irsa_role(
         self,

@@ -54,7 +54,7 @@ class IngressPortsConfig(Model):
     https_node_port: int = Field(30443, ge=30000, le=32767, description="NodePort of the gateway's HTTPS port.")
 
     @model_validator(mode="after")
-    def _distinct(self) -> "IngressPortsConfig":
+    def _distinct(self) -> IngressPortsConfig:
         if self.http_host_port == self.https_host_port:
             raise KeyProblem("httpsHostPort", "must differ from httpHostPort", self.https_host_port)
         if self.http_node_port == self.https_node_port:
@@ -104,7 +104,7 @@ class LocalClusterConfig(Model):
         return value
 
     @model_validator(mode="after")
-    def _mode_keys(self) -> "LocalClusterConfig":
+    def _mode_keys(self) -> LocalClusterConfig:
         if self.mode == "existing" and self.context is None:
             raise KeyProblem("context", "required when mode is `existing`: name the kubeconfig context to deploy to")
         if self.mode == "kind":

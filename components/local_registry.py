@@ -90,7 +90,7 @@ class LocalRegistryConfig(Model):
         return value
 
     @model_validator(mode="after")
-    def _mode_keys(self) -> "LocalRegistryConfig":
+    def _mode_keys(self) -> LocalRegistryConfig:
         if self.mode == "external" and self.host is None:
             raise KeyProblem("host", "required when mode is `external`: the registry host the cluster pulls from")
         if self.mode != "external" and self.host is not None:

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -16,7 +16,7 @@ import pulumi_tls as tls
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .charts import CHARTS, install_chart
-from .model import KeyProblem, ProfiledModel, ResourcesConfig, ScalingConfig
+from .model import KeyProblem, ProfiledModel, Profiles, ResourcesConfig, ScalingConfig
 
 ISTIO_NAMESPACE = "istio-system"
 INGRESS_NAMESPACE = "istio-ingress"
@@ -36,7 +36,7 @@ _SMALL = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m"
 class ControlPlaneConfig(ProfiledModel):
     """istiod: replicas (autoscaled between the bounds) and resources."""
 
-    PROFILES = {
+    PROFILES: ClassVar[Profiles] = {
         "local": {"scaling": {"minReplicas": 1, "maxReplicas": 1}, "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}},
         "aws": {"scaling": {"minReplicas": 2, "maxReplicas": 5}, "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}},
     }
@@ -47,7 +47,7 @@ class ControlPlaneConfig(ProfiledModel):
 class GatewayConfig(ProfiledModel):
     """The ingress gateway and the main `Gateway` (HTTP redirects to HTTPS; HTTPS terminates TLS)."""
 
-    PROFILES = {
+    PROFILES: ClassVar[Profiles] = {
         "local": {"scaling": {"minReplicas": 1, "maxReplicas": 1}, "resources": _SMALL},
         "aws": {"scaling": {"minReplicas": 2, "maxReplicas": 5}, "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}},
     }
@@ -84,7 +84,7 @@ class GatewayConfig(ProfiledModel):
 class EgressGatewayConfig(ProfiledModel):
     """An optional egress gateway (off by default)."""
 
-    PROFILES = {
+    PROFILES: ClassVar[Profiles] = {
         "local": {"scaling": {"minReplicas": 1, "maxReplicas": 1}, "resources": _SMALL},
         "aws": {"scaling": {"minReplicas": 2, "maxReplicas": 5}, "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}},
     }
@@ -94,7 +94,7 @@ class EgressGatewayConfig(ProfiledModel):
     resources: ResourcesConfig = Field(description="Egress gateway requests/limits.")
 
     @model_validator(mode="after")
-    def _namespace(self) -> "EgressGatewayConfig":
+    def _namespace(self) -> EgressGatewayConfig:
         if self.enabled and self.namespace is None:
             raise KeyProblem("namespace", "required when enabled: the namespace to install the egress gateway in (e.g. istio-egress)")
         if self.namespace is not None and not _DNS_LABEL.match(self.namespace):
@@ -105,7 +105,7 @@ class EgressGatewayConfig(ProfiledModel):
 class MeshConfig(ProfiledModel):
     """`gitops-platform:mesh`: Istio."""
 
-    PROFILES = {
+    PROFILES: ClassVar[Profiles] = {
         "local": {
             "tracingSamplingPercent": 100,
             "podDisruptionBudgets": False,
@@ -158,7 +158,7 @@ class MeshConfig(ProfiledModel):
         return value
 
     @model_validator(mode="after")
-    def _environment_rules(self, info: ValidationInfo) -> "MeshConfig":
+    def _environment_rules(self, info: ValidationInfo) -> MeshConfig:
         environment = (info.context or {}).get("environment")
         if environment == "aws" and self.mtls_mode == "PERMISSIVE":
             raise KeyProblem("mtlsMode", "PERMISSIVE accepts plain-text traffic; it is not allowed on aws. Use STRICT", self.mtls_mode)
@@ -293,7 +293,7 @@ class MeshStack(pulumi.ComponentResource):
 
         # Zero trust: every app namespace starts from allow-nothing; services are then
         # opened to their callers one AuthorizationPolicy at a time.
-        for ns, namespace in zip(config.namespaces, app_namespaces):
+        for ns, namespace in zip(config.namespaces, app_namespaces, strict=True):
             k8s.apiextensions.CustomResource(
                 f"{name}-deny-all-{ns}",
                 api_version="security.istio.io/v1",
@@ -328,8 +328,8 @@ class MeshStack(pulumi.ComponentResource):
 
         self.gateway = main_gateway.metadata.apply(lambda m: f"{m['namespace']}/{m['name']}")
         self.ingress_service = pulumi.Output.from_input(ingress_release)
-        self.app_namespaces = {ns: resource.metadata.apply(lambda m: m["name"]) for ns, resource in zip(config.namespaces, app_namespaces)}
-        self.namespace_resources = dict(zip(config.namespaces, app_namespaces))
+        self.app_namespaces = {ns: resource.metadata.apply(lambda m: m["name"]) for ns, resource in zip(config.namespaces, app_namespaces, strict=True)}
+        self.namespace_resources = dict(zip(config.namespaces, app_namespaces, strict=True))
         self.namespaces = pulumi.Output.all(*self.app_namespaces.values())
         self.register_outputs({"gateway": self.gateway, "ingress_service": self.ingress_service, "namespaces": self.namespaces})
 

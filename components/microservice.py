@@ -138,7 +138,7 @@ class TrafficConfig(Model):
     outlier_detection: OutlierDetectionConfig = Field(default_factory=OutlierDetectionConfig)
 
     @model_validator(mode="after")
-    def _retries_fit(self) -> "TrafficConfig":
+    def _retries_fit(self) -> TrafficConfig:
         if self.retries.attempts and self.retries.per_try_timeout_seconds > self.timeout_seconds:
             raise KeyProblem("retries.perTryTimeoutSeconds", f"must not exceed timeoutSeconds ({self.timeout_seconds})", self.retries.per_try_timeout_seconds)
         return self
@@ -198,7 +198,7 @@ class AutoscalingConfig(Model):
     keda: dict[str, Any] | None = Field(None, description="KEDA settings: {serverAddress: <prometheus URL>}; only with mode `keda`.")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "AutoscalingConfig":
+    def _consistent(self) -> AutoscalingConfig:
         if self.min_replicas > self.max_replicas:
             raise KeyProblem("minReplicas", f"must be at most maxReplicas ({self.max_replicas})", self.min_replicas)
         if self.keda is not None and self.mode != "keda":
@@ -268,7 +268,7 @@ class MicroserviceConfig(Model):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "MicroserviceConfig":
+    def _consistent(self) -> MicroserviceConfig:
         if self.version is None and parse_image(self.image)[1] is None:
             raise KeyProblem("version", "required when the image is pinned by digest only: the version label of this release")
         scaled_on_resources = self.autoscaling.mode == "hpa"
@@ -344,7 +344,8 @@ class MicroserviceStack(pulumi.ComponentResource):
         self._depends_on = depends_on_list(opts)
         child = self._opts()
         c = config
-        meta = lambda extra=None: {"name": c.name, "namespace": c.namespace, "labels": self._labels(c.stable_version), **(extra or {})}  # noqa: E731
+        def meta(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+            return {"name": c.name, "namespace": c.namespace, "labels": self._labels(c.stable_version), **(extra or {})}
 
         account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=meta(), automount_service_account_token=c.automount_service_account_token, opts=child

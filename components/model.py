@@ -62,6 +62,10 @@ def _deep_merge(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[s
     return merged
 
 
+Profiles = Mapping[str, Mapping[str, Any]]
+"""Per-environment defaults of a ProfiledModel: environment -> values in stack-file form."""
+
+
 class ProfiledModel(Model):
     """A config model whose defaults depend on the environment (`local` | `aws`).
 
@@ -72,7 +76,7 @@ class ProfiledModel(Model):
         MeshConfig.for_environment("aws", tracingSamplingPercent=5)
     """
 
-    PROFILES: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    PROFILES: ClassVar[Profiles] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -121,7 +125,7 @@ class ResourcesConfig(Model):
     limits: ComputeConfig = Field(description="CPU and memory ceiling; at least the requests.")
 
     @model_validator(mode="after")
-    def _limits_cover_requests(self) -> "ResourcesConfig":
+    def _limits_cover_requests(self) -> ResourcesConfig:
         if cpu_millicores(self.limits.cpu) < cpu_millicores(self.requests.cpu):
             raise KeyProblem("limits.cpu", f"must be at least requests.cpu ({self.requests.cpu})", self.limits.cpu)
         if memory_mib(self.limits.memory) < memory_mib(self.requests.memory):
@@ -140,7 +144,7 @@ class ScalingConfig(Model):
     max_replicas: int = Field(ge=1, le=50, description="Replicas at most; above minReplicas turns autoscaling on.")
 
     @model_validator(mode="after")
-    def _bounds(self) -> "ScalingConfig":
+    def _bounds(self) -> ScalingConfig:
         if self.min_replicas > self.max_replicas:
             raise KeyProblem("minReplicas", f"must be at most maxReplicas ({self.max_replicas})", self.min_replicas)
         return self

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -18,7 +18,7 @@ from pydantic import Field, ValidationInfo, model_validator
 from ._extras import optional_module
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .dashboards import DASHBOARDS, dashboard_json
-from .model import KeyProblem, Model, ProfiledModel, ResourcesConfig
+from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -47,7 +47,7 @@ def prometheus_crd_urls(version: str) -> list[str]:
 
 
 class PrometheusConfig(ProfiledModel):
-    PROFILES = {
+    PROFILES: ClassVar[Profiles] = {
         "local": {"replicas": 1, "retentionDays": 2, "retentionSizeGib": 2, "storageGib": None,
                   "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1536Mi"}}},
         "aws": {"replicas": 2, "retentionDays": 15, "retentionSizeGib": 45, "storageGib": 50,
@@ -60,7 +60,7 @@ class PrometheusConfig(ProfiledModel):
     resources: ResourcesConfig = Field(description="Prometheus requests/limits.")
 
     @model_validator(mode="after")
-    def _fits(self) -> "PrometheusConfig":
+    def _fits(self) -> PrometheusConfig:
         if self.storage_gib is not None and self.retention_size_gib >= self.storage_gib:
             raise KeyProblem("retentionSizeGib", f"must be below storageGib ({self.storage_gib}) so the volume never fills", self.retention_size_gib)
         return self
@@ -73,14 +73,14 @@ class ReceiverConfig(Model):
     secret: str = Field(description="PagerDuty routing key, or the webhook URL (secret config only).")
 
     @model_validator(mode="after")
-    def _shape(self) -> "ReceiverConfig":
+    def _shape(self) -> ReceiverConfig:
         if self.type in ("slack", "webhook") and self.secret != "[secret]" and not self.secret.startswith("https://"):
             raise KeyProblem("secret", "must be an https:// URL", "(hidden)")
         return self
 
 
 class AlertingConfig(ProfiledModel):
-    PROFILES = {"local": {"replicas": 1, "resources": _TINY}, "aws": {"replicas": 2, "resources": _SMALL}}
+    PROFILES: ClassVar[Profiles] = {"local": {"replicas": 1, "resources": _TINY}, "aws": {"replicas": 2, "resources": _SMALL}}
     replicas: int = Field(ge=1, le=5, description="Alertmanager replicas: local 1, aws 2.")
     pager: ReceiverConfig | None = Field(None, description="The pager receiver (critical alerts by default).")
     chat: ReceiverConfig | None = Field(None, description="The chat receiver (warnings by default).")
@@ -92,7 +92,7 @@ class AlertingConfig(ProfiledModel):
     resources: ResourcesConfig = Field(description="Alertmanager requests/limits.")
 
     @model_validator(mode="after")
-    def _routes_have_receivers(self) -> "AlertingConfig":
+    def _routes_have_receivers(self) -> AlertingConfig:
         for severity, receiver in (self.routes or {}).items():
             if receiver != "none" and getattr(self, receiver) is None:
                 raise KeyProblem(f"routes.{severity}", f"routes to `{receiver}`, which is not configured: set alerting.{receiver} or route to none", receiver)
@@ -100,7 +100,7 @@ class AlertingConfig(ProfiledModel):
 
     def effective_routes(self) -> dict[str, str]:
         if self.routes is not None:
-            return dict(self.routes)
+            return {str(severity): str(receiver) for severity, receiver in self.routes.items()}
         return {"critical": "pager" if self.pager else "none", "warning": "chat" if self.chat else "none", "info": "none"}
 
 
@@ -117,13 +117,13 @@ class RulesConfig(Model):
 
 
 class GrafanaConfig(ProfiledModel):
-    PROFILES = {"local": {"resources": _SMALL}, "aws": {"resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}}
+    PROFILES: ClassVar[Profiles] = {"local": {"resources": _SMALL}, "aws": {"resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}}
     admin_user: str = Field("admin", min_length=1, description="Grafana admin user; the password is generated (stack output `grafanaAdminPassword`, secret).")
     resources: ResourcesConfig = Field(description="Grafana requests/limits (its sidecars take 10m/32Mi each).")
 
 
 class LokiConfig(ProfiledModel):
-    PROFILES = {
+    PROFILES: ClassVar[Profiles] = {
         "local": {"retentionDays": 3, "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
                   "collectorResources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}},
         "aws": {"retentionDays": 30, "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
@@ -137,7 +137,7 @@ class LokiConfig(ProfiledModel):
 
 
 class TracingConfig(ProfiledModel):
-    PROFILES = {
+    PROFILES: ClassVar[Profiles] = {
         "local": {"resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "1Gi"}}},
         "aws": {"resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "4Gi"}}},
     }
@@ -158,7 +158,7 @@ class ObservabilityConfig(ProfiledModel):
     tracing: TracingConfig = Field(description="Traces.")
 
     @model_validator(mode="after")
-    def _receiver_secrets(self, info: ValidationInfo) -> "ObservabilityConfig":
+    def _receiver_secrets(self, info: ValidationInfo) -> ObservabilityConfig:
         secret_keys = (info.context or {}).get("secret_keys")
         if secret_keys is not None and "observability" not in secret_keys:
             for receiver in ("pager", "chat"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,7 +19,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from policies.rego import rego_source
 
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
-from .model import KeyProblem, Model, ProfiledModel, ResourcesConfig
+from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig
 
 GATEKEEPER_NAMESPACE = "gatekeeper-system"
 TRIVY_NAMESPACE = "trivy-system"
@@ -58,6 +58,8 @@ _WORKLOAD_KINDS = [
 ]
 
 EnforcementAction = Literal["deny", "dryrun", "warn"]
+Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+ComplianceSpec = Literal["k8s-cis-1.23", "k8s-nsa-1.0", "k8s-pss-baseline-0.1", "k8s-pss-restricted-0.1", "eks-cis-1.4"]
 _SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 _COMPLIANCE_SPECS = ("k8s-cis-1.23", "k8s-nsa-1.0", "k8s-pss-baseline-0.1", "k8s-pss-restricted-0.1", "eks-cis-1.4")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -90,7 +92,7 @@ class TrivyScannersConfig(Model):
 class TrivyConfig(ProfiledModel):
     """Trivy Operator: continuous vulnerability, misconfiguration and compliance scanning."""
 
-    PROFILES = {
+    PROFILES: ClassVar[Profiles] = {
         "local": {
             "scanJobsConcurrentLimit": 1,
             "scanners": {"infraAssessment": False, "exposedSecrets": False, "sbom": False},
@@ -106,13 +108,13 @@ class TrivyConfig(ProfiledModel):
     }
     enabled: bool = Field(True, description="Install the Trivy Operator in trivy-system.")
     ignore_unfixed: bool = Field(True, description="Report only vulnerabilities that have a fix (actionable findings).")
-    severities: list[Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]] = Field(
-        default_factory=lambda: ["HIGH", "CRITICAL"], min_length=1, description="Severities reported."
+    severities: list[Severity] = Field(
+        default_factory=lambda: list[Severity](["HIGH", "CRITICAL"]), min_length=1, description="Severities reported."
     )
     scan_jobs_concurrent_limit: int = Field(ge=1, le=50, description="Scan jobs at a time: local 1, aws 5.")
     scan_job_timeout_minutes: int = Field(5, ge=1, le=120, description="A scan job is abandoned after this long.")
-    compliance_specs: list[Literal["k8s-cis-1.23", "k8s-nsa-1.0", "k8s-pss-baseline-0.1", "k8s-pss-restricted-0.1", "eks-cis-1.4"]] = Field(
-        default_factory=lambda: ["k8s-nsa-1.0", "k8s-cis-1.23"], description="Compliance reports generated (every 6 h)."
+    compliance_specs: list[ComplianceSpec] = Field(
+        default_factory=lambda: list[ComplianceSpec](["k8s-nsa-1.0", "k8s-cis-1.23"]), description="Compliance reports generated (every 6 h)."
     )
     scanners: TrivyScannersConfig = Field(description="Scanner set.")
     resources: ResourcesConfig = Field(description="Operator requests/limits.")
@@ -136,7 +138,7 @@ class ConstraintEnforcementConfig(Model):
 class GatekeeperConfig(ProfiledModel):
     """OPA Gatekeeper and the platform's constraints."""
 
-    PROFILES = {
+    PROFILES: ClassVar[Profiles] = {
         "local": {
             "replicas": 1,
             "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
@@ -185,7 +187,7 @@ class GatekeeperConfig(ProfiledModel):
 class FalcoConfig(ProfiledModel):
     """Falco runtime detection (modern eBPF) with falcosidekick."""
 
-    PROFILES = {
+    PROFILES: ClassVar[Profiles] = {
         "local": {
             "sidekickReplicas": 1,
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
@@ -221,7 +223,7 @@ class FalcoConfig(ProfiledModel):
 class VaultConfig(ProfiledModel):
     """HashiCorp Vault: dev mode on local; HA raft with TLS on aws. Never exposed outside the cluster."""
 
-    PROFILES = {
+    PROFILES: ClassVar[Profiles] = {
         "local": {
             "mode": "dev",
             "injectorReplicas": 1,
@@ -251,7 +253,7 @@ class VaultConfig(ProfiledModel):
     csi_resources: ResourcesConfig = Field(description="CSI provider requests/limits (per node).")
 
     @model_validator(mode="after")
-    def _mode(self, info: ValidationInfo) -> "VaultConfig":
+    def _mode(self, info: ValidationInfo) -> VaultConfig:
         environment = (info.context or {}).get("environment")
         if self.replicas % 2 == 0:
             raise KeyProblem("replicas", "raft needs an odd number of peers (3, 5 or 7)", self.replicas)
@@ -280,7 +282,7 @@ class NetworkIsolationConfig(Model):
 class QuotaConfig(ProfiledModel):
     """ResourceQuota and LimitRange per app namespace."""
 
-    PROFILES = {
+    PROFILES: ClassVar[Profiles] = {
         "local": {"requestsCpu": "2", "requestsMemory": "4Gi", "limitsCpu": "4", "limitsMemory": "8Gi", "pods": 30},
         "aws": {"requestsCpu": "8", "requestsMemory": "16Gi", "limitsCpu": "16", "limitsMemory": "32Gi", "pods": 100},
     }
@@ -316,7 +318,7 @@ class SecurityConfig(ProfiledModel):
     quota: QuotaConfig = Field(description="ResourceQuota and LimitRange.")
 
     @model_validator(mode="after")
-    def _secrets_from_secret_config(self, info: ValidationInfo) -> "SecurityConfig":
+    def _secrets_from_secret_config(self, info: ValidationInfo) -> SecurityConfig:
         secret_keys = (info.context or {}).get("secret_keys")
         if self.falco.slack_webhook_url is not None and secret_keys is not None and "security" not in secret_keys:
             raise KeyProblem(

@@ -8,6 +8,6 @@ from pulumi_policy import PolicyPack
 # Pulumi runs this file from inside policies/; make the package importable by name.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from policies import ALL_POLICIES, PACK_NAME  # noqa: E402
+from policies import ALL_POLICIES, PACK_NAME
 
 PolicyPack(name=PACK_NAME, policies=ALL_POLICIES)

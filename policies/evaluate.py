@@ -27,6 +27,7 @@ from pulumi_policy import (
     PolicyProviderResource,
     PolicyResource,
     PolicyResourceOptions,
+    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -90,7 +91,7 @@ def effective(policy: Policy, pack_config: Mapping[str, Any]) -> tuple[Enforceme
     if unknown:
         raise PolicyConfigError(f"{policy.name}: unknown config keys {sorted(unknown)}; allowed: {sorted(properties) or 'none'}")
     if properties:
-        object_schema = {"type": "object", "properties": properties, "required": list(schema.required or [])}
+        object_schema = {"type": "object", "properties": properties, "required": list((schema.required if schema else None) or [])}
         errors = sorted(jsonschema.Draft7Validator(object_schema).iter_errors(config), key=str)
         if errors:
             raise PolicyConfigError(f"{policy.name}: {errors[0].message}")
@@ -126,7 +127,7 @@ def evaluate(
     by_urn = {r.urn: r for r in resources}
     violations: list[dict[str, Any]] = []
 
-    def reporter(policy: Policy, level: EnforcementLevel, default_urn: str):
+    def reporter(policy: Policy, level: EnforcementLevel, default_urn: str) -> ReportViolation:
         def report(message: str, urn: str | None = None) -> None:
             violations.append(
                 {

@@ -397,7 +397,7 @@ def run_program_recording(
         set_all_config(engine_config(config), list(secret_keys))
         try:
             _sync_await(run_pulumi_func(program))
-        except BaseException as error:  # noqa: BLE001 - handed to the caller
+        except BaseException as error:
             outcome[0] = error
         finally:
             asyncio.get_event_loop().close()

@@ -94,7 +94,7 @@ def critical_path(resources: Sequence[RecordedResource]) -> dict[str, Any]:
             for dep in sorted(dependency_edges(known[urn])):
                 if dep in known and len(candidate := chain(dep)) > len(best):
                     best = candidate
-            longest[urn] = best + [urn]
+            longest[urn] = [*best, urn]
         return longest[urn]
 
     path = max((chain(r.urn) for r in resources), key=len, default=[])
@@ -389,7 +389,7 @@ def _in_child(work: Callable[[], None]) -> Callable[[], None]:
         try:
             work()
             code = 0
-        except BaseException:  # noqa: BLE001 - reported by the parent's exit status
+        except BaseException:
             traceback.print_exc()
         finally:
             os._exit(code)

@@ -58,7 +58,7 @@ class Bundle:
         index = json.loads((self.root / "crds" / "index.json").read_text())
         return {(e["group"], e["kind"]): self.root / e["file"] for e in index}
 
-    @functools.cache
+    @functools.cache  # noqa: B019 - one Bundle per location, alive for the whole process
     def crd(self, group: str, kind: str) -> dict[str, Any] | None:
         """The CustomResourceDefinition document for `group`/`kind`, or None if not bundled."""
         path = self._crd_index.get((group, kind))
@@ -80,7 +80,7 @@ class Bundle:
         marker = f"subchart-of {parent.name} {parent.version}"
         return next((c for c in self.charts if c.name == name and c.role == marker), None)
 
-    @functools.cache
+    @functools.cache  # noqa: B019 - one Bundle per location, alive for the whole process
     def raw_chart_values(self, name: str, version: str) -> dict[str, Any] | None:
         """A chart version's values.yaml as published."""
         info = self.chart(name, version)
@@ -95,7 +95,7 @@ class Bundle:
             return values[ISTIO_DEFAULTS_KEY]
         return values
 
-    @functools.cache
+    @functools.cache  # noqa: B019 - one Bundle per location, alive for the whole process
     def chart_schema(self, name: str, version: str) -> dict[str, Any] | None:
         info = self.chart(name, version)
         if info is None or not (info.directory / "values.schema.json").is_file():

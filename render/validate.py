@@ -112,7 +112,7 @@ class _Inliner:
 
     @classmethod
     @functools.cache
-    def shared(cls) -> "_Inliner":
+    def shared(cls) -> _Inliner:
         return cls(json.loads(_schema_dir().joinpath("_definitions.json").read_text())["$defs"])
 
     def _refs(self, node: Any) -> Iterator[str]:
@@ -182,7 +182,7 @@ def structural_to_json_schema(node: Any, *, root: bool = False) -> Any:
             out[key] = value
     types = node.get("type")
     if node.get("x-kubernetes-int-or-string"):
-        out["anyOf"] = out.get("anyOf", []) + [{"type": "integer"}, {"type": "string"}]
+        out["anyOf"] = [*out.get("anyOf", []), {"type": "integer"}, {"type": "string"}]
     elif types is not None:
         out["type"] = [types, "null"] if node.get("nullable") else types
     if node.get("x-kubernetes-embedded-resource"):
@@ -314,7 +314,7 @@ def _leaves(values: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ..
     """Key paths the values set (a list or empty map is a leaf)."""
     if isinstance(values, dict) and values:
         for key, sub in values.items():
-            yield from _leaves(sub, prefix + (str(key),))
+            yield from _leaves(sub, (*prefix, str(key)))
     else:
         yield prefix
 
@@ -347,7 +347,7 @@ def _schema_allows(schema: Any, path: tuple[str, ...], root: Any) -> bool:
                 break
         if nxt is None:
             extra = next((c.get("additionalProperties") for c in candidates if isinstance(c, dict) and "additionalProperties" in c), None)
-            if extra is True or isinstance(extra, dict) and extra:
+            if extra is True or (isinstance(extra, dict) and extra):
                 return True
             return False
         node = nxt

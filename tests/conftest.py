@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from render.harness import Run, read_stack_file, run_program, run_stack  # noqa: E402
+from render.harness import Run, read_stack_file, run_program, run_stack  # noqa: E402 - after the sys.path entry
 
 AWS_APPS = {"apps": {"enabled": True, "host": "app.example.com"}, "registry": {"services": ["backend", "frontend"]}}
 """What the aws stack file needs besides its own keys to run the sample apps."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import aws, local
 
 from components.config import ConfigError
+from helpers import aws, local
 from render.harness import run_program, run_program_recording
 
 
@@ -82,7 +82,7 @@ def test_cluster_autoscaler_role_is_irsa_and_scoped_by_tags(aws_run):
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     scale, describe = json.loads(policy.inputs["policy"])["Statement"]
 
-    assert list(trust["Condition"]["StringEquals"].values())[0] == "system:serviceaccount:kube-system:cluster-autoscaler"
+    assert next(iter(trust["Condition"]["StringEquals"].values())) == "system:serviceaccount:kube-system:cluster-autoscaler"
     assert scale["Condition"] == {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/gitops-platform": "owned"}}
     assert set(scale["Action"]) == {"autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"}
     assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in describe["Action"])

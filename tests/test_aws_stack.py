@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
-from helpers import AWS_MINIMAL, aws, local
 
 from components.config import parse_config
 from components.ecr import EcrRegistry, EcrRegistryConfig, lifecycle_policy
+from helpers import AWS_MINIMAL, aws, local
 from render.harness import Secret, reveal, run_program, run_stack
 
 ROOT_TYPES = "gitops-platform:index:"
@@ -230,7 +231,7 @@ def test_unknown_service_repository_is_a_clear_error():
     def program():
         EcrRegistry("registry", EcrRegistryConfig()).repository_url("billing")
 
-    with pytest.raises(ValueError, match="add it to gitops-platform:registry.services"):
+    with pytest.raises(ValueError, match=re.escape("add it to gitops-platform:registry.services")):
         run_program("aws", aws(), program=program)
 
 

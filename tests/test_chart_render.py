@@ -6,8 +6,8 @@ import ast
 from pathlib import Path
 
 import pytest
-from helpers import release, render
 
+from helpers import release, render
 from render.deployed import V3_RELEASE, V4_CHART
 from render.upstream import bundle
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from helpers import AWS_MINIMAL, aws, local
+from pydantic import ValidationError
 
 from components.config import ConfigError, parse_config
 from components.local_cluster import DEFAULT_NODE_IMAGE
+from helpers import AWS_MINIMAL, aws, local
 from render.harness import run_program_recording
 
 NS = "gitops-platform"
@@ -116,7 +117,7 @@ def test_defaults_describe_a_kind_cluster_with_a_registry_container():
 def test_config_is_frozen():
     config = parse_config({"environment": "local"})
 
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         config.cluster.workers = 3  # type: ignore[misc]
 
 

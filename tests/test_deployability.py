@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from helpers import release, render
 
+from helpers import release, render
 from render.deployability import (
     Facts,
     Prerequisite,

@@ -11,7 +11,6 @@ import json
 
 import pytest
 import regopy
-from policy_fixtures import mutate, spec_of, workload
 
 from components.security import (
     _WORKLOAD_KINDS,
@@ -21,6 +20,7 @@ from components.security import (
     constraint_parameters,
     constraint_template,
 )
+from policy_fixtures import mutate, spec_of, workload
 
 STACK_REGISTRY = "localhost:5001/"
 CONFIG = GatekeeperConfig.for_environment("local")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
-from helpers import local
 
 from components.local_cluster import DEFAULT_NODE_IMAGE
+from helpers import local
 from render.harness import Secret, reveal, run_program
 
 COMMAND = "command:local:Command"
@@ -174,7 +176,7 @@ def test_existing_mode_uses_the_context_and_creates_no_cluster(tmp_path):
 def test_existing_mode_with_a_missing_kubeconfig_names_the_key(tmp_path):
     import pulumi
 
-    with pytest.raises(pulumi.RunError, match="gitops-platform:cluster.kubeconfigPath"):
+    with pytest.raises(pulumi.RunError, match=re.escape("gitops-platform:cluster.kubeconfigPath")):
         run_program(
             "local",
             local(

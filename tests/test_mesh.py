@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from helpers import aws, local
 
 from components.config import ConfigError
 from components.mesh import MeshConfig, MeshStack
+from helpers import aws, local
 from render.harness import Secret, run_program, run_program_recording
 
 CHART = "kubernetes:helm.sh/v4:Chart"

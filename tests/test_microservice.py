@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import runpy
 
 import pytest
-from helpers import local
 from pydantic import ValidationError
 
 from components import MicroserviceConfig, MicroserviceStack
+from helpers import local
 from render.harness import run_program
 from render.report import manifest, policy_report
 from render.upstream import bundle
@@ -291,7 +292,7 @@ def test_image_outside_the_allowed_registries_is_rejected_before_any_resource():
     def program():
         MicroserviceStack("api", MicroserviceConfig(name="api", image="docker.io/library/nginx:1.27"), allowed_registries=["localhost:5001/"])
 
-    with pytest.raises(ValueError, match="image docker.io/library/nginx:1.27 is not from an allowed registry"):
+    with pytest.raises(ValueError, match=re.escape("image docker.io/library/nginx:1.27 is not from an allowed registry")):
         run_program("local", local(), program=program)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import aws, local
 
 from components.config import ConfigError
 from components.dashboards import COLLECTED_METRICS, DASHBOARDS, metrics_in
 from components.observability import RulesConfig, platform_rule_groups
+from helpers import aws, local
 from render.harness import Secret, reveal, run_program, run_program_recording
 
 NS = "gitops-platform"

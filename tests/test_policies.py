@@ -7,10 +7,10 @@ import json
 import re
 
 import pytest
-from policy_fixtures import KINDS, WORKLOAD_MUTATIONS, mutate, workload
 
 from policies import ALL_POLICIES
 from policies.evaluate import PolicyConfigError, Resource, evaluate
+from policy_fixtures import KINDS, WORKLOAD_MUTATIONS, mutate, workload
 
 BY_NAME = {p.name: p for p in ALL_POLICIES}
 

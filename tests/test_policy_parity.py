@@ -7,6 +7,10 @@ from functools import cache
 
 import pytest
 import regopy
+
+from policies import ALL_POLICIES
+from policies.evaluate import Resource, evaluate
+from policies.rego import REGO_DIR, rego_source
 from policy_fixtures import (
     GATEKEEPER_TWINS,
     KINDS,
@@ -14,10 +18,6 @@ from policy_fixtures import (
     mutate,
     workload,
 )
-
-from policies import ALL_POLICIES
-from policies.evaluate import Resource, evaluate
-from policies.rego import REGO_DIR, rego_source
 
 BY_NAME = {p.name: p for p in ALL_POLICIES}
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from helpers import aws, local
 
 from components.apps import APPS_DIR, source_hash
 from components.config import ConfigError
+from helpers import aws, local
 from render.harness import run_program, run_program_recording
 
 IMAGE = "docker:index/image:Image"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from helpers import aws, local
 
 from components.config import ConfigError
+from helpers import aws, local
 from policies.rego import rego_source
 from render.harness import Secret, reveal, run_program, run_program_recording
 

@@ -34,7 +34,9 @@ def test_dockerfile_pins_its_base_runs_unprivileged_and_checks_health(path):
 
 
 def test_backend_requirements_are_the_locked_test_dependencies():
-    locked = {line.strip() for line in (ROOT / "requirements.lock").read_text().splitlines() if "==" in line}
-    requirements = {line.strip() for line in (ROOT / "apps" / "backend" / "requirements.txt").read_text().splitlines() if line.strip()}
+    from scripts_import import check_lock
 
-    assert requirements <= locked, "the app is tested with exactly the versions its image installs"
+    locked = check_lock.read_lock((ROOT / "requirements.lock").read_text())
+    requirements = check_lock.read_lock((ROOT / "apps" / "backend" / "requirements.txt").read_text())
+
+    assert requirements.items() <= locked.items(), "the app is tested with exactly the versions its image installs"

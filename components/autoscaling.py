@@ -111,6 +111,37 @@ class AutoscalingStack(pulumi.ComponentResource):
         labels = {"k8s-app": "metrics-server"}
         meta = {"name": "metrics-server", "namespace": "kube-system", "labels": labels}
         sa = k8s.core.v1.ServiceAccount(f"{name}-metrics-server-sa", metadata=meta, opts=child)
+        self._metrics_server_rbac(name, labels)
+        service = k8s.core.v1.Service(
+            f"{name}-metrics-server-svc",
+            metadata=meta,
+            spec={"selector": labels, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}]},
+            opts=child,
+        )
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-metrics-server",
+            metadata=meta,
+            spec=metrics_server_spec(config, labels, sa.metadata.apply(lambda m: m["name"])),
+            opts=child,
+        )
+        k8s.apiregistration.v1.APIService(
+            f"{name}-metrics-api",
+            metadata={"name": "v1beta1.metrics.k8s.io", "labels": labels},
+            spec={
+                "group": "metrics.k8s.io",
+                "version": "v1beta1",
+                "groupPriorityMinimum": 100,
+                "versionPriority": 100,
+                "insecureSkipTLSVerify": True,
+                "service": {"name": service.metadata.apply(lambda m: m["name"]), "namespace": "kube-system"},
+            },
+            # Registered once the server can answer, or every API discovery call errors meanwhile.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment]),
+        )
+
+    def _metrics_server_rbac(self, name: str, labels: dict[str, str]) -> None:
+        """Read metrics for `kubectl top` users; let the server read nodes and pods and delegate authn."""
+        child = pulumi.ResourceOptions(parent=self)
         k8s.rbac.v1.ClusterRole(
             f"{name}-metrics-reader",
             metadata={"name": "system:aggregated-metrics-reader", "labels": {**labels, "rbac.authorization.k8s.io/aggregate-to-view": "true", "rbac.authorization.k8s.io/aggregate-to-edit": "true", "rbac.authorization.k8s.io/aggregate-to-admin": "true"}},
@@ -147,72 +178,6 @@ class AutoscalingStack(pulumi.ComponentResource):
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role.metadata.apply(lambda m: m["name"])},
             subjects=subject,
             opts=child,
-        )
-        service = k8s.core.v1.Service(
-            f"{name}-metrics-server-svc",
-            metadata=meta,
-            spec={"selector": labels, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}]},
-            opts=child,
-        )
-        args = [
-            "--cert-dir=/tmp",
-            "--secure-port=10250",
-            "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
-            "--kubelet-use-node-status-port",
-            "--metric-resolution=15s",
-        ]
-        if config.kubelet_insecure_tls:
-            args.append("--kubelet-insecure-tls")  # kind's kubelets serve self-signed certificates
-        deployment = k8s.apps.v1.Deployment(
-            f"{name}-metrics-server",
-            metadata=meta,
-            spec={
-                "selector": {"matchLabels": labels},
-                "strategy": {"rollingUpdate": {"maxUnavailable": 0}},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": sa.metadata.apply(lambda m: m["name"]),
-                        "priorityClassName": "system-cluster-critical",
-                        "containers": [
-                            {
-                                "name": "metrics-server",
-                                "image": METRICS_SERVER_IMAGE,
-                                "args": args,
-                                "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
-                                "readinessProbe": {"httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 10, "failureThreshold": 3, "initialDelaySeconds": 20},
-                                "livenessProbe": {"httpGet": {"path": "/livez", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 10, "failureThreshold": 3},
-                                "resources": config.resources.values(),
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": False,
-                                    "readOnlyRootFilesystem": True,
-                                    "runAsNonRoot": True,
-                                    "runAsUser": 1000,
-                                    "capabilities": {"drop": ["ALL"]},
-                                    "seccompProfile": {"type": "RuntimeDefault"},
-                                },
-                                "volumeMounts": [{"name": "tmp-dir", "mountPath": "/tmp"}],
-                            }
-                        ],
-                        "volumes": [{"name": "tmp-dir", "emptyDir": {}}],
-                    },
-                },
-            },
-            opts=child,
-        )
-        k8s.apiregistration.v1.APIService(
-            f"{name}-metrics-api",
-            metadata={"name": "v1beta1.metrics.k8s.io", "labels": labels},
-            spec={
-                "group": "metrics.k8s.io",
-                "version": "v1beta1",
-                "groupPriorityMinimum": 100,
-                "versionPriority": 100,
-                "insecureSkipTLSVerify": True,
-                "service": {"name": service.metadata.apply(lambda m: m["name"]), "namespace": "kube-system"},
-            },
-            # Registered once the server can answer, or every API discovery call errors meanwhile.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment]),
         )
 
     def _cluster_autoscaler(self, name: str, config: ClusterAutoscalerConfig, eks: EksCluster, region: str) -> None:
@@ -261,6 +226,51 @@ class AutoscalingStack(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
             "cluster-autoscaler",
         )
+
+
+def metrics_server_spec(config: MetricsServerConfig, labels: dict[str, str], service_account: pulumi.Input[str]) -> dict[str, Any]:
+    """The metrics-server Deployment's spec (upstream v0.8.0, hardened)."""
+    args = [
+        "--cert-dir=/tmp",
+        "--secure-port=10250",
+        "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+        "--kubelet-use-node-status-port",
+        "--metric-resolution=15s",
+    ]
+    if config.kubelet_insecure_tls:
+        args.append("--kubelet-insecure-tls")  # kind's kubelets serve self-signed certificates
+    return {
+        "selector": {"matchLabels": labels},
+        "strategy": {"rollingUpdate": {"maxUnavailable": 0}},
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "serviceAccountName": service_account,
+                "priorityClassName": "system-cluster-critical",
+                "containers": [
+                    {
+                        "name": "metrics-server",
+                        "image": METRICS_SERVER_IMAGE,
+                        "args": args,
+                        "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
+                        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 10, "failureThreshold": 3, "initialDelaySeconds": 20},
+                        "livenessProbe": {"httpGet": {"path": "/livez", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 10, "failureThreshold": 3},
+                        "resources": config.resources.values(),
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True,
+                            "runAsNonRoot": True,
+                            "runAsUser": 1000,
+                            "capabilities": {"drop": ["ALL"]},
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "volumeMounts": [{"name": "tmp-dir", "mountPath": "/tmp"}],
+                    }
+                ],
+                "volumes": [{"name": "tmp-dir", "emptyDir": {}}],
+            },
+        },
+    }
 
 
 def keda_values(config: KedaConfig) -> dict[str, Any]:

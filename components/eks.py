@@ -269,8 +269,50 @@ class EksCluster(pulumi.ComponentResource):
         self._invoke = pulumi.InvokeOptions(parent=self)
         self._partition = aws.get_partition_output(opts=self._invoke).partition
         self._network(name, config, child)
+        cluster = self._control_plane(name, config, child)
+        # IRSA: pods assume IAM roles through the cluster's OIDC issuer.
+        issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=child)
+        self.oidc_provider_arn = oidc.arn
+        self.oidc_provider_url = issuer.apply(lambda url: url.removeprefix("https://"))
+        node_group = self._nodes(name, config, cluster, child)
+        self._ebs_csi(name, config, cluster, node_group)
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
+                lambda args: _kubeconfig(*args, region=region)
+            )
+        )
+        # The cluster ARN identifies the cluster: a new endpoint or CA in the kubeconfig
+        # updates the provider instead of replacing every in-cluster resource.
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, cluster_identifier=cluster.arn, opts=child)
+        k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="gp3", annotations={"storageclass.kubernetes.io/is-default-class": "true"}
+            ),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "fsType": "ext4"},
+            reclaim_policy=config.storage_reclaim_policy,
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+        )
 
-        # --- control plane ------------------------------------------------------------
+        self.register_outputs(
+            {
+                "kubeconfig": self.kubeconfig,
+                "cluster_name": self.cluster_name,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_provider_url": self.oidc_provider_url,
+                "vpc_id": self.vpc_id,
+                "public_subnet_ids": self.public_subnet_ids,
+                "private_subnet_ids": self.private_subnet_ids,
+                "node_group_name": self.node_group_name,
+            }
+        )
+
+    def _control_plane(self, name: str, config: EksClusterConfig, child: pulumi.ResourceOptions) -> aws.eks.Cluster:
+        """The KMS key for secrets, the cluster role, its log group, the cluster and its access entries."""
         key = aws.kms.Key(
             f"{name}-secrets-key",
             description=f"EKS {config.name}: envelope encryption of Kubernetes secrets",
@@ -312,14 +354,10 @@ class EksCluster(pulumi.ComponentResource):
         )
         self.cluster_name = cluster.name
         self._access_entries(name, config, cluster, child)
+        return cluster
 
-        # --- IRSA -----------------------------------------------------------------------
-        issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
-        oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=child)
-        self.oidc_provider_arn = oidc.arn
-        self.oidc_provider_url = issuer.apply(lambda url: url.removeprefix("https://"))
-
-        # --- nodes ----------------------------------------------------------------------
+    def _nodes(self, name: str, config: EksClusterConfig, cluster: aws.eks.Cluster, child: pulumi.ResourceOptions) -> aws.eks.NodeGroup:
+        """The node role and the managed node group (IMDSv2 only, encrypted gp3 root volumes) in the private subnets."""
         self.node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=_service_trust("ec2.amazonaws.com"), opts=child)
         node_policies = [
             aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=self.node_role.name, policy_arn=self._managed_policy(policy), opts=child)
@@ -366,8 +404,10 @@ class EksCluster(pulumi.ComponentResource):
             ),
         )
         self.node_group_name = node_group.node_group_name
+        return node_group
 
-        # --- storage --------------------------------------------------------------------
+    def _ebs_csi(self, name: str, config: EksClusterConfig, cluster: aws.eks.Cluster, node_group: aws.eks.NodeGroup) -> None:
+        """The EBS CSI add-on with its IRSA role (persistent volumes)."""
         ebs_role = self.irsa_role(
             "ebs-csi",
             namespace="kube-system",
@@ -384,40 +424,6 @@ class EksCluster(pulumi.ComponentResource):
             resolve_conflicts_on_update="OVERWRITE",
             # The add-on's controller needs nodes to run on before it reports ACTIVE.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[node_group]),
-        )
-
-        self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
-                lambda args: _kubeconfig(*args, region=region)
-            )
-        )
-        # The cluster ARN identifies the cluster: a new endpoint or CA in the kubeconfig
-        # updates the provider instead of replacing every in-cluster resource.
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, cluster_identifier=cluster.arn, opts=child)
-        k8s.storage.v1.StorageClass(
-            f"{name}-gp3",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="gp3", annotations={"storageclass.kubernetes.io/is-default-class": "true"}
-            ),
-            provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true", "fsType": "ext4"},
-            reclaim_policy=config.storage_reclaim_policy,
-            volume_binding_mode="WaitForFirstConsumer",
-            allow_volume_expansion=True,
-            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
-        )
-
-        self.register_outputs(
-            {
-                "kubeconfig": self.kubeconfig,
-                "cluster_name": self.cluster_name,
-                "oidc_provider_arn": self.oidc_provider_arn,
-                "oidc_provider_url": self.oidc_provider_url,
-                "vpc_id": self.vpc_id,
-                "public_subnet_ids": self.public_subnet_ids,
-                "private_subnet_ids": self.private_subnet_ids,
-                "node_group_name": self.node_group_name,
-            }
         )
 
     def _network(self, name: str, config: EksClusterConfig, child: pulumi.ResourceOptions) -> None:

@@ -220,7 +220,6 @@ class MeshStack(pulumi.ComponentResource):
         labels of the app namespaces (Pod Security Admission, from SecurityStack's config)."""
         super().__init__("gitops-platform:index:MeshStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-
         system_ns = k8s.core.v1.Namespace(f"{name}-istio-system", metadata={"name": ISTIO_NAMESPACE}, opts=child)
         ingress_ns = k8s.core.v1.Namespace(f"{name}-istio-ingress", metadata={"name": INGRESS_NAMESPACE}, opts=child)
         app_namespaces = [
@@ -229,7 +228,21 @@ class MeshStack(pulumi.ComponentResource):
             )
             for ns in config.namespaces
         ]
+        istiod = self._control_plane(name, config, tracing_address, system_ns)
+        ingress_release = self._gateways(name, config, node_ports, ingress_ns, istiod)
+        self._mesh_policy(name, config, tracing_address, app_namespaces)
+        main_gateway = self._main_gateway(name, config, ingress_ns)
+        self.gateway = main_gateway.metadata.apply(lambda m: f"{m['namespace']}/{m['name']}")
+        self.ingress_service = pulumi.Output.from_input(ingress_release)
+        self.app_namespaces = {ns: resource.metadata.apply(lambda m: m["name"]) for ns, resource in zip(config.namespaces, app_namespaces, strict=True)}
+        self.namespace_resources = dict(zip(config.namespaces, app_namespaces, strict=True))
+        self.namespaces = pulumi.Output.all(*self.app_namespaces.values())
+        self.register_outputs({"gateway": self.gateway, "ingress_service": self.ingress_service, "namespaces": self.namespaces})
 
+    def _control_plane(
+        self, name: str, config: MeshConfig, tracing_address: pulumi.Input[str] | None, system_ns: k8s.core.v1.Namespace
+    ) -> k8s.helm.v4.Chart:
+        """Istio's CRDs (base) and istiod; sets `ready` to both."""
         base = install_chart(
             f"{name}-base",
             CHARTS["base"],
@@ -238,7 +251,7 @@ class MeshStack(pulumi.ComponentResource):
             # namespaced object, the multi-cluster reader ServiceAccount, is not needed,
             # so the CRDs install without waiting for the namespace.
             {"defaultRevision": "default", "global": {"resourceScope": "cluster"}},
-            child,
+            pulumi.ResourceOptions(parent=self),
             release="istio-base",
         )
         istiod = install_chart(
@@ -251,8 +264,12 @@ class MeshStack(pulumi.ComponentResource):
             release="istiod",
         )
         self.ready = [base, istiod]
-        after_istiod = pulumi.ResourceOptions(parent=self, depends_on=self.ready)
+        return istiod
 
+    def _gateways(
+        self, name: str, config: MeshConfig, node_ports: tuple[int, int] | None, ingress_ns: k8s.core.v1.Namespace, istiod: k8s.helm.v4.Chart
+    ) -> str:
+        """The ingress gateway (and the egress gateway when enabled); returns the ingress release name."""
         ingress_release = "istio-ingressgateway"
         install_chart(
             f"{name}-ingress",
@@ -263,7 +280,9 @@ class MeshStack(pulumi.ComponentResource):
             release=ingress_release,
         )
         if config.egress_gateway.enabled:
-            egress_ns = k8s.core.v1.Namespace(f"{name}-egress-ns", metadata={"name": config.egress_gateway.namespace}, opts=child)
+            egress_ns = k8s.core.v1.Namespace(
+                f"{name}-egress-ns", metadata={"name": config.egress_gateway.namespace}, opts=pulumi.ResourceOptions(parent=self)
+            )
             install_chart(
                 f"{name}-egress",
                 CHARTS["gateway"],
@@ -272,7 +291,13 @@ class MeshStack(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=[egress_ns, istiod]),
                 release="istio-egressgateway",
             )
+        return ingress_release
 
+    def _mesh_policy(
+        self, name: str, config: MeshConfig, tracing_address: pulumi.Input[str] | None, app_namespaces: list[k8s.core.v1.Namespace]
+    ) -> None:
+        """Mesh-wide STRICT mTLS, tracing, and deny-all in every app namespace."""
+        after_istiod = pulumi.ResourceOptions(parent=self, depends_on=self.ready)
         k8s.apiextensions.CustomResource(
             f"{name}-mtls",
             api_version="security.istio.io/v1",
@@ -290,7 +315,6 @@ class MeshStack(pulumi.ComponentResource):
                 spec={"tracing": [{"providers": [{"name": TRACING_PROVIDER}], "randomSamplingPercentage": config.tracing_sampling_percent}]},
                 opts=after_istiod,
             )
-
         # Zero trust: every app namespace starts from allow-nothing; services are then
         # opened to their callers one AuthorizationPolicy at a time.
         for ns, namespace in zip(config.namespaces, app_namespaces, strict=True):
@@ -303,11 +327,13 @@ class MeshStack(pulumi.ComponentResource):
                 opts=after_istiod,
             )
 
+    def _main_gateway(self, name: str, config: MeshConfig, ingress_ns: k8s.core.v1.Namespace) -> k8s.apiextensions.CustomResource:
+        """The shared HTTPS Gateway (HTTP redirects to HTTPS), with its certificate on local."""
         credential = config.gateway.credential_name
         if credential is None:
             credential = "gateway-tls"
             self._self_signed_secret(name, credential, config.gateway.self_signed_dns_names, ingress_ns)
-        main_gateway = k8s.apiextensions.CustomResource(
+        return k8s.apiextensions.CustomResource(
             f"{name}-gateway",
             api_version="networking.istio.io/v1",
             kind="Gateway",
@@ -325,13 +351,6 @@ class MeshStack(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.ready, ingress_ns]),
         )
-
-        self.gateway = main_gateway.metadata.apply(lambda m: f"{m['namespace']}/{m['name']}")
-        self.ingress_service = pulumi.Output.from_input(ingress_release)
-        self.app_namespaces = {ns: resource.metadata.apply(lambda m: m["name"]) for ns, resource in zip(config.namespaces, app_namespaces, strict=True)}
-        self.namespace_resources = dict(zip(config.namespaces, app_namespaces, strict=True))
-        self.namespaces = pulumi.Output.all(*self.app_namespaces.values())
-        self.register_outputs({"gateway": self.gateway, "ingress_service": self.ingress_service, "namespaces": self.namespaces})
 
     def _self_signed_secret(self, name: str, secret_name: str, dns_names: list[str], namespace: k8s.core.v1.Namespace) -> None:
         child = pulumi.ResourceOptions(parent=self)

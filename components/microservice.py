@@ -561,75 +561,19 @@ class MicroserviceStack(pulumi.ComponentResource):
     def _mesh(self, name: str, meta: dict[str, Any], gateway: str, trust_domain: str) -> None:
         c = self._config
         child = self._opts()
-        host = f"{c.name}.{c.namespace}.svc.cluster.local"
+        k8s.apiextensions.CustomResource(
+            f"{name}-vs", api_version="networking.istio.io/v1", kind="VirtualService", metadata=meta, spec=virtual_service_spec(c, gateway), opts=child
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-dr", api_version="networking.istio.io/v1", kind="DestinationRule", metadata=meta, spec=destination_rule_spec(c), opts=child
+        )
+        self._authorization(name, meta, trust_domain)
+
+    def _authorization(self, name: str, meta: dict[str, Any], trust_domain: str) -> None:
+        """Allowed callers by principal (and the gateway on public paths); JWT where configured."""
+        c = self._config
+        child = self._opts()
         prefix = c.exposure.path_prefix if c.exposure else "/"
-        stable_weight = 100 - (c.canary.weight if c.canary else 0)
-        route = [{"destination": {"host": host, "subset": "stable", "port": {"number": 80}}, "weight": stable_weight}]
-        http: list[dict[str, Any]] = []
-        if c.canary is not None:
-            route.append({"destination": {"host": host, "subset": "canary", "port": {"number": 80}}, "weight": c.canary.weight})
-            http.append(
-                {
-                    "name": "canary-by-header",
-                    "match": [{"headers": {c.canary.header: {"exact": "true"}}, "uri": {"prefix": prefix}}],
-                    "route": [{"destination": {"host": host, "subset": "canary", "port": {"number": 80}}}],
-                    "timeout": _seconds(c.traffic.timeout_seconds),
-                }
-            )
-        retries = c.traffic.retries
-        http.append(
-            {
-                "name": "primary",
-                "match": [{"uri": {"prefix": prefix}}],
-                "route": route,
-                "timeout": _seconds(c.traffic.timeout_seconds),
-                "retries": {"attempts": retries.attempts, "perTryTimeout": _seconds(retries.per_try_timeout_seconds), "retryOn": retries.retry_on},
-            }
-        )
-        k8s.apiextensions.CustomResource(
-            f"{name}-vs",
-            api_version="networking.istio.io/v1",
-            kind="VirtualService",
-            metadata=meta,
-            spec={
-                "hosts": [host] + ([c.exposure.host] if c.exposure else []),
-                "gateways": ["mesh"] + ([gateway] if c.exposure else []),
-                "http": http,
-            },
-            opts=child,
-        )
-        pool, outlier = c.traffic.connection_pool, c.traffic.outlier_detection
-        subsets = [{"name": "stable", "labels": {"version": c.stable_version}}]
-        if c.canary is not None:
-            subsets.append({"name": "canary", "labels": {"version": c.canary_version}})
-        k8s.apiextensions.CustomResource(
-            f"{name}-dr",
-            api_version="networking.istio.io/v1",
-            kind="DestinationRule",
-            metadata=meta,
-            spec={
-                "host": host,
-                "trafficPolicy": {
-                    "tls": {"mode": "ISTIO_MUTUAL"},
-                    "connectionPool": {
-                        "tcp": {"maxConnections": pool.max_connections},
-                        "http": {
-                            "http1MaxPendingRequests": pool.http1_max_pending_requests,
-                            "http2MaxRequests": pool.http2_max_requests,
-                            "maxRequestsPerConnection": pool.max_requests_per_connection,
-                        },
-                    },
-                    "outlierDetection": {
-                        "consecutive5xxErrors": outlier.consecutive_errors,
-                        "interval": _seconds(outlier.interval_seconds),
-                        "baseEjectionTime": _seconds(outlier.base_ejection_time_seconds),
-                        "maxEjectionPercent": outlier.max_ejection_percent,
-                    },
-                },
-                "subsets": subsets,
-            },
-            opts=child,
-        )
         rules: list[dict[str, Any]] = []
         callers = [f"{trust_domain}/ns/{caller.namespace}/sa/{caller.service_account}" for caller in c.allowed_callers]
         if callers:
@@ -738,3 +682,67 @@ class MicroserviceStack(pulumi.ComponentResource):
             spec={"groups": [{"name": f"{c.name}.rules", "rules": rules}]},
             opts=child,
         )
+
+
+def virtual_service_spec(c: MicroserviceConfig, gateway: str) -> dict[str, Any]:
+    """In-mesh (and gateway, when exposed) routes: header-matched and weighted canary, retries, timeouts."""
+    host = f"{c.name}.{c.namespace}.svc.cluster.local"
+    prefix = c.exposure.path_prefix if c.exposure else "/"
+    stable_weight = 100 - (c.canary.weight if c.canary else 0)
+    route = [{"destination": {"host": host, "subset": "stable", "port": {"number": 80}}, "weight": stable_weight}]
+    http: list[dict[str, Any]] = []
+    if c.canary is not None:
+        route.append({"destination": {"host": host, "subset": "canary", "port": {"number": 80}}, "weight": c.canary.weight})
+        http.append(
+            {
+                "name": "canary-by-header",
+                "match": [{"headers": {c.canary.header: {"exact": "true"}}, "uri": {"prefix": prefix}}],
+                "route": [{"destination": {"host": host, "subset": "canary", "port": {"number": 80}}}],
+                "timeout": _seconds(c.traffic.timeout_seconds),
+            }
+        )
+    retries = c.traffic.retries
+    http.append(
+        {
+            "name": "primary",
+            "match": [{"uri": {"prefix": prefix}}],
+            "route": route,
+            "timeout": _seconds(c.traffic.timeout_seconds),
+            "retries": {"attempts": retries.attempts, "perTryTimeout": _seconds(retries.per_try_timeout_seconds), "retryOn": retries.retry_on},
+        }
+    )
+    return {
+        "hosts": [host, *([c.exposure.host] if c.exposure else [])],
+        "gateways": ["mesh", *([gateway] if c.exposure else [])],
+        "http": http,
+    }
+
+
+def destination_rule_spec(c: MicroserviceConfig) -> dict[str, Any]:
+    """Subsets per version, mTLS, connection pool and outlier detection (the circuit breaker)."""
+    host = f"{c.name}.{c.namespace}.svc.cluster.local"
+    pool, outlier = c.traffic.connection_pool, c.traffic.outlier_detection
+    subsets = [{"name": "stable", "labels": {"version": c.stable_version}}]
+    if c.canary is not None:
+        subsets.append({"name": "canary", "labels": {"version": c.canary_version}})
+    return {
+        "host": host,
+        "trafficPolicy": {
+            "tls": {"mode": "ISTIO_MUTUAL"},
+            "connectionPool": {
+                "tcp": {"maxConnections": pool.max_connections},
+                "http": {
+                    "http1MaxPendingRequests": pool.http1_max_pending_requests,
+                    "http2MaxRequests": pool.http2_max_requests,
+                    "maxRequestsPerConnection": pool.max_requests_per_connection,
+                },
+            },
+            "outlierDetection": {
+                "consecutive5xxErrors": outlier.consecutive_errors,
+                "interval": _seconds(outlier.interval_seconds),
+                "baseEjectionTime": _seconds(outlier.base_ejection_time_seconds),
+                "maxEjectionPercent": outlier.max_ejection_percent,
+            },
+        },
+        "subsets": subsets,
+    }

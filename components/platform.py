@@ -52,33 +52,47 @@ class Platform(pulumi.ComponentResource):
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gitops-platform:index:Platform", name, None, opts)
-        # The environment decides which providers back the cluster and the registry;
-        # everything else is configuration.
-        aws_provider: aws.Provider | None = None
-        if isinstance(config, AwsPlatformConfig):
-            aws_provider = self._aws_provider(name, config.region, config.environment)
-            aws_opts = pulumi.ResourceOptions(parent=self, providers={"aws": aws_provider})
-            cluster: LocalCluster | EksCluster = EksCluster(f"{name}-cluster", config.cluster, region=config.region, opts=aws_opts)
-            self.registry = EcrRegistry(f"{name}-registry", config.registry, protect=True, opts=aws_opts)
-        else:
-            cluster, self.registry = self._local(name, config)
+        cluster, aws_provider = self._foundation(name, config)
         self.provider = cluster.provider
-        in_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
         self.mesh = None
         self.frontend_url: pulumi.Output[str] | None = None
-        security = config.security
         eks = cluster if isinstance(cluster, EksCluster) else None
         region = config.region if isinstance(config, AwsPlatformConfig) else None
-        with_aws = {"aws": aws_provider} if aws_provider else {}
+        # In-cluster components use the cluster's provider; those that also create AWS
+        # resources (S3 for Loki, ECR pulls, the cluster autoscaler's role) the AWS one.
+        providers: dict[str, pulumi.ProviderResource] = {"kubernetes": cluster.provider, **({"aws": aws_provider} if aws_provider else {})}
         observability = None
         if config.observability.enabled:
             observability = ObservabilityStack(
-                f"{name}-observability",
-                config.observability,
-                eks=eks,
-                region=region,
-                opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider, **with_aws}),
+                f"{name}-observability", config.observability, eks=eks, region=region, opts=pulumi.ResourceOptions(parent=self, providers=providers)
             )
+        self._mesh_and_security(name, config, cluster, observability)
+        if config.apps.enabled and self.mesh is not None:
+            self._apps(name, config, self.mesh, eks, observability, providers)
+        if config.autoscaling.enabled:
+            AutoscalingStack(f"{name}-autoscaling", config.autoscaling, eks=eks, region=region, opts=pulumi.ResourceOptions(parent=self, providers=providers))
+        self.kubeconfig = cluster.kubeconfig
+        self.cluster_name = cluster.cluster_name
+        self.registry_host = self.registry.host
+        self.register_outputs(
+            {"kubeconfig": self.kubeconfig, "cluster_name": self.cluster_name, "registry_host": self.registry_host}
+        )
+
+    def _foundation(self, name: str, config: PlatformConfig) -> tuple[LocalCluster | EksCluster, aws.Provider | None]:
+        """The cluster and the registry: the environment decides which providers back them;
+        everything else is configuration."""
+        if isinstance(config, AwsPlatformConfig):
+            aws_provider = self._aws_provider(name, config.region, config.environment)
+            aws_opts = pulumi.ResourceOptions(parent=self, providers={"aws": aws_provider})
+            cluster = EksCluster(f"{name}-cluster", config.cluster, region=config.region, opts=aws_opts)
+            self.registry = EcrRegistry(f"{name}-registry", config.registry, protect=True, opts=aws_opts)
+            return cluster, aws_provider
+        local_cluster, self.registry = self._local(name, config)
+        return local_cluster, None
+
+    def _mesh_and_security(self, name: str, config: PlatformConfig, cluster: LocalCluster | EksCluster, observability: ObservabilityStack | None) -> None:
+        in_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
+        security = config.security
         if config.mesh.enabled:
             # kind maps the gateway's NodePorts to the host; on aws it gets an NLB.
             ingress = config.cluster.ingress if isinstance(config, LocalPlatformConfig) else None
@@ -102,37 +116,32 @@ class Platform(pulumi.ComponentResource):
                 monitoring_ready=observability.ready if observability else (),
                 opts=in_cluster,
             )
-        if config.apps.enabled and self.mesh is not None:
-            registry = self.registry
-            # Pods need the mesh's injector and CRDs, their namespace, and the Prometheus
-            # operator's CRDs for their ServiceMonitors and alerts.
-            app_deps: list[pulumi.Resource] = [*self.mesh.ready, self.mesh.namespace_resources[config.apps.namespace]]
-            if observability is not None:
-                app_deps += observability.ready
-            apps = SampleApps(
-                f"{name}-apps",
-                config.apps,
-                environment=config.environment,
-                repository_urls={app: registry.repository_url(app) for app in ("backend", "frontend")},
-                ecr_registry_id=registry.registry_id if isinstance(registry, EcrRegistry) else None,
-                zone_spread=eks is not None,
-                opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider, **with_aws}, depends_on=app_deps),
-            )
-            self.frontend_url = apps.frontend_url
-        if config.autoscaling.enabled:
-            AutoscalingStack(
-                f"{name}-autoscaling",
-                config.autoscaling,
-                eks=eks,
-                region=region,
-                opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider, **with_aws}),
-            )
-        self.kubeconfig = cluster.kubeconfig
-        self.cluster_name = cluster.cluster_name
-        self.registry_host = self.registry.host
-        self.register_outputs(
-            {"kubeconfig": self.kubeconfig, "cluster_name": self.cluster_name, "registry_host": self.registry_host}
+
+    def _apps(
+        self,
+        name: str,
+        config: PlatformConfig,
+        mesh: MeshStack,
+        eks: EksCluster | None,
+        observability: ObservabilityStack | None,
+        providers: dict[str, pulumi.ProviderResource],
+    ) -> None:
+        registry = self.registry
+        # Pods need the mesh's injector and CRDs, their namespace, and the Prometheus
+        # operator's CRDs for their ServiceMonitors and alerts.
+        app_deps: list[pulumi.Resource] = [*mesh.ready, mesh.namespace_resources[config.apps.namespace]]
+        if observability is not None:
+            app_deps += observability.ready
+        apps = SampleApps(
+            f"{name}-apps",
+            config.apps,
+            environment=config.environment,
+            repository_urls={app: registry.repository_url(app) for app in ("backend", "frontend")},
+            ecr_registry_id=registry.registry_id if isinstance(registry, EcrRegistry) else None,
+            zone_spread=eks is not None,
+            opts=pulumi.ResourceOptions(parent=self, providers=providers, depends_on=app_deps),
         )
+        self.frontend_url = apps.frontend_url
 
     def _local(self, name: str, config: LocalPlatformConfig) -> tuple[LocalCluster, Registry]:
         registry_config = config.registry

@@ -42,12 +42,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 venv: $(VENV)/.installed
 
 test: $(VENV)/.installed
-	$(PY) -m ruff check components policies render program scripts tests bench
+	$(PY) -m ruff check components policies render program scripts tests bench examples
 	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
-	$(PY) -m ruff check components policies render program scripts tests bench
+	$(PY) -m ruff check components policies render program scripts tests bench examples
 	$(PY) -m mypy
 
 # Rewrites requirements.lock from what .venv holds: upgrade there first

@@ -17,7 +17,10 @@ monitoring is on, KEDA's (ScaledObject) with `autoscaling.mode: keda`, and the V
 (VerticalPodAutoscaler) with `vpa` other than `off`. Depend on whatever installs them.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would compile every field's
+# annotation string at import; evaluated eagerly, `from components import
+# MicroserviceStack` stays cheap. Annotations naming Kubernetes SDK types are quoted so
+# that importing this module does not load those SDK modules.
 
 import re
 from collections.abc import Sequence
@@ -138,7 +141,7 @@ class TrafficConfig(Model):
     outlier_detection: OutlierDetectionConfig = Field(default_factory=OutlierDetectionConfig)
 
     @model_validator(mode="after")
-    def _retries_fit(self) -> TrafficConfig:
+    def _retries_fit(self) -> "TrafficConfig":
         if self.retries.attempts and self.retries.per_try_timeout_seconds > self.timeout_seconds:
             raise KeyProblem("retries.perTryTimeoutSeconds", f"must not exceed timeoutSeconds ({self.timeout_seconds})", self.retries.per_try_timeout_seconds)
         return self
@@ -198,7 +201,7 @@ class AutoscalingConfig(Model):
     keda: dict[str, Any] | None = Field(None, description="KEDA settings: {serverAddress: <prometheus URL>}; only with mode `keda`.")
 
     @model_validator(mode="after")
-    def _consistent(self) -> AutoscalingConfig:
+    def _consistent(self) -> "AutoscalingConfig":
         if self.min_replicas > self.max_replicas:
             raise KeyProblem("minReplicas", f"must be at most maxReplicas ({self.max_replicas})", self.min_replicas)
         if self.keda is not None and self.mode != "keda":
@@ -268,7 +271,7 @@ class MicroserviceConfig(Model):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> MicroserviceConfig:
+    def _consistent(self) -> "MicroserviceConfig":
         if self.version is None and parse_image(self.image)[1] is None:
             raise KeyProblem("version", "required when the image is pinned by digest only: the version label of this release")
         scaled_on_resources = self.autoscaling.mode == "hpa"
@@ -439,8 +442,8 @@ class MicroserviceStack(pulumi.ComponentResource):
         return {k: v for k, v in container.items() if v is not None}
 
     def _deployment(
-        self, name: str, track: str, image: pulumi.Input[str], version: str, replicas: int, autoscaled: bool, zone_spread: bool, account: k8s.core.v1.ServiceAccount
-    ) -> k8s.apps.v1.Deployment:
+        self, name: str, track: str, image: pulumi.Input[str], version: str, replicas: int, autoscaled: bool, zone_spread: bool, account: "k8s.core.v1.ServiceAccount"
+    ) -> "k8s.apps.v1.Deployment":
         c = self._config
         selector = {"app": c.name, "track": track}
         spread = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}]
@@ -473,7 +476,7 @@ class MicroserviceStack(pulumi.ComponentResource):
             opts=self._opts(ignore_changes=["spec.replicas"] if autoscaled else None),
         )
 
-    def _autoscaling(self, name: str, stable: k8s.apps.v1.Deployment, meta: dict[str, Any]) -> None:
+    def _autoscaling(self, name: str, stable: "k8s.apps.v1.Deployment", meta: dict[str, Any]) -> None:
         c, a = self._config, self._config.autoscaling
         child = self._opts()
         target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": c.name}

@@ -33,6 +33,9 @@ class Model(BaseModel):
         validate_by_name=True,
         validate_by_alias=True,
         validate_default=True,
+        # Validators are built on first use, not at import: `from components import
+        # MicroserviceStack` stays close to the cost of importing pydantic itself.
+        defer_build=True,
     )
 
 

@@ -296,10 +296,11 @@ def test_image_outside_the_allowed_registries_is_rejected_before_any_resource():
         run_program("local", local(), program=program)
 
 
-def test_another_teams_program_uses_the_component(root):
-    example = root / "examples" / "team-app" / "__main__.py"
+def test_another_teams_program_uses_the_component(root, monkeypatch):
+    example = root / "examples" / "team-app"
+    monkeypatch.syspath_prepend(str(example))  # as `pulumi up` runs it: from its own folder
 
-    run = run_program("dev", {"team-shop:image": "localhost:5001/shop:1.2.0", "team-shop:host": "shop.localtest.me"}, program=lambda: runpy.run_path(str(example)), project="team-shop")
+    run = run_program("dev", {"team-shop:image": "localhost:5001/shop:1.2.0", "team-shop:host": "shop.localtest.me"}, program=lambda: runpy.run_path(str(example / "__main__.py")), project="team-shop")
 
     [deployment] = [r for r in run.resources if r.name == "shop-stable"]
     [provider] = run.of_type("pulumi:providers:kubernetes")

@@ -110,10 +110,13 @@ class SampleApps(pulumi.ComponentResource):
         repository_urls: dict[str, pulumi.Input[str]],
         ecr_registry_id: pulumi.Input[str] | None = None,
         zone_spread: bool = False,
+        monitoring: bool = True,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`repository_urls`: `host/repository` per app in the stack's registry. With
-        `ecr_registry_id`, images are pushed with an ECR authorization token."""
+        `ecr_registry_id`, images are pushed with an ECR authorization token. `monitoring`:
+        create the services' ServiceMonitors and alerts (the Prometheus operator's CRDs
+        must be installed: off when observability is)."""
         super().__init__("gitops-platform:index:SampleApps", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # The services wait for what this component was told to wait for (mesh, CRDs, namespace).
@@ -151,6 +154,7 @@ class SampleApps(pulumi.ComponentResource):
             canary={"image": f"backend:{tags['backend']}", "version": f"{tags['backend']}-canary", "weight": config.canary_weight},
             allowed_callers=[{"namespace": config.namespace, "serviceAccount": "frontend"}],
             autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 6},
+            monitoring={"enabled": monitoring},
         )
         MicroserviceStack(
             f"{name}-backend", backend, environment=environment, zone_spread=zone_spread,
@@ -166,6 +170,7 @@ class SampleApps(pulumi.ComponentResource):
             exposure={"host": config.host or "", "pathPrefix": "/"},
             dependencies=[{"namespace": config.namespace, "app": "backend", "port": 8080}],
             autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 4},
+            monitoring={"enabled": monitoring},
         )
         MicroserviceStack(f"{name}-frontend", frontend, environment=environment, zone_spread=zone_spread, image=self.images["frontend"], opts=services)
         if config.chaos.enabled:

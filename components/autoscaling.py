@@ -76,6 +76,9 @@ class AutoscalingStackConfig(ProfiledModel):
 class AutoscalingStack(pulumi.ComponentResource):
     """Everything pods and nodes scale with. All charts are `helm.v4.Chart`s (no hooks needed)."""
 
+    created_namespaces: list[pulumi.Resource]
+    """The Namespaces this component creates (Gatekeeper installs after them)."""
+
     def __init__(
         self,
         name: str,
@@ -88,10 +91,12 @@ class AutoscalingStack(pulumi.ComponentResource):
         """`eks` and `region`: on aws, the cluster whose node group the cluster autoscaler scales."""
         super().__init__("gitops-platform:index:AutoscalingStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        self.created_namespaces = []
         if config.metrics_server.enabled:
             self._metrics_server(name, config.metrics_server)
         if config.keda.enabled:
             ns = k8s.core.v1.Namespace(f"{name}-keda-ns", metadata={"name": KEDA_NAMESPACE}, opts=child)
+            self.created_namespaces.append(ns)
             install_chart(f"{name}-keda", CHARTS["keda"], KEDA_NAMESPACE, keda_values(config.keda), pulumi.ResourceOptions(parent=self, depends_on=[ns]), "keda")
         if config.vpa.enabled:
             # A helm.v3.Release, not a v4 Chart: the admission controller's serving certificate

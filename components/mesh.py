@@ -201,6 +201,8 @@ class MeshStack(pulumi.ComponentResource):
     """App namespace name -> Output of its name (depending on it waits for the namespace)."""
     namespace_resources: dict[str, k8s.core.v1.Namespace]
     """App namespace name -> its Namespace resource (for `depends_on`)."""
+    created_namespaces: list[pulumi.Resource]
+    """The Namespaces this component creates (Gatekeeper installs after them)."""
     ready: list[pulumi.Resource]
     """What workloads and Istio resources of other components depend on: the CRDs and istiod (injector, validation)."""
 
@@ -228,6 +230,7 @@ class MeshStack(pulumi.ComponentResource):
             )
             for ns in config.namespaces
         ]
+        self.created_namespaces = [system_ns, ingress_ns, *app_namespaces]
         istiod = self._control_plane(name, config, tracing_address, system_ns)
         ingress_release = self._gateways(name, config, node_ports, ingress_ns, istiod)
         self._mesh_policy(name, config, tracing_address, app_namespaces)
@@ -283,6 +286,7 @@ class MeshStack(pulumi.ComponentResource):
             egress_ns = k8s.core.v1.Namespace(
                 f"{name}-egress-ns", metadata={"name": config.egress_gateway.namespace}, opts=pulumi.ResourceOptions(parent=self)
             )
+            self.created_namespaces.append(egress_ns)
             install_chart(
                 f"{name}-egress",
                 CHARTS["gateway"],

@@ -188,6 +188,8 @@ class ObservabilityStack(pulumi.ComponentResource):
 
     crds: pulumi.Resource
     """The Prometheus operator CRDs; depend on it before creating ServiceMonitors, PrometheusRules, ..."""
+    created_namespaces: list[pulumi.Resource]
+    """The Namespaces this component creates (Gatekeeper installs after them)."""
     ready: list[pulumi.Resource]
     """What users of the Prometheus CRDs depend on."""
     tracing_address: pulumi.Output[str]
@@ -212,6 +214,7 @@ class ObservabilityStack(pulumi.ComponentResource):
         super().__init__("gitops-platform:index:ObservabilityStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE}, opts=child)
+        self.created_namespaces = [ns]
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         version = CHARTS["kube-prometheus-stack"].version
         self.crds = k8s.yaml.v2.ConfigGroup(f"{name}-prometheus-crds", files=prometheus_crd_urls(version), opts=child)

@@ -66,11 +66,15 @@ class Platform(pulumi.ComponentResource):
             observability = ObservabilityStack(
                 f"{name}-observability", config.observability, eks=eks, region=region, opts=pulumi.ResourceOptions(parent=self, providers=providers)
             )
-        self._mesh_and_security(name, config, cluster, observability)
+        autoscaling = None
+        if config.autoscaling.enabled:
+            autoscaling = AutoscalingStack(
+                f"{name}-autoscaling", config.autoscaling, eks=eks, region=region, opts=pulumi.ResourceOptions(parent=self, providers=providers)
+            )
+        namespaces = [ns for part in (observability, autoscaling) if part is not None for ns in part.created_namespaces]
+        self._mesh_and_security(name, config, cluster, observability, namespaces)
         if config.apps.enabled and self.mesh is not None:
             self._apps(name, config, self.mesh, eks, observability, providers)
-        if config.autoscaling.enabled:
-            AutoscalingStack(f"{name}-autoscaling", config.autoscaling, eks=eks, region=region, opts=pulumi.ResourceOptions(parent=self, providers=providers))
         self.kubeconfig = cluster.kubeconfig
         self.cluster_name = cluster.cluster_name
         self.registry_host = self.registry.host
@@ -90,7 +94,15 @@ class Platform(pulumi.ComponentResource):
         local_cluster, self.registry = self._local(name, config)
         return local_cluster, None
 
-    def _mesh_and_security(self, name: str, config: PlatformConfig, cluster: LocalCluster | EksCluster, observability: ObservabilityStack | None) -> None:
+    def _mesh_and_security(
+        self,
+        name: str,
+        config: PlatformConfig,
+        cluster: LocalCluster | EksCluster,
+        observability: ObservabilityStack | None,
+        namespaces: list[pulumi.Resource],
+    ) -> None:
+        """The mesh, then the security tooling; Gatekeeper installs after every namespace (`namespaces` and the mesh's)."""
         in_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
         security = config.security
         if config.mesh.enabled:
@@ -114,6 +126,7 @@ class Platform(pulumi.ComponentResource):
                 alertmanager_url=observability.alertmanager_url if observability else None,
                 service_monitors=observability is not None,
                 monitoring_ready=observability.ready if observability else (),
+                namespaces=[*namespaces, *(self.mesh.created_namespaces if self.mesh else [])],
                 opts=in_cluster,
             )
 
@@ -139,6 +152,8 @@ class Platform(pulumi.ComponentResource):
             repository_urls={app: registry.repository_url(app) for app in ("backend", "frontend")},
             ecr_registry_id=registry.registry_id if isinstance(registry, EcrRegistry) else None,
             zone_spread=eks is not None,
+            # Without the observability stack nothing installs the Prometheus operator's CRDs.
+            monitoring=observability is not None,
             opts=pulumi.ResourceOptions(parent=self, providers=providers, depends_on=app_deps),
         )
         self.frontend_url = apps.frontend_url

@@ -442,13 +442,15 @@ class SecurityStack(pulumi.ComponentResource):
         alertmanager_url: pulumi.Input[str] | None = None,
         service_monitors: bool = False,
         monitoring_ready: Sequence[pulumi.Resource] = (),
+        namespaces: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`registry_prefixes`: the stack's own registry (e.g. `localhost:5001/`), allowed besides
         the configured upstream ones. `app_namespaces`: namespaces to harden (created elsewhere).
         `alertmanager_url`: where falcosidekick sends alerts. `service_monitors`: create
         ServiceMonitors (when the Prometheus operator is installed); `monitoring_ready`: what
-        installs the ServiceMonitor CRD, which the charts creating ServiceMonitors wait for."""
+        installs the ServiceMonitor CRD, which the charts creating ServiceMonitors wait for.
+        `namespaces`: the Namespaces other components create, which Gatekeeper installs after."""
         super().__init__("gitops-platform:index:SecurityStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.constraint_kinds = []
@@ -456,23 +458,30 @@ class SecurityStack(pulumi.ComponentResource):
         def namespace(ns: str, labels: dict[str, str] | None = None) -> k8s.core.v1.Namespace:
             return k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns, "labels": labels or {}}, opts=child)
 
-        if config.gatekeeper.enabled:
-            self._gatekeeper(name, config.gatekeeper, registry_prefixes)
+        own: list[pulumi.Resource] = []
         if config.trivy.enabled:
             trivy_ns = namespace(TRIVY_NAMESPACE)
+            own.append(trivy_ns)
             install_chart(f"{name}-trivy", CHARTS["trivy-operator"], TRIVY_NAMESPACE, trivy_values(config.trivy, service_monitors),
                    pulumi.ResourceOptions(parent=self, depends_on=[trivy_ns, *monitoring_ready]), "trivy-operator")
         if config.falco.enabled:
+            falco_ns = namespace(FALCO_NAMESPACE)
+            own.append(falco_ns)
             self._falco(name, config.falco, registry_prefixes, config.gatekeeper.upstream_registries, alertmanager_url, service_monitors,
-                        [namespace(FALCO_NAMESPACE), *monitoring_ready])
+                        [falco_ns, *monitoring_ready])
         if config.vault.enabled:
             vault_ns = namespace(VAULT_NAMESPACE)
+            own.append(vault_ns)
             install_release(f"{name}-vault", CHARTS["vault"], VAULT_NAMESPACE, vault_values(config.vault),
                      pulumi.ResourceOptions(parent=self, depends_on=[vault_ns]), "vault")
+        if config.gatekeeper.enabled:
+            self._gatekeeper(name, config.gatekeeper, registry_prefixes, [*namespaces, *own])
         self._harden(name, config, app_namespaces or {})
         self.register_outputs({"constraint_kinds": self.constraint_kinds})
 
-    def _gatekeeper(self, name: str, config: GatekeeperConfig, registry_prefixes: Sequence[pulumi.Input[str]]) -> None:
+    def _gatekeeper(
+        self, name: str, config: GatekeeperConfig, registry_prefixes: Sequence[pulumi.Input[str]], namespaces: Sequence[pulumi.Resource]
+    ) -> None:
         exempt = sorted(set(EXEMPT_NAMESPACES) | set(config.exempt_namespaces))
         # Helm creates gatekeeper-system (and the chart's post-install hook labels it for
         # Pod Security and webhook exemption); keeping a Namespace resource out of the chain
@@ -483,7 +492,10 @@ class SecurityStack(pulumi.ComponentResource):
             CHARTS["gatekeeper"],
             GATEKEEPER_NAMESPACE,
             gatekeeper_values(config, exempt),
-            pulumi.ResourceOptions(parent=self),
+            # Installed after every namespace the platform creates, as the anchor platforms
+            # install Gatekeeper last: its namespace webhook (check-ignore-label) fails
+            # closed, so a Namespace created while Gatekeeper starts would be refused.
+            pulumi.ResourceOptions(parent=self, depends_on=list(namespaces)),
             "gatekeeper",
             create_namespace=True,
         )

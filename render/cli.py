@@ -82,6 +82,16 @@ def verdicts(data: dict[str, Any]) -> list[str]:
             lines.append(f"  ERROR [{e['check']}] {e['object'] or _short(e['urn'])}: {e['message']}")
         for p in deployability["prerequisites"]:
             lines.append(f"  PREREQUISITE {p['kind']} {p['namespace']}/{p['name']} ({p['key']}): {p['how']}")
+    ordering = data.get("ordering")
+    if ordering is not None:
+        fail_closed = ordering["webhooks"]
+        lines.append(
+            f"ordering: {ordering['checked']} objects against the dependency graph, {len(ordering['errors'])} errors; "
+            f"{len(fail_closed)} fail-closed webhooks: "
+            + (", ".join(f"{w['webhook']} ({w['wait_for_backend']} wait, {w['created_before_webhook']} before)" for w in fail_closed) or "none")
+        )
+        for e in ordering["errors"]:
+            lines.append(f"  ERROR [{e['check']}] {e['object']}: {e['message']}")
     images = data.get("images")
     if images is not None:
         lines.append(f"images: {len(images['images'])} images, {len(images['errors'])} errors")
@@ -133,6 +143,7 @@ def failed(data: dict[str, Any]) -> bool:
         or (admission.get("gatekeeper") or {}).get("denied")
         or (admission.get("pod_security") or {}).get("denied")
         or (data.get("deployability") or {}).get("errors")
+        or (data.get("ordering") or {}).get("errors")
         or (data.get("images") or {}).get("errors")
     )
 

@@ -37,6 +37,7 @@ from .deployability import (
 from .deployed import Deployed, DeployedStack, deployed_objects
 from .footprint import footprint, image_inventory, node_count
 from .harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
+from .ordering import dependency_edges, ordering_report
 from .upstream import bundle
 from .validate import schema_report
 
@@ -66,20 +67,6 @@ def helm_release(resource: RecordedResource) -> dict[str, Any]:
         "namespace": inputs.get("namespace"),
         "values": inputs.get("values", {}),
     }
-
-
-def dependency_edges(resource: RecordedResource) -> set[str]:
-    """What a resource waits for: explicit depends_on, property dependencies, its explicit provider.
-
-    Parent links are not edges: a parent does not delay its children.
-    """
-    edges = set(resource.dependencies)
-    for urns in resource.property_dependencies.values():
-        edges.update(urns)
-    if resource.provider:
-        edges.add(resource.provider)
-    edges.discard(resource.urn)
-    return edges
 
 
 def critical_path(resources: Sequence[RecordedResource]) -> dict[str, Any]:
@@ -259,6 +246,7 @@ def checked(
         release_values={c.urn: reveal(run.by_urn()[c.urn].inputs).get("values") or {} for c in stack.charts},
     )
     data["deployability"] = deployability_report(live, stack.charts, facts, stack.problems)
+    data["ordering"] = ordering_report(run, live)
     data["images"] = image_inventory(live)
     data["footprint"] = footprint(live, nodes=node_count(platform_config), component_of=component_of(run))
     data["api_versions"] = stack.api_versions

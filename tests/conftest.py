@@ -12,10 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from render.harness import Run, read_stack_file, run_program, run_stack  # noqa: E402 - after the sys.path entry
-
-AWS_APPS = {"apps": {"enabled": True, "host": "app.example.com"}, "registry": {"services": ["backend", "frontend"]}}
-"""What the aws stack file needs besides its own keys to run the sample apps."""
+from helpers import stack_config  # noqa: E402 - after the sys.path entry
+from render.harness import Run, run_program, run_stack  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -27,14 +25,6 @@ def root() -> Path:
 def local_run() -> Run:
     """The `local` stack exactly as Pulumi.local.yaml configures it."""
     return run_stack("local", ROOT / "Pulumi.local.yaml")
-
-
-def stack_config(stack: str) -> tuple[dict[str, Any], list[str]]:
-    """Engine config of a shipped stack; `aws-apps` is the aws stack with the sample apps on."""
-    config, secrets = read_stack_file(ROOT / f"Pulumi.{stack.split('-')[0]}.yaml")
-    if stack == "aws-apps":
-        config.update({f"gitops-platform:{k}": v for k, v in AWS_APPS.items()})
-    return config, secrets
 
 
 @pytest.fixture(scope="session")

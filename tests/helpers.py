@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from render.deployed import V3_RELEASE, V4_CHART, DeployedStack, deployed_objects
@@ -46,3 +47,18 @@ def release(chart: str, version: str, namespace: str, values: dict | None = None
 def render(*releases: RecordedResource) -> DeployedStack:
     """Everything `releases` deploy, rendered from the pinned charts."""
     return deployed_objects(Run("test", list(releases)), bundle())
+
+
+AWS_APPS = {"apps": {"enabled": True, "host": "app.example.com"}, "registry": {"services": ["backend", "frontend"]}}
+"""What the aws stack file needs besides its own keys to run the sample apps."""
+
+
+def stack_config(stack: str) -> tuple[dict[str, Any], list[str]]:
+    """Engine config of a shipped stack; `aws-apps` is the aws stack with the sample apps on."""
+    from render.harness import read_stack_file
+
+    root = Path(__file__).resolve().parents[1]
+    config, secrets = read_stack_file(root / f"Pulumi.{stack.split('-')[0]}.yaml")
+    if stack == "aws-apps":
+        config.update({f"gitops-platform:{k}": v for k, v in AWS_APPS.items()})
+    return config, secrets

@@ -60,7 +60,7 @@ def test_report_matches_what_the_program_declares(rendered, local_run):
     assert {h["urn"] for h in report["helm_releases"]} == charts and charts
     assert set(report) == {
         "stack", "resources", "helm_releases", "critical_path", "policies", "schema", "admission", "deployability",
-        "images", "footprint", "charts", "api_versions",
+        "images", "footprint", "charts", "api_versions", "ordering",
     }
 
 
@@ -114,8 +114,9 @@ def test_critical_path_in_report_starts_at_the_cluster(rendered):
     path = json.loads((out / "report.json").read_text())["critical_path"]
 
     names = [u.rsplit("::", 1)[-1] for u in path["urns"]]
-    assert path["length"] == len(names) == 5
+    assert path["length"] == len(names) == 6
     assert names[:2] == ["platform-cluster-kind", "platform-cluster-k8s"]
+    assert names[-3:] == ["platform-security-gatekeeper", "platform-security-template-allowedrepos", "platform-security-constraint-allowedrepos"]
 
 
 def test_config_error_exits_non_zero_naming_the_key(tmp_path):

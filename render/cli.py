@@ -92,6 +92,11 @@ def verdicts(data: dict[str, Any]) -> list[str]:
         )
         for e in ordering["errors"]:
             lines.append(f"  ERROR [{e['check']}] {e['object']}: {e['message']}")
+    invariants = data.get("invariants")
+    if invariants is not None:
+        lines.append(f"invariants: {invariants['checked']} objects' names, labels, port names and uniqueness, {len(invariants['errors'])} errors")
+        for e in invariants["errors"]:
+            lines.append(f"  ERROR [{e['check']}] {e['object']}: {e['message']}")
     images = data.get("images")
     if images is not None:
         lines.append(f"images: {len(images['images'])} images, {len(images['errors'])} errors")
@@ -144,6 +149,7 @@ def failed(data: dict[str, Any]) -> bool:
         or (admission.get("pod_security") or {}).get("denied")
         or (data.get("deployability") or {}).get("errors")
         or (data.get("ordering") or {}).get("errors")
+        or (data.get("invariants") or {}).get("errors")
         or (data.get("images") or {}).get("errors")
     )
 

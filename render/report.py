@@ -37,6 +37,7 @@ from .deployability import (
 from .deployed import Deployed, DeployedStack, deployed_objects
 from .footprint import footprint, image_inventory, node_count
 from .harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
+from .invariants import invariants_report
 from .ordering import dependency_edges, ordering_report
 from .upstream import bundle
 from .validate import schema_report
@@ -247,6 +248,7 @@ def checked(
     )
     data["deployability"] = deployability_report(live, stack.charts, facts, stack.problems)
     data["ordering"] = ordering_report(run, live)
+    data["invariants"] = invariants_report(live)
     data["images"] = image_inventory(live)
     data["footprint"] = footprint(live, nodes=node_count(platform_config), component_of=component_of(run))
     data["api_versions"] = stack.api_versions

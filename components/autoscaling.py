@@ -284,7 +284,8 @@ def keda_values(config: KedaConfig) -> dict[str, Any]:
 
 
 def vpa_values(config: VpaConfig) -> dict[str, Any]:
-    component = {"replicas": config.replicas, "resources": config.resources.values()}
+    # A PodDisruptionBudget of minAvailable 1 over a single replica blocks every node drain.
+    component = {"replicas": config.replicas, "resources": config.resources.values(), "podDisruptionBudget": {"enabled": config.replicas > 1}}
     # The admission controller's certificate Jobs (certgen hooks) get requests too.
     admission = {**component, "certGen": {"resources": HOOK_JOB_RESOURCES}}
     return {"recommender": dict(component), "updater": dict(component), "admissionController": admission}

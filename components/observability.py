@@ -240,7 +240,10 @@ class ObservabilityStack(pulumi.ComponentResource):
             f"{name}-kube-prometheus-stack",
             CHARTS["kube-prometheus-stack"],
             NAMESPACE,
-            kube_prometheus_values(config, grafana_secret.metadata.apply(lambda m: m["name"]), receivers_secret is not None, loki_scalable=eks is not None),
+            kube_prometheus_values(
+                config, grafana_secret.metadata.apply(lambda m: m["name"]), receivers_secret is not None,
+                loki_scalable=eks is not None, managed_control_plane=eks is not None,
+            ),
             pulumi.ResourceOptions(parent=self, depends_on=[ns, self.crds, *([receivers_secret] if receivers_secret else [])]),
             RELEASE,
             skip_crds=True,
@@ -342,7 +345,11 @@ class ObservabilityStack(pulumi.ComponentResource):
         install_chart(f"{name}-jaeger", CHARTS["jaeger"], NAMESPACE, jaeger_values(config, claim), opts, "jaeger")
 
 
-def kube_prometheus_values(config: ObservabilityConfig, grafana_secret: pulumi.Input[str], receivers: bool, *, loki_scalable: bool = False) -> dict[str, Any]:
+def kube_prometheus_values(
+    config: ObservabilityConfig, grafana_secret: pulumi.Input[str], receivers: bool, *, loki_scalable: bool = False, managed_control_plane: bool = False
+) -> dict[str, Any]:
+    """`managed_control_plane`: EKS runs etcd, the scheduler and the controller manager out of
+    reach: no Services, scrape jobs or alerts for them (they would select nothing and alert forever)."""
     p, a, g = config.prometheus, config.alerting, config.grafana
     spec: dict[str, Any] = {
         "replicas": p.replicas,
@@ -361,7 +368,7 @@ def kube_prometheus_values(config: ObservabilityConfig, grafana_secret: pulumi.I
     alertmanager_spec: dict[str, Any] = {"replicas": a.replicas, "resources": a.resources.values()}
     if receivers:
         alertmanager_spec["secrets"] = ["alertmanager-receivers"]  # mounted at /etc/alertmanager/secrets/alertmanager-receivers/
-    return {
+    values: dict[str, Any] = {
         "fullnameOverride": RELEASE,
         "crds": {"enabled": False},  # owned by the stack's ConfigGroup (server-side apply)
         "prometheus": {"prometheusSpec": spec},
@@ -381,6 +388,13 @@ def kube_prometheus_values(config: ObservabilityConfig, grafana_secret: pulumi.I
         "kube-state-metrics": {"resources": _TINY},
         "prometheus-node-exporter": {"resources": _TINY},
     }
+    if managed_control_plane:
+        for component in ("kubeEtcd", "kubeScheduler", "kubeControllerManager"):
+            values[component] = {"enabled": False}
+        values["defaultRules"] = {
+            "rules": {"etcd": False, "kubeControllerManager": False, "kubeSchedulerAlerting": False, "kubeSchedulerRecording": False}
+        }
+    return values
 
 
 def alertmanager_config(config: AlertingConfig) -> dict[str, Any]:

@@ -283,8 +283,11 @@ class QuotaConfig(ProfiledModel):
     """ResourceQuota and LimitRange per app namespace."""
 
     PROFILES: ClassVar[Profiles] = {
-        "local": {"requestsCpu": "2", "requestsMemory": "4Gi", "limitsCpu": "4", "limitsMemory": "8Gi", "pods": 30},
-        "aws": {"requestsCpu": "8", "requestsMemory": "16Gi", "limitsCpu": "16", "limitsMemory": "32Gi", "pods": 100},
+        # CPU limits leave room for every pod's Istio sidecar limit and a rolling update's
+        # surge pods (the render checks the sample apps against them): 8 pods x 1 CPU on
+        # local, 8 pods x 2.5 CPUs on aws.
+        "local": {"requestsCpu": "2", "requestsMemory": "4Gi", "limitsCpu": "12", "limitsMemory": "8Gi", "pods": 30},
+        "aws": {"requestsCpu": "8", "requestsMemory": "16Gi", "limitsCpu": "32", "limitsMemory": "32Gi", "pods": 100},
     }
     enabled: bool = Field(True, description="Create the quota and limit range.")
     requests_cpu: str = Field(description="Total CPU requests per namespace.")
@@ -620,6 +623,9 @@ def gatekeeper_values(config: GatekeeperConfig, exempt: Sequence[str]) -> dict[s
     """
     return {
         "replicas": config.replicas,
+        # The chart always creates this PodDisruptionBudget: with one replica, minAvailable 1
+        # would block every node drain.
+        "pdb": {"controllerManager": {"minAvailable": min(1, config.replicas - 1)}},
         "auditInterval": config.audit_interval_seconds,
         "validatingWebhookFailurePolicy": "Ignore",
         "controllerManager": {"exemptNamespaces": list(exempt), "resources": config.resources.values()},
@@ -717,6 +723,8 @@ def falco_values(
         # falcoctl fetches and follows the rules artifacts beside Falco.
         "falcoctl": {"artifact": {"install": {"resources": HOOK_JOB_RESOURCES}, "follow": {"resources": HOOK_JOB_RESOURCES}}},
         "serviceMonitor": {"create": service_monitors},
+        # Falco's metrics endpoint and its Service: what that ServiceMonitor scrapes.
+        "metrics": {"enabled": service_monitors},
         "falcosidekick": {
             "enabled": True,
             "replicaCount": config.sidekick_replicas,

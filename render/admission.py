@@ -19,6 +19,8 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from components.quantity import cpu_millicores, memory_mib
+
 from .deployed import Deployed
 from .workloads import containers, pod_metadata, pod_spec
 
@@ -244,4 +246,131 @@ def namespace_labels(objects: Sequence[Deployed], added: Mapping[str, Mapping[st
 def admission_report(objects: Sequence[Deployed], hook_labels: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
     """The render's `admission` section: Gatekeeper and Pod Security verdicts on everything deployed."""
     labels = namespace_labels(objects, hook_labels)
-    return {"gatekeeper": gatekeeper_verdicts(objects, labels), "pod_security": pod_security_verdicts(objects, labels)}
+    return {"gatekeeper": gatekeeper_verdicts(objects, labels), "pod_security": pod_security_verdicts(objects, labels), "quota": quota_verdicts(objects)}
+
+
+# --- LimitRange and ResourceQuota ---------------------------------------------------------
+
+
+def _quantity(key: str, value: Any) -> float:
+    return memory_mib(value) if "memory" in key else cpu_millicores(value)
+
+
+def _limit_ranges(objects: Sequence[Deployed]) -> dict[str, list[Mapping[str, Any]]]:
+    ranges: dict[str, list[Mapping[str, Any]]] = {}
+    for d in objects:
+        if d.kind == "LimitRange":
+            ranges.setdefault(d.namespace, []).extend(item for item in (d.obj.get("spec") or {}).get("limits") or [] if item.get("type") == "Container")
+    return ranges
+
+
+def with_limit_range(container: Mapping[str, Any], ranges: Sequence[Mapping[str, Any]]) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """(requests, limits) of a container once the LimitRange defaults applied, and what the range refuses."""
+    resources = container.get("resources") or {}
+    requests = {k: _quantity(k, v) for k, v in (resources.get("requests") or {}).items() if k in ("cpu", "memory")}
+    limits = {k: _quantity(k, v) for k, v in (resources.get("limits") or {}).items() if k in ("cpu", "memory")}
+    # API defaulting first: an explicit limit without a request requests the limit.
+    for key, value in list(limits.items()):
+        requests.setdefault(key, value)
+    problems = []
+    for item in ranges:
+        # Then the LimitRange admission plugin fills what is still unset.
+        for key, value in (item.get("default") or {}).items():
+            limits.setdefault(key, _quantity(key, value))
+        for key, value in (item.get("defaultRequest") or {}).items():
+            requests.setdefault(key, _quantity(key, value))
+        for key, value in (item.get("max") or {}).items():
+            if limits.get(key, 0) > _quantity(key, value):
+                problems.append(f"{key} limit above the LimitRange max {value}")
+        for key, value in (item.get("min") or {}).items():
+            if requests.get(key, 0) < _quantity(key, value):
+                problems.append(f"{key} request below the LimitRange min {value}")
+        for key, value in (item.get("maxLimitRequestRatio") or {}).items():
+            if requests.get(key) and limits.get(key, 0) / requests[key] > float(value):
+                problems.append(f"{key} limit/request ratio above {value}")
+    return {"requests": requests, "limits": limits}, problems
+
+
+def _pod_totals(spec: Mapping[str, Any], ranges: Sequence[Mapping[str, Any]]) -> tuple[dict[str, float], list[str]]:
+    """requests.cpu/.memory and limits.cpu/.memory one pod counts against a quota (init containers as the scheduler counts them)."""
+    totals = {"requests.cpu": 0.0, "requests.memory": 0.0, "limits.cpu": 0.0, "limits.memory": 0.0}
+    init_peak = dict.fromkeys(totals, 0.0)
+    problems = []
+    for field, c in containers(spec):
+        if field == "ephemeralContainers":
+            continue
+        resolved, refused = with_limit_range(c, ranges)
+        problems += [f"container {c.get('name')}: {p}" for p in refused]
+        values = {f"{kind}.{key}": resolved[kind].get(key, 0.0) for kind in ("requests", "limits") for key in ("cpu", "memory")}
+        if field == "initContainers" and c.get("restartPolicy") != "Always":
+            init_peak = {k: max(init_peak[k], values[k]) for k in totals}
+        else:
+            totals = {k: totals[k] + values[k] for k in totals}
+    return {k: max(totals[k], init_peak[k]) for k in totals}, problems
+
+
+def _asked_replicas(d: Deployed, objects: Sequence[Deployed]) -> int:
+    spec = d.obj.get("spec") or {}
+    count = int(spec.get("replicas") or 1)
+    for other in objects:
+        ref = (other.obj.get("spec") or {}).get("scaleTargetRef") or {}
+        if other.kind == "HorizontalPodAutoscaler" and other.namespace == d.namespace and ref.get("name") == d.name:
+            count = max(count, int((other.obj.get("spec") or {}).get("minReplicas") or 1))
+    return count
+
+
+def _surge(d: Deployed, count: int) -> int:
+    """Extra pods a rolling update runs at once (Deployments: maxSurge, 25 % by default)."""
+    if d.kind != "Deployment":
+        return 0
+    strategy = (d.obj.get("spec") or {}).get("strategy") or {}
+    if strategy.get("type") == "Recreate":
+        return 0
+    surge = (strategy.get("rollingUpdate") or {}).get("maxSurge", "25%")
+    if isinstance(surge, str) and surge.endswith("%"):
+        return -(-count * int(surge[:-1]) // 100)
+    return int(surge)
+
+
+def quota_verdicts(objects: Sequence[Deployed]) -> dict[str, Any]:
+    """Each namespace's pods (LimitRange defaults applied, replicas asked + rolling surge) against its ResourceQuota."""
+    ranges = _limit_ranges(objects)
+    quotas = [d for d in objects if d.kind == "ResourceQuota"]
+    usage: dict[tuple[str, str], dict[str, float]] = {}
+    errors: list[dict[str, str]] = []
+    for d in objects:
+        spec = pod_spec(d.obj)
+        if spec is None or d.origin == "dropped-hook" or d.kind in ("Job", "CronJob"):
+            continue
+        priority = str(spec.get("priorityClassName") or "")
+        per_pod, refused = _pod_totals(spec, ranges.get(d.namespace, []))
+        for problem in refused:
+            errors.append({"object": d.ref, "urn": d.source, "message": f"the LimitRange of {d.namespace} refuses its pods: {problem}"})
+        count = _asked_replicas(d, objects) if d.kind != "DaemonSet" else 1
+        pods = count + _surge(d, count)
+        total = usage.setdefault((d.namespace, priority), {"pods": 0.0, **dict.fromkeys(per_pod, 0.0)})
+        total["pods"] += pods
+        for key, value in per_pod.items():
+            total[key] += value * pods
+    summary: dict[str, dict[str, float]] = {}
+    for quota in quotas:
+        hard = (quota.obj.get("spec") or {}).get("hard") or {}
+        # A quota scoped to priority classes counts only their pods.
+        scoped = [e for e in ((quota.obj.get("spec") or {}).get("scopeSelector") or {}).get("matchExpressions") or [] if e.get("scopeName") == "PriorityClass"]
+        classes = {v for e in scoped for v in e.get("values") or []}
+        used: dict[str, float] = {}
+        for (ns, priority), totals in usage.items():
+            if ns == quota.namespace and (not scoped or priority in classes):
+                for key, value in totals.items():
+                    used[key] = used.get(key, 0.0) + value
+        summary[quota.ref] = {k: round(v) for k, v in used.items()}
+        for key, limit in hard.items():
+            name = {"cpu": "requests.cpu", "memory": "requests.memory"}.get(key, key)
+            if name not in used:
+                continue
+            allowed = float(limit) if name == "pods" else _quantity(name, limit)
+            if used[name] > allowed:
+                shown = f"{used[name]:.0f}{'' if name == 'pods' else ('Mi' if 'memory' in name else 'm')}"
+                errors.append({"object": quota.ref, "urn": quota.source, "message":
+                               f"{name}: the namespace's pods ask {shown} (replicas the stack asks plus rolling-update surge, sidecars and LimitRange defaults included), above the quota's {limit}: raise the quota or shrink the workloads"})
+    return {"quotas": summary, "errors": errors}

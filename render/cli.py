@@ -30,10 +30,8 @@ def _short(urn: str) -> str:
     return urn.rsplit("::", 1)[-1]
 
 
-def verdicts(data: dict[str, Any]) -> list[str]:
-    """The summary's first lines: each layer's verdict, then every error it found."""
-    lines = []
-    policies = data.get("policies")
+def _policies_lines(policies: Any) -> list[str]:
+    lines: list[str] = []
     if policies is not None:
         blocking = [v for v in policies["violations"] if v["enforcement"] == "mandatory"]
         hidden = policies.get("release_objects", [])
@@ -46,7 +44,11 @@ def verdicts(data: dict[str, Any]) -> list[str]:
             lines.append(f"  {v['enforcement'].upper()} {v['policy']} {_short(v['urn'])}: {v['message']}")
         for v in hidden:
             lines.append(f"  IN-RELEASE {v['policy']} {_short(v['urn'])}: {v['message']}")
-    schema = data.get("schema")
+    return lines
+
+
+def _schema_lines(schema: Any) -> list[str]:
+    lines: list[str] = []
     if schema is not None and schema.get("skipped"):
         lines.append(f"schema checks SKIPPED: {schema['reason']}")
         lines.append("admission, deployability, images and footprint SKIPPED: they need the charts of the upstream bundle")
@@ -61,20 +63,31 @@ def verdicts(data: dict[str, Any]) -> list[str]:
             lines.append(f"  ERROR values {error['chart']} {error['version']} {error['path']}: {error['message']}")
         for item in schema["unvalidated"]:
             lines.append(f"  UNVALIDATED {item['object']} ({_short(item['urn'])}): {item['reason']}")
-    admission = data.get("admission")
+    return lines
+
+
+def _admission_lines(admission: Any) -> list[str]:
+    lines: list[str] = []
     if admission is not None:
-        gk, psa = admission["gatekeeper"], admission["pod_security"]
+        gk, psa, quota = admission["gatekeeper"], admission["pod_security"], admission["quota"]
         lines.append(
-            f"admission: Gatekeeper {gk['constraints']} constraints, {gk['evaluated']} objects matched, {len(gk['denied'])} denied, "
-            f"{len(gk['warnings'])} warnings; Pod Security {psa['evaluated']} pod templates, {len(psa['denied'])} rejected"
+            f"admission (sidecars injected): Gatekeeper {gk['constraints']} constraints, {gk['evaluated']} objects matched, {len(gk['denied'])} denied, "
+            f"{len(gk['warnings'])} warnings; Pod Security {psa['evaluated']} pod templates, {len(psa['denied'])} rejected; "
+            f"{len(quota['quotas'])} ResourceQuotas and LimitRanges, {len(quota['errors'])} errors"
         )
+        for e in quota["errors"]:
+            lines.append(f"  QUOTA {e['object']}: {e['message']}")
         for e in gk["denied"]:
             lines.append(f"  DENIED {e['constraint']} {e['object']}: {e['message']}")
         for e in gk["warnings"]:
             lines.append(f"  WARN {e['constraint']} {e['object']}: {e['message']}")
         for e in psa["denied"]:
             lines.append(f"  REJECTED {e['object']}: {e['message']}")
-    deployability = data.get("deployability")
+    return lines
+
+
+def _deployability_lines(deployability: Any) -> list[str]:
+    lines: list[str] = []
     if deployability is not None:
         lines.append(f"deployability: {deployability['checked']} objects checked, {len(deployability['errors'])} errors, "
                      f"{len(deployability['prerequisites'])} prerequisites you provide")
@@ -82,7 +95,11 @@ def verdicts(data: dict[str, Any]) -> list[str]:
             lines.append(f"  ERROR [{e['check']}] {e['object'] or _short(e['urn'])}: {e['message']}")
         for p in deployability["prerequisites"]:
             lines.append(f"  PREREQUISITE {p['kind']} {p['namespace']}/{p['name']} ({p['key']}): {p['how']}")
-    ordering = data.get("ordering")
+    return lines
+
+
+def _ordering_lines(ordering: Any) -> list[str]:
+    lines: list[str] = []
     if ordering is not None:
         fail_closed = ordering["webhooks"]
         lines.append(
@@ -92,17 +109,38 @@ def verdicts(data: dict[str, Any]) -> list[str]:
         )
         for e in ordering["errors"]:
             lines.append(f"  ERROR [{e['check']}] {e['object']}: {e['message']}")
-    invariants = data.get("invariants")
+    return lines
+
+
+def _consistency_lines(consistency: Any) -> list[str]:
+    lines: list[str] = []
+    if consistency is not None:
+        lines.append(f"consistency: selectors, subsets, principals, targets, probes, monitors and disruption budgets, {len(consistency['errors'])} errors")
+        for e in consistency["errors"]:
+            lines.append(f"  ERROR [{e['check']}] {e['object']}: {e['message']}")
+    return lines
+
+
+def _invariants_lines(invariants: Any) -> list[str]:
+    lines: list[str] = []
     if invariants is not None:
         lines.append(f"invariants: {invariants['checked']} objects' names, labels, port names and uniqueness, {len(invariants['errors'])} errors")
         for e in invariants["errors"]:
             lines.append(f"  ERROR [{e['check']}] {e['object']}: {e['message']}")
-    images = data.get("images")
+    return lines
+
+
+def _images_lines(images: Any) -> list[str]:
+    lines: list[str] = []
     if images is not None:
         lines.append(f"images: {len(images['images'])} images, {len(images['errors'])} errors")
         for e in images["errors"]:
             lines.append(f"  ERROR {e['message']} (used by {', '.join(e['used_by'])})")
-    fp = data.get("footprint")
+    return lines
+
+
+def _footprint_lines(fp: Any) -> list[str]:
+    lines: list[str] = []
     if fp is not None:
         lines.append(
             f"footprint: {fp['cpu_millicores']}m CPU, {fp['memory_mib']}Mi memory requested on {fp['nodes']} node(s); "
@@ -110,6 +148,21 @@ def verdicts(data: dict[str, Any]) -> list[str]:
         )
         for item in fp["unrequested"]:
             lines.append(f"  NO REQUESTS {item['workload']} container {item['container']}")
+    return lines
+
+
+def verdicts(data: dict[str, Any]) -> list[str]:
+    """The summary's first lines: each layer's verdict, then every error it found."""
+    lines: list[str] = []
+    lines += _policies_lines(data.get("policies"))
+    lines += _schema_lines(data.get("schema"))
+    lines += _admission_lines(data.get("admission"))
+    lines += _deployability_lines(data.get("deployability"))
+    lines += _ordering_lines(data.get("ordering"))
+    lines += _consistency_lines(data.get("consistency"))
+    lines += _invariants_lines(data.get("invariants"))
+    lines += _images_lines(data.get("images"))
+    lines += _footprint_lines(data.get("footprint"))
     path = data["critical_path"]
     lines.append(f"critical path: {path['length']} resources: " + " -> ".join(_short(u) for u in path["urns"]))
     return lines
@@ -147,6 +200,8 @@ def failed(data: dict[str, Any]) -> bool:
         or mandatory
         or (admission.get("gatekeeper") or {}).get("denied")
         or (admission.get("pod_security") or {}).get("denied")
+        or (admission.get("quota") or {}).get("errors")
+        or (data.get("consistency") or {}).get("errors")
         or (data.get("deployability") or {}).get("errors")
         or (data.get("ordering") or {}).get("errors")
         or (data.get("invariants") or {}).get("errors")

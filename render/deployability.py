@@ -32,14 +32,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cluster import BUILTIN_NAMESPACES
 from .deployed import ChartRender, Deployed, hook_of
 from .workloads import containers, pod_spec
-
-# Namespaces every cluster of an environment has before the program runs.
-BUILTIN_NAMESPACES: dict[str, frozenset[str]] = {
-    "local": frozenset({"default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage"}),
-    "aws": frozenset({"default", "kube-system", "kube-public", "kube-node-lease"}),
-}
 
 # Objects that exist at run time without being in any manifest: (kind, namespace glob,
 # name glob) -> who creates them. Keep each entry justified; never add one to silence

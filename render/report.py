@@ -28,6 +28,7 @@ from components.mesh import INGRESS_NAMESPACE
 from components.security import VAULT_NAMESPACE
 
 from .admission import admission_report
+from .consistency import consistency_report
 from .deployability import (
     Facts,
     Prerequisite,
@@ -37,6 +38,7 @@ from .deployability import (
 from .deployed import Deployed, DeployedStack, deployed_objects
 from .footprint import footprint, image_inventory, node_count
 from .harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
+from .injection import as_admitted
 from .invariants import invariants_report
 from .ordering import dependency_edges, ordering_report
 from .upstream import bundle
@@ -240,7 +242,9 @@ def checked(
         return data, None
     data["schema"] = schema_report([(d.source, d.obj) for d in stack.objects if d.origin != "dropped-hook"], data["helm_releases"], upstream)
     live = stack.objects
-    data["admission"] = admission_report(live, namespace_labels_from_hooks(live))
+    # What admission adds: Istio's sidecar and labels on the pods it injects.
+    admitted = as_admitted(live)
+    data["admission"] = admission_report(admitted, namespace_labels_from_hooks(live))
     facts = Facts(
         environment=platform_config.environment,
         prerequisites=prerequisites(platform_config, live),
@@ -249,8 +253,9 @@ def checked(
     data["deployability"] = deployability_report(live, stack.charts, facts, stack.problems)
     data["ordering"] = ordering_report(run, live)
     data["invariants"] = invariants_report(live)
-    data["images"] = image_inventory(live)
-    data["footprint"] = footprint(live, nodes=node_count(platform_config), component_of=component_of(run))
+    data["images"] = image_inventory(admitted)
+    data["footprint"] = footprint(admitted, nodes=node_count(platform_config), component_of=component_of(run))
+    data["consistency"] = consistency_report(admitted, node_count(platform_config), platform_config.environment)
     data["api_versions"] = stack.api_versions
     data["charts"] = chart_summaries(run, stack, data)
     return data, stack

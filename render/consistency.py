@@ -1,0 +1,268 @@
+"""Things that must match each other, across everything the stack deploys.
+
+- `services`: a Service's selector selects the pods of some workload in its namespace.
+- `subsets`: each `DestinationRule` subset's labels select pods behind its host.
+- `principals`: an `AuthorizationPolicy` principal (`<td>/ns/<ns>/sa/<sa>`) names a
+  ServiceAccount that exists and that some pod runs as.
+- `targets`: an HPA's, KEDA ScaledObject's or VPA's target workload exists.
+- `probes`: a probe's named port is a port its container declares.
+- `monitors`: a ServiceMonitor (PodMonitor) selects a Service (pod) in the namespaces it
+  watches, on a port that Service declares, and a Prometheus selects the monitor.
+- `disruption`: a PodDisruptionBudget allows at least one voluntary eviction at the
+  replica count the stack asks for (an HPA's minimum when one scales the workload).
+
+Pods that operators create count with the labels the operator gives them (Prometheus
+and Alertmanager).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .cluster import CLUSTER_PODS, CLUSTER_SERVICES, RUNTIME_POD_LABELS, operator_services
+from .deployed import Deployed
+from .ordering import _selects
+from .workloads import containers, pod_metadata, pod_spec, replicas
+
+
+@dataclass(frozen=True)
+class PodGroup:
+    """The pods one object makes: their namespace, labels, service account and count."""
+
+    owner: Deployed
+    namespace: str
+    labels: Mapping[str, str]
+    service_account: str
+    replicas: int
+
+
+def pod_groups(objects: Iterable[Deployed], nodes: int = 1, environment: str = "local") -> list[PodGroup]:
+    """The pods of `objects` (operator-made ones included) and those the cluster runs itself."""
+    groups = [PodGroup(_cluster_owner(p.namespace, p.who), p.namespace, p.labels, "", 1) for p in CLUSTER_PODS.get(environment, ())]
+    for d in objects:
+        if d.origin == "dropped-hook":
+            continue
+        spec = pod_spec(d.obj)
+        if spec is not None:
+            account = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+            groups.append(PodGroup(d, d.namespace, _with_runtime_labels(pod_metadata(d.obj).get("labels") or {}), account, replicas(d.obj, nodes)))
+        elif d.kind in ("Prometheus", "Alertmanager") and str(d.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
+            spec = d.obj.get("spec") or {}
+            app = d.kind.lower()
+            labels = {
+                "app.kubernetes.io/name": app, "app.kubernetes.io/instance": d.name, "app.kubernetes.io/managed-by": "prometheus-operator",
+                "operator.prometheus.io/name": d.name, app: d.name, **((spec.get("podMetadata") or {}).get("labels") or {}),
+            }
+            groups.append(PodGroup(d, d.namespace, labels, str(spec.get("serviceAccountName") or "default"), int(spec.get("replicas") or 1)))
+    return groups
+
+
+def _cluster_owner(namespace: str, who: str) -> Deployed:
+    return Deployed({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": who, "namespace": namespace}}, "", "cluster")
+
+
+class _AnyValue(str):
+    """A label value a controller sets at run time: equal to whatever a selector asks."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str)
+
+    def __ne__(self, other: object) -> bool:
+        return not isinstance(other, str)
+
+    __hash__ = str.__hash__
+
+
+def _with_runtime_labels(labels: Mapping[str, str]) -> Mapping[str, str]:
+    for match, keys, _ in RUNTIME_POD_LABELS:
+        if all(labels.get(k) == v for k, v in match.items()):
+            return {**labels, **{k: _AnyValue("*") for k in keys}}
+    return labels
+
+
+def _finding(check: str, d: Deployed, message: str) -> dict[str, str]:
+    return {"check": check, "object": d.ref, "urn": d.source, "message": message}
+
+
+def check_services(objects: Sequence[Deployed], groups: Sequence[PodGroup]) -> Iterator[dict[str, str]]:
+    for d in objects:
+        selector = (d.obj.get("spec") or {}).get("selector") if d.kind == "Service" else None
+        if not selector:
+            continue
+        if not any(g.namespace == d.namespace and _selects({"matchLabels": selector}, g.labels) for g in groups):
+            yield _finding("services", d, f"selector {selector} selects no pods in {d.namespace}: match the labels of the workload it fronts")
+
+
+def _host_service(host: str, namespace: str) -> tuple[str, str]:
+    parts = host.split(".")
+    return (parts[0], namespace) if len(parts) == 1 else (parts[0], parts[1])
+
+
+def check_subsets(objects: Sequence[Deployed], groups: Sequence[PodGroup]) -> Iterator[dict[str, str]]:
+    services = {(d.namespace, d.name): d for d in objects if d.kind == "Service"}
+    for d in objects:
+        if d.kind != "DestinationRule":
+            continue
+        spec = d.obj.get("spec") or {}
+        name, ns = _host_service(str(spec.get("host", "")), d.namespace)
+        service = services.get((ns, name))
+        selector = ((service.obj.get("spec") or {}).get("selector") or {}) if service else {}
+        for subset in spec.get("subsets") or []:
+            wanted = {**selector, **(subset.get("labels") or {})}
+            if not any(g.namespace == ns and _selects({"matchLabels": wanted}, g.labels) for g in groups):
+                yield _finding("subsets", d, f"subset {subset.get('name')} ({subset.get('labels')}) selects no pods of {ns}/{name}: label the workload's pods with them")
+
+
+def check_principals(objects: Sequence[Deployed], groups: Sequence[PodGroup]) -> Iterator[dict[str, str]]:
+    accounts = {(d.namespace, d.name) for d in objects if d.kind == "ServiceAccount"}
+    running = {(g.namespace, g.service_account) for g in groups}
+    for d in objects:
+        if d.kind != "AuthorizationPolicy":
+            continue
+        for rule in (d.obj.get("spec") or {}).get("rules") or []:
+            for source in rule.get("from") or []:
+                for principal in (source.get("source") or {}).get("principals") or []:
+                    parts = str(principal).split("/")
+                    if len(parts) != 5 or parts[1] != "ns" or parts[3] != "sa" or "*" in principal:
+                        continue
+                    ns, account = parts[2], parts[4]
+                    if (ns, account) not in accounts and account != "default":
+                        yield _finding("principals", d, f"principal {principal} names ServiceAccount {ns}/{account}, which does not exist")
+                    elif (ns, account) not in running:
+                        yield _finding("principals", d, f"principal {principal}: no pod runs as ServiceAccount {ns}/{account}, so the rule admits nobody")
+
+
+def check_targets(objects: Sequence[Deployed]) -> Iterator[dict[str, str]]:
+    present = {(d.kind, d.namespace, d.name) for d in objects}
+    for d in objects:
+        spec = d.obj.get("spec") or {}
+        if d.kind == "HorizontalPodAutoscaler" or (d.kind == "ScaledObject" and str(d.obj.get("apiVersion", "")).startswith("keda.sh/")):
+            ref = spec.get("scaleTargetRef") or {}
+        elif d.kind == "VerticalPodAutoscaler":
+            ref = spec.get("targetRef") or {}
+        else:
+            continue
+        kind = str(ref.get("kind") or "Deployment")
+        if (kind, d.namespace, str(ref.get("name"))) not in present:
+            yield _finding("targets", d, f"targets {kind} {d.namespace}/{ref.get('name')}, which the stack does not create")
+
+
+def _probe_ports(container: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        handler = container.get(probe) or {}
+        for kind in ("httpGet", "tcpSocket", "grpc"):
+            if kind in handler:
+                yield probe, (handler[kind] or {}).get("port")
+
+
+def check_probes(objects: Sequence[Deployed]) -> Iterator[dict[str, str]]:
+    for d in objects:
+        for _, c in containers(pod_spec(d.obj) or {}):
+            declared = {p.get("name") for p in c.get("ports") or [] if p.get("name")}
+            for probe, port in _probe_ports(c):
+                if isinstance(port, str) and not port.isdigit() and port not in declared:
+                    yield _finding("probes", d, f"container {c.get('name')} {probe} uses port {port!r}, which the container does not declare: name a declared port")
+
+
+def _watched(monitor: Deployed, namespaces: Iterable[str]) -> list[str]:
+    selector = (monitor.obj.get("spec") or {}).get("namespaceSelector") or {}
+    if selector.get("any"):
+        return list(namespaces)
+    return list(selector.get("matchNames") or [monitor.namespace])
+
+
+def _cluster_services(objects: Sequence[Deployed], environment: str) -> list[Deployed]:
+    """Services the cluster and the Prometheus operator create, as objects."""
+    made = list(CLUSTER_SERVICES.get(environment, ()))
+    for d in objects:
+        for _, c in containers(pod_spec(d.obj) or {}):
+            made += operator_services([str(a) for a in c.get("args") or []])
+    return [
+        Deployed({"apiVersion": "v1", "kind": "Service", "metadata": {"name": s.name, "namespace": s.namespace, "labels": dict(s.labels)},
+                  "spec": {"ports": [{"name": p} for p in s.ports]}}, "", "cluster")
+        for s in made
+    ]
+
+
+def check_monitors(objects: Sequence[Deployed], groups: Sequence[PodGroup], environment: str = "local") -> Iterator[dict[str, str]]:
+    namespaces = {d.name for d in objects if d.kind == "Namespace"} | {d.namespace for d in objects if d.namespace}
+    services = [d for d in objects if d.kind == "Service"] + _cluster_services(objects, environment)
+    prometheuses = [d for d in objects if d.kind == "Prometheus" and str(d.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/")]
+    for d in objects:
+        if d.kind not in ("ServiceMonitor", "PodMonitor") or not str(d.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
+            continue
+        spec = d.obj.get("spec") or {}
+        watched = _watched(d, namespaces)
+        if d.kind == "ServiceMonitor":
+            matched = [s for s in services if s.namespace in watched and _selects(spec.get("selector"), (s.obj.get("metadata") or {}).get("labels") or {})]
+            if not matched:
+                yield _finding("monitors", d, f"selects no Service in {', '.join(sorted(watched))}: match the labels of the Service to scrape")
+            for endpoint in spec.get("endpoints") or []:
+                port = endpoint.get("port")
+                if port and matched and not any(port in {p.get("name") for p in (s.obj.get("spec") or {}).get("ports") or []} for s in matched):
+                    yield _finding("monitors", d, f"endpoint port {port!r} is not a port name of the Services it selects")
+        elif not any(g.namespace in watched and _selects(spec.get("selector"), g.labels) for g in groups):
+            yield _finding("monitors", d, f"selects no pods in {', '.join(sorted(watched))}: match the labels of the pods to scrape")
+        if prometheuses and not any(_prometheus_selects(p, d) for p in prometheuses):
+            yield _finding("monitors", d, "no Prometheus selects it (its serviceMonitorSelector / podMonitorSelector and namespace selector)")
+
+
+def _prometheus_selects(prometheus: Deployed, monitor: Deployed) -> bool:
+    spec = prometheus.obj.get("spec") or {}
+    prefix = "serviceMonitor" if monitor.kind == "ServiceMonitor" else "podMonitor"
+    selector = spec.get(f"{prefix}Selector")
+    namespace_selector = spec.get(f"{prefix}NamespaceSelector")
+    if selector is None:
+        return False  # the operator selects no monitors when the selector is unset
+    if namespace_selector is None and monitor.namespace != prometheus.namespace:
+        return False  # unset: only the Prometheus' own namespace
+    labels = (monitor.obj.get("metadata") or {}).get("labels") or {}
+    return _selects(selector, labels)
+
+
+def _scaled_minimum(objects: Sequence[Deployed], workload: Deployed) -> int | None:
+    for d in objects:
+        if d.kind == "HorizontalPodAutoscaler" and d.namespace == workload.namespace:
+            ref = (d.obj.get("spec") or {}).get("scaleTargetRef") or {}
+            if ref.get("name") == workload.name and ref.get("kind", "Deployment") == workload.kind:
+                return int((d.obj.get("spec") or {}).get("minReplicas") or 1)
+    return None
+
+
+def check_disruption(objects: Sequence[Deployed], groups: Sequence[PodGroup]) -> Iterator[dict[str, str]]:
+    for d in objects:
+        if d.kind != "PodDisruptionBudget":
+            continue
+        spec = d.obj.get("spec") or {}
+        backing = [g for g in groups if g.namespace == d.namespace and _selects(spec.get("selector"), g.labels)]
+        if not backing:
+            yield _finding("disruption", d, "selects no pods: match the labels of the workload it protects")
+            continue
+        count = sum(_scaled_minimum(objects, g.owner) or g.replicas for g in backing)
+        if "maxUnavailable" in spec:
+            allowed = _amount(spec["maxUnavailable"], count, up=False)
+        else:
+            allowed = count - _amount(spec.get("minAvailable", 1), count, up=True)
+        if allowed < 1:
+            yield _finding("disruption", d, f"allows no voluntary eviction at {count} replica(s): node drains and upgrades block; lower minAvailable or run more replicas")
+
+
+def _amount(value: Any, total: int, *, up: bool) -> int:
+    if isinstance(value, str) and value.endswith("%"):
+        share = float(value[:-1]) / 100 * total
+        return math.ceil(share) if up else math.floor(share)
+    return int(value)
+
+
+def consistency_report(objects: Sequence[Deployed], nodes: int = 1, environment: str = "local") -> dict[str, Any]:
+    """The render's `consistency` section, over `objects` as admitted (sidecars injected)."""
+    live = [d for d in objects if d.origin != "dropped-hook"]
+    groups = pod_groups(live, nodes, environment)
+    errors = [
+        *check_services(live, groups), *check_subsets(live, groups), *check_principals(live, groups), *check_targets(live),
+        *check_probes(live), *check_monitors(live, groups, environment), *check_disruption(live, [g for g in groups if g.owner.origin != "cluster"]),
+    ]
+    return {"checked": len(live), "errors": errors}

@@ -91,8 +91,11 @@ class NodeGroupConfig(Model):
 
     instance_types: list[str] = Field(default_factory=lambda: ["m6i.large"], min_length=1, description="EC2 instance types (several make spot capacity likelier).")
     capacity_type: Literal["ON_DEMAND", "SPOT"] = Field("ON_DEMAND", description="`ON_DEMAND`, or `SPOT` for cost at the risk of interruptions.")
-    min_size: int = Field(2, ge=1, le=100, description="Minimum nodes (2 keeps the platform HA across zones).")
-    desired_size: int = Field(2, ge=1, le=100, description="Nodes at creation; afterwards the cluster autoscaler owns it (changes are ignored).")
+    min_size: int = Field(
+        3, ge=1, le=100,
+        description="Minimum nodes: 3, because Vault's raft and Loki's writers run 3 replicas with required host anti-affinity (one per node).",
+    )
+    desired_size: int = Field(3, ge=1, le=100, description="Nodes at creation; afterwards the cluster autoscaler owns it (changes are ignored).")
     max_size: int = Field(5, ge=1, le=100, description="Maximum nodes the autoscaler may add.")
     disk_size_gib: int = Field(50, ge=20, le=16384, description="Root volume size (gp3, encrypted).")
 

@@ -151,6 +151,16 @@ def _footprint_lines(fp: Any) -> list[str]:
     return lines
 
 
+def _scheduling_lines(scheduling: Any) -> list[str]:
+    if scheduling is None:
+        return []
+    lines = [f"scheduling: {scheduling['checked']} pod templates on {len(scheduling['nodes'])} node(s) "
+             f"({', '.join(scheduling['storage_classes'])} storage), {len(scheduling['errors'])} errors"]
+    lines += [f"  ERROR [{e['check']}] {e['object']}: {e['message']}" for e in scheduling["errors"]]
+    lines += [f"  UNCHECKED {note}" for note in scheduling["unchecked"]]
+    return lines
+
+
 def verdicts(data: dict[str, Any]) -> list[str]:
     """The summary's first lines: each layer's verdict, then every error it found."""
     lines: list[str] = []
@@ -160,6 +170,7 @@ def verdicts(data: dict[str, Any]) -> list[str]:
     lines += _deployability_lines(data.get("deployability"))
     lines += _ordering_lines(data.get("ordering"))
     lines += _consistency_lines(data.get("consistency"))
+    lines += _scheduling_lines(data.get("scheduling"))
     lines += _invariants_lines(data.get("invariants"))
     lines += _images_lines(data.get("images"))
     lines += _footprint_lines(data.get("footprint"))
@@ -202,6 +213,7 @@ def failed(data: dict[str, Any]) -> bool:
         or (admission.get("pod_security") or {}).get("denied")
         or (admission.get("quota") or {}).get("errors")
         or (data.get("consistency") or {}).get("errors")
+        or (data.get("scheduling") or {}).get("errors")
         or (data.get("deployability") or {}).get("errors")
         or (data.get("ordering") or {}).get("errors")
         or (data.get("invariants") or {}).get("errors")

@@ -113,7 +113,7 @@ def test_node_group_runs_in_private_subnets_with_an_imdsv2_launch_template(aws_r
     assert template.inputs["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}
     [device] = template.inputs["blockDeviceMappings"]
     assert device["ebs"]["encrypted"] == "true" and device["ebs"]["volumeType"] == "gp3"
-    assert group.inputs["scalingConfig"] == {"minSize": 2, "desiredSize": 2, "maxSize": 5}
+    assert group.inputs["scalingConfig"] == {"minSize": 3, "desiredSize": 3, "maxSize": 5}
     assert group.inputs["capacityType"] == "ON_DEMAND"
 
 

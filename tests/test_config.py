@@ -54,7 +54,7 @@ BAD_CONFIGS = [
     ("aws-one-az", aws(cluster={"availabilityZones": 1}), f"{NS}:cluster.availabilityZones", "greater than or equal to 2"),
     ("aws-more-nats-than-azs", aws(cluster={"natGateways": 3}), f"{NS}:cluster.natGateways", "at most one per AZ"),
     ("aws-min-above-max", aws(cluster={"nodeGroup": {"minSize": 6, "maxSize": 3, "desiredSize": 3}}), f"{NS}:cluster.nodeGroup.minSize", "at most maxSize"),
-    ("aws-desired-outside-range", aws(cluster={"nodeGroup": {"desiredSize": 9}}), f"{NS}:cluster.nodeGroup.desiredSize", "between minSize (2) and maxSize (5)"),
+    ("aws-desired-outside-range", aws(cluster={"nodeGroup": {"desiredSize": 9}}), f"{NS}:cluster.nodeGroup.desiredSize", "between minSize (3) and maxSize (5)"),
     ("aws-bad-capacity-type", aws(cluster={"nodeGroup": {"capacityType": "spot"}}), f"{NS}:cluster.nodeGroup.capacityType", "'ON_DEMAND' or 'SPOT'"),
     ("aws-bad-instance-type", aws(cluster={"nodeGroup": {"instanceTypes": ["large"]}}), f"{NS}:cluster.nodeGroup.instanceTypes", "not EC2 instance types"),
     ("aws-endpoint-open-to-world", aws(cluster={"endpoint": {"publicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}}), f"{NS}:cluster.endpoint.publicAccessCidrs", "whole internet"),
@@ -131,7 +131,7 @@ def test_aws_defaults_are_the_ha_profile():
     config = parse_config({**AWS_MINIMAL})
 
     assert config.cluster.availability_zones == 2
-    assert config.cluster.node_group.min_size == 2
+    assert config.cluster.node_group.min_size == 3
     assert config.cluster.endpoint.public_access is False
     assert config.cluster.subnet_cidrs() == (["10.0.224.0/22", "10.0.228.0/22"], ["10.0.0.0/19", "10.0.32.0/19"])
     assert config.registry.force_delete is False

@@ -161,6 +161,16 @@ def _scheduling_lines(scheduling: Any) -> list[str]:
     return lines
 
 
+def _configs_lines(configs: Any) -> list[str]:
+    if configs is None:
+        return []
+    counts = ", ".join(f"{n} {name}" for name, n in configs["checked"].items())
+    lines = [f"configs: {counts} checked, {len(configs['errors'])} errors, {len(configs['unchecked'])} named unchecked"]
+    lines += [f"  ERROR [{e['check']}] {e['object']}: {e['message']}" for e in configs["errors"]]
+    lines += [f"  UNCHECKED {note}" for note in configs["unchecked"]]
+    return lines
+
+
 def verdicts(data: dict[str, Any]) -> list[str]:
     """The summary's first lines: each layer's verdict, then every error it found."""
     lines: list[str] = []
@@ -171,6 +181,7 @@ def verdicts(data: dict[str, Any]) -> list[str]:
     lines += _ordering_lines(data.get("ordering"))
     lines += _consistency_lines(data.get("consistency"))
     lines += _scheduling_lines(data.get("scheduling"))
+    lines += _configs_lines(data.get("configs"))
     lines += _invariants_lines(data.get("invariants"))
     lines += _images_lines(data.get("images"))
     lines += _footprint_lines(data.get("footprint"))
@@ -214,6 +225,7 @@ def failed(data: dict[str, Any]) -> bool:
         or (admission.get("quota") or {}).get("errors")
         or (data.get("consistency") or {}).get("errors")
         or (data.get("scheduling") or {}).get("errors")
+        or (data.get("configs") or {}).get("errors")
         or (data.get("deployability") or {}).get("errors")
         or (data.get("ordering") or {}).get("errors")
         or (data.get("invariants") or {}).get("errors")

@@ -28,6 +28,7 @@ from components.mesh import INGRESS_NAMESPACE
 from components.security import VAULT_NAMESPACE
 
 from .admission import admission_report
+from .configs import configs_report
 from .consistency import consistency_report
 from .deployability import (
     Facts,
@@ -258,6 +259,7 @@ def checked(
     data["footprint"] = footprint(admitted, nodes=node_count(platform_config), component_of=component_of(run))
     data["consistency"] = consistency_report(admitted, node_count(platform_config), platform_config.environment)
     data["scheduling"] = scheduling_report(admitted, platform_config)
+    data["configs"] = configs_report(live)
     data["api_versions"] = stack.api_versions
     data["charts"] = chart_summaries(run, stack, data)
     return data, stack

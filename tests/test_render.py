@@ -60,7 +60,7 @@ def test_report_matches_what_the_program_declares(rendered, local_run):
     assert {h["urn"] for h in report["helm_releases"]} == charts and charts
     assert set(report) == {
         "stack", "resources", "helm_releases", "critical_path", "policies", "schema", "admission", "deployability",
-        "images", "footprint", "charts", "api_versions", "ordering", "invariants", "consistency", "scheduling",
+        "images", "footprint", "charts", "api_versions", "ordering", "invariants", "consistency", "scheduling", "configs",
     }
 
 

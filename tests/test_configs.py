@@ -1,0 +1,76 @@
+"""Components accept their own configuration: each validator catches one planted defect; the stacks pass."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import yaml
+
+from render.configs import alertmanager_problems, configs_report, falco_problems, promql_problem
+from render.deployed import Deployed
+
+
+def obj(kind: str, name: str, **fields) -> Deployed:
+    return Deployed({"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": "monitoring", "labels": fields.pop("labels", {})}, **fields}, f"urn:{name}", "program")
+
+
+def test_promql_with_grafana_variables_parses_and_a_broken_one_does_not():
+    assert promql_problem('sum by (destination_service_name) (rate(istio_requests_total{namespace=~"$namespace"}[$__rate_interval]))') is None
+    assert promql_problem("sum(rate(http_requests_total[5m]) by (code)") == "unclosed left parenthesis"
+
+
+def test_a_rule_that_does_not_parse_is_an_error():
+    rule = Deployed({"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": {"name": "bad", "namespace": "apps"},
+                     "spec": {"groups": [{"name": "g", "rules": [{"alert": "Broken", "expr": "rate(x[5m] > 1"}]}]}}, "urn:bad", "program")
+
+    [error] = configs_report([rule])["errors"]
+
+    assert error["check"] == "promql" and error["message"].startswith("group g rule Broken: `rate(x[5m] > 1` does not parse")
+
+
+def test_a_dashboard_panel_that_does_not_parse_is_an_error():
+    dashboard = {"panels": [{"title": "Row", "panels": [{"title": "Errors", "targets": [{"expr": "sum(rate(x[5m])) by"}]}]}]}
+    config_map = obj("ConfigMap", "dash", labels={"grafana_dashboard": "1"}, data={"d.json": json.dumps(dashboard)})
+
+    [error] = configs_report([config_map])["errors"]
+
+    assert error["message"].startswith("d.json panel 'Errors': `sum(rate(x[5m])) by` does not parse")
+
+
+def test_alertmanager_routes_must_name_defined_receivers_and_matchers_must_parse():
+    config = {"route": {"receiver": "none", "routes": [{"receiver": "pager", "matchers": ['severity="critical"']}, {"receiver": "none", "matchers": ['="critical"']}]},
+              "receivers": [{"name": "none"}], "inhibit_rules": [{"source_matchers": ['severity="critical"'], "target_matchers": ["bad matcher"]}]}
+
+    assert alertmanager_problems(config) == [
+        "route.routes[0] sends to receiver 'pager', which is not defined",
+        "route.routes[1]: matcher '=\"critical\"' does not parse",
+        "inhibit_rules[0].target_matchers: matcher 'bad matcher' does not parse",
+    ]
+
+
+def test_the_rendered_alertmanager_secret_is_checked():
+    text = yaml.safe_dump({"route": {"receiver": "missing"}, "receivers": [{"name": "none"}], "templatez": []})
+    secret = obj("Secret", "alertmanager-kps", data={"alertmanager.yaml": base64.b64encode(text.encode()).decode()})
+
+    messages = [e["message"] for e in configs_report([secret])["errors"]]
+
+    assert messages == ["alertmanager.yaml: unknown top-level key 'templatez'", "alertmanager.yaml: route sends to receiver 'missing', which is not defined"]
+
+
+def test_falco_rules_need_their_fields_and_a_known_priority():
+    rules = [{"rule": "Shell", "desc": "d", "condition": "spawned_process", "output": "o", "priority": "URGENT"}, {"macro": "m", "condition": "x"}, {"nothing": 1}]
+
+    assert falco_problems(rules) == [
+        "rule 'Shell' has priority 'URGENT'; Falco knows ALERT, CRITICAL, DEBUG, EMERGENCY, ERROR, INFO, INFORMATIONAL, NOTICE, WARNING",
+        "item 2 is neither a rule, a macro nor a list",
+    ]
+
+
+@pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])
+def test_the_stacks_configurations_are_accepted(rendered, stack):
+    _, data, _ = rendered(stack)
+
+    assert data["configs"]["errors"] == []
+    assert data["configs"]["checked"]["promql"] > 500 and data["configs"]["checked"]["alertmanager"] == 1

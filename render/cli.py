@@ -30,6 +30,11 @@ def _short(urn: str) -> str:
     return urn.rsplit("::", 1)[-1]
 
 
+def _error_lines(errors: list[dict[str, str]]) -> list[str]:
+    """One line per finding of a layer: the check, the object (or its declaring resource), the message."""
+    return [f"  ERROR [{e['check']}] {e['object'] or _short(e['urn'])}: {e['message']}" for e in errors]
+
+
 def _policies_lines(policies: Any) -> list[str]:
     lines: list[str] = []
     if policies is not None:
@@ -91,8 +96,7 @@ def _deployability_lines(deployability: Any) -> list[str]:
     if deployability is not None:
         lines.append(f"deployability: {deployability['checked']} objects checked, {len(deployability['errors'])} errors, "
                      f"{len(deployability['prerequisites'])} prerequisites you provide")
-        for e in deployability["errors"]:
-            lines.append(f"  ERROR [{e['check']}] {e['object'] or _short(e['urn'])}: {e['message']}")
+        lines += _error_lines(deployability["errors"])
         for p in deployability["prerequisites"]:
             lines.append(f"  PREREQUISITE {p['kind']} {p['namespace']}/{p['name']} ({p['key']}): {p['how']}")
     return lines
@@ -107,8 +111,7 @@ def _ordering_lines(ordering: Any) -> list[str]:
             f"{len(fail_closed)} fail-closed webhooks: "
             + (", ".join(f"{w['webhook']} ({w['wait_for_backend']} wait, {w['created_before_webhook']} before)" for w in fail_closed) or "none")
         )
-        for e in ordering["errors"]:
-            lines.append(f"  ERROR [{e['check']}] {e['object']}: {e['message']}")
+        lines += _error_lines(ordering["errors"])
     return lines
 
 
@@ -116,8 +119,7 @@ def _consistency_lines(consistency: Any) -> list[str]:
     lines: list[str] = []
     if consistency is not None:
         lines.append(f"consistency: selectors, subsets, principals, targets, probes, monitors and disruption budgets, {len(consistency['errors'])} errors")
-        for e in consistency["errors"]:
-            lines.append(f"  ERROR [{e['check']}] {e['object']}: {e['message']}")
+        lines += _error_lines(consistency["errors"])
     return lines
 
 
@@ -125,8 +127,7 @@ def _invariants_lines(invariants: Any) -> list[str]:
     lines: list[str] = []
     if invariants is not None:
         lines.append(f"invariants: {invariants['checked']} objects' names, labels, port names and uniqueness, {len(invariants['errors'])} errors")
-        for e in invariants["errors"]:
-            lines.append(f"  ERROR [{e['check']}] {e['object']}: {e['message']}")
+        lines += _error_lines(invariants["errors"])
     return lines
 
 
@@ -156,7 +157,7 @@ def _scheduling_lines(scheduling: Any) -> list[str]:
         return []
     lines = [f"scheduling: {scheduling['checked']} pod templates on {len(scheduling['nodes'])} node(s) "
              f"({', '.join(scheduling['storage_classes'])} storage), {len(scheduling['errors'])} errors"]
-    lines += [f"  ERROR [{e['check']}] {e['object']}: {e['message']}" for e in scheduling["errors"]]
+    lines += _error_lines(scheduling["errors"])
     lines += [f"  UNCHECKED {note}" for note in scheduling["unchecked"]]
     return lines
 
@@ -166,7 +167,7 @@ def _configs_lines(configs: Any) -> list[str]:
         return []
     counts = ", ".join(f"{n} {name}" for name, n in configs["checked"].items())
     lines = [f"configs: {counts} checked, {len(configs['errors'])} errors, {len(configs['unchecked'])} named unchecked"]
-    lines += [f"  ERROR [{e['check']}] {e['object']}: {e['message']}" for e in configs["errors"]]
+    lines += _error_lines(configs["errors"])
     lines += [f"  UNCHECKED {note}" for note in configs["unchecked"]]
     return lines
 

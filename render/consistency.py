@@ -265,4 +265,5 @@ def consistency_report(objects: Sequence[Deployed], nodes: int = 1, environment:
         *check_services(live, groups), *check_subsets(live, groups), *check_principals(live, groups), *check_targets(live),
         *check_probes(live), *check_monitors(live, groups, environment), *check_disruption(live, [g for g in groups if g.owner.origin != "cluster"]),
     ]
-    return {"checked": len(live), "errors": errors}
+    cluster = [{"namespace": p.namespace, "labels": dict(p.labels), "run_by": p.who} for p in CLUSTER_PODS.get(environment, ())]
+    return {"checked": len(live), "errors": errors, "cluster_pods": cluster}

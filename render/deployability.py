@@ -493,4 +493,6 @@ def deployability_report(
         "prerequisites": [
             {"kind": p.kind, "namespace": p.namespace, "name": p.name, "key": p.key, "how": p.how} for p in facts.prerequisites
         ],
+        # The deliberate exceptions: objects taken to exist because a controller makes them.
+        "runtime_objects": [{"kind": k, "namespace": ns, "name": name, "created_by": who} for (k, ns, name), who in RUNTIME_OBJECTS.items()],
     }

@@ -282,4 +282,5 @@ def test_local_needs_no_prerequisites(rendered):
 def test_report_shape():
     report = deployability_report([*BASE, pod()], [], LOCAL)
 
-    assert report == {"checked": 3, "errors": [], "prerequisites": []}
+    assert {k: report[k] for k in ("checked", "errors", "prerequisites")} == {"checked": 3, "errors": [], "prerequisites": []}
+    assert {"kind": "ConfigMap", "namespace": "*", "name": "istio-ca-root-cert", "created_by": "istiod (namespace controller), in every namespace"} in report["runtime_objects"]

@@ -118,7 +118,7 @@ def stack_registries(run: Run) -> list[str]:
     return sorted(prefixes)
 
 
-def _policy_resources(run: Run, stack: DeployedStack | None) -> tuple[list[Any], list[Any]]:
+def _policy_resources(run: Run, stack: DeployedStack | None, *, secrets: bool = False) -> tuple[list[Any], list[Any]]:
     """(resources the engine shows the pack, objects only inside v3 releases) as policy Resources.
 
     A `helm.v4.Chart`'s objects (and a `yaml.v2.ConfigGroup`'s) are resources of their
@@ -129,7 +129,7 @@ def _policy_resources(run: Run, stack: DeployedStack | None) -> tuple[list[Any],
 
     engine = [
         Resource(
-            type=r.type, urn=r.urn, name=r.name, props=reveal(r.inputs), protect=r.protect, parent=r.parent,
+            type=r.type, urn=r.urn, name=r.name, props=r.inputs if secrets else reveal(r.inputs), protect=r.protect, parent=r.parent,
             dependencies=r.dependencies, property_dependencies=r.property_dependencies, provider=r.provider,
             ignore_changes=r.ignore_changes, delete_before_replace=r.delete_before_replace,
             additional_secret_outputs=r.additional_secret_outputs,
@@ -163,7 +163,22 @@ def policy_report(run: Run, pack_config: dict[str, Any] | None = None, stack: De
     the engine never shows the pack; reported apart, they do not block.
     """
     from policies import ALL_POLICIES
-    from policies.evaluate import effective, evaluate
+    from policies.evaluate import evaluate
+
+    config = effective_pack_config(run, pack_config)
+    engine, hidden = _policy_resources(run, stack)
+    result = evaluate(engine, pack_config=config)
+    result["registries"] = config["kubernetes-container-allowed-registries"]["registries"]
+    resource_policies = [p for p in ALL_POLICIES if not isinstance(p, StackValidationPolicy)]
+    result["release_objects"] = evaluate(hidden, policies=resource_policies, pack_config=config)["violations"] if hidden else []
+    return result
+
+
+def effective_pack_config(run: Run, pack_config: dict[str, Any] | None) -> dict[str, Any]:
+    """The pack config the render evaluates with: the given one, plus the stack's own registry
+    among the allowed registries."""
+    from policies import ALL_POLICIES
+    from policies.evaluate import effective
 
     config = dict(pack_config or {})
     allowed = next(p for p in ALL_POLICIES if p.name == "kubernetes-container-allowed-registries")
@@ -172,12 +187,7 @@ def policy_report(run: Run, pack_config: dict[str, Any] | None = None, stack: De
     entry = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry or {})
     entry["registries"] = sorted(set(registries_config["registries"]) | set(stack_registries(run)))
     config[allowed.name] = entry
-    engine, hidden = _policy_resources(run, stack)
-    result = evaluate(engine, pack_config=config)
-    result["registries"] = entry["registries"]
-    resource_policies = [p for p in ALL_POLICIES if not isinstance(p, StackValidationPolicy)]
-    result["release_objects"] = evaluate(hidden, policies=resource_policies, pack_config=config)["violations"] if hidden else []
-    return result
+    return config
 
 
 def chart_summaries(run: Run, stack: DeployedStack, data: dict[str, Any]) -> list[dict[str, Any]]:

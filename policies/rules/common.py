@@ -16,6 +16,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from ..normalize import plain
+
 # Kubernetes kinds that carry a pod template, by Pulumi type token (the Helm v4 chart and
 # YAML components yield their objects as these types too).
 WORKLOAD_TYPES = frozenset(
@@ -109,10 +111,11 @@ def resource_policy(
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if args.resource_type not in types:
             return
-        config = args.get_config()
-        if workload and namespace_of(args.props) in config.get("exemptNamespaces", PLATFORM_NAMESPACES):
+        config = plain(args.get_config())
+        props = plain(args.props)  # the engine hands in read-only proxies: rules read plain data
+        if workload and namespace_of(props) in config.get("exemptNamespaces", PLATFORM_NAMESPACES):
             return
-        for message in check(args.props, config):
+        for message in check(props, config):
             report(message, None)
 
     return ResourceValidationPolicy(
@@ -134,10 +137,15 @@ def stack_policy(
     severity: Severity,
     remediation: str,
 ) -> StackValidationPolicy:
+    def plain_validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        for resource in args.resources:
+            resource.props = plain(resource.props)  # as for resource rules: plain data, whoever calls
+        validate(args, report)
+
     return StackValidationPolicy(
         name=name,
         description=description,
-        validate=validate,
+        validate=plain_validate,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=severity,
         remediation_steps=remediation,

@@ -1,0 +1,176 @@
+"""The policy pack as `pulumi preview --policy-pack policies` runs it: its gRPC analyzer server, driven over the wire.
+
+One pack process per session (started as the engine starts a Python pack: it prints the
+port it serves). Every resource of a stack's render goes through `Analyze`, with its
+secrets sent as the engine sends secrets, then the stack through `AnalyzeStack`; the
+verdicts must equal the render's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime import proto
+
+from policies.evaluate import Resource, evaluate
+from policies.normalize import SECRET_SIGNATURE, SPECIAL_SIGNATURE_KEY
+from render.harness import Secret
+from render.report import _policy_resources, effective_pack_config
+
+ROOT = Path(__file__).resolve().parents[1]
+_LEVELS = {"advisory": proto.ADVISORY, "mandatory": proto.MANDATORY, "disabled": proto.DISABLED, "remediate": proto.REMEDIATE}
+_NAMES = {proto.ADVISORY: "advisory", proto.MANDATORY: "mandatory", proto.DISABLED: "disabled", proto.REMEDIATE: "remediate"}
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> Iterator[proto.AnalyzerStub]:
+    process = subprocess.Popen([sys.executable, str(ROOT / "policies")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int((process.stdout.readline() if process.stdout else "").strip())
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(channel).result(timeout=60)
+        yield proto.AnalyzerStub(channel)
+        channel.close()
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _wire(value: Any) -> Any:
+    """A value as the engine serializes properties: secrets as the secret signature object."""
+    if isinstance(value, Secret):
+        return {SPECIAL_SIGNATURE_KEY: SECRET_SIGNATURE, "value": _wire(value.value)}
+    if isinstance(value, Mapping):
+        return {str(k): _wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    return value
+
+
+def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    json_format.ParseDict(json.loads(json.dumps(_wire(value), default=str)), struct)
+    return struct
+
+
+def _options(r: Resource) -> proto.AnalyzerResourceOptions:
+    return proto.AnalyzerResourceOptions(protect=r.protect, ignoreChanges=list(r.ignore_changes), deleteBeforeReplace=r.delete_before_replace,
+                                         additionalSecretOutputs=list(r.additional_secret_outputs), parent=r.parent)
+
+
+def configure(analyzer: proto.AnalyzerStub, pack_config: Mapping[str, Any]) -> None:
+    """Send a pack config as `--policy-pack-config` does (every policy: its level and properties)."""
+    from policies import ALL_POLICIES
+    from policies.evaluate import effective
+
+    request = proto.ConfigureAnalyzerRequest()
+    for policy in ALL_POLICIES:
+        level, config = effective(policy, pack_config)
+        request.policyConfig[policy.name].CopyFrom(proto.PolicyConfig(enforcementLevel=_LEVELS[level.value], properties=_struct(config)))
+    analyzer.Configure(request)
+
+
+def requests(resources: list[Resource]) -> tuple[list[proto.AnalyzeRequest], proto.AnalyzeStackRequest]:
+    """What the engine sends for `resources`: one AnalyzeRequest each, and the AnalyzeStackRequest."""
+    by_urn = {r.urn: r for r in resources}
+    structs = {r.urn: _struct(r.props) for r in resources}
+    single = []
+    for r in resources:
+        request = proto.AnalyzeRequest(type=r.type, properties=structs[r.urn], urn=r.urn, name=r.name, options=_options(r))
+        p = by_urn.get(r.provider)
+        if p is not None:
+            request.provider.CopyFrom(proto.AnalyzerProviderResource(type=p.type, properties=structs[p.urn], urn=p.urn, name=p.name))
+        single.append(request)
+    stack = proto.AnalyzeStackRequest(resources=[
+        proto.AnalyzerResource(type=r.type, properties=structs[r.urn], urn=r.urn, name=r.name, options=_options(r), parent=r.parent,
+                               dependencies=list(r.dependencies))
+        for r in resources
+    ])
+    return single, stack
+
+
+def analyze(analyzer: proto.AnalyzerStub, sent: tuple[list[proto.AnalyzeRequest], proto.AnalyzeStackRequest]) -> list[tuple[str, str, str, str]]:
+    """(policy, urn, message, level) of every diagnostic, as the engine collects them."""
+    found = []
+    single, stack = sent
+    for request in single:
+        for d in analyzer.Analyze(request).diagnostics:
+            found.append((d.policyName, d.urn or request.urn, d.message.split("\n", 1)[-1], _NAMES[d.enforcementLevel]))
+    for d in analyzer.AnalyzeStack(stack).diagnostics:
+        found.append((d.policyName, d.urn, d.message.split("\n", 1)[-1], _NAMES[d.enforcementLevel]))
+    return sorted(found)
+
+
+_SENT: dict[str, tuple[list[Resource], Any]] = {}
+
+
+def sent_for(rendered: Any, stack: str) -> tuple[Any, list[Resource], Any]:
+    """The run, the resources the engine shows the pack, and their requests (built once per stack)."""
+    run, _, deployed = rendered(stack)
+    if stack not in _SENT:
+        resources, _ = _policy_resources(run, deployed, secrets=True)
+        _SENT[stack] = (resources, requests(resources))
+    return run, *_SENT[stack]
+
+
+def offline(resources: list[Resource], pack_config: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    plain = [Resource(**{**r.__dict__, "props": _reveal(r.props)}) for r in resources]
+    result = evaluate(plain, pack_config=pack_config)
+    return sorted((v["policy"], v["urn"], v["message"], v["enforcement"]) for v in result["violations"])
+
+
+def _reveal(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return _reveal(value.value)
+    if isinstance(value, Mapping):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reveal(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("stack", "pack_config"),
+    [
+        ("local", {}),
+        ("aws", {}),
+        ("aws-apps", {}),
+        # The pack configs README documents, on the stack with the most objects to judge.
+        ("aws-apps", {"all": "advisory"}),
+        ("aws-apps", {"kubernetes-container-limits": "disabled"}),
+    ],
+    ids=["local", "aws", "aws-apps", "aws-apps-all-advisory", "aws-apps-one-disabled"],
+)
+def test_the_pack_over_grpc_agrees_with_the_render(analyzer, rendered, stack, pack_config):
+    run, resources, sent = sent_for(rendered, stack)
+    config = effective_pack_config(run, pack_config)
+
+    configure(analyzer, config)
+
+    assert analyze(analyzer, sent) == offline(resources, config)
+
+
+def test_an_iam_wildcard_is_caught_over_grpc(analyzer):
+    role = Resource(
+        type="aws:iam/role:Role", urn="urn:pulumi:aws::p::aws:iam/role:Role::admin", name="admin",
+        props={"assumeRolePolicy": "{}", "inlinePolicies": [{"name": "all", "policy": json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})}]},
+    )
+    policy = Resource(
+        type="aws:iam/policy:Policy", urn="urn:pulumi:aws::p::aws:iam/policy:Policy::star", name="star",
+        props={"policy": Secret(json.dumps({"Statement": [{"Effect": "Allow", "Action": ["s3:*", "*"], "Resource": "*"}]}))},
+    )
+    configure(analyzer, {})
+
+    found = analyze(analyzer, requests([role, policy]))
+
+    assert {(p, urn.rsplit("::", 1)[-1]) for p, urn, _, _ in found if p.startswith("iam")} == {("iam-policy-no-admin-wildcard", "admin"), ("iam-policy-no-admin-wildcard", "star")}
+    assert found == offline([role, policy], {})

@@ -76,7 +76,14 @@ class ConfigError(pulumi.RunError):
         super().__init__("\n".join(lines))
 
 
+def _top_level(path: str) -> str:
+    """`observability` of `gitops-platform:observability.alerting.pager`."""
+    return path.split(":", 1)[-1].split(".", 1)[0].split("[", 1)[0]
+
+
 def _show(value: Any) -> str:
+    if value == "[secret]":
+        return "[secret]"
     if value is MISSING:
         return "nothing: the key is missing"
     text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
@@ -291,4 +298,9 @@ def parse_config(
         validated = model.model_validate(dict(raw), by_alias=True, by_name=False, context={"environment": environment, "secret_keys": secret_keys})
         return cast(PlatformConfig, validated)
     except ValidationError as error:
-        raise ConfigError(_problems(error, model), source) from None
+        problems = _problems(error, model)
+        # The engine marks secrets per top-level key: nothing under a secret key is echoed,
+        # not even a misplaced or invalid value.
+        hidden = set(secret_keys or ())
+        problems = [Problem(path=p.path, value="[secret]", message=p.message) if _top_level(p.path) in hidden and p.value is not MISSING else p for p in problems]
+        raise ConfigError(problems, source) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, get_args
 
 from pydantic import (
     BaseModel,
@@ -37,6 +37,16 @@ class Model(BaseModel):
         # MicroserviceStack` stays close to the cost of importing pydantic itself.
         defer_build=True,
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic takes `true` for 1 in an int field; in a stack file that is a typo.
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation in (int, float) or (set(get_args(annotation)) & {int, float} and bool not in get_args(annotation)):
+                raise ValueError("expected a number, not true/false")
+        return value
 
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()

@@ -70,7 +70,7 @@ class ReceiverConfig(Model):
     """Where a class of alerts goes. The URL or key is a secret: only from secret config."""
 
     type: Literal["pagerduty", "slack", "webhook"] = Field(description="`pagerduty` (routing key), `slack` (incoming webhook URL) or `webhook` (URL).")
-    secret: str = Field(description="PagerDuty routing key, or the webhook URL (secret config only).")
+    secret: str = Field(min_length=1, description="PagerDuty routing key, or the webhook URL (secret config only; never empty).")
 
     @model_validator(mode="after")
     def _shape(self) -> ReceiverConfig:

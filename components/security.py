@@ -20,6 +20,7 @@ from policies.rego import rego_source
 
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig
+from .quantity import cpu_millicores, memory_mib
 
 GATEKEEPER_NAMESPACE = "gatekeeper-system"
 TRIVY_NAMESPACE = "trivy-system"
@@ -170,6 +171,14 @@ class GatekeeperConfig(ProfiledModel):
     resources: ResourcesConfig = Field(description="Webhook (controller manager) requests/limits.")
     audit_resources: ResourcesConfig = Field(description="Audit controller requests/limits.")
 
+    @field_validator("required_labels", "exempt_images", "upstream_registries")
+    @classmethod
+    def _no_empty_items(cls, value: list[str]) -> list[str]:
+        # An empty image prefix would exempt every image; an empty label name requires nothing.
+        if any(not item.strip() for item in value):
+            raise ValueError("items must not be empty")
+        return value
+
     @field_validator("exempt_namespaces")
     @classmethod
     def _namespaces(cls, value: list[str]) -> list[str]:
@@ -295,6 +304,26 @@ class QuotaConfig(ProfiledModel):
     limits_cpu: str = Field(description="Total CPU limits per namespace.")
     limits_memory: str = Field(description="Total memory limits per namespace.")
     pods: int = Field(ge=1, le=10000, description="Pods per namespace.")
+
+    @field_validator("requests_cpu", "limits_cpu")
+    @classmethod
+    def _cpu(cls, value: str) -> str:
+        try:
+            if cpu_millicores(value) <= 0:
+                raise ValueError
+        except ValueError:
+            raise ValueError("must be a positive CPU quantity, e.g. 2, 500m") from None
+        return value
+
+    @field_validator("requests_memory", "limits_memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        try:
+            if memory_mib(value) <= 0:
+                raise ValueError
+        except ValueError:
+            raise ValueError("must be a positive memory quantity, e.g. 4Gi, 512Mi") from None
+        return value
     default: ResourcesConfig = Field(
         default_factory=lambda: ResourcesConfig.model_validate({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}),
         description="LimitRange defaults for containers that set none.",

@@ -87,6 +87,9 @@ def effective(policy: Policy, pack_config: Mapping[str, Any]) -> tuple[Enforceme
         if "enforcementLevel" in entry:
             level = _level(entry["enforcementLevel"], policy.name)
         config.update({k: v for k, v in entry.items() if k != "enforcementLevel"})
+    if level == EnforcementLevel.REMEDIATE and not getattr(policy, "has_remediation", lambda: False)():
+        # As the pack's server does: a policy without a remediation reports as mandatory.
+        level = EnforcementLevel.MANDATORY
     unknown = set(config) - set(properties)
     if unknown:
         raise PolicyConfigError(f"{policy.name}: unknown config keys {sorted(unknown)}; allowed: {sorted(properties) or 'none'}")

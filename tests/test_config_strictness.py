@@ -1,0 +1,101 @@
+"""Defects a bad stack config could slip through before, each now refused — and no secret in any message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.config import ConfigError, parse_config
+from components.observability import RulesConfig
+from helpers import AWS_MINIMAL
+from policies import ALL_POLICIES
+from policies.evaluate import effective
+
+ROOT = Path(__file__).resolve().parents[1]
+PLANTED = "pd-routing-key-5f2b9c1e"
+
+
+def local(**keys):
+    return {"environment": "local", **keys}
+
+
+def refused(raw, secret_keys=None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, secret_keys=secret_keys)
+    return str(caught.value)
+
+
+def test_a_misspelled_key_above_a_secret_value_does_not_echo_it():
+    message = refused(local(observability={"alertin": {"pager": {"type": "pagerduty", "secret": PLANTED}}}), secret_keys={"observability"})
+
+    assert "observability.alertin" in message and PLANTED not in message and "[secret]" in message
+
+
+def test_an_invalid_secret_webhook_is_not_echoed():
+    message = refused(local(security={"falco": {"slackWebhookUrl": f"http://hooks.example.com/{PLANTED}"}}), secret_keys={"security"})
+
+    assert "security.falco.slackWebhookUrl" in message and PLANTED not in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"),
+    [
+        (local(security={"gatekeeper": {"exemptImages": [""]}}), "security.gatekeeper.exemptImages"),
+        (local(security={"gatekeeper": {"requiredLabels": [""]}}), "security.gatekeeper.requiredLabels"),
+        (local(security={"quota": {"requestsCpu": "100x"}}), "security.quota.requestsCpu"),
+        (local(security={"quota": {"limitsMemory": "-1Gi"}}), "security.quota.limitsMemory"),
+        (local(security={"quota": {"limitsCpu": ""}}), "security.quota.limitsCpu"),
+        (local(observability={"alerting": {"pager": {"type": "pagerduty", "secret": ""}}}), "observability.alerting.pager.secret"),
+        (local(cluster={"workers": True}), "cluster.workers"),
+        (local(mesh={"trustDomain": "a..b"}), "mesh.trustDomain"),
+    ],
+    ids=["empty-exempt-image", "empty-label", "bad-cpu", "negative-memory", "empty-quantity", "empty-secret", "bool-for-int", "bad-trust-domain"],
+)
+def test_values_that_used_to_pass_are_refused_naming_the_key(raw, path):
+    assert f"gitops-platform:{path}" in refused(raw)
+
+
+def test_the_aws_minimum_is_still_accepted():
+    assert parse_config(dict(AWS_MINIMAL)).environment == "aws"
+
+
+def test_remediate_means_mandatory_for_policies_without_a_remediation():
+    policy = next(p for p in ALL_POLICIES if p.name == "kubernetes-container-no-privileged")
+
+    level, _ = effective(policy, {"all": "remediate"})
+
+    assert level.value == "mandatory"
+
+
+def _design_alerts() -> dict[str, dict]:
+    text = (ROOT.parent / "shared" / "reference" / "platform-design.md").read_text()
+    for block in re.findall(r"```yaml\n(.*?)```", text, re.S):
+        if "name: custom-alerts" in block:
+            document = next(d for d in yaml.safe_load_all(block) if d and d.get("metadata", {}).get("name") == "custom-alerts")
+            return {r["alert"]: r for g in document["spec"]["groups"] for r in g["rules"]}
+    raise AssertionError("the platform design's custom-alerts are not where they were")
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "reference" / "platform-design.md").is_file(), reason="platform design not beside the project")
+@pytest.mark.parametrize(
+    ("alert", "field", "threshold"),
+    [
+        ("HighMemoryUsage", "memory_percent_of_limit", r"> (\d+)$"),
+        ("HighCPUUsage", "cpu_percent_of_limit", r"> (\d+)$"),
+        ("IstioHighRequestLatency", "istio_p99_latency_ms", r"> (\d+)$"),
+        ("IstioHighErrorRate", "istio_error_percent", r"> (\d+)$"),
+    ],
+)
+def test_default_thresholds_are_the_platform_designs(alert, field, threshold):
+    rule = _design_alerts()[alert]
+
+    assert getattr(RulesConfig(), field) == float(re.search(threshold, rule["expr"].strip()).group(1))
+    assert f"{RulesConfig().for_minutes}m" == rule["for"]
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "reference" / "platform-design.md").is_file(), reason="platform design not beside the project")
+def test_pod_not_ready_waits_as_long_as_the_design_says():
+    assert f"{RulesConfig().pod_not_ready_minutes}m" == _design_alerts()["PodNotReady"]["for"]

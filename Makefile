@@ -69,9 +69,11 @@ endef
 # Every preview and update runs the CrossGuard pack, with the stack's pack config if any.
 POLICY_FLAGS = --policy-pack policies $(if $(wildcard policies/config/$(STACK).json),--policy-pack-config policies/config/$(STACK).json)
 
+# The throwaway local stack applies at once; any other stack shows its plan (with the
+# policy verdicts) and asks before applying.
 up: $(VENV)/.installed
 	$(require_pulumi)
-	pulumi up --stack $(STACK) --yes $(POLICY_FLAGS)
+	pulumi up --stack $(STACK) $(if $(filter local,$(STACK)),--yes,--diff) $(POLICY_FLAGS)
 
 preview: $(VENV)/.installed
 	$(require_pulumi)

@@ -46,6 +46,10 @@ NAMESPACE = "gitops-platform"
 """The Pulumi config namespace (= project name) every platform key lives under."""
 
 
+NOT_A_VALUE: Any = type("NotAValue", (), {"__repr__": lambda self: "NOT_A_VALUE"})()
+"""A problem about the stack file itself (a duplicate key): no value to show."""
+
+
 class Problem(BaseModel):
     """One bad key: its path as written in the stack file, the value given, what is allowed."""
 
@@ -55,6 +59,8 @@ class Problem(BaseModel):
     message: str
 
     def __str__(self) -> str:
+        if self.value is NOT_A_VALUE:
+            return f"{self.path}: {self.message}"
         return f"{self.path}: {self.message} (got {_show(self.value)})"
 
 

@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 
-from components.config import NAMESPACE, PlatformConfig, parse_config
+from components.config import NAMESPACE, NOT_A_VALUE, ConfigError, PlatformConfig, Problem, parse_config
 from components.platform import Platform
 
 
@@ -47,7 +49,42 @@ def secret_config_keys() -> set[str]:
 
 def load_config() -> PlatformConfig:
     """Read and validate this stack's configuration (call before creating any resource)."""
-    return parse_config(raw_config(), source=f"Pulumi.{pulumi.get_stack()}.yaml", secret_keys=secret_config_keys())
+    source = f"Pulumi.{pulumi.get_stack()}.yaml"
+    if Path(source).is_file():
+        refuse_duplicate_keys(Path(source).read_text(), source)
+    return parse_config(raw_config(), source=source, secret_keys=secret_config_keys())
+
+
+class _DuplicateKeyLoader(yaml.SafeLoader):
+    """Records every mapping key that appears twice in the same mapping, with both lines."""
+
+    duplicates: list[tuple[str, int, int]]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                self.duplicates.append((str(key), seen[key], line))
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def refuse_duplicate_keys(text: str, source: str) -> None:
+    """A stack file that sets one key twice (the engine silently keeps the last) is an error."""
+    loader = _DuplicateKeyLoader(text)
+    loader.duplicates = []
+    try:
+        loader.get_single_data()
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise ConfigError(
+            [Problem(path=key, value=NOT_A_VALUE, message=f"set twice, on lines {first} and {second}; the engine would silently keep the second: keep one")
+             for key, first, second in loader.duplicates],
+            source,
+        )
 
 
 def main() -> Platform:

@@ -256,7 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not config_file.is_file():
         print(f"error: {config_file} not found (run from the project root or pass --config-file)", file=sys.stderr)
         return 2
-    config, secret_keys = read_stack_file(config_file)
+    try:
+        config, secret_keys = read_stack_file(config_file)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     upstream = bundle()
     if upstream is not None:
         # Chart loading and CRD parsing are the engine's work: they overlap with the program.

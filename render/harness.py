@@ -413,7 +413,11 @@ def read_stack_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     `secure:` values cannot be decrypted offline: each becomes the placeholder "[secret]"
     and its top-level key is marked secret (the engine marks secrets per top-level key).
     """
-    document = yaml.safe_load(Path(path).read_text()) or {}
+    from program import refuse_duplicate_keys
+
+    text = Path(path).read_text()
+    refuse_duplicate_keys(text, Path(path).name)
+    document = yaml.safe_load(text) or {}
     raw = document.get("config") or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: `config` must be a mapping")

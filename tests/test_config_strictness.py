@@ -99,3 +99,17 @@ def test_default_thresholds_are_the_platform_designs(alert, field, threshold):
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "reference" / "platform-design.md").is_file(), reason="platform design not beside the project")
 def test_pod_not_ready_waits_as_long_as_the_design_says():
     assert f"{RulesConfig().pod_not_ready_minutes}m" == _design_alerts()["PodNotReady"]["for"]
+
+
+def test_a_key_set_twice_in_a_stack_file_is_refused_with_both_lines(tmp_path, monkeypatch):
+    from render.harness import read_stack_file, run_program_recording
+
+    stack_file = tmp_path / "Pulumi.dup.yaml"
+    stack_file.write_text("config:\n  gitops-platform:environment: local\n  gitops-platform:cluster:\n    workers: 1\n  gitops-platform:cluster:\n    workers: 2\n")
+
+    with pytest.raises(ConfigError, match=re.escape("gitops-platform:cluster: set twice, on lines 3 and 5")):
+        read_stack_file(stack_file)
+    # The program refuses it too, before any resource: it reads its own stack file.
+    monkeypatch.chdir(tmp_path)
+    run, error = run_program_recording("dup", {"gitops-platform:environment": "local"})
+    assert isinstance(error, ConfigError) and run.resources == []

@@ -174,3 +174,37 @@ def test_an_iam_wildcard_is_caught_over_grpc(analyzer):
 
     assert {(p, urn.rsplit("::", 1)[-1]) for p, urn, _, _ in found if p.startswith("iam")} == {("iam-policy-no-admin-wildcard", "admin"), ("iam-policy-no-admin-wildcard", "star")}
     assert found == offline([role, policy], {})
+
+
+def _raw_configure(analyzer: proto.AnalyzerStub, policy_config: Mapping[str, Mapping[str, Any]]) -> None:
+    """Send a Configure request exactly as given (name -> properties), every policy mandatory."""
+    request = proto.ConfigureAnalyzerRequest()
+    for name, properties in policy_config.items():
+        request.policyConfig[name].CopyFrom(proto.PolicyConfig(enforcementLevel=proto.MANDATORY, properties=_struct(properties)))
+    analyzer.Configure(request)
+
+
+@pytest.mark.parametrize(
+    ("policy_config", "named"),
+    [
+        ({"kubernetes-container-limitz": {}}, "kubernetes-container-limitz"),
+        ({"kubernetes-container-allowed-registries": {"registry": ["localhost:5001/"]}}, "registry"),
+        ({"kubernetes-container-allowed-registries": {"registries": "localhost:5001/"}}, "kubernetes-container-allowed-registries"),
+        ({"kubernetes-container-limits": {"max": 1}}, "max"),
+    ],
+    ids=["unknown-policy", "unknown-parameter", "wrong-type", "parameter-on-unparameterised-policy"],
+)
+def test_configure_rejects_what_the_pack_does_not_know(analyzer, policy_config, named):
+    with pytest.raises(grpc.RpcError) as refused:
+        _raw_configure(analyzer, policy_config)
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert named in refused.value.details()
+    configure(analyzer, {})  # the pack still serves, under the default config
+
+
+def test_configure_accepts_every_policy_with_its_defaults(analyzer):
+    from policies import ALL_POLICIES
+    from policies.evaluate import effective
+
+    _raw_configure(analyzer, {p.name: effective(p, {})[1] for p in ALL_POLICIES})

@@ -49,6 +49,11 @@ def _policies_lines(policies: Any) -> list[str]:
             lines.append(f"  {v['enforcement'].upper()} {v['policy']} {_short(v['urn'])}: {v['message']}")
         for v in hidden:
             lines.append(f"  IN-RELEASE {v['policy']} {_short(v['urn'])}: {v['message']}")
+        for registry in policies.get("unlisted_registries", []):
+            lines.append(
+                f"  NOTE the stack's own registry {registry} is not in the pack config's allowed registries: images pushed there are refused; "
+                "list it under kubernetes-container-allowed-registries.registries in policies/config/<stack>.json"
+            )
     return lines
 
 

@@ -108,7 +108,7 @@ def component_of(run: Run) -> Any:
 
 
 def stack_registries(run: Run) -> list[str]:
-    """Image prefixes of the stack's own registry (the policy pack's allowed registries include them)."""
+    """Image prefixes of the stack's own registry (its pack config must allow them: README, Policies)."""
     prefixes = set()
     for r in run.resources:
         if r.type == "aws:ecr/repository:Repository" and r.outputs.get("repositoryUrl"):
@@ -165,29 +165,31 @@ def policy_report(run: Run, pack_config: dict[str, Any] | None = None, stack: De
     from policies import ALL_POLICIES
     from policies.evaluate import evaluate
 
-    config = effective_pack_config(run, pack_config)
+    # Exactly the pack config the engine gets (README: Policies), nothing added: what the
+    # render passes, `pulumi preview --policy-pack-config` passes too.
+    config = dict(pack_config or {})
     engine, hidden = _policy_resources(run, stack)
     result = evaluate(engine, pack_config=config)
-    result["registries"] = config["kubernetes-container-allowed-registries"]["registries"]
+    result["registries"] = allowed_registries(config)
+    result["unlisted_registries"] = unlisted_registries(run, config)
     resource_policies = [p for p in ALL_POLICIES if not isinstance(p, StackValidationPolicy)]
     result["release_objects"] = evaluate(hidden, policies=resource_policies, pack_config=config)["violations"] if hidden else []
     return result
 
 
-def effective_pack_config(run: Run, pack_config: dict[str, Any] | None) -> dict[str, Any]:
-    """The pack config the render evaluates with: the given one, plus the stack's own registry
-    among the allowed registries."""
+def allowed_registries(pack_config: dict[str, Any] | None) -> list[str]:
+    """The registries `kubernetes-container-allowed-registries` allows under `pack_config`."""
     from policies import ALL_POLICIES
     from policies.evaluate import effective
 
-    config = dict(pack_config or {})
     allowed = next(p for p in ALL_POLICIES if p.name == "kubernetes-container-allowed-registries")
-    _, registries_config = effective(allowed, config)
-    entry = config.get(allowed.name)
-    entry = {"enforcementLevel": entry} if isinstance(entry, str) else dict(entry or {})
-    entry["registries"] = sorted(set(registries_config["registries"]) | set(stack_registries(run)))
-    config[allowed.name] = entry
-    return config
+    return list(effective(allowed, pack_config or {})[1]["registries"])
+
+
+def unlisted_registries(run: Run, pack_config: dict[str, Any] | None) -> list[str]:
+    """The stack's own registries its pack config does not allow: every image pushed there would be refused."""
+    allowed = allowed_registries(pack_config)
+    return [r for r in stack_registries(run) if not any(r.startswith(a) for a in allowed)]
 
 
 def chart_summaries(run: Run, stack: DeployedStack, data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from helpers import stack_config  # noqa: E402 - after the sys.path entry
+from helpers import stack_config, stack_pack_config  # noqa: E402 - after the sys.path entry
 from render.harness import Run, run_program, run_stack  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def rendered() -> Any:
         if stack not in cache:
             config, secrets = stack_config(stack)
             run = run_program(stack.split("-")[0], config, secret_keys=secrets)
-            data, deployed = checked(run, config)
+            data, deployed = checked(run, config, stack_pack_config(stack))
             cache[stack] = (run, data, deployed)
         return cache[stack]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,21 @@ def render(*releases: RecordedResource) -> DeployedStack:
 
 AWS_APPS = {"apps": {"enabled": True, "host": "app.example.com"}, "registry": {"services": ["backend", "frontend"]}}
 """What the aws stack file needs besides its own keys to run the sample apps."""
+
+
+def stack_pack_config(stack: str) -> dict[str, Any]:
+    """The pack config a stack is previewed with: `policies/config/<stack>.json`, or for `aws-apps` the one
+    README tells aws users to write (their ECR host allowed beside the defaults)."""
+    from render.harness import MOCK_ACCOUNT
+    from render.report import allowed_registries
+
+    root = Path(__file__).resolve().parents[1]
+    if stack == "aws-apps":
+        region = stack_config("aws")[0]["gitops-platform:region"]
+        ecr = f"{MOCK_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/"
+        return {"kubernetes-container-allowed-registries": {"registries": [*allowed_registries({}), ecr]}}
+    path = root / "policies" / "config" / f"{stack}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def stack_config(stack: str) -> tuple[dict[str, Any], list[str]]:

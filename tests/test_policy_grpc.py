@@ -20,10 +20,11 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import proto
 
+from helpers import stack_pack_config
 from policies.evaluate import Resource, evaluate
 from policies.normalize import SECRET_SIGNATURE, SPECIAL_SIGNATURE_KEY
 from render.harness import Secret
-from render.report import _policy_resources, effective_pack_config
+from render.report import _policy_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 _LEVELS = {"advisory": proto.ADVISORY, "mandatory": proto.MANDATORY, "disabled": proto.DISABLED, "remediate": proto.REMEDIATE}
@@ -150,8 +151,8 @@ def _reveal(value: Any) -> Any:
     ids=["local", "aws", "aws-apps", "aws-apps-all-advisory", "aws-apps-one-disabled"],
 )
 def test_the_pack_over_grpc_agrees_with_the_render(analyzer, rendered, stack, pack_config):
-    run, resources, sent = sent_for(rendered, stack)
-    config = effective_pack_config(run, pack_config)
+    _, resources, sent = sent_for(rendered, stack)
+    config = {**stack_pack_config(stack), **pack_config}
 
     configure(analyzer, config)
 

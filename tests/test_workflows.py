@@ -70,7 +70,10 @@ def test_ci_runs_the_readme_test_command_without_secrets():
 def test_preview_and_deploy_run_the_policy_pack(name):
     runs = [s.get("run", "") for s in steps(load(ROOT / ".github" / "workflows" / f"{name}.yml"))]
 
-    assert any("--policy-pack policies" in r and ("pulumi preview" in r or "pulumi up" in r) for r in runs)
+    pulumi = [r for r in runs if "pulumi preview" in r or "pulumi up" in r]
+    assert pulumi and all("--policy-pack policies" in r for r in pulumi)
+    # The same per-stack pack config the Makefile and the render use, when the stack has one.
+    assert all("--policy-pack-config" in r and "policies/config/" in r for r in pulumi)
 
 
 def test_cloud_access_uses_oidc_not_keys():

@@ -284,12 +284,18 @@ ENVIRONMENTS: Mapping[str, type[Model]] = {"local": LocalPlatformConfig, "aws": 
 
 
 def parse_config(
-    raw: Mapping[str, Any], *, source: str = "the stack configuration", secret_keys: set[str] | None = None
+    raw: Mapping[str, Any],
+    *,
+    source: str = "the stack configuration",
+    secret_keys: set[str] | None = None,
+    secure_paths: set[str] | None = None,
 ) -> PlatformConfig:
     """Validate the `gitops-platform:` keys (without the namespace prefix) into a `PlatformConfig`.
 
     `secret_keys`: the top-level keys the engine marked secret (the engine marks secrets
     per top-level key); given, secret-only settings given in plain config are rejected.
+    `secure_paths`: the dotted paths the stack file holds as `secure:` values, so a plain
+    value beside a secure sibling is rejected too (`program.secure_paths`).
     Raises `ConfigError` listing every problem at once.
     """
     environment = raw.get("environment", MISSING)
@@ -301,7 +307,7 @@ def parse_config(
             message += f"; set it to {allowed}"
         raise ConfigError([Problem(path=_path(["environment"]), value=environment, message=message)], source)
     try:
-        validated = model.model_validate(dict(raw), by_alias=True, by_name=False, context={"environment": environment, "secret_keys": secret_keys})
+        validated = model.model_validate(dict(raw), by_alias=True, by_name=False, context={"environment": environment, "secret_keys": secret_keys, "secure_paths": secure_paths})
         return cast(PlatformConfig, validated)
     except ValidationError as error:
         problems = _problems(error, model)

@@ -67,6 +67,27 @@ class KeyProblem(ValueError):
         self.value = value
 
 
+def given_in_plain_text(info: ValidationInfo, path: str) -> bool:
+    """Whether the secret-only setting at `path` (dotted, below `gitops-platform:`) was given in plain text.
+
+    The engine marks secrets per top-level key, so a secure sibling would hide a plain
+    value; the loader therefore also passes the exact paths the stack file holds as
+    `secure:` (`secure_paths`). A path counts as secret when it, or an object enclosing
+    it, is secure there; with no secure path under its top-level key (config from an
+    environment, not the stack file) the engine's word is all there is. Without any
+    context (Python callers, no engine) nothing is plain text.
+    """
+    context = info.context or {}
+    secret_keys = context.get("secret_keys")
+    if secret_keys is None:
+        return False
+    top = path.split(".", 1)[0]
+    if top not in secret_keys:
+        return True
+    under = [p for p in context.get("secure_paths") or () if p == top or p.startswith(f"{top}.")]
+    return bool(under) and not any(path == p or path.startswith(f"{p}.") for p in under)
+
+
 def _deep_merge(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(defaults)
     for key, value in given.items():

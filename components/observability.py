@@ -18,7 +18,7 @@ from pydantic import Field, ValidationInfo, model_validator
 from ._extras import optional_module
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .dashboards import DASHBOARDS, dashboard_json
-from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig
+from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -159,16 +159,14 @@ class ObservabilityConfig(ProfiledModel):
 
     @model_validator(mode="after")
     def _receiver_secrets(self, info: ValidationInfo) -> ObservabilityConfig:
-        secret_keys = (info.context or {}).get("secret_keys")
-        if secret_keys is not None and "observability" not in secret_keys:
-            for receiver in ("pager", "chat"):
-                if getattr(self.alerting, receiver) is not None:
-                    raise KeyProblem(
-                        f"alerting.{receiver}.secret",
-                        "is a secret: set it with `pulumi config set --secret --path "
-                        f"gitops-platform:observability.alerting.{receiver}.secret <value>`",
-                        "(plain text)",
-                    )
+        for receiver in ("pager", "chat"):
+            if getattr(self.alerting, receiver) is not None and given_in_plain_text(info, f"observability.alerting.{receiver}.secret"):
+                raise KeyProblem(
+                    f"alerting.{receiver}.secret",
+                    "is a secret: set it with `pulumi config set --secret --path "
+                    f"gitops-platform:observability.alerting.{receiver}.secret <value>`",
+                    "(plain text)",
+                )
         return self
 
 

@@ -19,7 +19,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from policies.rego import rego_source
 
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
-from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig
+from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
 from .quantity import cpu_millicores, memory_mib
 
 GATEKEEPER_NAMESPACE = "gatekeeper-system"
@@ -351,8 +351,7 @@ class SecurityConfig(ProfiledModel):
 
     @model_validator(mode="after")
     def _secrets_from_secret_config(self, info: ValidationInfo) -> SecurityConfig:
-        secret_keys = (info.context or {}).get("secret_keys")
-        if self.falco.slack_webhook_url is not None and secret_keys is not None and "security" not in secret_keys:
+        if self.falco.slack_webhook_url is not None and given_in_plain_text(info, "security.falco.slackWebhookUrl"):
             raise KeyProblem(
                 "falco.slackWebhookUrl",
                 "is a secret: remove it from plain config and set it with "

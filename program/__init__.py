@@ -50,9 +50,39 @@ def secret_config_keys() -> set[str]:
 def load_config() -> PlatformConfig:
     """Read and validate this stack's configuration (call before creating any resource)."""
     source = f"Pulumi.{pulumi.get_stack()}.yaml"
+    secure: set[str] | None = None
     if Path(source).is_file():
-        refuse_duplicate_keys(Path(source).read_text(), source)
-    return parse_config(raw_config(), source=source, secret_keys=secret_config_keys())
+        text = Path(source).read_text()
+        refuse_duplicate_keys(text, source)
+        secure = secure_paths(text)
+    return parse_config(raw_config(), source=source, secret_keys=secret_config_keys(), secure_paths=secure)
+
+
+def secure_paths(text: str) -> set[str]:
+    """Dotted paths (below `gitops-platform:`) a stack file holds as `secure:` values.
+
+    The engine tells the program only which top-level keys hold a secret; the file says
+    which exact settings do, so a plain value beside a secure sibling can be refused.
+    """
+    document = yaml.safe_load(text) or {}
+    config = document.get("config") if isinstance(document, dict) else None
+    found: set[str] = set()
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            found.add(path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
+
+    for key, value in (config or {}).items() if isinstance(config, dict) else ():
+        namespace, _, name = str(key).rpartition(":")
+        if namespace in ("", NAMESPACE):
+            walk(value, name)
+    return found
 
 
 class _DuplicateKeyLoader(yaml.SafeLoader):

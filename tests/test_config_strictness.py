@@ -40,6 +40,61 @@ def test_an_invalid_secret_webhook_is_not_echoed():
     assert "security.falco.slackWebhookUrl" in message and PLANTED not in message
 
 
+RECEIVERS = {"alerting": {"pager": {"type": "pagerduty", "secret": PLANTED}, "chat": {"type": "slack", "secret": "https://hooks.slack.com/x"}}}
+
+
+def test_a_plain_secret_beside_a_secure_sibling_is_refused():
+    # The engine marks `observability` secret because chat.secret is secure; the stack
+    # file shows pager.secret was written in plain text.
+    with pytest.raises(ConfigError) as caught:
+        parse_config(local(observability=RECEIVERS), secret_keys={"observability"}, secure_paths={"observability.alerting.chat.secret"})
+
+    message = str(caught.value)
+    assert "observability.alerting.pager.secret" in message and "--secret" in message
+    assert "alerting.chat" not in message and PLANTED not in message
+
+
+@pytest.mark.parametrize(
+    "secure",
+    [
+        {"observability.alerting.pager.secret", "observability.alerting.chat.secret"},
+        {"observability.alerting"},  # a whole object set with --secret
+        set(),  # the engine's word alone (config from an environment, not the stack file)
+    ],
+    ids=["each-key", "enclosing-object", "no-stack-file"],
+)
+def test_secret_keys_given_securely_are_accepted(secure):
+    parse_config(local(observability=RECEIVERS), secret_keys={"observability"}, secure_paths=secure)
+
+
+def test_a_plain_falco_webhook_beside_a_secure_value_is_refused():
+    raw = local(security={"falco": {"slackWebhookUrl": f"https://hooks.slack.com/{PLANTED}"}})
+
+    message = refused_with(raw, {"security"}, {"security.vault.tlsSecretName"})
+
+    assert "security.falco.slackWebhookUrl" in message and PLANTED not in message
+
+
+def test_the_secure_paths_of_a_stack_file_are_read_per_key():
+    from program import secure_paths
+
+    text = """config:
+  gitops-platform:environment: local
+  gitops-platform:observability:
+    alerting:
+      chat: {type: slack, secret: {secure: v1:abc}}
+  gitops-platform:security: {secure: v1:def}
+  aws:region: eu-west-1
+"""
+    assert secure_paths(text) == {"observability.alerting.chat.secret", "security"}
+
+
+def refused_with(raw, secret_keys, secure) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, secret_keys=secret_keys, secure_paths=secure)
+    return str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("raw", "path"),
     [

@@ -260,3 +260,24 @@ def test_bad_observability_config_is_rejected(config, path, text):
     assert isinstance(error, ConfigError) and run.resources == []
     [problem] = [p for p in error.problems if p.path == f"{NS}:{path}"]
     assert text in problem.message
+
+
+def test_the_program_refuses_a_plain_secret_its_stack_file_shows_beside_a_secure_one(tmp_path, monkeypatch):
+    # Pulumi.local.yaml as `pulumi config set --secret --path ...chat.secret` and a plain
+    # `--path ...pager.secret` leave it; the engine marks all of `observability` secret.
+    (tmp_path / "Pulumi.local.yaml").write_text(
+        "config:\n"
+        "  gitops-platform:environment: local\n"
+        "  gitops-platform:observability:\n"
+        "    alerting:\n"
+        "      pager: {type: pagerduty, secret: plain-routing-key}\n"
+        "      chat: {type: slack, secret: {secure: v1:AAAA}}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    config = local(observability={"alerting": {"pager": {"type": "pagerduty", "secret": "plain-routing-key"}, "chat": {"type": "slack", "secret": "https://hooks.slack.com/x"}}})
+
+    run, error = run_program_recording("local", config, secret_keys=[f"{NS}:observability"])
+
+    assert isinstance(error, ConfigError) and run.resources == []
+    assert [p.path for p in error.problems] == [f"{NS}:observability.alerting.pager.secret"]
+    assert "plain-routing-key" not in str(error)

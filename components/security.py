@@ -129,6 +129,7 @@ class ConstraintEnforcementConfig(Model):
     container_limits: EnforcementAction = "deny"
     allowed_repos: EnforcementAction = "deny"
     no_privileged: EnforcementAction = "deny"
+    no_privilege_escalation: EnforcementAction = "deny"
     read_only_root_filesystem: EnforcementAction = "deny"
     disallowed_tags: EnforcementAction = "deny"
     host_namespaces: EnforcementAction = "deny"
@@ -402,6 +403,7 @@ TEMPLATES = (
     _Template("containerlimits", "k8scontainerlimits", "K8sContainerLimits", "container_limits"),
     _Template("allowedrepos", "k8sallowedrepos", "K8sAllowedRepos", "allowed_repos", {"repos": _STRING_LIST}),
     _Template("privileged", "k8spspprivileged", "K8sPSPPrivileged", "no_privileged"),
+    _Template("privilegeescalation", "k8spspallowprivilegeescalationcontainer", "K8sPSPAllowPrivilegeEscalationContainer", "no_privilege_escalation"),
     _Template("readonlyrootfs", "k8sreadonlyrootfilesystem", "K8sReadOnlyRootFilesystem", "read_only_root_filesystem", {"exemptImages": _STRING_LIST}),
     _Template("disallowedtags", "k8sdisallowedtags", "K8sDisallowedTags", "disallowed_tags"),
     _Template("hostnamespaces", "k8shostnamespaces", "K8sHostNamespaces", "host_namespaces"),

@@ -27,7 +27,7 @@ def pod_spec() -> dict[str, Any]:
                 "name": "migrate",
                 "image": "localhost:5001/api-migrate:1.4.0",
                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": dict(limits)},
-                "securityContext": {"readOnlyRootFilesystem": True, "privileged": False, "runAsNonRoot": True},
+                "securityContext": {"readOnlyRootFilesystem": True, "privileged": False, "runAsNonRoot": True, "allowPrivilegeEscalation": False},
             }
         ],
         "containers": [
@@ -98,6 +98,11 @@ WORKLOAD_MUTATIONS: dict[str, list[tuple[str, Callable[[dict[str, Any]], None], 
         ("privileged", lambda o: _main(o)["securityContext"].update(privileged=True), "container api is privileged"),
         ("privileged-init", lambda o: _init(o)["securityContext"].update(privileged=True), "container migrate is privileged"),
     ],
+    "kubernetes-container-no-privilege-escalation": [
+        ("escalation-allowed", lambda o: _main(o)["securityContext"].update(allowPrivilegeEscalation=True), "container api may gain more privileges"),
+        ("init-unset", lambda o: _init(o)["securityContext"].pop("allowPrivilegeEscalation"), "container migrate may gain more privileges"),
+        ("no-security-context", lambda o: _main(o).pop("securityContext") and _main(o).update(securityContext={"readOnlyRootFilesystem": True}), "container api may gain more privileges"),
+    ],
     "kubernetes-pod-run-as-non-root": [
         ("container-opts-out", lambda o: _main(o)["securityContext"].update(runAsNonRoot=False), "container api may run as root"),
         ("pod-setting-removed", lambda o: spec_of(o).pop("securityContext"), "container api may run as root"),
@@ -131,6 +136,7 @@ GATEKEEPER_TWINS = {
     "kubernetes-container-limits": ("containerlimits", "k8scontainerlimits", {}),
     "kubernetes-container-allowed-registries": ("allowedrepos", "k8sallowedrepos", {"repos": ["localhost:5001/", "docker.io/istio/"]}),
     "kubernetes-container-no-privileged": ("privileged", "k8spspprivileged", {}),
+    "kubernetes-container-no-privilege-escalation": ("privilegeescalation", "k8spspallowprivilegeescalationcontainer", {}),
     "kubernetes-pod-run-as-non-root": ("runasnonroot", "k8srunasnonroot", {"exemptImages": ["docker.io/istio/proxyv2:"]}),
     "kubernetes-container-read-only-root-fs": ("readonlyrootfs", "k8sreadonlyrootfilesystem", {"exemptImages": ["docker.io/istio/proxyv2:"]}),
     "kubernetes-container-no-latest-tag": ("disallowedtags", "k8sdisallowedtags", {}),

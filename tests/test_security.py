@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from components.config import ConfigError
+from components.security import TEMPLATES
 from helpers import aws, local
 from policies.rego import rego_source
 from render.harness import Secret, reveal, run_program, run_program_recording
@@ -58,7 +59,7 @@ def test_templates_carry_the_rego_of_policies_and_wait_until_ingested(local_sec)
     templates = {t.inputs["metadata"]["name"]: t for t in kind(local_sec, "ConstraintTemplate")}
     gk = release(local_sec, "gatekeeper")
 
-    assert len(templates) == 9
+    assert len(templates) == len(TEMPLATES)
     allowed = templates["k8sallowedrepos"]
     [target] = allowed.inputs["spec"]["targets"]
     assert target["rego"] == rego_source("allowedrepos")
@@ -72,7 +73,7 @@ def test_each_constraint_waits_for_its_template(local_sec):
     templates = {t.inputs["spec"]["crd"]["spec"]["names"]["kind"]: t for t in kind(local_sec, "ConstraintTemplate")}
     constraints = [r for r in local_sec.resources if r.type.startswith("kubernetes:constraints.gatekeeper.sh/")]
 
-    assert len(constraints) == 9
+    assert len(constraints) == len(TEMPLATES)
     for constraint in constraints:
         kind_name = constraint.type.rsplit(":", 1)[-1]
         assert templates[kind_name].urn in constraint.dependencies

@@ -52,6 +52,15 @@ def check_privileged(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[
     ]
 
 
+def check_no_privilege_escalation(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER privilegeescalation.rego
+    # Restricted profile: the field must be set to false explicitly; unset allows escalation.
+    return [
+        f"{describe(obj)}: container {c.get('name')} may gain more privileges than its parent; set securityContext.allowPrivilegeEscalation: false"
+        for c in containers(obj)
+        if (c.get("securityContext") or {}).get("allowPrivilegeEscalation") is not False
+    ]
+
+
 def _exempt(container: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
     return any(str(container.get("image", "")).startswith(prefix) for prefix in config.get("exemptImages", []))
 
@@ -173,6 +182,14 @@ POLICIES = [
         check=check_privileged,
         severity=Severity.CRITICAL,
         remediation="Remove securityContext.privileged; grant only the specific capability needed, if any.",
+    ),
+    resource_policy(
+        "kubernetes-container-no-privilege-escalation",
+        "No container can gain more privileges than its parent process (setuid binaries, file capabilities).",
+        types=WORKLOAD_TYPES,
+        check=check_no_privilege_escalation,
+        severity=Severity.HIGH,
+        remediation="Set securityContext.allowPrivilegeEscalation: false on every container, init containers included (MicroserviceStack does).",
     ),
     resource_policy(
         "kubernetes-pod-run-as-non-root",

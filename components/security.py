@@ -130,6 +130,7 @@ class ConstraintEnforcementConfig(Model):
     allowed_repos: EnforcementAction = "deny"
     no_privileged: EnforcementAction = "deny"
     no_privilege_escalation: EnforcementAction = "deny"
+    drop_capabilities: EnforcementAction = "deny"
     read_only_root_filesystem: EnforcementAction = "deny"
     disallowed_tags: EnforcementAction = "deny"
     host_namespaces: EnforcementAction = "deny"
@@ -168,16 +169,28 @@ class GatekeeperConfig(ProfiledModel):
         description="Image prefixes exempt from runAsNonRoot and read-only root: Istio's injected init container "
         "runs as root to set up traffic redirection (until Istio CNI is used).",
     )
+    allowed_capabilities: list[str] = Field(
+        default_factory=lambda: ["NET_BIND_SERVICE"],
+        description="Linux capabilities a container may add back after dropping ALL (the restricted Pod Security profile allows only NET_BIND_SERVICE).",
+    )
     enforcement: ConstraintEnforcementConfig = Field(default_factory=ConstraintEnforcementConfig, description="Action per constraint.")
     resources: ResourcesConfig = Field(description="Webhook (controller manager) requests/limits.")
     audit_resources: ResourcesConfig = Field(description="Audit controller requests/limits.")
 
-    @field_validator("required_labels", "exempt_images", "upstream_registries")
+    @field_validator("required_labels", "exempt_images", "upstream_registries", "allowed_capabilities")
     @classmethod
     def _no_empty_items(cls, value: list[str]) -> list[str]:
         # An empty image prefix would exempt every image; an empty label name requires nothing.
         if any(not item.strip() for item in value):
             raise ValueError("items must not be empty")
+        return value
+
+    @field_validator("allowed_capabilities")
+    @classmethod
+    def _capabilities(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(r"[A-Z][A-Z_]*", item) or item == "ALL" or item.startswith("CAP_"):
+                raise ValueError(f"{item!r} is not a capability name as Kubernetes writes them (e.g. NET_BIND_SERVICE, without CAP_; never ALL)")
         return value
 
     @field_validator("exempt_namespaces")
@@ -403,6 +416,9 @@ TEMPLATES = (
     _Template("containerlimits", "k8scontainerlimits", "K8sContainerLimits", "container_limits"),
     _Template("allowedrepos", "k8sallowedrepos", "K8sAllowedRepos", "allowed_repos", {"repos": _STRING_LIST}),
     _Template("privileged", "k8spspprivileged", "K8sPSPPrivileged", "no_privileged"),
+    _Template(
+        "capabilities", "k8spspcapabilities", "K8sPSPCapabilities", "drop_capabilities", {"exemptImages": _STRING_LIST, "allowedCapabilities": _STRING_LIST}
+    ),
     _Template("privilegeescalation", "k8spspallowprivilegeescalationcontainer", "K8sPSPAllowPrivilegeEscalationContainer", "no_privilege_escalation"),
     _Template("readonlyrootfs", "k8sreadonlyrootfilesystem", "K8sReadOnlyRootFilesystem", "read_only_root_filesystem", {"exemptImages": _STRING_LIST}),
     _Template("disallowedtags", "k8sdisallowedtags", "K8sDisallowedTags", "disallowed_tags"),
@@ -444,9 +460,12 @@ def constraint_parameters(template: _Template, config: GatekeeperConfig, registr
         return {"labels": config.required_labels}
     if template.rego == "allowedrepos":
         return {"repos": _with_upstream(registry_prefixes, config.upstream_registries)}
+    parameters: dict[str, Any] = {}
     if "exemptImages" in template.parameters:
-        return {"exemptImages": config.exempt_images}
-    return None
+        parameters["exemptImages"] = config.exempt_images
+    if "allowedCapabilities" in template.parameters:
+        parameters["allowedCapabilities"] = config.allowed_capabilities
+    return parameters or None
 
 
 # --- the component ------------------------------------------------------------------------

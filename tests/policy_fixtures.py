@@ -27,7 +27,8 @@ def pod_spec() -> dict[str, Any]:
                 "name": "migrate",
                 "image": "localhost:5001/api-migrate:1.4.0",
                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": dict(limits)},
-                "securityContext": {"readOnlyRootFilesystem": True, "privileged": False, "runAsNonRoot": True, "allowPrivilegeEscalation": False},
+                "securityContext": {"readOnlyRootFilesystem": True, "privileged": False, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]}},
             }
         ],
         "containers": [
@@ -35,7 +36,7 @@ def pod_spec() -> dict[str, Any]:
                 "name": "api",
                 "image": "localhost:5001/api@sha256:" + "a" * 64,
                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": dict(limits)},
-                "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False},
+                "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}},
                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
             }
         ],
@@ -103,6 +104,11 @@ WORKLOAD_MUTATIONS: dict[str, list[tuple[str, Callable[[dict[str, Any]], None], 
         ("init-unset", lambda o: _init(o)["securityContext"].pop("allowPrivilegeEscalation"), "container migrate may gain more privileges"),
         ("no-security-context", lambda o: _main(o).pop("securityContext") and _main(o).update(securityContext={"readOnlyRootFilesystem": True}), "container api may gain more privileges"),
     ],
+    "kubernetes-container-drop-capabilities": [
+        ("nothing-dropped", lambda o: _main(o)["securityContext"].pop("capabilities"), "container api does not drop ALL capabilities"),
+        ("init-drops-some", lambda o: _init(o)["securityContext"].update(capabilities={"drop": ["NET_RAW"]}), "container migrate does not drop ALL capabilities"),
+        ("adds-sys-admin", lambda o: _main(o)["securityContext"]["capabilities"].update(add=["SYS_ADMIN", "NET_BIND_SERVICE"]), 'adds capabilities ["SYS_ADMIN"]'),
+    ],
     "kubernetes-pod-run-as-non-root": [
         ("container-opts-out", lambda o: _main(o)["securityContext"].update(runAsNonRoot=False), "container api may run as root"),
         ("pod-setting-removed", lambda o: spec_of(o).pop("securityContext"), "container api may run as root"),
@@ -137,6 +143,9 @@ GATEKEEPER_TWINS = {
     "kubernetes-container-allowed-registries": ("allowedrepos", "k8sallowedrepos", {"repos": ["localhost:5001/", "docker.io/istio/"]}),
     "kubernetes-container-no-privileged": ("privileged", "k8spspprivileged", {}),
     "kubernetes-container-no-privilege-escalation": ("privilegeescalation", "k8spspallowprivilegeescalationcontainer", {}),
+    "kubernetes-container-drop-capabilities": (
+        "capabilities", "k8spspcapabilities", {"exemptImages": ["docker.io/istio/proxyv2:"], "allowedCapabilities": ["NET_BIND_SERVICE"]},
+    ),
     "kubernetes-pod-run-as-non-root": ("runasnonroot", "k8srunasnonroot", {"exemptImages": ["docker.io/istio/proxyv2:"]}),
     "kubernetes-container-read-only-root-fs": ("readonlyrootfs", "k8sreadonlyrootfilesystem", {"exemptImages": ["docker.io/istio/proxyv2:"]}),
     "kubernetes-container-no-latest-tag": ("disallowedtags", "k8sdisallowedtags", {}),

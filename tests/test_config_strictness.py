@@ -100,6 +100,9 @@ def refused_with(raw, secret_keys, secure) -> str:
     [
         (local(security={"gatekeeper": {"exemptImages": [""]}}), "security.gatekeeper.exemptImages"),
         (local(security={"gatekeeper": {"requiredLabels": [""]}}), "security.gatekeeper.requiredLabels"),
+        (local(security={"gatekeeper": {"allowedCapabilities": ["ALL"]}}), "security.gatekeeper.allowedCapabilities"),
+        (local(security={"gatekeeper": {"allowedCapabilities": ["CAP_SYS_ADMIN"]}}), "security.gatekeeper.allowedCapabilities"),
+        (local(security={"gatekeeper": {"enforcement": {"dropCapabilities": "block"}}}), "security.gatekeeper.enforcement.dropCapabilities"),
         (local(security={"quota": {"requestsCpu": "100x"}}), "security.quota.requestsCpu"),
         (local(security={"quota": {"limitsMemory": "-1Gi"}}), "security.quota.limitsMemory"),
         (local(security={"quota": {"limitsCpu": ""}}), "security.quota.limitsCpu"),

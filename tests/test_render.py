@@ -284,7 +284,7 @@ def _privileged_pod(platform):
         spec={"serviceAccountName": "debug", "securityContext": {"runAsNonRoot": True}, "containers": [{
             "name": "shell", "image": "localhost:5001/debug:1.0",
             "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
-            "securityContext": {"privileged": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False},
+            "securityContext": {"privileged": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         }]},
         opts=pulumi.ResourceOptions(provider=platform.provider),
     )

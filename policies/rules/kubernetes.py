@@ -7,6 +7,7 @@ on the same objects. Keep the two in step.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,6 +64,25 @@ def check_no_privilege_escalation(obj: Mapping[str, Any], config: Mapping[str, A
 
 def _exempt(container: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
     return any(str(container.get("image", "")).startswith(prefix) for prefix in config.get("exemptImages", []))
+
+
+DEFAULT_ALLOWED_CAPABILITIES = ["NET_BIND_SERVICE"]
+
+
+def check_capabilities(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER capabilities.rego
+    # Restricted profile: drop ALL, add back at most NET_BIND_SERVICE (the `allowed` list).
+    allowed = set(config.get("allowedCapabilities", DEFAULT_ALLOWED_CAPABILITIES))
+    out = []
+    for c in containers(obj):
+        if _exempt(c, config):
+            continue
+        capabilities = (c.get("securityContext") or {}).get("capabilities") or {}
+        if "ALL" not in (capabilities.get("drop") or []):
+            out.append(f"{describe(obj)}: container {c.get('name')} does not drop ALL capabilities; set securityContext.capabilities.drop: [ALL]")
+        added = sorted(set(capabilities.get("add") or []) - allowed)
+        if added:
+            out.append(f"{describe(obj)}: container {c.get('name')} adds capabilities {json.dumps(added)} beyond the allowed {json.dumps(sorted(allowed))}; remove them")
+    return out
 
 
 def check_read_only_root(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER readonlyrootfs.rego
@@ -190,6 +210,20 @@ POLICIES = [
         check=check_no_privilege_escalation,
         severity=Severity.HIGH,
         remediation="Set securityContext.allowPrivilegeEscalation: false on every container, init containers included (MicroserviceStack does).",
+    ),
+    resource_policy(
+        "kubernetes-container-drop-capabilities",
+        "Containers drop every Linux capability and add back only allowed ones (default: NET_BIND_SERVICE).",
+        types=WORKLOAD_TYPES,
+        check=check_capabilities,
+        severity=Severity.HIGH,
+        remediation="Set securityContext.capabilities.drop: [ALL] on every container and add back only what is listed in `allowedCapabilities`.",
+        config_schema=PolicyConfigSchema(
+            properties={
+                **_EXEMPT_IMAGES.properties,
+                "allowedCapabilities": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_ALLOWED_CAPABILITIES},
+            }
+        ),
     ),
     resource_policy(
         "kubernetes-pod-run-as-non-root",

@@ -131,6 +131,7 @@ class ConstraintEnforcementConfig(Model):
     no_privileged: EnforcementAction = "deny"
     no_privilege_escalation: EnforcementAction = "deny"
     drop_capabilities: EnforcementAction = "deny"
+    seccomp: EnforcementAction = "deny"
     read_only_root_filesystem: EnforcementAction = "deny"
     disallowed_tags: EnforcementAction = "deny"
     host_namespaces: EnforcementAction = "deny"
@@ -419,6 +420,7 @@ TEMPLATES = (
     _Template(
         "capabilities", "k8spspcapabilities", "K8sPSPCapabilities", "drop_capabilities", {"exemptImages": _STRING_LIST, "allowedCapabilities": _STRING_LIST}
     ),
+    _Template("seccomp", "k8spspseccomp", "K8sPSPSeccomp", "seccomp"),
     _Template("privilegeescalation", "k8spspallowprivilegeescalationcontainer", "K8sPSPAllowPrivilegeEscalationContainer", "no_privilege_escalation"),
     _Template("readonlyrootfs", "k8sreadonlyrootfilesystem", "K8sReadOnlyRootFilesystem", "read_only_root_filesystem", {"exemptImages": _STRING_LIST}),
     _Template("disallowedtags", "k8sdisallowedtags", "K8sDisallowedTags", "disallowed_tags"),

@@ -20,7 +20,7 @@ def pod_spec() -> dict[str, Any]:
     limits = {"cpu": "500m", "memory": "256Mi"}
     return {
         "serviceAccountName": "api",
-        "securityContext": {"runAsNonRoot": True},
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "volumes": [{"name": "tmp", "emptyDir": {}}],
         "initContainers": [
             {
@@ -109,6 +109,13 @@ WORKLOAD_MUTATIONS: dict[str, list[tuple[str, Callable[[dict[str, Any]], None], 
         ("init-drops-some", lambda o: _init(o)["securityContext"].update(capabilities={"drop": ["NET_RAW"]}), "container migrate does not drop ALL capabilities"),
         ("adds-sys-admin", lambda o: _main(o)["securityContext"]["capabilities"].update(add=["SYS_ADMIN", "NET_BIND_SERVICE"]), 'adds capabilities ["SYS_ADMIN"]'),
     ],
+    "kubernetes-pod-seccomp": [
+        ("pod-profile-removed-init-sets-its-own", lambda o: (spec_of(o)["securityContext"].pop("seccompProfile"), _init(o)["securityContext"].update(seccompProfile={"type": "RuntimeDefault"})),
+         "container api runs without a seccomp profile"),
+        ("container-unconfined", lambda o: _main(o)["securityContext"].update(seccompProfile={"type": "Unconfined"}), "container api runs without a seccomp profile"),
+        ("init-localhost-is-fine-main-unconfined", lambda o: (_init(o)["securityContext"].update(seccompProfile={"type": "Localhost", "localhostProfile": "p.json"}),
+                                                        _main(o)["securityContext"].update(seccompProfile={"type": "Unconfined"})), "container api runs without"),
+    ],
     "kubernetes-pod-run-as-non-root": [
         ("container-opts-out", lambda o: _main(o)["securityContext"].update(runAsNonRoot=False), "container api may run as root"),
         ("pod-setting-removed", lambda o: spec_of(o).pop("securityContext"), "container api may run as root"),
@@ -142,6 +149,7 @@ GATEKEEPER_TWINS = {
     "kubernetes-container-limits": ("containerlimits", "k8scontainerlimits", {}),
     "kubernetes-container-allowed-registries": ("allowedrepos", "k8sallowedrepos", {"repos": ["localhost:5001/", "docker.io/istio/"]}),
     "kubernetes-container-no-privileged": ("privileged", "k8spspprivileged", {}),
+    "kubernetes-pod-seccomp": ("seccomp", "k8spspseccomp", {}),
     "kubernetes-container-no-privilege-escalation": ("privilegeescalation", "k8spspallowprivilegeescalationcontainer", {}),
     "kubernetes-container-drop-capabilities": (
         "capabilities", "k8spspcapabilities", {"exemptImages": ["docker.io/istio/proxyv2:"], "allowedCapabilities": ["NET_BIND_SERVICE"]},

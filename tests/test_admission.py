@@ -49,7 +49,8 @@ def test_a_compliant_workload_is_admitted(platform):
 
 
 def test_a_privileged_container_is_denied_with_the_constraints_message(platform):
-    bad = workload(security={"privileged": True, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}})
+    bad = workload(security={"privileged": True, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                              "seccompProfile": {"type": "RuntimeDefault"}})
 
     [finding] = denied([*platform, bad])
 
@@ -82,7 +83,8 @@ def test_dryrun_constraints_warn_instead_of_denying(platform):
     for d in objects:
         if d.kind == "K8sPSPPrivileged":
             d.obj["spec"]["enforcementAction"] = "dryrun"
-    bad = workload(security={"privileged": True, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}})
+    bad = workload(security={"privileged": True, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                              "seccompProfile": {"type": "RuntimeDefault"}})
 
     result = gatekeeper_verdicts([*objects, bad], namespace_labels(objects, {}))
 

@@ -72,6 +72,7 @@ DISALLOWED = {
     "allowedrepos": [lambda o: c0(o).update(image="docker.io/library/nginx:1.27"), lambda o: i0(o).update(image="quay.io/evil/tool:1")],
     "privileged": [lambda o: c0(o)["securityContext"].update(privileged=True), lambda o: i0(o)["securityContext"].update(privileged=True)],
     "capabilities": [lambda o: c0(o)["securityContext"]["capabilities"].update(add=["SYS_ADMIN"]), lambda o: i0(o)["securityContext"].pop("capabilities")],
+    "seccomp": [lambda o: spec_of(o)["securityContext"].pop("seccompProfile"), lambda o: i0(o)["securityContext"].update(seccompProfile={"type": "Unconfined"})],
     "privilegeescalation": [lambda o: c0(o)["securityContext"].update(allowPrivilegeEscalation=True), lambda o: i0(o)["securityContext"].pop("allowPrivilegeEscalation")],
     "readonlyrootfs": [lambda o: c0(o)["securityContext"].update(readOnlyRootFilesystem=False), lambda o: i0(o)["securityContext"].pop("readOnlyRootFilesystem")],
     "disallowedtags": [lambda o: c0(o).update(image="localhost:5001/api:latest"), lambda o: i0(o).update(image="localhost:5001/api-migrate")],

@@ -281,7 +281,7 @@ def _privileged_pod(platform):
     k8s.core.v1.Pod(
         "debug",
         metadata={"name": "debug", "namespace": "apps", "labels": {"app": "debug", "version": "1", "environment": "local"}},
-        spec={"serviceAccountName": "debug", "securityContext": {"runAsNonRoot": True}, "containers": [{
+        spec={"serviceAccountName": "debug", "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}, "containers": [{
             "name": "shell", "image": "localhost:5001/debug:1.0",
             "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
             "securityContext": {"privileged": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},

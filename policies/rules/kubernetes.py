@@ -85,6 +85,20 @@ def check_capabilities(obj: Mapping[str, Any], config: Mapping[str, Any]) -> lis
     return out
 
 
+_SECCOMP_TYPES = ("RuntimeDefault", "Localhost")
+
+
+def check_seccomp(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER seccomp.rego
+    # Restricted profile: RuntimeDefault or Localhost, on the container or inherited from the pod.
+    pod_level = ((pod_spec(obj).get("securityContext") or {}).get("seccompProfile") or {}).get("type")
+    out = []
+    for c in containers(obj):
+        own = ((c.get("securityContext") or {}).get("seccompProfile") or {}).get("type")
+        if (own if own is not None else pod_level) not in _SECCOMP_TYPES:
+            out.append(f"{describe(obj)}: container {c.get('name')} runs without a seccomp profile; set securityContext.seccompProfile.type: RuntimeDefault (pod or container)")
+    return out
+
+
 def check_read_only_root(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER readonlyrootfs.rego
     return [
         f"{describe(obj)}: container {c.get('name')} has a writable root filesystem; set securityContext.readOnlyRootFilesystem: true (mount an emptyDir where it writes)"
@@ -224,6 +238,14 @@ POLICIES = [
                 "allowedCapabilities": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_ALLOWED_CAPABILITIES},
             }
         ),
+    ),
+    resource_policy(
+        "kubernetes-pod-seccomp",
+        "Containers run under a seccomp profile: the runtime's default or one on the node (Localhost), never Unconfined.",
+        types=WORKLOAD_TYPES,
+        check=check_seccomp,
+        severity=Severity.MEDIUM,
+        remediation="Set securityContext.seccompProfile.type: RuntimeDefault on the pod (every container inherits it) or on each container.",
     ),
     resource_policy(
         "kubernetes-pod-run-as-non-root",

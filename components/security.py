@@ -132,6 +132,7 @@ class ConstraintEnforcementConfig(Model):
     no_privilege_escalation: EnforcementAction = "deny"
     drop_capabilities: EnforcementAction = "deny"
     seccomp: EnforcementAction = "deny"
+    network_policy_types: EnforcementAction = "deny"
     read_only_root_filesystem: EnforcementAction = "deny"
     disallowed_tags: EnforcementAction = "deny"
     host_namespaces: EnforcementAction = "deny"
@@ -401,9 +402,13 @@ class SecurityConfig(ProfiledModel):
 class _Template:
     """One ConstraintTemplate: the Rego file it runs and the parameters its constraints take."""
 
-    def __init__(self, rego: str, package: str, kind: str, enforcement_key: str, parameters: Mapping[str, Any] | None = None):
+    def __init__(
+        self, rego: str, package: str, kind: str, enforcement_key: str, parameters: Mapping[str, Any] | None = None, kinds: list[dict[str, Any]] | None = None
+    ):
         self.rego, self.package, self.kind, self.enforcement_key = rego, package, kind, enforcement_key
         self.parameters = dict(parameters or {})
+        self.kinds = kinds if kinds is not None else _WORKLOAD_KINDS
+        """What the constraint matches: workloads unless the rule is about another kind."""
 
     @property
     def name(self) -> str:
@@ -421,6 +426,10 @@ TEMPLATES = (
         "capabilities", "k8spspcapabilities", "K8sPSPCapabilities", "drop_capabilities", {"exemptImages": _STRING_LIST, "allowedCapabilities": _STRING_LIST}
     ),
     _Template("seccomp", "k8spspseccomp", "K8sPSPSeccomp", "seccomp"),
+    _Template(
+        "networkpolicytypes", "k8snetworkpolicytypes", "K8sNetworkPolicyTypes", "network_policy_types",
+        kinds=[{"apiGroups": ["networking.k8s.io"], "kinds": ["NetworkPolicy"]}],
+    ),
     _Template("privilegeescalation", "k8spspallowprivilegeescalationcontainer", "K8sPSPAllowPrivilegeEscalationContainer", "no_privilege_escalation"),
     _Template("readonlyrootfs", "k8sreadonlyrootfilesystem", "K8sReadOnlyRootFilesystem", "read_only_root_filesystem", {"exemptImages": _STRING_LIST}),
     _Template("disallowedtags", "k8sdisallowedtags", "K8sDisallowedTags", "disallowed_tags"),
@@ -571,7 +580,7 @@ class SecurityStack(pulumi.ComponentResource):
             )
             spec: dict[str, Any] = {
                 "enforcementAction": getattr(config.enforcement, template.enforcement_key),
-                "match": {"kinds": _WORKLOAD_KINDS, "excludedNamespaces": exempt},
+                "match": {"kinds": template.kinds, "excludedNamespaces": exempt},
             }
             parameters = constraint_parameters(template, config, registry_prefixes)
             if parameters is not None:

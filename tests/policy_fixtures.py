@@ -143,6 +143,32 @@ WORKLOAD_MUTATIONS: dict[str, list[tuple[str, Callable[[dict[str, Any]], None], 
     ],
 }
 
+def network_policy() -> dict[str, Any]:
+    """A compliant NetworkPolicy: default-deny with both directions stated."""
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "api", "namespace": "apps"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
+
+
+NETWORK_POLICY_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+# rule -> [(mutation id, mutation of network_policy(), text the one message must contain)]
+NETWORK_POLICY_MUTATIONS: dict[str, list[tuple[str, Callable[[dict[str, Any]], None], str]]] = {
+    "kubernetes-networkpolicy-policy-types": [
+        ("no-policy-types", lambda o: o["spec"].pop("policyTypes"), "does not set spec.policyTypes"),
+        ("empty-policy-types", lambda o: o["spec"].update(policyTypes=[]), "does not set spec.policyTypes"),
+    ],
+}
+
+
+def mutate_network_policy(fn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    obj = network_policy()
+    fn(obj)
+    return obj
+
+
 GATEKEEPER_TWINS = {
     # CrossGuard policy -> (Rego file under policies/rego, package, Gatekeeper parameters)
     "kubernetes-workload-required-labels": ("requiredlabels", "k8srequiredlabels", {"labels": ["app", "version", "environment"]}),
@@ -150,6 +176,7 @@ GATEKEEPER_TWINS = {
     "kubernetes-container-allowed-registries": ("allowedrepos", "k8sallowedrepos", {"repos": ["localhost:5001/", "docker.io/istio/"]}),
     "kubernetes-container-no-privileged": ("privileged", "k8spspprivileged", {}),
     "kubernetes-pod-seccomp": ("seccomp", "k8spspseccomp", {}),
+    "kubernetes-networkpolicy-policy-types": ("networkpolicytypes", "k8snetworkpolicytypes", {}),
     "kubernetes-container-no-privilege-escalation": ("privilegeescalation", "k8spspallowprivilegeescalationcontainer", {}),
     "kubernetes-container-drop-capabilities": (
         "capabilities", "k8spspcapabilities", {"exemptImages": ["docker.io/istio/proxyv2:"], "allowedCapabilities": ["NET_BIND_SERVICE"]},

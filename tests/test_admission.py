@@ -145,3 +145,13 @@ def test_the_sample_apps_are_evaluated_by_every_constraint(rendered):
 
     # 3 workloads of the sample apps in `apps` (backend, its canary, frontend) x 9 constraints
     assert data["admission"]["gatekeeper"]["evaluated"] >= 27
+
+
+def test_a_network_policy_without_policy_types_is_denied_and_workload_constraints_skip_it(platform):
+    netpol = Deployed({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny", "namespace": "apps"},
+                       "spec": {"podSelector": {}}}, "urn:deny", "program")
+
+    [finding] = denied([*platform, netpol])
+
+    assert finding["constraint"] == "K8sNetworkPolicyTypes platform-networkpolicytypes"
+    assert "does not set spec.policyTypes" in finding["message"]

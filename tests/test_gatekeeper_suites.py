@@ -13,14 +13,13 @@ import pytest
 import regopy
 
 from components.security import (
-    _WORKLOAD_KINDS,
     EXEMPT_NAMESPACES,
     TEMPLATES,
     GatekeeperConfig,
     constraint_parameters,
     constraint_template,
 )
-from policy_fixtures import mutate, spec_of, workload
+from policy_fixtures import mutate, network_policy, spec_of, workload
 
 STACK_REGISTRY = "localhost:5001/"
 CONFIG = GatekeeperConfig.for_environment("local")
@@ -31,7 +30,7 @@ def constraint(template):
         params = {"repos": sorted({STACK_REGISTRY, *CONFIG.upstream_registries})}
     else:
         params = constraint_parameters(template, CONFIG, [])
-    return {"kind": template.kind, "spec": {"match": {"kinds": _WORKLOAD_KINDS, "excludedNamespaces": list(EXEMPT_NAMESPACES)}, "parameters": params or {}}}
+    return {"kind": template.kind, "spec": {"match": {"kinds": template.kinds, "excludedNamespaces": list(EXEMPT_NAMESPACES)}, "parameters": params or {}}}
 
 
 def matches(match, obj):
@@ -73,6 +72,8 @@ DISALLOWED = {
     "privileged": [lambda o: c0(o)["securityContext"].update(privileged=True), lambda o: i0(o)["securityContext"].update(privileged=True)],
     "capabilities": [lambda o: c0(o)["securityContext"]["capabilities"].update(add=["SYS_ADMIN"]), lambda o: i0(o)["securityContext"].pop("capabilities")],
     "seccomp": [lambda o: spec_of(o)["securityContext"].pop("seccompProfile"), lambda o: i0(o)["securityContext"].update(seccompProfile={"type": "Unconfined"})],
+    # Not a workload rule: each mutation turns the fixture into a NetworkPolicy without policyTypes.
+    "networkpolicytypes": [lambda o: _as_network_policy(o, None), lambda o: _as_network_policy(o, [])],
     "privilegeescalation": [lambda o: c0(o)["securityContext"].update(allowPrivilegeEscalation=True), lambda o: i0(o)["securityContext"].pop("allowPrivilegeEscalation")],
     "readonlyrootfs": [lambda o: c0(o)["securityContext"].update(readOnlyRootFilesystem=False), lambda o: i0(o)["securityContext"].pop("readOnlyRootFilesystem")],
     "disallowedtags": [lambda o: c0(o).update(image="localhost:5001/api:latest"), lambda o: i0(o).update(image="localhost:5001/api-migrate")],
@@ -82,6 +83,17 @@ DISALLOWED = {
 }
 
 BY_REGO = {t.rego: t for t in TEMPLATES}
+
+
+def _as_network_policy(o, policy_types):
+    namespace = o["metadata"]["namespace"]
+    o.clear()
+    o.update(network_policy())
+    o["metadata"].update(name="api", namespace=namespace)
+    if policy_types is None:
+        o["spec"].pop("policyTypes")
+    else:
+        o["spec"]["policyTypes"] = policy_types
 
 
 def test_every_template_has_a_suite():
@@ -100,7 +112,8 @@ def test_disallowed_objects_are_refused(rego, index):
     found = gator(BY_REGO[rego], mutate(DISALLOWED[rego][index]))
 
     assert len(found) >= 1
-    assert all("Deployment api" in v["msg"] for v in found)
+    obj = mutate(DISALLOWED[rego][index])
+    assert all(f"{obj['kind']} api" in v["msg"] for v in found)
 
 
 @pytest.mark.parametrize("rego", sorted(BY_REGO))

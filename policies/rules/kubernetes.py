@@ -171,6 +171,17 @@ def check_load_balancer(obj: Mapping[str, Any], config: Mapping[str, Any]) -> li
     return [f"Service {ref} is a LoadBalancer; expose it through the mesh gateway (a VirtualService) instead, or allow it in the policy config"]
 
 
+NETWORK_POLICY = frozenset({"kubernetes:networking.k8s.io/v1:NetworkPolicy"})
+
+
+def check_network_policy_types(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER networkpolicytypes.rego
+    # Without policyTypes the API server infers them from the rules present, so a policy
+    # meant to deny all egress silently restricts ingress only.
+    if (obj.get("spec") or {}).get("policyTypes"):
+        return []
+    return [f"{describe(obj)} does not set spec.policyTypes; list Ingress and/or Egress explicitly so what it restricts is what it says"]
+
+
 # --- policies ---------------------------------------------------------------------------
 
 _SERVICE = frozenset({"kubernetes:core/v1:Service"})
@@ -296,6 +307,14 @@ POLICIES = [
         check=check_service_account,
         severity=Severity.MEDIUM,
         remediation="Create a ServiceAccount for the workload and set spec.serviceAccountName (MicroserviceStack does).",
+    ),
+    resource_policy(
+        "kubernetes-networkpolicy-policy-types",
+        "Every NetworkPolicy states which directions it restricts (spec.policyTypes).",
+        types=NETWORK_POLICY,
+        check=check_network_policy_types,
+        severity=Severity.MEDIUM,
+        remediation="Set spec.policyTypes to [Ingress], [Egress] or [Ingress, Egress].",
     ),
     resource_policy(
         "kubernetes-service-no-load-balancer",

@@ -52,19 +52,16 @@ def load_config() -> PlatformConfig:
     source = f"Pulumi.{pulumi.get_stack()}.yaml"
     secure: set[str] | None = None
     if Path(source).is_file():
-        text = Path(source).read_text()
-        refuse_duplicate_keys(text, source)
-        secure = secure_paths(text)
+        secure = secure_paths(refuse_duplicate_keys(Path(source).read_text(), source))
     return parse_config(raw_config(), source=source, secret_keys=secret_config_keys(), secure_paths=secure)
 
 
-def secure_paths(text: str) -> set[str]:
-    """Dotted paths (below `gitops-platform:`) a stack file holds as `secure:` values.
+def secure_paths(document: Any) -> set[str]:
+    """Dotted paths (below `gitops-platform:`) a parsed stack file holds as `secure:` values.
 
     The engine tells the program only which top-level keys hold a secret; the file says
     which exact settings do, so a plain value beside a secure sibling can be refused.
     """
-    document = yaml.safe_load(text) or {}
     config = document.get("config") if isinstance(document, dict) else None
     found: set[str] = set()
 
@@ -101,12 +98,13 @@ class _DuplicateKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def refuse_duplicate_keys(text: str, source: str) -> None:
-    """A stack file that sets one key twice (the engine silently keeps the last) is an error."""
+def refuse_duplicate_keys(text: str, source: str) -> Any:
+    """The parsed stack file (as `yaml.safe_load`); one that sets a key twice (the engine
+    silently keeps the last) is an error."""
     loader = _DuplicateKeyLoader(text)
     loader.duplicates = []
     try:
-        loader.get_single_data()
+        document = loader.get_single_data()
     finally:
         loader.dispose()
     if loader.duplicates:
@@ -115,6 +113,7 @@ def refuse_duplicate_keys(text: str, source: str) -> None:
              for key, first, second in loader.duplicates],
             source,
         )
+    return document
 
 
 def main() -> Platform:

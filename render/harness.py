@@ -415,9 +415,7 @@ def read_stack_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     """
     from program import refuse_duplicate_keys
 
-    text = Path(path).read_text()
-    refuse_duplicate_keys(text, Path(path).name)
-    document = yaml.safe_load(text) or {}
+    document = refuse_duplicate_keys(Path(path).read_text(), Path(path).name) or {}
     raw = document.get("config") or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: `config` must be a mapping")

@@ -171,7 +171,7 @@ def policy_report(run: Run, pack_config: dict[str, Any] | None = None, stack: De
     engine, hidden = _policy_resources(run, stack)
     result = evaluate(engine, pack_config=config)
     result["registries"] = allowed_registries(config)
-    result["unlisted_registries"] = unlisted_registries(run, config)
+    result["unlisted_registries"] = unlisted_registries(run, result["registries"])
     resource_policies = [p for p in ALL_POLICIES if not isinstance(p, StackValidationPolicy)]
     result["release_objects"] = evaluate(hidden, policies=resource_policies, pack_config=config)["violations"] if hidden else []
     return result
@@ -186,9 +186,8 @@ def allowed_registries(pack_config: dict[str, Any] | None) -> list[str]:
     return list(effective(allowed, pack_config or {})[1]["registries"])
 
 
-def unlisted_registries(run: Run, pack_config: dict[str, Any] | None) -> list[str]:
-    """The stack's own registries its pack config does not allow: every image pushed there would be refused."""
-    allowed = allowed_registries(pack_config)
+def unlisted_registries(run: Run, allowed: list[str]) -> list[str]:
+    """The stack's own registries outside `allowed`: every image pushed there would be refused."""
     return [r for r in stack_registries(run) if not any(r.startswith(a) for a in allowed)]
 
 

@@ -86,7 +86,7 @@ def test_the_secure_paths_of_a_stack_file_are_read_per_key():
   gitops-platform:security: {secure: v1:def}
   aws:region: eu-west-1
 """
-    assert secure_paths(text) == {"observability.alerting.chat.secret", "security"}
+    assert secure_paths(yaml.safe_load(text)) == {"observability.alerting.chat.secret", "security"}
 
 
 def refused_with(raw, secret_keys, secure) -> str:

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .model import ProfiledModel, Profiles, ResourcesConfig
+from .netpol import NamespaceIsolation
 
 if TYPE_CHECKING:
     from .eks import EksCluster
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 METRICS_SERVER_IMAGE = "registry.k8s.io/metrics-server/metrics-server:v0.8.0"
 """metrics-server has no chart in the pinned bundle; its manifests are declared here, image pinned."""
 KEDA_NAMESPACE = "keda"
+KEDA_METRICS_API_PORT, KEDA_WEBHOOK_PORT = 6443, 9443
+"""Container ports of KEDA's metrics API server and admission webhooks (chart defaults)."""
 VPA_NAMESPACE = "kube-system"
 CLUSTER_AUTOSCALER_SA = "cluster-autoscaler"
 
@@ -78,6 +81,9 @@ class AutoscalingStack(pulumi.ComponentResource):
 
     created_namespaces: list[pulumi.Resource]
     """The Namespaces this component creates (Gatekeeper installs after them)."""
+    isolation: list[NamespaceIsolation]
+    """What KEDA's namespace must let through (SecurityStack isolates it). VPA, metrics-server
+    and the cluster autoscaler live in kube-system, which the cluster owns."""
 
     def __init__(
         self,
@@ -92,11 +98,16 @@ class AutoscalingStack(pulumi.ComponentResource):
         super().__init__("gitops-platform:index:AutoscalingStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.created_namespaces = []
+        self.isolation = []
         if config.metrics_server.enabled:
             self._metrics_server(name, config.metrics_server)
         if config.keda.enabled:
             ns = k8s.core.v1.Namespace(f"{name}-keda-ns", metadata={"name": KEDA_NAMESPACE}, opts=child)
             self.created_namespaces.append(ns)
+            # The API server calls KEDA's metrics API (aggregated) and its admission webhooks.
+            self.isolation.append(
+                NamespaceIsolation(KEDA_NAMESPACE, api_server_ports=(KEDA_METRICS_API_PORT, KEDA_WEBHOOK_PORT), namespace_input=ns.metadata.apply(lambda m: m["name"]))
+            )
             install_chart(f"{name}-keda", CHARTS["keda"], KEDA_NAMESPACE, keda_values(config.keda), pulumi.ResourceOptions(parent=self, depends_on=[ns]), "keda")
         if config.vpa.enabled:
             # A helm.v3.Release, not a v4 Chart: the admission controller's serving certificate

@@ -17,9 +17,12 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .charts import CHARTS, install_chart
 from .model import KeyProblem, ProfiledModel, Profiles, ResourcesConfig, ScalingConfig
+from .netpol import ANY_NAMESPACE, NamespaceIsolation, Peer
 
 ISTIO_NAMESPACE = "istio-system"
 INGRESS_NAMESPACE = "istio-ingress"
+ISTIOD_WEBHOOK_PORT = 15017
+"""istiod's container port behind its Service's 443 (injection and validation webhooks)."""
 INGRESS_LABEL = "ingressgateway"
 """Value of the `istio` label on the ingress gateway pods (what the main Gateway selects)."""
 EGRESS_LABEL = "egressgateway"
@@ -203,6 +206,8 @@ class MeshStack(pulumi.ComponentResource):
     """App namespace name -> its Namespace resource (for `depends_on`)."""
     created_namespaces: list[pulumi.Resource]
     """The Namespaces this component creates (Gatekeeper installs after them)."""
+    isolation: list[NamespaceIsolation]
+    """What the mesh's own namespaces must let through (SecurityStack isolates them)."""
     ready: list[pulumi.Resource]
     """What workloads and Istio resources of other components depend on: the CRDs and istiod (injector, validation)."""
 
@@ -231,6 +236,7 @@ class MeshStack(pulumi.ComponentResource):
             for ns in config.namespaces
         ]
         self.created_namespaces = [system_ns, ingress_ns, *app_namespaces]
+        self.isolation = mesh_isolation(config, system_ns, ingress_ns)
         istiod = self._control_plane(name, config, tracing_address, system_ns)
         ingress_release = self._gateways(name, config, node_ports, ingress_ns, istiod)
         self._mesh_policy(name, config, tracing_address, app_namespaces)
@@ -287,6 +293,15 @@ class MeshStack(pulumi.ComponentResource):
                 f"{name}-egress-ns", metadata={"name": config.egress_gateway.namespace}, opts=pulumi.ResourceOptions(parent=self)
             )
             self.created_namespaces.append(egress_ns)
+            self.isolation.append(
+                NamespaceIsolation(
+                    config.egress_gateway.namespace or "",
+                    callers=tuple(Peer(ns, reason="apps send external calls through the egress gateway") for ns in config.namespaces),
+                    calls=(Peer(ISTIO_NAMESPACE, (15012,), "the gateway's proxy fetches config from istiod"),),
+                    external={"the egress gateway forwards to external hosts": (80, 443)},
+                    namespace_input=_name(egress_ns),
+                )
+            )
             install_chart(
                 f"{name}-egress",
                 CHARTS["gateway"],
@@ -376,6 +391,33 @@ class MeshStack(pulumi.ComponentResource):
             string_data={"tls.crt": cert.cert_pem, "tls.key": key.private_key_pem},
             opts=child,
         )
+
+
+def _name(namespace: k8s.core.v1.Namespace) -> pulumi.Output[str]:
+    name: pulumi.Output[str] = namespace.metadata.apply(lambda m: m["name"])
+    return name
+
+
+def mesh_isolation(config: MeshConfig, system_ns: k8s.core.v1.Namespace, ingress_ns: k8s.core.v1.Namespace) -> list[NamespaceIsolation]:
+    """What istiod's and the ingress gateway's namespaces must let through (see `components.netpol`)."""
+    return [
+        NamespaceIsolation(
+            ISTIO_NAMESPACE,
+            api_server_ports=(ISTIOD_WEBHOOK_PORT,),
+            callers=(Peer(ANY_NAMESPACE, (15010, 15012), "sidecars and gateways fetch config and certificates from istiod"),),
+            namespace_input=_name(system_ns),
+        ),
+        NamespaceIsolation(
+            INGRESS_NAMESPACE,
+            # The gateway's listeners and the load balancer's health check on the status port.
+            public_ports=(80, 443, 15021),
+            calls=(
+                Peer(ISTIO_NAMESPACE, (15012,), "the gateway's proxy fetches config and certificates from istiod"),
+                *(Peer(ns, reason="the gateway routes requests to the apps") for ns in config.namespaces),
+            ),
+            namespace_input=_name(ingress_ns),
+        ),
+    ]
 
 
 def istiod_values(config: MeshConfig, tracing_address: pulumi.Input[str] | None) -> dict[str, Any]:

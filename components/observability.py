@@ -19,6 +19,7 @@ from ._extras import optional_module
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .dashboards import DASHBOARDS, dashboard_json
 from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
+from .netpol import ANY_NAMESPACE, NamespaceIsolation, Peer
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -29,6 +30,9 @@ else:
 
 NAMESPACE = "monitoring"
 RELEASE = "kps"
+PROMETHEUS_PORT, ALERTMANAGER_PORT, OTLP_PORT = 9090, 9093, 4317
+OPERATOR_WEBHOOK_PORT = 10250
+"""The Prometheus operator's admission webhook (the chart's `prometheusOperator.tls.internalPort`)."""
 """kube-prometheus-stack's fullname: Services are kps-prometheus, kps-alertmanager."""
 PROMETHEUS_CRD_FILES = (
     "alertmanagerconfigs", "alertmanagers", "podmonitors", "probes", "prometheusagents",
@@ -188,6 +192,8 @@ class ObservabilityStack(pulumi.ComponentResource):
     """The Prometheus operator CRDs; depend on it before creating ServiceMonitors, PrometheusRules, ..."""
     created_namespaces: list[pulumi.Resource]
     """The Namespaces this component creates (Gatekeeper installs after them)."""
+    isolation: list[NamespaceIsolation]
+    """What the monitoring namespace must let through (SecurityStack isolates it)."""
     ready: list[pulumi.Resource]
     """What users of the Prometheus CRDs depend on."""
     tracing_address: pulumi.Output[str]
@@ -213,6 +219,7 @@ class ObservabilityStack(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE}, opts=child)
         self.created_namespaces = [ns]
+        self.isolation = [monitoring_isolation(config, ns.metadata.apply(lambda m: m["name"]))]
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         version = CHARTS["kube-prometheus-stack"].version
         self.crds = k8s.yaml.v2.ConfigGroup(f"{name}-prometheus-crds", files=prometheus_crd_urls(version), opts=child)
@@ -269,11 +276,11 @@ class ObservabilityStack(pulumi.ComponentResource):
             self._loki(name, config.loki, eks, region, in_ns)
         if config.tracing.enabled:
             self._jaeger(name, config.tracing, eks is not None, in_ns)
-        self.tracing_address = pulumi.Output.from_input(f"jaeger.{NAMESPACE}.svc.cluster.local:4317")
+        self.tracing_address = pulumi.Output.from_input(f"jaeger.{NAMESPACE}.svc.cluster.local:{OTLP_PORT}")
         # Known names, not Outputs of the release: clients retry until the services answer,
         # and nothing needs to wait for the whole monitoring stack.
-        self.alertmanager_url = pulumi.Output.from_input(f"http://{RELEASE}-alertmanager.{NAMESPACE}.svc.cluster.local:9093")
-        self.prometheus_url = pulumi.Output.from_input(f"http://{RELEASE}-prometheus.{NAMESPACE}.svc.cluster.local:9090")
+        self.alertmanager_url = pulumi.Output.from_input(f"http://{RELEASE}-alertmanager.{NAMESPACE}.svc.cluster.local:{ALERTMANAGER_PORT}")
+        self.prometheus_url = pulumi.Output.from_input(f"http://{RELEASE}-prometheus.{NAMESPACE}.svc.cluster.local:{PROMETHEUS_PORT}")
         self.register_outputs(
             {"tracing_address": self.tracing_address, "alertmanager_url": self.alertmanager_url, "prometheus_url": self.prometheus_url,
              "grafana_admin_password": self.grafana_admin_password}
@@ -341,6 +348,23 @@ class ObservabilityStack(pulumi.ComponentResource):
             )
             claim = pvc.metadata.apply(lambda m: m["name"])
         install_chart(f"{name}-jaeger", CHARTS["jaeger"], NAMESPACE, jaeger_values(config, claim), opts, "jaeger")
+
+
+def monitoring_isolation(config: ObservabilityConfig, namespace_input: pulumi.Input[str] | None = None) -> NamespaceIsolation:
+    """What the monitoring namespace must let through (see `components.netpol`). Callers of
+    Prometheus and Alertmanager in other components are added by whoever wires them."""
+    return NamespaceIsolation(
+        NAMESPACE,
+        api_server_ports=(OPERATOR_WEBHOOK_PORT,),
+        callers=(Peer(ANY_NAMESPACE, (OTLP_PORT,), "sidecars and gateways report spans to Jaeger"),) if config.tracing.enabled else (),
+        calls=(Peer(ANY_NAMESPACE, reason="Prometheus scrapes every namespace's pods"),),
+        external={
+            # kubelet, node-exporter, kube-proxy and (on kind) etcd, scheduler, controller manager.
+            "Prometheus scrapes host-network targets on the nodes": (2381, 9100, 10249, 10250, 10257, 10259),
+            "Alertmanager notifies the pager and chat; Loki stores chunks in S3 on aws": (443,),
+        },
+        namespace_input=namespace_input,
+    )
 
 
 def kube_prometheus_values(

@@ -16,16 +16,18 @@ import pulumi_kubernetes as k8s
 
 from ._extras import optional_module
 from .apps import SampleApps
-from .autoscaling import AutoscalingStack
+from .autoscaling import KEDA_NAMESPACE, AutoscalingStack
 from .config import NAMESPACE, AwsPlatformConfig, LocalPlatformConfig, PlatformConfig
 from .ecr import EcrRegistry
 from .eks import EksCluster
 from .local_cluster import LocalCluster
 from .local_registry import LocalRegistry
-from .mesh import MeshStack
-from .observability import ObservabilityStack
+from .mesh import INGRESS_NAMESPACE, MeshStack
+from .netpol import NamespaceIsolation, Peer
+from .observability import ALERTMANAGER_PORT, OTLP_PORT, PROMETHEUS_PORT, ObservabilityStack
+from .observability import NAMESPACE as MONITORING_NAMESPACE
 from .registry import Registry
-from .security import SecurityStack
+from .security import FALCO_NAMESPACE, SecurityStack, security_isolation
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -72,7 +74,8 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-autoscaling", config.autoscaling, eks=eks, region=region, opts=pulumi.ResourceOptions(parent=self, providers=providers)
             )
         namespaces = [ns for part in (observability, autoscaling) if part is not None for ns in part.created_namespaces]
-        self._mesh_and_security(name, config, cluster, observability, namespaces)
+        isolation = [i for part in (observability, autoscaling) if part is not None for i in part.isolation]
+        self._mesh_and_security(name, config, cluster, observability, namespaces, isolation)
         if config.apps.enabled and self.mesh is not None:
             self._apps(name, config, self.mesh, eks, observability, providers)
         self.kubeconfig = cluster.kubeconfig
@@ -101,8 +104,10 @@ class Platform(pulumi.ComponentResource):
         cluster: LocalCluster | EksCluster,
         observability: ObservabilityStack | None,
         namespaces: list[pulumi.Resource],
+        isolation: list[NamespaceIsolation],
     ) -> None:
-        """The mesh, then the security tooling; Gatekeeper installs after every namespace (`namespaces` and the mesh's)."""
+        """The mesh, then the security tooling; Gatekeeper installs after every namespace (`namespaces` and the mesh's).
+        `isolation`: what the other components' namespaces must let through."""
         in_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
         security = config.security
         if config.mesh.enabled:
@@ -116,7 +121,12 @@ class Platform(pulumi.ComponentResource):
                 tracing_address=observability.tracing_address if observability and config.observability.tracing.enabled else None,
                 opts=in_cluster,
             )
+        tracing = observability is not None and config.observability.tracing.enabled
         if security.enabled:
+            declared = platform_isolation(
+                [*isolation, *(self.mesh.isolation if self.mesh else []), *security_isolation(security, sorted(self.mesh.app_namespaces) if self.mesh else [])],
+                tracing=tracing,
+            )
             # Installs in parallel with the mesh: nothing here uses Istio's CRDs.
             SecurityStack(
                 f"{name}-security",
@@ -127,6 +137,10 @@ class Platform(pulumi.ComponentResource):
                 service_monitors=observability is not None,
                 monitoring_ready=observability.ready if observability else (),
                 namespaces=[*namespaces, *(self.mesh.created_namespaces if self.mesh else [])],
+                isolation=declared,
+                # On kind the API server's address is Docker's choice; on EKS it is in the VPC.
+                api_server_cidrs=[config.cluster.vpc_cidr] if isinstance(config, AwsPlatformConfig) else ["0.0.0.0/0"],
+                tracing_port=OTLP_PORT if tracing else None,
                 opts=in_cluster,
             )
 
@@ -200,3 +214,20 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def platform_isolation(declared: list[NamespaceIsolation], *, tracing: bool) -> list[NamespaceIsolation]:
+    """Each component's declared isolation plus the flows between components, both ends."""
+    by_name = {i.namespace: i for i in declared}
+
+    def connect(source: str, destination: str, port: int, reason: str) -> None:
+        if source in by_name and destination in by_name:
+            by_name[source] = by_name[source].with_calls(Peer(destination, (port,), reason))
+            by_name[destination] = by_name[destination].with_callers(Peer(source, (port,), reason))
+
+    connect(FALCO_NAMESPACE, MONITORING_NAMESPACE, ALERTMANAGER_PORT, "falcosidekick sends alerts to Alertmanager")
+    connect(KEDA_NAMESPACE, MONITORING_NAMESPACE, PROMETHEUS_PORT, "KEDA's Prometheus triggers query Prometheus")
+    if tracing:
+        # The monitoring namespace takes spans from every namespace; the gateways send them.
+        connect(INGRESS_NAMESPACE, MONITORING_NAMESPACE, OTLP_PORT, "the gateway reports spans to Jaeger")
+    return list(by_name.values())

@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,12 +21,15 @@ from policies.rego import rego_source
 
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
+from .netpol import REASON_ANNOTATION, NamespaceIsolation, Peer, app_namespace_policies, isolation_policies
 from .quantity import cpu_millicores, memory_mib
 
 GATEKEEPER_NAMESPACE = "gatekeeper-system"
 TRIVY_NAMESPACE = "trivy-system"
 FALCO_NAMESPACE = "falco"
 VAULT_NAMESPACE = "vault"
+GATEKEEPER_WEBHOOK_PORT, VAULT_INJECTOR_PORT, VAULT_PORT = 8443, 8080, 8200
+"""Container ports: Gatekeeper's and Vault's injector's webhooks, Vault's API (chart defaults)."""
 INGRESS_NAMESPACE = "istio-ingress"
 ISTIO_NAMESPACE = "istio-system"
 
@@ -292,15 +296,36 @@ class VaultConfig(ProfiledModel):
 
 
 class NetworkIsolationConfig(Model):
-    """Default-deny NetworkPolicies in the app namespaces, with the allowances the platform needs."""
+    """Default-deny NetworkPolicies in every namespace with workloads, with the flows the platform needs."""
 
-    enabled: bool = Field(True, description="Deny all ingress and egress by default; allow DNS, istiod, the ingress gateway and monitoring.")
+    enabled: bool = Field(
+        True,
+        description="Deny all ingress and egress by default in the app namespaces and the platform's own; allow DNS, istiod, "
+        "the ingress gateway, monitoring and each platform component's declared flows.",
+    )
     monitoring_namespace: str = Field("monitoring", description="Namespace whose Prometheus may scrape the apps.")
+    api_server_cidrs: list[str] | None = Field(
+        None,
+        description="Where platform pods reach the API server (TCP 443 and 6443 only). Default: the VPC CIDR on aws; "
+        "any address on kind, whose node addresses are Docker's choice.",
+    )
 
     @field_validator("monitoring_namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
         _names([value], "namespace names")
+        return value
+
+    @field_validator("api_server_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("must not be empty: leave the key out for the default, or list the CIDRs of the API server's addresses")
+        for cidr in value or []:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError as error:
+                raise ValueError(f"{cidr!r} is not a CIDR block like 10.0.0.0/16 ({error})") from None
         return value
 
 
@@ -506,6 +531,9 @@ class SecurityStack(pulumi.ComponentResource):
         service_monitors: bool = False,
         monitoring_ready: Sequence[pulumi.Resource] = (),
         namespaces: Sequence[pulumi.Resource] = (),
+        isolation: Sequence[NamespaceIsolation] | None = None,
+        api_server_cidrs: Sequence[str] = ("0.0.0.0/0",),
+        tracing_port: int | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`registry_prefixes`: the stack's own registry (e.g. `localhost:5001/`), allowed besides
@@ -513,7 +541,12 @@ class SecurityStack(pulumi.ComponentResource):
         `alertmanager_url`: where falcosidekick sends alerts. `service_monitors`: create
         ServiceMonitors (when the Prometheus operator is installed); `monitoring_ready`: what
         installs the ServiceMonitor CRD, which the charts creating ServiceMonitors wait for.
-        `namespaces`: the Namespaces other components create, which Gatekeeper installs after."""
+        `namespaces`: the Namespaces other components create, which Gatekeeper installs after.
+        `isolation`: what each platform namespace must let through (default: this component's
+        own namespaces, `security_isolation`); with `networkIsolation.enabled` each becomes a
+        default-deny NetworkPolicy set. `api_server_cidrs`: where those pods reach the API server
+        (`networkIsolation.apiServerCidrs` wins). `tracing_port`: the tracing collector's port
+        in the monitoring namespace, which the app namespaces' sidecars may reach."""
         super().__init__("gitops-platform:index:SecurityStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.constraint_kinds = []
@@ -522,29 +555,34 @@ class SecurityStack(pulumi.ComponentResource):
             return k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns, "labels": labels or {}}, opts=child)
 
         own: list[pulumi.Resource] = []
+        created: dict[str, pulumi.Resource] = {}
         if config.trivy.enabled:
-            trivy_ns = namespace(TRIVY_NAMESPACE)
+            trivy_ns = created[TRIVY_NAMESPACE] = namespace(TRIVY_NAMESPACE)
             own.append(trivy_ns)
             install_chart(f"{name}-trivy", CHARTS["trivy-operator"], TRIVY_NAMESPACE, trivy_values(config.trivy, service_monitors),
                    pulumi.ResourceOptions(parent=self, depends_on=[trivy_ns, *monitoring_ready]), "trivy-operator")
         if config.falco.enabled:
-            falco_ns = namespace(FALCO_NAMESPACE)
+            falco_ns = created[FALCO_NAMESPACE] = namespace(FALCO_NAMESPACE)
             own.append(falco_ns)
             self._falco(name, config.falco, registry_prefixes, config.gatekeeper.upstream_registries, alertmanager_url, service_monitors,
                         [falco_ns, *monitoring_ready])
         if config.vault.enabled:
-            vault_ns = namespace(VAULT_NAMESPACE)
+            vault_ns = created[VAULT_NAMESPACE] = namespace(VAULT_NAMESPACE)
             own.append(vault_ns)
             install_release(f"{name}-vault", CHARTS["vault"], VAULT_NAMESPACE, vault_values(config.vault),
                      pulumi.ResourceOptions(parent=self, depends_on=[vault_ns]), "vault")
         if config.gatekeeper.enabled:
-            self._gatekeeper(name, config.gatekeeper, registry_prefixes, [*namespaces, *own])
-        self._harden(name, config, app_namespaces or {})
+            created[GATEKEEPER_NAMESPACE] = self._gatekeeper(name, config.gatekeeper, registry_prefixes, [*namespaces, *own])
+        self._harden(name, config, app_namespaces or {}, tracing_port)
+        if config.network_isolation.enabled:
+            declared = security_isolation(config, sorted(app_namespaces or {})) if isolation is None else isolation
+            self._isolate(name, config.network_isolation, declared, created, config.network_isolation.api_server_cidrs or api_server_cidrs)
         self.register_outputs({"constraint_kinds": self.constraint_kinds})
 
     def _gatekeeper(
         self, name: str, config: GatekeeperConfig, registry_prefixes: Sequence[pulumi.Input[str]], namespaces: Sequence[pulumi.Resource]
-    ) -> None:
+    ) -> pulumi.Resource:
+        """The release, its templates and constraints; returns the release (which creates gatekeeper-system)."""
         exempt = sorted(set(EXEMPT_NAMESPACES) | set(config.exempt_namespaces))
         # Helm creates gatekeeper-system (and the chart's post-install hook labels it for
         # Pod Security and webhook exemption); keeping a Namespace resource out of the chain
@@ -594,6 +632,7 @@ class SecurityStack(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[created]),
             )
             self.constraint_kinds.append(template.kind)
+        return cast(pulumi.Resource, release)
 
     def _falco(
         self,
@@ -625,7 +664,32 @@ class SecurityStack(pulumi.ComponentResource):
             "falco",
         )
 
-    def _harden(self, name: str, config: SecurityConfig, app_namespaces: Mapping[str, pulumi.Input[str]]) -> None:
+    def _isolate(
+        self,
+        name: str,
+        config: NetworkIsolationConfig,
+        declared: Sequence[NamespaceIsolation],
+        created: Mapping[str, pulumi.Resource],
+        api_server_cidrs: Sequence[str],
+    ) -> None:
+        """Each declared platform namespace: default deny, and the flows it declares."""
+        for isolation in declared:
+            ns = isolation.namespace
+            if isolation.namespace_input is not None:
+                namespace_input, opts = isolation.namespace_input, pulumi.ResourceOptions(parent=self)
+            elif ns in created:
+                namespace_input, opts = ns, pulumi.ResourceOptions(parent=self, depends_on=[created[ns]])
+            else:
+                raise ValueError(f"NamespaceIsolation {ns!r} has no namespace_input and SecurityStack does not create that namespace")
+            for policy_name, (spec, reason) in isolation_policies(isolation, config.monitoring_namespace, api_server_cidrs).items():
+                k8s.networking.v1.NetworkPolicy(
+                    f"{name}-{ns}-{policy_name}",
+                    metadata={"name": policy_name, "namespace": namespace_input, "annotations": {REASON_ANNOTATION: reason}},
+                    spec=spec,
+                    opts=opts,
+                )
+
+    def _harden(self, name: str, config: SecurityConfig, app_namespaces: Mapping[str, pulumi.Input[str]], tracing_port: int | None) -> None:
         """NetworkPolicies, quota and limit range in every app namespace.
 
         `app_namespaces` maps each name (plain config, so resource names are stable) to an
@@ -635,7 +699,7 @@ class SecurityStack(pulumi.ComponentResource):
         isolation, quota = config.network_isolation, config.quota
         for ns, ns_input in sorted(app_namespaces.items()):
             if isolation.enabled:
-                for policy_name, spec in network_policies(isolation.monitoring_namespace).items():
+                for policy_name, spec in app_namespace_policies(isolation.monitoring_namespace, INGRESS_NAMESPACE, ISTIO_NAMESPACE, tracing_port).items():
                     k8s.networking.v1.NetworkPolicy(
                         f"{name}-{ns}-{policy_name}", metadata={"name": policy_name, "namespace": ns_input}, spec=spec, opts=child
                     )
@@ -664,6 +728,26 @@ class SecurityStack(pulumi.ComponentResource):
                     },
                     opts=child,
                 )
+
+
+def security_isolation(config: SecurityConfig, app_namespaces: Sequence[str]) -> list[NamespaceIsolation]:
+    """What the security tooling's namespaces must let through (see `components.netpol`)."""
+    out = []
+    if config.trivy.enabled:
+        out.append(NamespaceIsolation(TRIVY_NAMESPACE, external={"Trivy downloads its vulnerability databases and reads images from registries": (443,)}))
+    if config.falco.enabled:
+        out.append(NamespaceIsolation(FALCO_NAMESPACE, external={"falcoctl follows the rules artifacts; falcosidekick posts to Slack": (443,)}))
+    if config.vault.enabled:
+        out.append(
+            NamespaceIsolation(
+                VAULT_NAMESPACE,
+                api_server_ports=(VAULT_INJECTOR_PORT,),
+                callers=tuple(Peer(ns, (VAULT_PORT,), "apps and their Vault agents read secrets") for ns in app_namespaces),
+            )
+        )
+    if config.gatekeeper.enabled:
+        out.append(NamespaceIsolation(GATEKEEPER_NAMESPACE, api_server_ports=(GATEKEEPER_WEBHOOK_PORT,)))
+    return out
 
 
 # --- chart values and policies -------------------------------------------------------------
@@ -835,33 +919,4 @@ def vault_values(config: VaultConfig) -> dict[str, Any]:
         "injector": {"replicas": config.injector_replicas, "resources": config.injector_resources.values()},
         "csi": {"enabled": config.csi, "resources": config.csi_resources.values(), "agent": {"resources": config.csi_resources.values()}},
         "ui": {"enabled": config.ui, "serviceType": "ClusterIP"},
-    }
-
-
-def network_policies(monitoring_namespace: str) -> dict[str, dict[str, Any]]:
-    """Default deny in both directions, and the few flows every meshed app needs."""
-
-    def from_namespace(ns: str) -> dict[str, Any]:
-        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
-
-    return {
-        "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
-        "allow-dns": {
-            "podSelector": {},
-            "policyTypes": ["Egress"],
-            "egress": [
-                {
-                    "to": [{**from_namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                }
-            ],
-        },
-        # Sidecars fetch config and certificates from istiod.
-        "allow-istiod": {
-            "podSelector": {},
-            "policyTypes": ["Egress"],
-            "egress": [{"to": [from_namespace(ISTIO_NAMESPACE)], "ports": [{"protocol": "TCP", "port": 15012}]}],
-        },
-        "allow-ingress-gateway": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [from_namespace(INGRESS_NAMESPACE)]}]},
-        "allow-monitoring": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [from_namespace(monitoring_namespace)]}]},
     }

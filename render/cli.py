@@ -128,6 +128,17 @@ def _consistency_lines(consistency: Any) -> list[str]:
     return lines
 
 
+def _network_lines(network: Any) -> list[str]:
+    lines: list[str] = []
+    if network is not None:
+        checks = ", ".join(f"{n} {check}" for check, n in network["checks"].items())
+        lines.append(f"network: {network['flows']} flows ({checks}) against the NetworkPolicies, {len(network['errors'])} blocked")
+        lines += _error_lines(network["errors"])
+        if network["open_namespaces"]:
+            lines.append(f"  OPEN namespaces with pods and no default deny: {', '.join(network['open_namespaces'])}")
+    return lines
+
+
 def _invariants_lines(invariants: Any) -> list[str]:
     lines: list[str] = []
     if invariants is not None:
@@ -186,6 +197,7 @@ def verdicts(data: dict[str, Any]) -> list[str]:
     lines += _deployability_lines(data.get("deployability"))
     lines += _ordering_lines(data.get("ordering"))
     lines += _consistency_lines(data.get("consistency"))
+    lines += _network_lines(data.get("network"))
     lines += _scheduling_lines(data.get("scheduling"))
     lines += _configs_lines(data.get("configs"))
     lines += _invariants_lines(data.get("invariants"))
@@ -230,6 +242,7 @@ def failed(data: dict[str, Any]) -> bool:
         or (admission.get("pod_security") or {}).get("denied")
         or (admission.get("quota") or {}).get("errors")
         or (data.get("consistency") or {}).get("errors")
+        or (data.get("network") or {}).get("errors")
         or (data.get("scheduling") or {}).get("errors")
         or (data.get("configs") or {}).get("errors")
         or (data.get("deployability") or {}).get("errors")

@@ -41,6 +41,7 @@ from .footprint import footprint, image_inventory, node_count
 from .harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
 from .injection import as_admitted
 from .invariants import invariants_report
+from .network import network_report
 from .ordering import dependency_edges, ordering_report
 from .scheduling import scheduling_report
 from .upstream import bundle
@@ -269,6 +270,7 @@ def checked(
     data["images"] = image_inventory(admitted)
     data["footprint"] = footprint(admitted, nodes=node_count(platform_config), component_of=component_of(run))
     data["consistency"] = consistency_report(admitted, node_count(platform_config), platform_config.environment)
+    data["network"] = network_report(admitted, platform_config.environment)
     data["scheduling"] = scheduling_report(admitted, platform_config)
     data["configs"] = configs_report(live)
     data["api_versions"] = stack.api_versions

@@ -136,6 +136,7 @@ def stack_policy(
     validate: Callable[[StackValidationArgs, ReportViolation], None],
     severity: Severity,
     remediation: str,
+    config_schema: PolicyConfigSchema | None = None,
 ) -> StackValidationPolicy:
     def plain_validate(args: StackValidationArgs, report: ReportViolation) -> None:
         for resource in args.resources:
@@ -147,6 +148,7 @@ def stack_policy(
         description=description,
         validate=plain_validate,
         enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=config_schema,
         severity=severity,
         remediation_steps=remediation,
     )

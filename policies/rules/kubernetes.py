@@ -8,12 +8,13 @@ on the same objects. Keep the two in step.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, Severity
+from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity, StackValidationArgs
 
-from .common import WORKLOAD_TYPES, containers, describe, pod_spec, resource_policy
+from ..normalize import plain
+from .common import WORKLOAD_TYPES, containers, describe, namespace_of, pod_spec, resource_policy, stack_policy
 
 DEFAULT_LABELS = ["app", "version", "environment"]
 DEFAULT_REGISTRIES = ["localhost:5001/", "docker.io/istio/"]
@@ -182,6 +183,60 @@ def check_network_policy_types(obj: Mapping[str, Any], config: Mapping[str, Any]
     return [f"{describe(obj)} does not set spec.policyTypes; list Ingress and/or Egress explicitly so what it restricts is what it says"]
 
 
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+CLUSTER_OWNED_NAMESPACES = ["kube-system", "local-path-storage"]
+"""Namespaces whose pods the cluster itself runs and manages (CoreDNS, kube-proxy, the CNI,
+kind's storage provisioner, the EKS add-ons): their flows are not the platform's to list,
+and a default deny there could cut every pod's DNS on an add-on upgrade."""
+
+
+def policy_types(spec: Mapping[str, Any]) -> list[str]:
+    """A NetworkPolicy's policyTypes, defaulted as the API server does: Ingress, plus Egress when egress rules exist."""
+    types = spec.get("policyTypes")
+    if types:
+        return [str(t) for t in types]
+    return ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+
+
+def denies_by_default(specs: Iterable[Mapping[str, Any]]) -> set[str]:  # GATEKEEPER namespacedefaultdeny.rego
+    """Directions ("Ingress", "Egress") in which a policy selecting every pod allows nothing."""
+    out: set[str] = set()
+    for spec in specs:
+        if spec.get("podSelector"):
+            continue
+        out |= {d for d in policy_types(spec) if not spec.get(d.lower())}
+    return out
+
+
+def validate_default_deny(args: StackValidationArgs, report: ReportViolation) -> None:
+    exempt = set(plain(args.get_config()).get("exemptNamespaces", CLUSTER_OWNED_NAMESPACES))
+    runs: dict[str, tuple[str, str]] = {}
+    specs: dict[str, list[Mapping[str, Any]]] = {}
+    for r in args.resources:
+        props = r.props
+        if r.resource_type in WORKLOAD_TYPES:
+            namespace: Any = namespace_of(props)
+            what = describe(props)
+        elif r.resource_type == HELM_RELEASE:
+            # A v3 release's objects are invisible to the pack; its namespace runs its pods.
+            namespace, what = props.get("namespace") or "default", f"Helm release {props.get('name') or r.name}"
+        elif r.resource_type in NETWORK_POLICY:
+            specs.setdefault(str(namespace_of(props)), []).append(props.get("spec") or {})
+            continue
+        else:
+            continue
+        if isinstance(namespace, str) and namespace not in exempt:  # an unknown namespace (preview) cannot be judged
+            runs.setdefault(namespace, (what, r.urn))
+    for namespace, (what, urn) in sorted(runs.items()):
+        missing = [d for d in ("Ingress", "Egress") if d not in denies_by_default(specs.get(namespace, []))]
+        if missing:
+            report(
+                f"namespace {namespace} runs workloads ({what}) but no NetworkPolicy denies {' and '.join(missing)} by default; "
+                "add one with podSelector: {} and policyTypes [Ingress, Egress] and no rules, then allow what its pods need",
+                urn,
+            )
+
+
 # --- policies ---------------------------------------------------------------------------
 
 _SERVICE = frozenset({"kubernetes:core/v1:Service"})
@@ -325,6 +380,17 @@ POLICIES = [
         remediation="Use a ClusterIP Service and route through the mesh gateway; list deliberate exceptions as namespace/name in `allowed`.",
         config_schema=PolicyConfigSchema(
             properties={"allowed": {"type": "array", "items": {"type": "string"}, "default": ["istio-ingress/istio-ingressgateway"]}}
+        ),
+    ),
+    stack_policy(
+        "kubernetes-namespace-default-deny",
+        "Every namespace that runs workloads has NetworkPolicies denying all ingress and all egress by default.",
+        validate=validate_default_deny,
+        severity=Severity.HIGH,
+        remediation="Add a NetworkPolicy with podSelector: {} and policyTypes [Ingress, Egress] and no rules to the namespace "
+        "(SecurityStack does for the app and platform namespaces), then allow each flow its pods need.",
+        config_schema=PolicyConfigSchema(
+            properties={"exemptNamespaces": {"type": "array", "items": {"type": "string"}, "default": CLUSTER_OWNED_NAMESPACES}}
         ),
     ),
 ]

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal, cast
@@ -137,6 +138,7 @@ class ConstraintEnforcementConfig(Model):
     drop_capabilities: EnforcementAction = "deny"
     seccomp: EnforcementAction = "deny"
     network_policy_types: EnforcementAction = "deny"
+    namespace_default_deny: EnforcementAction = "deny"
     read_only_root_filesystem: EnforcementAction = "deny"
     disallowed_tags: EnforcementAction = "deny"
     host_namespaces: EnforcementAction = "deny"
@@ -401,6 +403,17 @@ class SecurityConfig(ProfiledModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _isolation_matches_enforcement(self) -> SecurityConfig:
+        if self.gatekeeper.enabled and not self.network_isolation.enabled and self.gatekeeper.enforcement.namespace_default_deny == "deny":
+            raise KeyProblem(
+                "gatekeeper.enforcement.namespaceDefaultDeny",
+                "is `deny` while networkIsolation.enabled is false: Gatekeeper would refuse every pod in the app namespaces. "
+                "Keep networkIsolation on, or set this to `dryrun` (audit only) if you bring your own default-deny policies later",
+                "deny",
+            )
+        return self
+
     def namespace_labels(self) -> dict[str, str]:
         """Pod Security Admission labels for the app namespaces.
 
@@ -428,12 +441,21 @@ class _Template:
     """One ConstraintTemplate: the Rego file it runs and the parameters its constraints take."""
 
     def __init__(
-        self, rego: str, package: str, kind: str, enforcement_key: str, parameters: Mapping[str, Any] | None = None, kinds: list[dict[str, Any]] | None = None
+        self,
+        rego: str,
+        package: str,
+        kind: str,
+        enforcement_key: str,
+        parameters: Mapping[str, Any] | None = None,
+        kinds: list[dict[str, Any]] | None = None,
+        sync: list[dict[str, str]] | None = None,
     ):
         self.rego, self.package, self.kind, self.enforcement_key = rego, package, kind, enforcement_key
         self.parameters = dict(parameters or {})
         self.kinds = kinds if kinds is not None else _WORKLOAD_KINDS
         """What the constraint matches: workloads unless the rule is about another kind."""
+        self.sync = list(sync or [])
+        """Kinds (group, version, kind) the Rego reads from Gatekeeper's inventory."""
 
     @property
     def name(self) -> str:
@@ -455,6 +477,11 @@ TEMPLATES = (
         "networkpolicytypes", "k8snetworkpolicytypes", "K8sNetworkPolicyTypes", "network_policy_types",
         kinds=[{"apiGroups": ["networking.k8s.io"], "kinds": ["NetworkPolicy"]}],
     ),
+    _Template(
+        "namespacedefaultdeny", "k8snamespacedefaultdeny", "K8sNamespaceDefaultDeny", "namespace_default_deny",
+        kinds=[{"apiGroups": [""], "kinds": ["Pod"]}],
+        sync=[{"group": "networking.k8s.io", "version": "v1", "kind": "NetworkPolicy"}],
+    ),
     _Template("privilegeescalation", "k8spspallowprivilegeescalationcontainer", "K8sPSPAllowPrivilegeEscalationContainer", "no_privilege_escalation"),
     _Template("readonlyrootfs", "k8sreadonlyrootfilesystem", "K8sReadOnlyRootFilesystem", "read_only_root_filesystem", {"exemptImages": _STRING_LIST}),
     _Template("disallowedtags", "k8sdisallowedtags", "K8sDisallowedTags", "disallowed_tags"),
@@ -466,8 +493,13 @@ TEMPLATES = (
 
 def constraint_template(template: _Template) -> dict[str, Any]:
     """The ConstraintTemplate document for `template` (its Rego from policies/rego)."""
+    metadata: dict[str, Any] = {"name": template.name}
+    if template.sync:
+        # Gatekeeper reports the template's data needs against what is synced.
+        needs = [{"groups": [g["group"]], "versions": [g["version"]], "kinds": [g["kind"]]} for g in template.sync]
+        metadata["annotations"] = {"metadata.gatekeeper.sh/requires-sync-data": json.dumps([needs])}
     return {
-        "metadata": {"name": template.name},
+        "metadata": metadata,
         "spec": {
             "crd": {
                 "spec": {
@@ -600,6 +632,17 @@ class SecurityStack(pulumi.ComponentResource):
             "gatekeeper",
             create_namespace=True,
         )
+        synced = [gvk for template in TEMPLATES for gvk in template.sync]
+        if synced:
+            # What the referential templates read from data.inventory.
+            k8s.apiextensions.CustomResource(
+                f"{name}-syncset",
+                api_version="syncset.gatekeeper.sh/v1alpha1",
+                kind="SyncSet",
+                metadata={"name": "platform-referential-data"},
+                spec={"gvks": synced},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[release]),  # the SyncSet CRD
+            )
         for template in TEMPLATES:
             document = constraint_template(template)
             created = k8s.apiextensions.CustomResource(
@@ -611,7 +654,7 @@ class SecurityStack(pulumi.ComponentResource):
                     # Gatekeeper creates the constraint's CRD once it has compiled the Rego and
                     # then sets status.created; waiting for it means the constraint below is
                     # never applied before its kind exists.
-                    "annotations": {"pulumi.com/waitFor": "jsonpath={.status.created}=true"},
+                    "annotations": {**document["metadata"].get("annotations", {}), "pulumi.com/waitFor": "jsonpath={.status.created}=true"},
                 },
                 spec=document["spec"],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[release]),  # the ConstraintTemplate CRD

@@ -22,7 +22,7 @@ from typing import Any
 from components.quantity import cpu_millicores, memory_mib
 
 from .deployed import Deployed
-from .workloads import containers, pod_metadata, pod_spec
+from .workloads import WORKLOAD_KINDS, containers, pod_metadata, pod_spec
 
 CONSTRAINTS_GROUP = "constraints.gatekeeper.sh"
 IGNORE_LABEL = "admission.gatekeeper.sh/ignore"
@@ -54,16 +54,44 @@ def _matches(match: Mapping[str, Any], d: Deployed, ignored: set[str]) -> bool:
     return ns not in (match.get("excludedNamespaces") or [])
 
 
+def inventory(objects: Sequence[Deployed]) -> dict[str, Any]:
+    """Gatekeeper's `data.inventory` once its SyncSets are synced: every object of a synced kind."""
+    synced = {
+        (str(g.get("group", "")), str(g.get("version", "")), str(g.get("kind", "")))
+        for d in objects if d.kind == "SyncSet" and _group(d.obj) == "syncset.gatekeeper.sh"
+        for g in (d.obj.get("spec") or {}).get("gvks") or []
+    }
+    namespaced: dict[str, Any] = {}
+    cluster: dict[str, Any] = {}
+    for d in objects:
+        api_version = str(d.obj.get("apiVersion", ""))
+        if (_group(d.obj), api_version.rpartition("/")[2], d.kind) not in synced or d.origin == "dropped-hook":
+            continue
+        where = namespaced.setdefault(d.namespace, {}) if d.namespace else cluster
+        where.setdefault(api_version, {}).setdefault(d.kind, {})[d.name] = d.obj
+    return {"namespace": namespaced, "cluster": cluster}
+
+
+def as_pod(d: Deployed) -> Deployed:
+    """The Pod a workload's controller creates, as admission sees it."""
+    metadata = dict(pod_metadata(d.obj))
+    metadata.setdefault("name", f"{d.name}-pod")
+    metadata["namespace"] = d.namespace
+    return Deployed({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": dict(pod_spec(d.obj) or {})}, d.source, d.origin, d.release, d.template)
+
+
 class _Template:
     """One ConstraintTemplate's Rego, ready to query."""
 
-    def __init__(self, template: Mapping[str, Any]) -> None:
+    def __init__(self, template: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> None:
         import regopy
 
         target = ((template.get("spec") or {}).get("targets") or [{}])[0]
         self.rego = str(target.get("rego") or "")
         self.package = next(line.split()[1] for line in self.rego.splitlines() if line.startswith("package "))
         self.interpreter = regopy.Interpreter()
+        if data:
+            self.interpreter.add_data_json(json.dumps({"inventory": data}))
         for i, lib in enumerate(target.get("libs") or []):
             self.interpreter.add_module(f"lib{i}.rego", lib)
         self.interpreter.add_module("template.rego", self.rego)
@@ -99,6 +127,9 @@ def gatekeeper_verdicts(objects: Sequence[Deployed], namespace_labels: Mapping[s
     warnings: list[dict[str, str]] = []
     evaluated = 0
     compiled: dict[str, _Template] = {}
+    synced = inventory(objects)
+    # Controllers create the pods of workloads: constraints on Pods judge those.
+    pods = [as_pod(d) for d in objects if d.kind in WORKLOAD_KINDS and d.kind != "Pod" and d.origin != "dropped-hook"]
     for constraint in constraints:
         template = templates.get(constraint.kind)
         spec = constraint.obj.get("spec") or {}
@@ -107,8 +138,9 @@ def gatekeeper_verdicts(objects: Sequence[Deployed], namespace_labels: Mapping[s
             denied.append({"constraint": constraint.ref, "object": "", "urn": constraint.source,
                            "message": f"no ConstraintTemplate defines kind {constraint.kind}: the constraint can never be created"})
             continue
-        engine = compiled.setdefault(constraint.kind, _Template(template))
-        for d in objects:
+        engine = compiled.setdefault(constraint.kind, _Template(template, synced))
+        pods_only = {k for entry in (spec.get("match") or {}).get("kinds") or [] for k in entry.get("kinds") or []} == {"Pod"}
+        for d in [*objects, *pods] if pods_only else objects:
             if d.origin == "dropped-hook" or not _matches(spec.get("match") or {}, d, ignored):
                 continue
             evaluated += 1

@@ -108,7 +108,12 @@ def test_every_rule_has_a_disallowed_fixture_that_rego_catches():
         assert fired, f"{template}.rego flags none of the {policy} mutations"
 
 
+REFERENTIAL_TWINS = {"kubernetes-namespace-default-deny": "namespacedefaultdeny"}
+"""Twins that read Gatekeeper's inventory: their parity test is in test_default_deny.py."""
+
+
 def test_every_rego_file_has_a_crossguard_twin():
     files = {p.stem for p in REGO_DIR.glob("*.rego")}
 
-    assert files == {template for template, _, _ in GATEKEEPER_TWINS.values()}
+    assert files == {template for template, _, _ in GATEKEEPER_TWINS.values()} | set(REFERENTIAL_TWINS.values())
+    assert all(policy in BY_NAME for policy in REFERENTIAL_TWINS)

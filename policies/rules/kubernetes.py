@@ -221,7 +221,12 @@ def validate_default_deny(args: StackValidationArgs, report: ReportViolation) ->
             # A v3 release's objects are invisible to the pack; its namespace runs its pods.
             namespace, what = props.get("namespace") or "default", f"Helm release {props.get('name') or r.name}"
         elif r.resource_type in NETWORK_POLICY:
-            specs.setdefault(str(namespace_of(props)), []).append(props.get("spec") or {})
+            namespace = namespace_of(props)
+            if not isinstance(namespace, str) or not isinstance(props.get("spec"), Mapping):
+                # A policy whose namespace or spec is not known yet (a first preview) could be
+                # the default deny of any namespace: nothing can be judged before it is.
+                return
+            specs.setdefault(namespace, []).append(props["spec"])
             continue
         else:
             continue

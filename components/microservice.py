@@ -31,6 +31,7 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
 from .model import KeyProblem, Model, ResourcesConfig
+from .netpol import DNS_PORTS, KUBE_DNS, namespace_peer, tcp
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _IMAGE = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._:/-]*?)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
@@ -534,19 +535,13 @@ class MicroserviceStack(pulumi.ComponentResource):
 
     def _network_policy(self, name: str, meta: dict[str, Any], gateway: str, monitoring_namespace: str) -> None:
         c = self._config
-
-        def namespace(ns: str) -> dict[str, Any]:
-            return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
-
-        sources = [namespace(monitoring_namespace)]
+        sources = [namespace_peer(monitoring_namespace)]
         if c.exposure is not None:
-            sources.append(namespace(gateway.split("/")[0]))
-        sources += [namespace(caller.namespace) for caller in c.allowed_callers]
-        egress = [
-            {"to": [{**namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
-        ]
+            sources.append(namespace_peer(gateway.split("/")[0]))
+        sources += [namespace_peer(caller.namespace) for caller in c.allowed_callers]
+        egress: list[dict[str, Any]] = [{"to": [KUBE_DNS], "ports": DNS_PORTS}]
         egress += [
-            {"to": [{**namespace(d.namespace), "podSelector": {"matchLabels": {"app": d.app}}}], "ports": [{"protocol": "TCP", "port": d.port}]}
+            {"to": [{**namespace_peer(d.namespace), "podSelector": {"matchLabels": {"app": d.app}}}], "ports": tcp([d.port])}
             for d in c.dependencies
         ]
         k8s.networking.v1.NetworkPolicy(
@@ -555,7 +550,7 @@ class MicroserviceStack(pulumi.ComponentResource):
             spec={
                 "podSelector": {"matchLabels": {"app": c.name}},
                 "policyTypes": ["Ingress", "Egress"],
-                "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": c.port}, {"protocol": "TCP", "port": 15020}]}],
+                "ingress": [{"from": sources, "ports": tcp([c.port, 15020])}],
                 "egress": egress,
             },
             opts=self._opts(),

@@ -161,7 +161,7 @@ class _Pods:
         self.node = Endpoint("node", address=_NODE_ADDRESS.get(environment, _NODE_ADDRESS["local"]))
         address, self.api_server_port = _API_SERVER.get(environment, _API_SERVER["local"])
         self.api_server = Endpoint("the API server", address=address)
-        self.groups = [g for g in pod_groups(objects, 1, environment)]
+        self.groups = pod_groups(objects, 1, environment)
         self.endpoints = {id(g): self._endpoint(g) for g in self.groups}
 
     def _endpoint(self, group: PodGroup) -> Endpoint:
@@ -211,7 +211,7 @@ def _service_port(service: Deployed, wanted: int | str | None) -> Mapping[str, A
     return None
 
 
-def _cluster_service_target(pods: _Pods, service: Deployed, port_name: str) -> tuple[Endpoint, int] | None:
+def _cluster_service_target(pods: _Pods, service: Deployed) -> tuple[Endpoint, int] | None:
     """Where a cluster-made Service (no selector in the render) sends a port: the kubelet or the API server."""
     if service.name == "kubernetes":
         return pods.api_server, pods.api_server_port
@@ -240,7 +240,7 @@ def _scrape_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
                     if port is None:
                         continue
                     if service.origin == "cluster" and not (service.obj.get("spec") or {}).get("selector"):
-                        found = _cluster_service_target(pods, service, str(port.get("name")))
+                        found = _cluster_service_target(pods, service)
                         targets += [found] if found else []
                     else:
                         targets += list(_service_targets(pods, service, port))
@@ -416,10 +416,10 @@ def _url_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
             for group in keda:
                 yield from flows(group, _strings((d.obj.get("spec") or {}).get("triggers") or []), d.ref)
         if d.kind == "Prometheus":
-            for am in (((d.obj.get("spec") or {}).get("alerting") or {}).get("alertmanagers") or []):
-                text = f"{am.get('name')}.{am.get('namespace') or d.namespace}.svc:{am.get('port')}"
+            for am in ((d.obj.get("spec") or {}).get("alerting") or {}).get("alertmanagers") or []:
+                port = f":{am['port']}" if isinstance(am.get("port"), int) else ""
                 for group in prometheus:
-                    yield from flows(group, [text if isinstance(am.get("port"), int) else f"{am.get('name')}.{am.get('namespace') or d.namespace}.svc"], d.ref)
+                    yield from flows(group, [f"{am.get('name')}.{am.get('namespace') or d.namespace}.svc{port}"], d.ref)
 
 
 def network_report(objects: Sequence[Deployed], environment: str = "local") -> dict[str, Any]:

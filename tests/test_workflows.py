@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -133,6 +134,25 @@ def test_deploy_shows_the_plan_before_the_gated_apply_and_is_serialised_per_stac
     for job in (plan, deploy):
         assert job["concurrency"]["group"] == "pulumi-${{ matrix.stack }}"
         assert job["concurrency"]["cancel-in-progress"] is False
+
+
+def actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
+    # shellcheck from the venv is on PATH, so every `run:` script is checked too.
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([str(BIN / "actionlint"), *map(str, paths)], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+
+
+def test_actionlint_reports_nothing():
+    result = actionlint(*WORKFLOWS)
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path):
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo $UNQUOTED ${{ github.event.head_commit.message }}\n")
+    result = actionlint(bad)
+    assert result.returncode != 0 and "head_commit.message" in result.stdout
 
 
 def test_zizmor_reports_nothing_even_pedantic():

@@ -58,6 +58,7 @@ CHARTS: dict[str, Chart] = {
         Chart("keda", "2.20.2", "https://kedacore.github.io/charts", "keda"),
         Chart("vertical-pod-autoscaler", "0.11.0", _AUTOSCALER, "vertical-pod-autoscaler"),
         Chart("cluster-autoscaler", "9.59.0", _AUTOSCALER, "cluster-autoscaler"),
+        Chart("cert-manager", "v1.21.1", "https://charts.jetstack.io", "cert-manager"),
     )
 }
 

@@ -33,6 +33,7 @@ from pydantic import (
 
 from .apps import SampleAppsConfig
 from .autoscaling import AutoscalingStackConfig
+from .certificates import TlsConfig
 from .ecr import EcrRegistryConfig
 from .eks import EksClusterConfig
 from .local_cluster import LocalClusterConfig
@@ -203,11 +204,13 @@ class LocalPlatformConfig(ProfiledModel):
     autoscaling: AutoscalingStackConfig = Field(description="metrics-server, KEDA, VPA (local profile).")
     observability: ObservabilityConfig = Field(description="Prometheus, Alertmanager, Grafana, Loki, Jaeger (local profile).")
     apps: SampleAppsConfig = Field(description="The sample backend and frontend (on by default on local).")
+    tls: TlsConfig = Field(description="cert-manager and the platform CA (local profile: the platform CA signs the gateway too).")
     _region = field_validator("region")(_check_region)
 
     @model_validator(mode="after")
     def _registry_reachable_from_cluster(self) -> LocalPlatformConfig:
         _apps_need_mesh(self)
+        _tls_rules(self)
         if self.registry.mode == "ecr" and self.region is None:
             raise KeyProblem("region", "required when registry.mode is `ecr`: the AWS region of the repositories, e.g. eu-west-1")
         if self.registry.mode != "ecr" and self.region is not None:
@@ -228,6 +231,39 @@ class LocalPlatformConfig(ProfiledModel):
                 self.registry.host_port,
             )
         return self
+
+
+def _tls_rules(config: Any) -> None:
+    """Who provides each certificate: cert-manager, or the user by an explicit choice."""
+    tls, gateway, vault = config.tls, config.mesh.gateway, config.security.vault
+    issued = tls.enabled and tls.gateway_certificate == "issued"
+    if config.mesh.enabled and issued and gateway.credential_name is not None:
+        raise KeyProblem(
+            "mesh.gateway.credentialName",
+            "the gateway's certificate is issued by cert-manager (tls.gatewayCertificate: issued) into `gateway-tls`: "
+            "remove credentialName, or set tls.gatewayCertificate: provided to use your own Secret",
+            gateway.credential_name,
+        )
+    if config.mesh.enabled and not issued and gateway.credential_name is None and (config.environment == "aws" or tls.enabled):
+        raise KeyProblem(
+            "mesh.gateway.credentialName",
+            "required when the gateway's certificate is provided (tls off or tls.gatewayCertificate: provided): "
+            "the TLS Secret in istio-ingress that you create",
+        )
+    if config.mesh.enabled and issued:
+        unserved = tls.unserved_hosts(gateway.hosts)
+        if unserved:
+            raise KeyProblem(
+                "mesh.gateway.hosts",
+                f"{', '.join(unserved)}: tls.acme can issue only for names under its hostedZones' domains "
+                f"({', '.join(z.domain for z in tls.acme.hosted_zones)}); list concrete hosts there, add the zone, or choose another tls.issuer",
+                gateway.hosts,
+            )
+    if config.security.enabled and vault.enabled and vault.mode == "ha" and vault.tls_secret_name is None and not tls.enabled:
+        raise KeyProblem(
+            "security.vault.tlsSecretName",
+            "required in ha mode while tls is off: the Secret (in vault) with tls.crt, tls.key and ca.crt; or turn tls on to have it issued",
+        )
 
 
 def _apps_need_mesh(config: Any) -> None:
@@ -260,10 +296,12 @@ class AwsPlatformConfig(ProfiledModel):
     autoscaling: AutoscalingStackConfig = Field(description="metrics-server, KEDA, VPA and the cluster autoscaler (aws profile).")
     observability: ObservabilityConfig = Field(description="Prometheus, Alertmanager, Grafana, Loki, Jaeger (aws profile: HA, persistent).")
     apps: SampleAppsConfig = Field(description="The sample backend and frontend (opt-in on aws).")
+    tls: TlsConfig = Field(description="cert-manager, the platform CA and ACME DNS-01 in Route 53 for the gateway (aws profile).")
 
     @model_validator(mode="after")
     def _apps(self) -> AwsPlatformConfig:
         _apps_need_mesh(self)
+        _tls_rules(self)
         return self
 
     @model_validator(mode="after")

@@ -15,12 +15,14 @@ import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from .certificates import CertManager
 from .charts import CHARTS, install_chart
 from .model import KeyProblem, ProfiledModel, Profiles, ResourcesConfig, ScalingConfig
 from .netpol import ANY_NAMESPACE, NamespaceIsolation, Peer
 
 ISTIO_NAMESPACE = "istio-system"
 INGRESS_NAMESPACE = "istio-ingress"
+GATEWAY_TLS_SECRET = "gateway-tls"
 ISTIOD_WEBHOOK_PORT = 15017
 """istiod's container port behind its Service's 443 (injection and validation webhooks)."""
 INGRESS_LABEL = "ingressgateway"
@@ -57,13 +59,13 @@ class GatewayConfig(ProfiledModel):
     hosts: list[str] = Field(default_factory=lambda: ["*"], min_length=1, description="Hosts the HTTPS server accepts (`*` = any; VirtualServices pick their host).")
     credential_name: str | None = Field(
         None,
-        description="Name of the `kubernetes.io/tls` Secret in istio-ingress holding the certificate. "
-        "Required on aws (you create it, e.g. with cert-manager). On local, when unset, a self-signed certificate is generated.",
+        description="Name of a `kubernetes.io/tls` Secret in istio-ingress that you create, with tls.gatewayCertificate `provided` "
+        "(or tls off). Unset: the certificate is issued by cert-manager (tls) into `gateway-tls`.",
     )
     self_signed_dns_names: list[str] = Field(
         default_factory=lambda: ["localhost", "*.localtest.me"],
         min_length=1,
-        description="local: DNS names of the generated self-signed certificate (`*.localtest.me` resolves to 127.0.0.1).",
+        description="DNS names of the gateway's certificate while hosts is `*` (`*.localtest.me` resolves to 127.0.0.1).",
     )
     scaling: ScalingConfig = Field(description="Gateway replicas: local 1; aws 2–5 (HPA on CPU).")
     resources: ResourcesConfig = Field(description="Gateway proxy requests/limits: local 50m/64Mi; aws 100m/128Mi.")
@@ -165,11 +167,6 @@ class MeshConfig(ProfiledModel):
         environment = (info.context or {}).get("environment")
         if environment == "aws" and self.mtls_mode == "PERMISSIVE":
             raise KeyProblem("mtlsMode", "PERMISSIVE accepts plain-text traffic; it is not allowed on aws. Use STRICT", self.mtls_mode)
-        if environment == "aws" and self.enabled and self.gateway.credential_name is None:
-            raise KeyProblem(
-                "gateway.credentialName",
-                "required on aws: the name of the TLS Secret (in istio-ingress) with the gateway's certificate",
-            )
         if self.egress_gateway.namespace in SYSTEM_NAMESPACES - {INGRESS_NAMESPACE} or self.egress_gateway.namespace in self.namespaces:
             raise KeyProblem("egressGateway.namespace", "use a namespace of its own for the egress gateway (e.g. istio-egress)", self.egress_gateway.namespace)
         return self
@@ -217,11 +214,15 @@ class MeshStack(pulumi.ComponentResource):
         config: MeshConfig,
         *,
         tracing_address: pulumi.Input[str] | None = None,
+        certificates: CertManager | None = None,
         node_ports: tuple[int, int] | None = None,
         namespace_labels: dict[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`tracing_address`: `host:port` of an OTLP/gRPC collector (tracing off without it).
+        """`certificates`: issues the gateway's certificate (from its public issuer) unless
+        gateway.credentialName names a Secret you provide; without either, a self-signed
+        certificate is generated (a standalone MeshStack on local).
+        `tracing_address`: `host:port` of an OTLP/gRPC collector (tracing off without it).
         `node_ports`: (http, https) NodePorts for the ingress gateway (kind); without them the
         gateway is a LoadBalancer Service on an internet-facing NLB. `namespace_labels`: extra
         labels of the app namespaces (Pod Security Admission, from SecurityStack's config)."""
@@ -240,7 +241,7 @@ class MeshStack(pulumi.ComponentResource):
         istiod = self._control_plane(name, config, tracing_address, system_ns)
         ingress_release = self._gateways(name, config, node_ports, ingress_ns, istiod)
         self._mesh_policy(name, config, tracing_address, app_namespaces)
-        main_gateway = self._main_gateway(name, config, ingress_ns)
+        main_gateway = self._main_gateway(name, config, ingress_ns, certificates)
         self.gateway = main_gateway.metadata.apply(lambda m: f"{m['namespace']}/{m['name']}")
         self.ingress_service = pulumi.Output.from_input(ingress_release)
         self.app_namespaces = {ns: resource.metadata.apply(lambda m: m["name"]) for ns, resource in zip(config.namespaces, app_namespaces, strict=True)}
@@ -346,12 +347,23 @@ class MeshStack(pulumi.ComponentResource):
                 opts=after_istiod,
             )
 
-    def _main_gateway(self, name: str, config: MeshConfig, ingress_ns: k8s.core.v1.Namespace) -> k8s.apiextensions.CustomResource:
-        """The shared HTTPS Gateway (HTTP redirects to HTTPS), with its certificate on local."""
+    def _main_gateway(
+        self, name: str, config: MeshConfig, ingress_ns: k8s.core.v1.Namespace, certificates: CertManager | None
+    ) -> k8s.apiextensions.CustomResource:
+        """The shared HTTPS Gateway (HTTP redirects to HTTPS) and its certificate."""
         credential = config.gateway.credential_name
         if credential is None:
-            credential = "gateway-tls"
-            self._self_signed_secret(name, credential, config.gateway.self_signed_dns_names, ingress_ns)
+            credential = GATEWAY_TLS_SECRET
+            hosts = config.gateway.hosts
+            dns_names = config.gateway.self_signed_dns_names if "*" in hosts else hosts
+            if certificates is not None:
+                # istiod loads the Secret whenever it appears or is renewed: nothing waits for issuance.
+                certificates.certificate(
+                    f"{name}-gateway-certificate", namespace=_name(ingress_ns), secret_name=credential,
+                    issuer=certificates.public_issuer, dns_names=dns_names, parent=self,
+                )
+            else:
+                self._self_signed_secret(name, credential, dns_names, ingress_ns)
         return k8s.apiextensions.CustomResource(
             f"{name}-gateway",
             api_version="networking.istio.io/v1",

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 from ._extras import optional_module
 from .apps import SampleApps
 from .autoscaling import KEDA_NAMESPACE, AutoscalingStack
+from .certificates import CertManager
 from .config import NAMESPACE, AwsPlatformConfig, LocalPlatformConfig, PlatformConfig
 from .ecr import EcrRegistry
 from .eks import EksCluster
@@ -51,6 +52,8 @@ class Platform(pulumi.ComponentResource):
     """The image registry (LocalRegistry or EcrRegistry)."""
     mesh: MeshStack | None
     """The service mesh, when enabled."""
+    certificates: CertManager | None
+    """cert-manager and the platform's issuers, when tls is enabled."""
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gitops-platform:index:Platform", name, None, opts)
@@ -73,8 +76,18 @@ class Platform(pulumi.ComponentResource):
             autoscaling = AutoscalingStack(
                 f"{name}-autoscaling", config.autoscaling, eks=eks, region=region, opts=pulumi.ResourceOptions(parent=self, providers=providers)
             )
-        namespaces = [ns for part in (observability, autoscaling) if part is not None for ns in part.created_namespaces]
-        isolation = [i for part in (observability, autoscaling) if part is not None for i in part.isolation]
+        self.certificates = None
+        if config.tls.enabled:
+            self.certificates = CertManager(
+                f"{name}-tls", config.tls, eks=eks, region=region, service_monitors=observability is not None,
+                monitoring_ready=observability.ready if observability else None,
+                opts=pulumi.ResourceOptions(parent=self, providers=providers),
+            )
+        parts = [p for p in (observability, autoscaling, self.certificates) if p is not None]
+        namespaces: list[pulumi.Resource] = [ns for part in (observability, autoscaling) if part is not None for ns in part.created_namespaces]
+        if self.certificates is not None:
+            namespaces.append(self.certificates.namespace)
+        isolation = [i for part in parts for i in part.isolation]
         self._mesh_and_security(name, config, cluster, observability, namespaces, isolation)
         if config.apps.enabled and self.mesh is not None:
             self._apps(name, config, self.mesh, eks, observability, providers)
@@ -119,6 +132,7 @@ class Platform(pulumi.ComponentResource):
                 node_ports=(ingress.http_node_port, ingress.https_node_port) if ingress else None,
                 namespace_labels=security.namespace_labels() if security.enabled else None,
                 tracing_address=observability.tracing_address if observability and config.observability.tracing.enabled else None,
+                certificates=self.certificates if config.tls.gateway_certificate == "issued" else None,
                 opts=in_cluster,
             )
         tracing = observability is not None and config.observability.tracing.enabled
@@ -141,6 +155,7 @@ class Platform(pulumi.ComponentResource):
                 # On kind the API server's address is Docker's choice; on EKS it is in the VPC.
                 api_server_cidrs=[config.cluster.vpc_cidr] if isinstance(config, AwsPlatformConfig) else ["0.0.0.0/0"],
                 tracing_port=OTLP_PORT if tracing else None,
+                certificates=self.certificates,
                 opts=in_cluster,
             )
 

@@ -20,6 +20,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from policies.rego import rego_source
 
+from .certificates import CertManager
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
 from .netpol import REASON_ANNOTATION, NamespaceIsolation, Peer, app_namespace_policies, isolation_policies
@@ -50,6 +51,7 @@ EXEMPT_NAMESPACES = (
     VAULT_NAMESPACE,
     "monitoring",  # node-exporter needs the node's network, PID namespace and filesystem
     "keda",
+    "cert-manager",
 )
 
 # Namespaces every Kubernetes cluster has before anything is installed.
@@ -273,7 +275,11 @@ class VaultConfig(ProfiledModel):
     enabled: bool = Field(True, description="Install Vault in the vault namespace.")
     mode: Literal["dev", "ha"] = Field(description="`dev`: one in-memory, unsealed pod (local only). `ha`: raft cluster with TLS.")
     replicas: int = Field(3, ge=3, le=7, description="`ha`: raft peers (odd, at least 3).")
-    tls_secret_name: str | None = Field(None, description="`ha`: Secret in `vault` with tls.crt, tls.key and ca.crt (required).")
+    tls_secret_name: str | None = Field(
+        None,
+        description="`ha`: a Secret in `vault` with tls.crt, tls.key and ca.crt that you provide. Unset: the platform CA (tls) issues "
+        "`vault-server-tls` for the Service names; required when tls is off.",
+    )
     data_storage_gib: int = Field(10, ge=1, le=1000, description="`ha`: raft data volume per pod.")
     audit_storage_gib: int = Field(10, ge=1, le=1000, description="`ha`: audit log volume per pod.")
     injector_replicas: int = Field(ge=1, le=10, description="Agent injector replicas: local 1, aws 2.")
@@ -290,8 +296,6 @@ class VaultConfig(ProfiledModel):
             raise KeyProblem("replicas", "raft needs an odd number of peers (3, 5 or 7)", self.replicas)
         if self.mode == "dev" and environment == "aws":
             raise KeyProblem("mode", "dev mode keeps secrets in memory with a known root token; use ha on aws", self.mode)
-        if self.mode == "ha" and self.tls_secret_name is None and self.enabled:
-            raise KeyProblem("tlsSecretName", "required in ha mode: the Secret (in vault) with tls.crt, tls.key and ca.crt")
         if self.tls_secret_name is not None and not _DNS_LABEL.match(self.tls_secret_name):
             raise KeyProblem("tlsSecretName", "must be a Secret name (DNS-1123 label)", self.tls_secret_name)
         return self
@@ -566,6 +570,7 @@ class SecurityStack(pulumi.ComponentResource):
         isolation: Sequence[NamespaceIsolation] | None = None,
         api_server_cidrs: Sequence[str] = ("0.0.0.0/0",),
         tracing_port: int | None = None,
+        certificates: CertManager | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`registry_prefixes`: the stack's own registry (e.g. `localhost:5001/`), allowed besides
@@ -578,7 +583,8 @@ class SecurityStack(pulumi.ComponentResource):
         own namespaces, `security_isolation`); with `networkIsolation.enabled` each becomes a
         default-deny NetworkPolicy set. `api_server_cidrs`: where those pods reach the API server
         (`networkIsolation.apiServerCidrs` wins). `tracing_port`: the tracing collector's port
-        in the monitoring namespace, which the app namespaces' sidecars may reach."""
+        in the monitoring namespace, which the app namespaces' sidecars may reach. `certificates`:
+        issues Vault's listener certificate (ha) from the platform CA when tlsSecretName is unset."""
         super().__init__("gitops-platform:index:SecurityStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.constraint_kinds = []
@@ -601,8 +607,20 @@ class SecurityStack(pulumi.ComponentResource):
         if config.vault.enabled:
             vault_ns = created[VAULT_NAMESPACE] = namespace(VAULT_NAMESPACE)
             own.append(vault_ns)
-            install_release(f"{name}-vault", CHARTS["vault"], VAULT_NAMESPACE, vault_values(config.vault),
-                     pulumi.ResourceOptions(parent=self, depends_on=[vault_ns]), "vault")
+            vault_after: list[pulumi.Resource] = [vault_ns]
+            issued = config.vault.mode == "ha" and config.vault.tls_secret_name is None
+            if issued and certificates is None:
+                raise ValueError("security.vault in ha mode needs tlsSecretName, or `certificates` (a CertManager) to issue its TLS")
+            if issued and certificates is not None:
+                # Vault's pods mount the Secret at start: the engine waits until it is issued.
+                vault_after.append(
+                    certificates.certificate(
+                        f"{name}-vault-tls", namespace=vault_ns.metadata.apply(lambda m: m["name"]), secret_name=VAULT_TLS_SECRET,
+                        issuer=certificates.internal_issuer, dns_names=vault_dns_names(), common_name="vault", wait=True, parent=self,
+                    )
+                )
+            install_release(f"{name}-vault", CHARTS["vault"], VAULT_NAMESPACE, vault_values(config.vault, VAULT_TLS_SECRET if issued else None),
+                     pulumi.ResourceOptions(parent=self, depends_on=vault_after), "vault")
         if config.gatekeeper.enabled:
             created[GATEKEEPER_NAMESPACE] = self._gatekeeper(name, config.gatekeeper, registry_prefixes, [*namespaces, *own])
         self._harden(name, config, app_namespaces or {}, tracing_port)
@@ -922,7 +940,18 @@ def falco_values(
     }
 
 
-def vault_values(config: VaultConfig) -> dict[str, Any]:
+VAULT_TLS_SECRET = "vault-server-tls"
+"""The Secret the platform CA issues for Vault's listener when `tlsSecretName` is unset."""
+
+
+def vault_dns_names(release: str = "vault", namespace: str = VAULT_NAMESPACE) -> list[str]:
+    """Every name Vault is reached by: its Services, the raft peers' headless names, localhost."""
+    names = [release, f"{release}-active", f"{release}-standby", f"{release}-internal", f"{release}-ui"]
+    out = [n for name in names for n in (name, f"{name}.{namespace}", f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local")]
+    return [*out, f"*.{release}-internal", f"*.{release}-internal.{namespace}.svc", f"*.{release}-internal.{namespace}.svc.cluster.local", "localhost"]
+
+
+def vault_values(config: VaultConfig, tls_secret: str | None = None) -> dict[str, Any]:
     # The server and UI Services are ClusterIP (the chart's default for the server): Vault is
     # reached in-cluster or through `kubectl port-forward`, never from outside.
     server: dict[str, Any] = {"resources": config.resources.values()}
@@ -954,7 +983,7 @@ def vault_values(config: VaultConfig) -> dict[str, Any]:
         server["dataStorage"] = {"enabled": True, "size": f"{config.data_storage_gib}Gi"}
         server["auditStorage"] = {"enabled": True, "size": f"{config.audit_storage_gib}Gi"}
         server["extraEnvironmentVars"] = {"VAULT_CACERT": "/vault/userconfig/tls/ca.crt"}
-        server["volumes"] = [{"name": "tls", "secret": {"secretName": config.tls_secret_name}}]
+        server["volumes"] = [{"name": "tls", "secret": {"secretName": config.tls_secret_name or tls_secret}}]
         server["volumeMounts"] = [{"name": "tls", "mountPath": "/vault/userconfig/tls", "readOnly": True}]
     return {
         "global": {"tlsDisable": tls_disable},

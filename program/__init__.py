@@ -126,4 +126,7 @@ def main() -> Platform:
     pulumi.export("registryHost", platform.registry_host)
     if platform.frontend_url is not None:
         pulumi.export("frontendUrl", platform.frontend_url)
+    if platform.certificates is not None:
+        # Trust it to reach the gateway on local and every in-cluster TLS endpoint (README: TLS).
+        pulumi.export("platformCaCertificate", platform.certificates.ca_certificate)
     return platform

@@ -19,7 +19,8 @@ to findings: the object, the rule, what to change. `deployability_report` runs t
 - `render`: a chart did not render, or a ConfigGroup file is not readable offline.
 
 Objects that controllers create at run time are listed in `RUNTIME_OBJECTS`, each
-with who creates it; Secrets a kept hook Job creates (`--secret-name`) count as created.
+with who creates it; Secrets a kept hook Job creates (`--secret-name`) and Secrets a
+cert-manager `Certificate` issues (`spec.secretName`) count as created.
 """
 
 from __future__ import annotations
@@ -126,6 +127,15 @@ def hook_created_secrets(objects: Iterable[Deployed]) -> dict[tuple[str, str], D
 # --- references ---------------------------------------------------------------------------
 
 
+def certificate_secrets(objects: Iterable[Deployed]) -> dict[tuple[str, str], Deployed]:
+    """(namespace, name) -> the cert-manager Certificate that issues (and renews) that Secret."""
+    return {
+        (d.namespace, str((d.obj.get("spec") or {}).get("secretName"))): d
+        for d in objects
+        if d.kind == "Certificate" and str(d.obj.get("apiVersion", "")).startswith("cert-manager.io/") and (d.obj.get("spec") or {}).get("secretName")
+    }
+
+
 def _pod_references(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
     """(kind, name, where) of every required object a pod spec refers to."""
     yield "ServiceAccount", str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"), "serviceAccountName"
@@ -163,6 +173,7 @@ def check_references(objects: Sequence[Deployed], charts: Sequence[ChartRender],
     """Every object a pod (or an Istio Gateway's TLS) needs exists in the stack, at run time, or as a prerequisite."""
     have = _index(objects)
     by_hook = hook_created_secrets(d for d in objects if d.origin == "hook")
+    issued = certificate_secrets(objects)
     dropped = {key: f"{d.kind} {d.name} ({hook_of(d.obj)})" for key, d in hook_created_secrets(h for c in charts for h in c.dropped).items()}
     prerequisites = {(p.kind, p.namespace, p.name) for p in facts.prerequisites}
     findings = []
@@ -170,7 +181,7 @@ def check_references(objects: Sequence[Deployed], charts: Sequence[ChartRender],
     def missing(d: Deployed, kind: str, ns: str, name: str, where: str) -> None:
         if (kind, ns, name) in have or (kind, ns, name) in prerequisites or runtime_creator(kind, ns, name):
             return
-        if kind == "Secret" and (ns, name) in by_hook:
+        if kind == "Secret" and ((ns, name) in by_hook or (ns, name) in issued):
             return
         if kind == "PersistentVolumeClaim" and d.kind == "StatefulSet":
             templates = {(t.get("metadata") or {}).get("name") for t in (d.obj.get("spec") or {}).get("volumeClaimTemplates") or []}

@@ -16,20 +16,33 @@ def local(**keys: Any) -> dict[str, Any]:
     return {"gitops-platform:environment": "local", **{f"gitops-platform:{k}": v for k, v in keys.items()}}
 
 
+AWS_ACME: dict[str, Any] = {"email": "platform-team@example.com", "hostedZones": [{"id": "Z0123456789ABCDEFGHIJ", "domain": "example.com"}]}
+"""The ACME settings every aws stack needs (tls.acme), as Pulumi.aws.yaml has them."""
+
 AWS_MINIMAL: dict[str, Any] = {
     "environment": "aws",
     "region": "eu-west-1",
-    "mesh": {"gateway": {"credentialName": "gateway-tls"}},
-    "security": {"vault": {"tlsSecretName": "vault-tls"}},
+    "mesh": {"gateway": {"hosts": ["app.example.com"]}},
+    "tls": {"acme": AWS_ACME},
 }
 """The smallest valid aws configuration (namespace-less keys, as parse_config takes them)."""
 
 
 def aws(**keys: Any) -> dict[str, Any]:
-    """Engine-style config for the aws stack (region eu-west-1 unless given)."""
+    """Engine-style config for the aws stack: region eu-west-1, tls.acme and gateway hosts under its zone unless given.
+
+    A gateway `credentialName` means the Secret is provided (tls.gatewayCertificate: provided)."""
     keys.setdefault("region", "eu-west-1")
-    keys.setdefault("mesh", {"gateway": {"credentialName": "gateway-tls"}})
-    keys.setdefault("security", {"vault": {"tlsSecretName": "vault-tls"}})
+    mesh = keys.setdefault("mesh", {})
+    tls = keys.setdefault("tls", {})
+    if isinstance(tls, dict) and tls.get("issuer", "acme") == "acme":
+        tls.setdefault("acme", AWS_ACME)
+    if isinstance(mesh, dict):
+        gateway = mesh.setdefault("gateway", {})
+        if isinstance(gateway, dict) and "credentialName" in gateway and isinstance(tls, dict):
+            tls.setdefault("gatewayCertificate", "provided")
+        elif isinstance(gateway, dict):
+            gateway.setdefault("hosts", ["app.example.com"])
     return {"gitops-platform:environment": "aws", **{f"gitops-platform:{k}": v for k, v in keys.items()}}
 
 

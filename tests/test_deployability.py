@@ -264,11 +264,24 @@ def test_the_stacks_are_deployable(rendered, stack):
     assert data["deployability"]["checked"] > 400
 
 
-def test_aws_names_the_tls_secrets_the_user_provides(rendered):
+def test_aws_needs_no_tls_secret_from_the_user(rendered):
     _, data, _ = rendered("aws")
 
-    assert {(p["namespace"], p["name"], p["key"]) for p in data["deployability"]["prerequisites"]} == {
-        ("istio-ingress", "gateway-tls", "mesh.gateway.credentialName"),
+    # cert-manager issues the gateway's and Vault's certificates (test_certificates.py).
+    assert data["deployability"]["prerequisites"] == []
+
+
+def test_provided_tls_secrets_are_named_as_prerequisites():
+    from components.config import parse_config
+    from render.report import prerequisites
+
+    config = parse_config({
+        "environment": "aws", "region": "eu-west-1", "mesh": {"gateway": {"credentialName": "shop-tls"}},
+        "tls": {"enabled": False}, "security": {"vault": {"tlsSecretName": "vault-tls"}},
+    })
+
+    assert {(p.namespace, p.name, p.key) for p in prerequisites(config, [])} == {
+        ("istio-ingress", "shop-tls", "mesh.gateway.credentialName"),
         ("vault", "vault-tls", "security.vault.tlsSecretName"),
     }
 

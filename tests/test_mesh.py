@@ -197,9 +197,24 @@ def test_main_gateway_redirects_http_and_terminates_tls(local_mesh):
     assert https["hosts"] == ["*"]
 
 
-def test_local_gateway_certificate_is_self_signed_and_kept_secret(local_mesh):
-    [cert] = local_mesh.of_type("tls:index/selfSignedCert:SelfSignedCert")
-    [secret] = [r for r in local_mesh.of_type("kubernetes:core/v1:Secret") if r.name == "platform-mesh-gateway-tls"]
+def test_local_gateway_certificate_is_issued_by_the_platform_ca(local_mesh):
+    [cert] = [r for r in custom(local_mesh, "Certificate") if r.inputs["spec"]["secretName"] == "gateway-tls"]
+
+    assert cert.inputs["metadata"]["namespace"] == "istio-ingress"
+    assert cert.inputs["spec"]["dnsNames"] == ["localhost", "*.localtest.me"]
+    assert cert.inputs["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "platform-ca"}
+    assert local_mesh.of_type("tls:index/selfSignedCert:SelfSignedCert") == []
+
+
+def test_a_standalone_mesh_without_certificates_generates_a_self_signed_one():
+    from components.mesh import MeshConfig, MeshStack
+
+    def program():
+        MeshStack("mesh", MeshConfig.for_environment("local"), node_ports=(30080, 30443))
+
+    run = run_program("local", local(), program=program)
+    [cert] = run.of_type("tls:index/selfSignedCert:SelfSignedCert")
+    [secret] = [r for r in run.of_type("kubernetes:core/v1:Secret") if r.name == "mesh-gateway-tls"]
 
     assert cert.inputs["dnsNames"] == ["localhost", "*.localtest.me"]
     assert "server_auth" in cert.inputs["allowedUses"]
@@ -274,7 +289,6 @@ BAD_MESH = [
     ("empty-hosts", local(mesh={"gateway": {"hosts": []}}), "mesh.gateway.hosts", "at least 1 item"),
     ("bad-host", local(mesh={"gateway": {"hosts": ["https://shop"]}}), "mesh.gateway.hosts", "not host names"),
     ("permissive-on-aws", aws(mesh={"mtlsMode": "PERMISSIVE", "gateway": {"credentialName": "tls"}}), "mesh.mtlsMode", "not allowed on aws"),
-    ("aws-without-credential", aws(mesh={}), "mesh.gateway.credentialName", "required on aws"),
     ("egress-without-namespace", local(mesh={"egressGateway": {"enabled": True}}), "mesh.egressGateway.namespace", "required when enabled"),
     ("egress-in-app-namespace", local(mesh={"egressGateway": {"enabled": True, "namespace": "apps"}}), "mesh.egressGateway.namespace", "namespace of its own"),
     ("reserved-app-namespace", local(mesh={"namespaces": ["kube-system"]}), "mesh.namespaces", "belong to the cluster"),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from components.config import parse_config
+from helpers import AWS_MINIMAL
 from render.deployed import Deployed
 from render.scheduling import cluster_shape, eks_allocatable, scheduling_report
 
 LOCAL = parse_config({"environment": "local"})
-AWS = parse_config({"environment": "aws", "region": "eu-west-1", "mesh": {"gateway": {"credentialName": "gateway-tls"}}, "security": {"vault": {"tlsSecretName": "vault-tls"}}})
+AWS = parse_config(AWS_MINIMAL)
 
 
 def workload(kind: str = "Deployment", replicas: int = 2, **spec) -> Deployed:

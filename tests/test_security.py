@@ -207,7 +207,7 @@ def test_vault_is_ha_raft_with_tls_and_audit_storage_on_aws(aws_sec):
     assert server["ha"]["raft"]["enabled"] is True
     assert 'tls_cert_file = "/vault/userconfig/tls/tls.crt"' in server["ha"]["raft"]["config"]
     assert "tls_disable" not in server["ha"]["raft"]["config"]
-    assert server["volumes"] == [{"name": "tls", "secret": {"secretName": "vault-tls"}}]
+    assert server["volumes"] == [{"name": "tls", "secret": {"secretName": "vault-server-tls"}}]
     assert server["auditStorage"] == {"enabled": True, "size": "10Gi"}
     assert values["global"]["tlsDisable"] is False
     assert values["injector"]["replicas"] == 2
@@ -274,7 +274,7 @@ BAD = [
     ("slack-not-https", local(security={"falco": {"slackWebhookUrl": "http://hooks.slack.com/x"}}), "security.falco.slackWebhookUrl", "https://"),
     ("bad-falco-priority", local(security={"falco": {"minimumPriority": "high"}}), "security.falco.minimumPriority", "'emergency'"),
     ("vault-dev-on-aws", aws(security={"vault": {"mode": "dev"}}), "security.vault.mode", "use ha on aws"),
-    ("vault-ha-without-tls", local(security={"vault": {"mode": "ha"}}), "security.vault.tlsSecretName", "required in ha mode"),
+    ("vault-ha-without-tls", local(security={"vault": {"mode": "ha"}}, tls={"enabled": False}), "security.vault.tlsSecretName", "required in ha mode"),
     ("vault-even-replicas", aws(security={"vault": {"tlsSecretName": "t", "replicas": 4}}), "security.vault.replicas", "odd number"),
     ("vault-bad-mode", local(security={"vault": {"mode": "raft"}}), "security.vault.mode", "'dev' or 'ha'"),
     ("bad-psa-level", local(security={"podSecurity": {"warn": "strict"}}), "security.podSecurity.warn", "'privileged', 'baseline' or 'restricted'"),

@@ -64,6 +64,7 @@ PLATFORM_NAMESPACES = [
     "vault",
     "monitoring",
     "keda",
+    "cert-manager",
 ]
 """Namespaces of the cluster and of the platform's own tooling (charts that need node
 access or ship their own labels). Workload rules skip them, as Gatekeeper's

@@ -1,0 +1,196 @@
+"""cert-manager and the platform's certificates: what is issued by whom, and bad TLS config refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.certificates import ACME_SERVERS, TlsConfig, cert_manager_values, route53_policy
+from components.config import ConfigError, parse_config
+from helpers import AWS_ACME, aws, local
+from render.harness import run_program
+
+CM = "kubernetes:cert-manager.io/v1"
+
+
+@pytest.fixture(scope="module")
+def local_run():
+    return run_program("local", local())
+
+
+@pytest.fixture(scope="module")
+def aws_run():
+    return run_program("aws", aws())
+
+
+def of_kind(run, kind):
+    return [r for r in run.resources if r.type == f"{CM}:{kind}"]
+
+
+def by_name(resources, name):
+    [found] = [r for r in resources if r.inputs["metadata"]["name"] == name]
+    return found
+
+
+# --- cert-manager itself ------------------------------------------------------------------
+
+
+def test_chart_installs_and_upgrades_its_crds_and_drops_the_hook_it_cannot_run(local_run):
+    [chart] = [r for r in local_run.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == "cert-manager"]
+    values = chart.inputs["values"]
+
+    assert chart.inputs["version"] == "v1.21.1" and chart.inputs["namespace"] == "cert-manager"
+    assert values["crds"] == {"enabled": True, "keep": True}
+    assert values["startupapicheck"] == {"enabled": False}
+    for part in (values, values["webhook"], values["cainjector"]):
+        assert part["resources"]["requests"] and part["resources"]["limits"]
+    assert values["prometheus"]["servicemonitor"]["enabled"] is True
+
+
+def test_the_readiness_gate_is_a_job_every_issuer_and_certificate_waits_for(local_run):
+    [job] = [r for r in local_run.of_type("kubernetes:batch/v1:Job") if r.name == "platform-tls-apicheck"]
+    [chart] = [r for r in local_run.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == "cert-manager"]
+    [container] = job.inputs["spec"]["template"]["spec"]["containers"]
+
+    assert container["image"] == "quay.io/jetstack/cert-manager-startupapicheck:v1.21.1"
+    assert container["args"][:2] == ["check", "api"]
+    assert chart.urn in job.dependencies
+    for resource in [*of_kind(local_run, "ClusterIssuer"), *of_kind(local_run, "Certificate")]:
+        assert job.urn in resource.dependencies, resource.name
+
+
+def test_pod_disruption_budgets_only_with_more_than_one_replica():
+    assert cert_manager_values(TlsConfig.for_environment("local"), None, False)["podDisruptionBudget"] == {"enabled": False}
+    aws_values = cert_manager_values(TlsConfig.for_environment("aws", acme=AWS_ACME), "arn:role", True)
+    for part in (aws_values, aws_values["webhook"], aws_values["cainjector"]):
+        assert part["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+    assert aws_values["replicaCount"] == aws_values["webhook"]["replicaCount"] == 2
+    assert aws_values["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": "arn:role"}
+
+
+# --- issuers ------------------------------------------------------------------------------
+
+
+def test_local_has_the_platform_ca_signed_by_a_self_signed_root(local_run):
+    issuers = of_kind(local_run, "ClusterIssuer")
+    root = by_name(of_kind(local_run, "Certificate"), "platform-root-ca")
+
+    assert {i.inputs["metadata"]["name"] for i in issuers} == {"platform-selfsigned", "platform-ca"}
+    assert by_name(issuers, "platform-selfsigned").inputs["spec"] == {"selfSigned": {}}
+    assert by_name(issuers, "platform-ca").inputs["spec"] == {"ca": {"secretName": "platform-root-ca"}}
+    assert root.inputs["spec"]["isCA"] is True and root.inputs["spec"]["issuerRef"]["name"] == "platform-selfsigned"
+    assert root.inputs["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+
+
+def test_the_ca_certificate_is_exported(monkeypatch):
+    import pulumi
+
+    import program
+
+    exported: dict[str, object] = {}
+    monkeypatch.setattr(pulumi, "export", lambda key, value: exported.setdefault(key, value))
+    run_program("local", local(), program=program.main)
+    assert isinstance(exported["platformCaCertificate"], pulumi.Output)
+
+
+def test_aws_solves_dns01_in_route53_with_a_role_limited_to_its_zones(aws_run):
+    acme = by_name(of_kind(aws_run, "ClusterIssuer"), "platform-acme").inputs["spec"]["acme"]
+    [role] = [r for r in aws_run.of_type("aws:iam/role:Role") if "cert-manager" in r.name]
+    [policy] = [r for r in aws_run.of_type("aws:iam/rolePolicy:RolePolicy") if "cert-manager" in r.name]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+
+    assert acme["server"] == ACME_SERVERS["letsencrypt-staging"] and acme["email"] == "platform-team@example.com"
+    assert acme["solvers"] == [
+        {"selector": {"dnsZones": ["example.com"]}, "dns01": {"route53": {"region": "eu-west-1", "hostedZoneID": "Z0123456789ABCDEFGHIJ"}}}
+    ]
+    assert "system:serviceaccount:cert-manager:cert-manager" in role.inputs["assumeRolePolicy"]
+    assert statements == json.loads(route53_policy(["Z0123456789ABCDEFGHIJ"]))["Statement"]
+    assert all(s["Resource"] != "*" for s in statements)
+    assert "http01" not in json.dumps(acme)
+
+
+# --- certificates -------------------------------------------------------------------------
+
+
+def test_aws_gateway_and_vault_certificates_come_from_their_issuers(aws_run):
+    certificates = of_kind(aws_run, "Certificate")
+    gateway = by_name(certificates, "gateway-tls")
+    vault = by_name(certificates, "vault-server-tls")
+    [release] = [r for r in aws_run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "vault"]
+
+    assert gateway.inputs["spec"]["issuerRef"]["name"] == "platform-acme"
+    assert gateway.inputs["spec"]["dnsNames"] == ["app.example.com"]
+    assert gateway.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert vault.inputs["spec"]["issuerRef"]["name"] == "platform-ca"
+    assert {"vault.vault.svc", "*.vault-internal", "vault-active.vault.svc.cluster.local"} <= set(vault.inputs["spec"]["dnsNames"])
+    assert vault.urn in release.dependencies  # its pods mount the Secret at start
+    assert release.inputs["values"]["server"]["volumes"] == [{"name": "tls", "secret": {"secretName": "vault-server-tls"}}]
+
+
+def test_a_provided_gateway_secret_is_an_explicit_choice():
+    run = run_program("aws", aws(mesh={"gateway": {"credentialName": "shop-tls", "hosts": ["shop.example.com"]}}))
+
+    assert [c.inputs["metadata"]["name"] for c in of_kind(run, "Certificate") if c.inputs["metadata"]["name"] == "shop-tls"] == []
+    assert "gateway-tls" not in [c.inputs["metadata"]["name"] for c in of_kind(run, "Certificate")]
+
+
+def test_tls_off_keeps_nothing_of_cert_manager():
+    run = run_program("local", local(tls={"enabled": False}))
+
+    assert of_kind(run, "Certificate") == [] and of_kind(run, "ClusterIssuer") == []
+    assert not [r for r in run.resources if r.type == "gitops-platform:index:CertManager"]
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+AWS_BASE = {"environment": "aws", "region": "eu-west-1", "mesh": {"gateway": {"hosts": ["app.example.com"]}}}
+
+
+def _acme(**changes):
+    return {**AWS_BASE, "tls": {"acme": {**AWS_ACME, **changes}}}
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "text"),
+    [
+        (_acme(email="not-an-email"), "tls.acme.email", "email address"),
+        (_acme(email="a@b"), "tls.acme.email", "email address"),
+        (_acme(server="https://acme.example.com/directory"), "tls.acme.server", "allowCustomServer"),
+        (_acme(server="letsencrypt"), "tls.acme.server", "letsencrypt-staging, letsencrypt-production"),
+        (_acme(server="http://acme.example.com", allowCustomServer=True), "tls.acme.server", "https://"),
+        (_acme(hostedZones=[{"id": "z123", "domain": "example.com"}]), "tls.acme.hostedZones[0].id", "hosted zone ID"),
+        (_acme(hostedZones=[{"id": "Z123", "domain": "*.example.com"}]), "tls.acme.hostedZones[0].domain", "DNS domain"),
+        (_acme(hostedZones=[]), "tls.acme.hostedZones", "at least 1"),
+        ({**AWS_BASE}, "tls.acme", "required with issuer `acme`"),
+        ({**_acme(), "mesh": {"gateway": {"hosts": ["app.other.org"]}}}, "mesh.gateway.hosts", "app.other.org"),
+        ({**_acme(), "mesh": {"gateway": {"hosts": ["*"]}}}, "mesh.gateway.hosts", "hostedZones"),
+        ({**_acme(), "mesh": {"gateway": {"hosts": ["app.example.com"], "credentialName": "mine"}}}, "mesh.gateway.credentialName", "gatewayCertificate: provided"),
+        ({**_acme(), "tls": {"acme": AWS_ACME, "gatewayCertificate": "provided"}}, "mesh.gateway.credentialName", "required when"),
+        ({"environment": "local", "tls": {"issuer": "existing"}}, "tls.existingIssuer", "required with issuer `existing`"),
+        ({"environment": "local", "tls": {"acme": AWS_ACME}}, "tls.acme", "only used with issuer `acme`"),
+        ({"environment": "local", "tls": {"issuer": "existing", "existingIssuer": "Bad_Name"}}, "tls.existingIssuer", "ClusterIssuer name"),
+    ],
+)
+def test_bad_tls_config_is_refused_naming_the_key(raw, key, text):
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw)
+    message = str(error.value)
+    assert key in message and text in message, message
+
+
+def test_a_custom_acme_server_needs_the_explicit_override():
+    config = parse_config(_acme(server="https://acme.example.com/directory", allowCustomServer=True))
+    assert config.tls.acme is not None and config.tls.acme.directory == "https://acme.example.com/directory"
+
+
+def test_wildcard_hosts_under_a_zone_are_served():
+    assert parse_config({**_acme(), "mesh": {"gateway": {"hosts": ["*.example.com", "example.com"]}}}).tls.issuer == "acme"
+
+
+def test_bad_tls_config_registers_no_resource():
+    from render.harness import run_program_recording
+
+    run, error = run_program_recording("aws", aws(tls={"acme": {**AWS_ACME, "email": "nope"}}))
+
+    assert isinstance(error, ConfigError) and run.resources == []

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
+from .certificates import CertManager
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .model import ProfiledModel, Profiles, ResourcesConfig
 from .netpol import NamespaceIsolation
@@ -92,9 +93,11 @@ class AutoscalingStack(pulumi.ComponentResource):
         *,
         eks: EksCluster | None = None,
         region: str | None = None,
+        certificates: CertManager | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`eks` and `region`: on aws, the cluster whose node group the cluster autoscaler scales."""
+        """`eks` and `region`: on aws, the cluster whose node group the cluster autoscaler scales.
+        `certificates`: issues the VPA admission controller's certificate (else the chart's hooks do)."""
         super().__init__("gitops-platform:index:AutoscalingStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.created_namespaces = []
@@ -110,11 +113,17 @@ class AutoscalingStack(pulumi.ComponentResource):
             )
             install_chart(f"{name}-keda", CHARTS["keda"], KEDA_NAMESPACE, keda_values(config.keda), pulumi.ResourceOptions(parent=self, depends_on=[ns]), "keda")
         if config.vpa.enabled:
-            # A helm.v3.Release, not a v4 Chart: the admission controller's serving certificate
-            # and its webhook's caBundle come from the chart's certgen hook Jobs
-            # (kube-webhook-certgen create/patch), which helm.v4.Chart drops; without them the
-            # controller never starts (its TLS Secret is missing) and the webhook has no CA.
-            install_release(f"{name}-vpa", CHARTS["vertical-pod-autoscaler"], VPA_NAMESPACE, vpa_values(config.vpa), child, "vpa")
+            if certificates is not None:
+                # The admission controller's certificate from the platform CA, its webhook's CA
+                # injected by cert-manager: no hooks, so a v4 Chart the engine and the pack see.
+                install_chart(
+                    f"{name}-vpa", CHARTS["vertical-pod-autoscaler"], VPA_NAMESPACE, vpa_values(config.vpa, certificates.internal_issuer),
+                    pulumi.ResourceOptions(parent=self, depends_on=certificates.ready), "vpa",
+                )
+            else:
+                # Without cert-manager the serving certificate and the webhook's caBundle come
+                # from the chart's certgen hook Jobs, which helm.v4.Chart drops: a v3 Release.
+                install_release(f"{name}-vpa", CHARTS["vertical-pod-autoscaler"], VPA_NAMESPACE, vpa_values(config.vpa), child, "vpa")
         if eks is not None and config.cluster_autoscaler.enabled:
             if region is None:
                 raise ValueError("AutoscalingStack needs the region for the cluster autoscaler")
@@ -294,11 +303,21 @@ def keda_values(config: KedaConfig) -> dict[str, Any]:
     return {"resources": {"operator": resources, "metricServer": resources, "webhooks": resources}}
 
 
-def vpa_values(config: VpaConfig) -> dict[str, Any]:
+def vpa_values(config: VpaConfig, webhook_issuer: str | None = None) -> dict[str, Any]:
+    """`webhook_issuer`: the ClusterIssuer of the admission controller's certificate (cert-manager
+    injects its CA into the webhook); without it the chart's certgen hook Jobs make both."""
     # A PodDisruptionBudget of minAvailable 1 over a single replica blocks every node drain.
     component = {"replicas": config.replicas, "resources": config.resources.values(), "podDisruptionBudget": {"enabled": config.replicas > 1}}
-    # The admission controller's certificate Jobs (certgen hooks) get requests too.
-    admission = {**component, "certGen": {"resources": HOOK_JOB_RESOURCES}}
+    if webhook_issuer:
+        certificate = {
+            "enabled": True,
+            "issuerRef": {"name": webhook_issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+            "privateKey": {"algorithm": "ECDSA", "size": 256},
+        }
+        admission = {**component, "certGen": {"enabled": False}, "certManager": certificate}
+    else:
+        # The admission controller's certificate Jobs (certgen hooks) get requests too.
+        admission = {**component, "certGen": {"resources": HOOK_JOB_RESOURCES}}
     return {"recommender": dict(component), "updater": dict(component), "admissionController": admission}
 
 

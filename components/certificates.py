@@ -198,7 +198,7 @@ class TlsConfig(ProfiledModel):
         return []
 
 
-def cert_manager_values(config: TlsConfig, role_arn: pulumi.Input[str] | None, service_monitors: bool) -> dict[str, Any]:
+def cert_manager_values(config: TlsConfig, role_arn: pulumi.Input[str] | None) -> dict[str, Any]:
     """Values of the cert-manager chart (keys checked against the pinned chart by the render)."""
     ha = config.replicas > 1
     pdb = {"enabled": ha, "minAvailable": 1} if ha else {"enabled": False}
@@ -216,7 +216,9 @@ def cert_manager_values(config: TlsConfig, role_arn: pulumi.Input[str] | None, s
         # The webhook, issuers and certificates must never race the API: the readiness gate
         # below replaces this post-install hook, which helm.v4.Chart drops.
         "startupapicheck": {"enabled": False},
-        "prometheus": {"enabled": True, "servicemonitor": {"enabled": service_monitors}},
+        # Metrics on; the ServiceMonitor is `CertManager.monitor`'s, created once its CRD exists
+        # (cert-manager installs before the Prometheus operator, whose webhook it certifies).
+        "prometheus": {"enabled": True, "servicemonitor": {"enabled": False}},
         "webhook": {"replicaCount": config.replicas, "podDisruptionBudget": pdb, "resources": config.webhook_resources.values()},
         "cainjector": {"replicaCount": config.replicas, "podDisruptionBudget": pdb, "resources": config.cainjector_resources.values()},
     }
@@ -271,13 +273,11 @@ class CertManager(pulumi.ComponentResource):
         *,
         eks: EksCluster | None = None,
         region: str | None = None,
-        service_monitors: bool = False,
-        monitoring_ready: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`eks`, `region`: on aws, the cluster whose IRSA role lets the ACME solver write
-        the configured Route 53 zones. `service_monitors`: the Prometheus operator is
-        installed (`monitoring_ready` installs its CRDs)."""
+        the configured Route 53 zones. Call `monitor` once the Prometheus operator's CRDs are
+        installed to have the controller scraped."""
         super().__init__("gitops-platform:index:CertManager", name, None, opts)
         self._prefix = name
         child = pulumi.ResourceOptions(parent=self)
@@ -292,8 +292,8 @@ class CertManager(pulumi.ComponentResource):
             f"{name}-cert-manager",
             CHARTS["cert-manager"],
             NAMESPACE,
-            cert_manager_values(config, role_arn, service_monitors),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *(monitoring_ready or [])]),
+            cert_manager_values(config, role_arn),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]),
             RELEASE,
         )
         gate = self._readiness_gate(name, chart)
@@ -319,6 +319,23 @@ class CertManager(pulumi.ComponentResource):
         self.ca_certificate = secret.data.apply(lambda data: base64.b64decode((data or {}).get("ca.crt", "")).decode() if data else "")
         self.isolation = [isolation(config.issuer == "acme", self.namespace.metadata.apply(lambda m: m["name"]))]
         self.register_outputs({"ca_certificate": self.ca_certificate})
+
+    def monitor(self, crds_ready: list[pulumi.Resource]) -> None:
+        """Have Prometheus scrape the controller (`certmanager_certificate_*` metrics)."""
+        labels = {"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/instance": RELEASE, "app.kubernetes.io/component": "controller"}
+        k8s.apiextensions.CustomResource(
+            f"{self._prefix}-servicemonitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata={"name": "cert-manager", "namespace": NAMESPACE, "labels": labels},
+            spec={
+                "jobLabel": "app.kubernetes.io/name",
+                "selector": {"matchLabels": labels},
+                "namespaceSelector": {"matchNames": [NAMESPACE]},
+                "endpoints": [{"port": "http-metrics", "path": "/metrics", "interval": "60s", "scrapeTimeout": "30s"}],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *crds_ready]),
+        )
 
     def _readiness_gate(self, name: str, chart: pulumi.Resource) -> pulumi.Resource:
         """The chart's startupapicheck, as resources the engine creates and waits for."""

@@ -64,9 +64,17 @@ CHARTS: dict[str, Chart] = {
 
 
 def install_chart(
-    name: str, chart: Chart, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions, release: str | None = None
+    name: str,
+    chart: Chart,
+    namespace: str,
+    values: dict[str, Any],
+    opts: pulumi.ResourceOptions,
+    release: str | None = None,
+    *,
+    skip_crds: bool = False,
 ) -> k8s.helm.v4.Chart:
-    """`chart` as a `helm.v4.Chart`: every object a Pulumi resource the engine orders and the policy pack sees."""
+    """`chart` as a `helm.v4.Chart`: every object a Pulumi resource the engine orders and the policy pack sees.
+    `skip_crds`: leave out the chart's `crds/` (when something else owns those CRDs)."""
     return k8s.helm.v4.Chart(
         name,
         chart=chart.name,
@@ -75,6 +83,7 @@ def install_chart(
         namespace=namespace,
         name=release,
         values=values,
+        skip_crds=skip_crds or None,
         opts=opts,
     )
 

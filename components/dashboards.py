@@ -31,6 +31,9 @@ COLLECTED_METRICS: dict[str, str] = {
     "trivy_image_vulnerabilities": "trivy-operator",
     # Gatekeeper (PodMonitor gatekeeper)
     "gatekeeper_violations": "gatekeeper",
+    # cert-manager's controller (CertManager.monitor's ServiceMonitor)
+    "certmanager_certificate_expiration_timestamp_seconds": "cert-manager",
+    "certmanager_certificate_ready_status": "cert-manager",
     # Prometheus itself
     "up": "prometheus",
 }
@@ -154,7 +157,7 @@ def istio_red() -> dict[str, Any]:
 
 
 def security() -> dict[str, Any]:
-    """Vulnerabilities by severity and image, and policy violations by constraint."""
+    """Vulnerabilities by severity and image, policy violations by constraint, certificates by days to expiry."""
     return _dashboard(
         "gitops-platform-security",
         "Platform security",
@@ -169,6 +172,17 @@ def security() -> dict[str, Any]:
                 0,
             ),
             _panel(3, "Gatekeeper violations by constraint", "timeseries", [("sum by (enforcement_action) (gatekeeper_violations)", "{{enforcement_action}}")], 0, 8, 24, 8),
+            _panel(
+                4,
+                "Certificates by days to expiry",
+                "table",
+                [("sort((min by (namespace, name) (certmanager_certificate_expiration_timestamp_seconds) - time()) / 86400)", "{{namespace}}/{{name}}")],
+                0,
+                16,
+                24,
+                8,
+                unit="d",
+            ),
         ],
         ["security"],
     )

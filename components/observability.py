@@ -16,6 +16,7 @@ import pulumi_random as random
 from pydantic import Field, ValidationInfo, model_validator
 
 from ._extras import optional_module
+from .certificates import CertManager
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .dashboards import DASHBOARDS, dashboard_json
 from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
@@ -118,6 +119,8 @@ class RulesConfig(Model):
     istio_p99_latency_ms: int = Field(1000, ge=1)
     istio_error_percent: float = Field(5, gt=0, le=100)
     slo_availability_percent: float = Field(99.9, gt=50, lt=100, description="Availability objective of the burn-rate alerts.")
+    certificate_expiry_days: int = Field(14, ge=1, le=60, description="Alert when a cert-manager certificate expires within this many days.")
+    certificate_not_ready_minutes: int = Field(15, ge=1, le=1440, description="Alert when a certificate is not Ready for this long.")
 
 
 class GrafanaConfig(ProfiledModel):
@@ -212,9 +215,14 @@ class ObservabilityStack(pulumi.ComponentResource):
         *,
         eks: EksCluster | None = None,
         region: str | None = None,
+        certificates: CertManager | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`eks`, `region`: on aws, Loki stores chunks in S3 through an IRSA role of this cluster."""
+        """`eks`, `region`: on aws, Loki stores chunks in S3 through an IRSA role of this cluster.
+        `certificates`: the Prometheus operator's webhook certificate comes from the platform CA
+        (its CA injected by cert-manager), so kube-prometheus-stack needs no hooks and installs
+        as a `helm.v4.Chart` the engine and the policy pack see; without it, a `helm.v3.Release`
+        whose hook Jobs make the certificate."""
         super().__init__("gitops-platform:index:ObservabilityStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE}, opts=child)
@@ -224,36 +232,7 @@ class ObservabilityStack(pulumi.ComponentResource):
         version = CHARTS["kube-prometheus-stack"].version
         self.crds = k8s.yaml.v2.ConfigGroup(f"{name}-prometheus-crds", files=prometheus_crd_urls(version), opts=child)
 
-        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child)
-        self.grafana_admin_password = pulumi.Output.secret(password.result)
-        grafana_secret = k8s.core.v1.Secret(
-            f"{name}-grafana-admin-secret",
-            metadata={"name": "grafana-admin", "namespace": NAMESPACE},
-            string_data={"admin-user": config.grafana.admin_user, "admin-password": self.grafana_admin_password},
-            opts=in_ns,
-        )
-        receivers_secret = None
-        alerting = config.alerting
-        if alerting.pager or alerting.chat:
-            receivers_secret = k8s.core.v1.Secret(
-                f"{name}-alertmanager-receivers",
-                metadata={"name": "alertmanager-receivers", "namespace": NAMESPACE},
-                string_data={k: pulumi.Output.secret(r.secret) for k, r in (("pager", alerting.pager), ("chat", alerting.chat)) if r},
-                opts=in_ns,
-            )
-        install_release(
-            f"{name}-kube-prometheus-stack",
-            CHARTS["kube-prometheus-stack"],
-            NAMESPACE,
-            kube_prometheus_values(
-                config, grafana_secret.metadata.apply(lambda m: m["name"]), receivers_secret is not None,
-                loki_scalable=eks is not None, managed_control_plane=eks is not None,
-            ),
-            pulumi.ResourceOptions(parent=self, depends_on=[ns, self.crds, *([receivers_secret] if receivers_secret else [])]),
-            RELEASE,
-            skip_crds=True,
-            timeout_seconds=900,
-        )
+        self._kube_prometheus(name, config, ns, eks is not None, certificates)
         self.ready = [self.crds]
         uses_crds = pulumi.ResourceOptions(parent=self, depends_on=[ns, self.crds])
         self._scrape_targets(name, uses_crds)
@@ -285,6 +264,43 @@ class ObservabilityStack(pulumi.ComponentResource):
             {"tracing_address": self.tracing_address, "alertmanager_url": self.alertmanager_url, "prometheus_url": self.prometheus_url,
              "grafana_admin_password": self.grafana_admin_password}
         )
+
+    def _kube_prometheus(self, name: str, config: ObservabilityConfig, ns: k8s.core.v1.Namespace, aws: bool, certificates: CertManager | None) -> None:
+        """Grafana's admin Secret, the receivers' Secret, and kube-prometheus-stack (see `__init__`)."""
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+        self.grafana_admin_password = pulumi.Output.secret(password.result)
+        grafana_secret = k8s.core.v1.Secret(
+            f"{name}-grafana-admin-secret",
+            metadata={"name": "grafana-admin", "namespace": NAMESPACE},
+            string_data={"admin-user": config.grafana.admin_user, "admin-password": self.grafana_admin_password},
+            opts=in_ns,
+        )
+        receivers_secret = None
+        alerting = config.alerting
+        if alerting.pager or alerting.chat:
+            receivers_secret = k8s.core.v1.Secret(
+                f"{name}-alertmanager-receivers",
+                metadata={"name": "alertmanager-receivers", "namespace": NAMESPACE},
+                string_data={k: pulumi.Output.secret(r.secret) for k, r in (("pager", alerting.pager), ("chat", alerting.chat)) if r},
+                opts=in_ns,
+            )
+        values = kube_prometheus_values(
+            config, grafana_secret.metadata.apply(lambda m: m["name"]), receivers_secret is not None,
+            loki_scalable=aws, managed_control_plane=aws,
+            webhook_issuer=certificates.internal_issuer if certificates else None,
+        )
+        after = [ns, self.crds, *([receivers_secret] if receivers_secret else [])]
+        if certificates is not None:
+            install_chart(
+                f"{name}-kube-prometheus-stack", CHARTS["kube-prometheus-stack"], NAMESPACE, values,
+                pulumi.ResourceOptions(parent=self, depends_on=[*after, *certificates.ready]), RELEASE, skip_crds=True,
+            )
+        else:
+            install_release(
+                f"{name}-kube-prometheus-stack", CHARTS["kube-prometheus-stack"], NAMESPACE, values,
+                pulumi.ResourceOptions(parent=self, depends_on=after), RELEASE, skip_crds=True, timeout_seconds=900,
+            )
 
     def _scrape_targets(self, name: str, opts: pulumi.ResourceOptions) -> None:
         """istiod, Envoy sidecars and gateways, Gatekeeper: the platform metrics the charts do not scrape themselves."""
@@ -368,10 +384,18 @@ def monitoring_isolation(config: ObservabilityConfig, namespace_input: pulumi.In
 
 
 def kube_prometheus_values(
-    config: ObservabilityConfig, grafana_secret: pulumi.Input[str], receivers: bool, *, loki_scalable: bool = False, managed_control_plane: bool = False
+    config: ObservabilityConfig,
+    grafana_secret: pulumi.Input[str],
+    receivers: bool,
+    *,
+    loki_scalable: bool = False,
+    managed_control_plane: bool = False,
+    webhook_issuer: str | None = None,
 ) -> dict[str, Any]:
     """`managed_control_plane`: EKS runs etcd, the scheduler and the controller manager out of
-    reach: no Services, scrape jobs or alerts for them (they would select nothing and alert forever)."""
+    reach: no Services, scrape jobs or alerts for them (they would select nothing and alert forever).
+    `webhook_issuer`: the ClusterIssuer of the operator's webhook certificate (cert-manager
+    injects its CA); without it the chart's hook Jobs create both."""
     p, a, g = config.prometheus, config.alerting, config.grafana
     spec: dict[str, Any] = {
         "replicas": p.replicas,
@@ -405,8 +429,15 @@ def kube_prometheus_values(
             },
             "additionalDataSources": grafana_datasources(config, loki_scalable=loki_scalable),
         },
-        # The admission webhook's certificate Jobs (hooks) get requests too.
-        "prometheusOperator": {"resources": _SMALL, "admissionWebhooks": {"patch": {"resources": HOOK_JOB_RESOURCES}}},
+        "prometheusOperator": {
+            "resources": _SMALL,
+            "admissionWebhooks": (
+                {"certManager": {"enabled": True, "issuerRef": {"name": webhook_issuer, "kind": "ClusterIssuer"}}}
+                if webhook_issuer
+                # The admission webhook's certificate Jobs (hooks) get requests too.
+                else {"patch": {"resources": HOOK_JOB_RESOURCES}}
+            ),
+        },
         "kube-state-metrics": {"resources": _TINY},
         "prometheus-node-exporter": {"resources": _TINY},
     }
@@ -517,6 +548,20 @@ def platform_rule_groups(rules: RulesConfig) -> list[dict[str, Any]]:
                   "Critical vulnerability in {{ $labels.image_repository }}:{{ $labels.image_tag }}", "Trivy found {{ $value }} fixable critical vulnerabilities; rebuild on a patched base."),
             alert("GatekeeperViolations", "sum by (enforcement_action) (gatekeeper_violations) > 0", "warning",
                   "Gatekeeper audit found violations", "{{ $value }} objects violate constraints ({{ $labels.enforcement_action }}); `kubectl get constraints`.", "10m"),
+        ]},
+        {"name": "certificates", "rules": [
+            # cert-manager renews 30 days before expiry: a certificate this close to expiry
+            # has failed to renew for two weeks.
+            alert("CertificateExpiringSoon",
+                  f"min by (namespace, name) (certmanager_certificate_expiration_timestamp_seconds) - time() < {rules.certificate_expiry_days} * 86400",
+                  "critical", "Certificate {{ $labels.namespace }}/{{ $labels.name }} expires soon",
+                  f"It expires in less than {rules.certificate_expiry_days} days and has not been renewed; "
+                  "`kubectl -n {{ $labels.namespace }} describe certificate {{ $labels.name }}`.", "1h"),
+            alert("CertificateNotReady",
+                  'max by (namespace, name) (certmanager_certificate_ready_status{condition!="True"}) == 1',
+                  "warning", "Certificate {{ $labels.namespace }}/{{ $labels.name }} not ready",
+                  f"Not Ready for {rules.certificate_not_ready_minutes} minutes: issuance or renewal is failing; see README, TLS.",
+                  f"{rules.certificate_not_ready_minutes}m"),
         ]},
         {"name": "slo", "rules": [
             # Multi-window burn rates (Google SRE workbook): 14.4x over 1h and 5m pages, 6x over 6h and 30m warns.

@@ -66,21 +66,24 @@ class Platform(pulumi.ComponentResource):
         # In-cluster components use the cluster's provider; those that also create AWS
         # resources (S3 for Loki, ECR pulls, the cluster autoscaler's role) the AWS one.
         providers: dict[str, pulumi.ProviderResource] = {"kubernetes": cluster.provider, **({"aws": aws_provider} if aws_provider else {})}
-        observability = None
-        if config.observability.enabled:
-            observability = ObservabilityStack(
-                f"{name}-observability", config.observability, eks=eks, region=region, opts=pulumi.ResourceOptions(parent=self, providers=providers)
-            )
-        autoscaling = None
-        if config.autoscaling.enabled:
-            autoscaling = AutoscalingStack(
-                f"{name}-autoscaling", config.autoscaling, eks=eks, region=region, opts=pulumi.ResourceOptions(parent=self, providers=providers)
-            )
+        # cert-manager first: the Prometheus operator's and VPA's webhook certificates come from it.
         self.certificates = None
         if config.tls.enabled:
             self.certificates = CertManager(
-                f"{name}-tls", config.tls, eks=eks, region=region, service_monitors=observability is not None,
-                monitoring_ready=observability.ready if observability else None,
+                f"{name}-tls", config.tls, eks=eks, region=region, opts=pulumi.ResourceOptions(parent=self, providers=providers)
+            )
+        observability = None
+        if config.observability.enabled:
+            observability = ObservabilityStack(
+                f"{name}-observability", config.observability, eks=eks, region=region, certificates=self.certificates,
+                opts=pulumi.ResourceOptions(parent=self, providers=providers),
+            )
+            if self.certificates is not None:
+                self.certificates.monitor(observability.ready)
+        autoscaling = None
+        if config.autoscaling.enabled:
+            autoscaling = AutoscalingStack(
+                f"{name}-autoscaling", config.autoscaling, eks=eks, region=region, certificates=self.certificates,
                 opts=pulumi.ResourceOptions(parent=self, providers=providers),
             )
         parts = [p for p in (observability, autoscaling, self.certificates) if p is not None]

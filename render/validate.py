@@ -57,6 +57,9 @@ FREE_FORM: tuple[str, ...] = (
     "jaeger:userconfig",  # Jaeger v2 (OpenTelemetry collector) configuration, passed verbatim
     "kube-prometheus-stack:alertmanager.config",  # Alertmanager configuration, validated by Alertmanager
     "kube-prometheus-stack:prometheus.prometheusSpec.storageSpec",  # the operator's StorageSpec (a PVC template)
+    # An issuer reference copied verbatim into the webhook's Certificate by
+    # templates/prometheus-operator/certmanager.yaml; values.yaml has it only as a comment.
+    "kube-prometheus-stack:prometheusOperator.admissionWebhooks.certManager.issuerRef",
     "loki:loki.schemaConfig",  # Loki configuration blocks, rendered into Loki's config file
     "loki:loki.limits_config",
     "loki:loki.compactor",

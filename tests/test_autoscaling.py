@@ -117,10 +117,24 @@ def test_bad_autoscaling_config(config, path, text):
     assert text in problem.message
 
 
-def test_vpa_is_a_helm_release_so_its_certificate_hooks_run(local_run):
-    # The admission controller's TLS Secret and its webhook's caBundle come from certgen
-    # hook Jobs, which a helm.v4.Chart would drop.
-    [vpa] = [r for r in local_run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "vertical-pod-autoscaler"]
+def test_vpa_webhook_certificate_comes_from_cert_manager_so_it_is_a_v4_chart(local_run):
+    # No certgen hooks to run: the admission controller's certificate is issued by the
+    # platform CA and cert-manager injects the webhook's CA.
+    [vpa] = [r for r in local_run.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == "vertical-pod-autoscaler"]
+    [gate] = [r for r in local_run.of_type("kubernetes:batch/v1:Job") if r.name == "platform-tls-apicheck"]
+    admission = vpa.inputs["values"]["admissionController"]
+
+    assert admission["certGen"] == {"enabled": False}
+    assert admission["certManager"]["enabled"] is True
+    assert admission["certManager"]["issuerRef"] == {"name": "platform-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    assert gate.urn in vpa.dependencies
+    assert not [r for r in local_run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "vertical-pod-autoscaler"]
+
+
+def test_vpa_without_cert_manager_is_a_release_so_its_certificate_hooks_run():
+    # Without cert-manager the TLS Secret and the webhook's caBundle come from certgen hook
+    # Jobs, which a helm.v4.Chart would drop.
+    run = run_program("local", local(tls={"enabled": False}))
+    [vpa] = [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "vertical-pod-autoscaler"]
 
     assert vpa.inputs["values"]["admissionController"]["certGen"]["resources"]["requests"] == {"cpu": "10m", "memory": "32Mi"}
-    assert not local_run.of_type("kubernetes:helm.sh/v4:Chart") or all(r.inputs["chart"] != "vertical-pod-autoscaler" for r in local_run.of_type("kubernetes:helm.sh/v4:Chart"))

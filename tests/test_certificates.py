@@ -45,7 +45,10 @@ def test_chart_installs_and_upgrades_its_crds_and_drops_the_hook_it_cannot_run(l
     assert values["startupapicheck"] == {"enabled": False}
     for part in (values, values["webhook"], values["cainjector"]):
         assert part["resources"]["requests"] and part["resources"]["limits"]
-    assert values["prometheus"]["servicemonitor"]["enabled"] is True
+    # The chart's ServiceMonitor would need the Prometheus CRDs first; CertManager.monitor makes it.
+    assert values["prometheus"] == {"enabled": True, "servicemonitor": {"enabled": False}}
+    [monitor] = [r for r in local_run.resources if r.type == "kubernetes:monitoring.coreos.com/v1:ServiceMonitor" and r.name == "platform-tls-servicemonitor"]
+    assert monitor.inputs["spec"]["endpoints"][0]["port"] == "http-metrics"
 
 
 def test_the_readiness_gate_is_a_job_every_issuer_and_certificate_waits_for(local_run):
@@ -61,8 +64,8 @@ def test_the_readiness_gate_is_a_job_every_issuer_and_certificate_waits_for(loca
 
 
 def test_pod_disruption_budgets_only_with_more_than_one_replica():
-    assert cert_manager_values(TlsConfig.for_environment("local"), None, False)["podDisruptionBudget"] == {"enabled": False}
-    aws_values = cert_manager_values(TlsConfig.for_environment("aws", acme=AWS_ACME), "arn:role", True)
+    assert cert_manager_values(TlsConfig.for_environment("local"), None)["podDisruptionBudget"] == {"enabled": False}
+    aws_values = cert_manager_values(TlsConfig.for_environment("aws", acme=AWS_ACME), "arn:role")
     for part in (aws_values, aws_values["webhook"], aws_values["cainjector"]):
         assert part["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
     assert aws_values["replicaCount"] == aws_values["webhook"]["replicaCount"] == 2
@@ -194,3 +197,36 @@ def test_bad_tls_config_registers_no_resource():
     run, error = run_program_recording("aws", aws(tls={"acme": {**AWS_ACME, "email": "nope"}}))
 
     assert isinstance(error, ConfigError) and run.resources == []
+
+
+# --- webhooks: CA from the injector -------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["local", "aws"])
+def test_no_chart_still_needs_a_certificate_hook_and_injected_webhooks_leave_cabundle_to_the_injector(rendered, stack):
+    _, data, deployed = rendered(stack)
+    injected = [
+        d for d in deployed.objects
+        if d.kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+        and any(k.startswith("cert-manager.io/inject-ca-from") for k in (d.obj["metadata"].get("annotations") or {}))
+    ]
+
+    assert {d.name for d in injected} >= {"kps-admission", "vpa-vertical-pod-autoscaler-webhook-config", "cert-manager-webhook"}
+    # Server-side apply: Pulumi owns only the fields it sets. A chart that set caBundle would
+    # make every `pulumi up` fight the injector; none does, so none is ignored.
+    assert all("caBundle" not in (w.get("clientConfig") or {}) for d in injected for w in d.obj["webhooks"])
+    releases = {c["release"]: c for c in data["charts"]}
+    assert releases["kps"]["install"] == releases["vpa"]["install"] == "v4"
+    assert all(not c["hooks"]["dropped"] for c in data["charts"])
+    assert data["deployability"]["errors"] == []
+
+
+def test_the_policy_pack_sees_kube_prometheus_stack(rendered):
+    from render.report import _policy_resources
+
+    run, data, deployed = rendered("local")
+    seen, hidden = _policy_resources(run, deployed)
+
+    assert "kubernetes:apps/v1:Deployment" in {r.type for r in seen if r.name.startswith("platform-observability-kube-prometheus-stack:monitoring/kps-operator")}
+    assert not [r for r in hidden if "monitoring/kps-" in r.name]
+    assert data["policies"]["violations"] == []

@@ -297,3 +297,35 @@ def test_report_shape():
 
     assert {k: report[k] for k in ("checked", "errors", "prerequisites")} == {"checked": 3, "errors": [], "prerequisites": []}
     assert {"kind": "ConfigMap", "namespace": "*", "name": "istio-ca-root-cert", "created_by": "istiod (namespace controller), in every namespace"} in report["runtime_objects"]
+
+
+def _injected_webhook(annotation: str, source: str) -> Deployed:
+    hook = obj("ValidatingWebhookConfiguration", "checks", namespace="", api_version="admissionregistration.k8s.io/v1",
+               webhooks=[{"name": "check.example.com", "clientConfig": {"service": {"namespace": "apps", "name": "api", "port": 443}}}])
+    hook.obj["metadata"]["annotations"] = {annotation: source}
+    return hook
+
+
+def test_a_webhook_whose_ca_cert_manager_injects_needs_the_certificate_or_secret():
+    service = obj("Service", "api", spec={"ports": [{"port": 443}]})
+    certificate = obj("Certificate", "api-tls", api_version="cert-manager.io/v1", spec={"secretName": "api-tls"})
+
+    from_certificate = _injected_webhook("cert-manager.io/inject-ca-from", "apps/api-tls")
+    from_secret = _injected_webhook("cert-manager.io/inject-ca-from-secret", "apps/api-tls")
+
+    [missing] = check_webhooks([*BASE, service, from_certificate], [], LOCAL)
+    assert "Certificate apps/api-tls" in missing["message"] and "could not trust it" in missing["message"]
+    [missing_secret] = check_webhooks([*BASE, service, from_secret], [], LOCAL)
+    assert "Secret apps/api-tls" in missing_secret["message"]
+    assert check_webhooks([*BASE, service, certificate, from_certificate], [], LOCAL) == []
+    # The Secret a Certificate issues counts as created.
+    assert check_webhooks([*BASE, service, certificate, from_secret], [], LOCAL) == []
+
+
+def test_a_certificate_is_the_producer_of_its_secret():
+    volume = pod(volumes=[{"name": "tls", "secret": {"secretName": "api-tls"}}])
+    certificate = obj("Certificate", "api", api_version="cert-manager.io/v1", spec={"secretName": "api-tls"})
+
+    [finding] = check_references([*BASE, volume], [], LOCAL)
+    assert "Secret apps/api-tls" in finding["message"]
+    assert check_references([*BASE, volume, certificate], [], LOCAL) == []

@@ -148,12 +148,15 @@ def test_platform_alerts_are_complete(local_obs):
     assert set(rules) == {
         "PodCrashLooping", "PodNotReady", "HighMemoryUsage", "HighCPUUsage", "IstioHighP99Latency", "IstioHigh5xxRate",
         "TrivyCriticalVulnerability", "GatekeeperViolations", "SLOErrorBudgetBurnFast", "SLOErrorBudgetBurnSlow",
+        "CertificateExpiringSoon", "CertificateNotReady",
     }
     for rule in rules.values():
         assert rule["labels"]["severity"] in ("critical", "warning")
         assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
     assert rules["IstioHigh5xxRate"]["labels"]["severity"] == "critical"
     assert rules["PodNotReady"]["for"] == "15m"
+    assert "< 14 * 86400" in rules["CertificateExpiringSoon"]["expr"]
+    assert rules["CertificateNotReady"]["for"] == "15m"
 
 
 def test_configured_thresholds_appear_in_the_expressions():

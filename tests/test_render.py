@@ -99,7 +99,7 @@ def test_manifests_hold_every_object_the_stack_deploys(rendered, local_run):
         ("LimitRange", "apps", "platform-defaults"),
         # from the charts: a v4 chart's Deployment, a v3 release's hook Job, a crds/ CRD
         ("Deployment", "istio-system", "istiod"),
-        ("Job", "monitoring", "kps-admission-create"),
+        ("Job", "gatekeeper-system", "gatekeeper-update-namespace-label"),
         ("CustomResourceDefinition", None, "constrainttemplates.templates.gatekeeper.sh"),
     }
     # Chart-rendered objects get the release namespace, as the install gives them.
@@ -117,10 +117,9 @@ def test_critical_path_in_report_starts_at_the_cluster(rendered):
     assert path["length"] == len(names) == 6
     assert names[:2] == ["platform-cluster-kind", "platform-cluster-k8s"]
     # Ties are broken by URN: cert-manager's chain (namespace -> chart -> readiness gate ->
-    # root CA) is as long as Gatekeeper's (namespaces -> release -> template -> constraint).
-    assert names[-3:] in (
-        ["platform-security-gatekeeper", "platform-security-template-allowedrepos", "platform-security-constraint-allowedrepos"],
-        ["platform-tls-cert-manager", "platform-tls-apicheck", "platform-tls-root-ca"],
+    # what waits for it) is as long as Gatekeeper's (namespaces -> release -> template -> constraint).
+    assert names[-3:] == ["platform-security-gatekeeper", "platform-security-template-allowedrepos", "platform-security-constraint-allowedrepos"] or (
+        names[2:5] == ["platform-tls-ns", "platform-tls-cert-manager", "platform-tls-apicheck"]
     )
 
 

@@ -33,6 +33,9 @@ _EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ObservabilityConfig": ("observability", ()),
     "AutoscalingStack": ("autoscaling", ()),
     "AutoscalingStackConfig": ("autoscaling", ()),
+    "CertManager": ("certificates", ()),
+    "TlsConfig": ("certificates", ()),
+    "NamespaceIsolation": ("netpol", ()),
     "Registry": ("registry", ()),
     "EcrRegistry": ("ecr", ("pulumi_aws",)),
     "EcrRegistryConfig": ("ecr", ()),
@@ -52,6 +55,7 @@ _EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
 __all__ = [
     "AutoscalingStack",
     "AutoscalingStackConfig",
+    "CertManager",
     "ConfigError",
     "EcrRegistry",
     "EcrRegistryConfig",
@@ -65,6 +69,7 @@ __all__ = [
     "MeshStack",
     "MicroserviceConfig",
     "MicroserviceStack",
+    "NamespaceIsolation",
     "ObservabilityConfig",
     "ObservabilityStack",
     "Platform",
@@ -73,6 +78,7 @@ __all__ = [
     "SampleApps",
     "SecurityConfig",
     "SecurityStack",
+    "TlsConfig",
     "__version__",
     "parse_config",
 ]
@@ -97,6 +103,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .apps import SampleApps
     from .autoscaling import AutoscalingStack, AutoscalingStackConfig
+    from .certificates import CertManager, TlsConfig
     from .config import ConfigError, PlatformConfig, parse_config
     from .ecr import EcrRegistry, EcrRegistryConfig
     from .eks import EksCluster, EksClusterConfig
@@ -104,6 +111,7 @@ if TYPE_CHECKING:
     from .local_registry import LocalRegistry, LocalRegistryConfig
     from .mesh import MeshConfig, MeshStack
     from .microservice import MicroserviceConfig, MicroserviceStack
+    from .netpol import NamespaceIsolation
     from .observability import ObservabilityConfig, ObservabilityStack
     from .platform import Platform
     from .registry import Registry

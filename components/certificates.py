@@ -404,6 +404,8 @@ class CertManager(pulumi.ComponentResource):
     ) -> k8s.apiextensions.CustomResource:
         """A `Certificate` whose Secret `secret_name` cert-manager keeps issued and renewed.
 
+        `resource_name`: its Pulumi name — prefixed with this component's name, unless
+        `parent` (the component that owns it) is given, whose name the caller includes.
         `wait`: the engine waits until it is Ready (for consumers that mount the Secret at
         start); otherwise consumers pick the Secret up when it appears.
         """

@@ -63,6 +63,7 @@ _WORKLOAD_KINDS = [
     {"apiGroups": [""], "kinds": ["Pod"]},
     {"apiGroups": ["apps"], "kinds": ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"]},
     {"apiGroups": ["batch"], "kinds": ["Job", "CronJob"]},
+    {"apiGroups": ["argoproj.io"], "kinds": ["Rollout"]},
 ]
 
 EnforcementAction = Literal["deny", "dryrun", "warn"]
@@ -141,6 +142,7 @@ class ConstraintEnforcementConfig(Model):
     seccomp: EnforcementAction = "deny"
     network_policy_types: EnforcementAction = "deny"
     namespace_default_deny: EnforcementAction = "deny"
+    app_project_confined: EnforcementAction = "deny"
     read_only_root_filesystem: EnforcementAction = "deny"
     disallowed_tags: EnforcementAction = "deny"
     host_namespaces: EnforcementAction = "deny"
@@ -453,6 +455,7 @@ class _Template:
         parameters: Mapping[str, Any] | None = None,
         kinds: list[dict[str, Any]] | None = None,
         sync: list[dict[str, str]] | None = None,
+        exempt_namespaces: bool = True,
     ):
         self.rego, self.package, self.kind, self.enforcement_key = rego, package, kind, enforcement_key
         self.parameters = dict(parameters or {})
@@ -460,6 +463,9 @@ class _Template:
         """What the constraint matches: workloads unless the rule is about another kind."""
         self.sync = list(sync or [])
         """Kinds (group, version, kind) the Rego reads from Gatekeeper's inventory."""
+        self.exempt_namespaces = exempt_namespaces
+        """Whether the constraint skips the platform's namespaces (workload rules do; a rule about
+        objects that live in a platform namespace, like Argo CD's AppProjects, must not)."""
 
     @property
     def name(self) -> str:
@@ -485,6 +491,10 @@ TEMPLATES = (
         "namespacedefaultdeny", "k8snamespacedefaultdeny", "K8sNamespaceDefaultDeny", "namespace_default_deny",
         kinds=[{"apiGroups": [""], "kinds": ["Pod"]}],
         sync=[{"group": "networking.k8s.io", "version": "v1", "kind": "NetworkPolicy"}],
+    ),
+    _Template(
+        "appprojectconfined", "k8sappprojectconfined", "K8sAppProjectConfined", "app_project_confined",
+        kinds=[{"apiGroups": ["argoproj.io"], "kinds": ["AppProject"]}], exempt_namespaces=False,
     ),
     _Template("privilegeescalation", "k8spspallowprivilegeescalationcontainer", "K8sPSPAllowPrivilegeEscalationContainer", "no_privilege_escalation"),
     _Template("readonlyrootfs", "k8sreadonlyrootfilesystem", "K8sReadOnlyRootFilesystem", "read_only_root_filesystem", {"exemptImages": _STRING_LIST}),
@@ -679,7 +689,7 @@ class SecurityStack(pulumi.ComponentResource):
             )
             spec: dict[str, Any] = {
                 "enforcementAction": getattr(config.enforcement, template.enforcement_key),
-                "match": {"kinds": template.kinds, "excludedNamespaces": exempt},
+                "match": {"kinds": template.kinds, **({"excludedNamespaces": exempt} if template.exempt_namespaces else {})},
             }
             parameters = constraint_parameters(template, config, registry_prefixes)
             if parameters is not None:

@@ -13,6 +13,8 @@ KINDS = {
     "Job": ("kubernetes:batch/v1:Job", "batch/v1"),
     "CronJob": ("kubernetes:batch/v1:CronJob", "batch/v1"),
     "Pod": ("kubernetes:core/v1:Pod", "v1"),
+    # Argo Rollouts' Deployment replacement: a pod template under spec.template.
+    "Rollout": ("kubernetes:argoproj.io/v1alpha1:Rollout", "argoproj.io/v1alpha1"),
 }
 
 
@@ -54,7 +56,7 @@ def workload(kind: str = "Deployment") -> dict[str, Any]:
         spec = {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": template}}}
     else:
         spec = {"template": template}
-        if kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        if kind in ("Deployment", "StatefulSet", "DaemonSet", "Rollout"):
             spec["selector"] = {"matchLabels": {"app": "api"}}
     return {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec}
 
@@ -169,6 +171,38 @@ def mutate_network_policy(fn: Callable[[dict[str, Any]], None]) -> dict[str, Any
     return obj
 
 
+def app_project() -> dict[str, Any]:
+    """A compliant AppProject: one team's repository, its namespace on this cluster, no cluster-scoped kinds."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "api", "namespace": "argocd"},
+        "spec": {
+            "sourceRepos": ["https://github.com/example/team-api.git"],
+            "destinations": [{"server": "https://kubernetes.default.svc", "namespace": "apps"}],
+            "clusterResourceWhitelist": [],
+            "namespaceResourceBlacklist": [{"group": "", "kind": "ResourceQuota"}],
+        },
+    }
+
+
+APP_PROJECT_TYPE = "kubernetes:argoproj.io/v1alpha1:AppProject"
+
+APP_PROJECT_MUTATIONS: dict[str, list[tuple[str, Callable[[dict[str, Any]], None], str]]] = {
+    "argocd-appproject-confined": [
+        ("every-source", lambda o: o["spec"]["sourceRepos"].append("*"), "allows every source repository"),
+        ("every-namespace", lambda o: o["spec"]["destinations"][0].update(namespace="*"), "allows every destination"),
+        ("every-server", lambda o: o["spec"]["destinations"][0].update(server="*"), "allows every destination"),
+        ("cluster-kinds", lambda o: o["spec"].update(clusterResourceWhitelist=[{"group": "*", "kind": "*"}]), "allows cluster-scoped kinds"),
+    ],
+}
+
+
+def mutate_app_project(fn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    obj = app_project()
+    fn(obj)
+    return obj
+
+
 GATEKEEPER_TWINS = {
     # CrossGuard policy -> (Rego file under policies/rego, package, Gatekeeper parameters)
     "kubernetes-workload-required-labels": ("requiredlabels", "k8srequiredlabels", {"labels": ["app", "version", "environment"]}),
@@ -177,6 +211,7 @@ GATEKEEPER_TWINS = {
     "kubernetes-container-no-privileged": ("privileged", "k8spspprivileged", {}),
     "kubernetes-pod-seccomp": ("seccomp", "k8spspseccomp", {}),
     "kubernetes-networkpolicy-policy-types": ("networkpolicytypes", "k8snetworkpolicytypes", {}),
+    "argocd-appproject-confined": ("appprojectconfined", "k8sappprojectconfined", {}),
     "kubernetes-container-no-privilege-escalation": ("privilegeescalation", "k8spspallowprivilegeescalationcontainer", {}),
     "kubernetes-container-drop-capabilities": (
         "capabilities", "k8spspcapabilities", {"exemptImages": ["docker.io/istio/proxyv2:"], "allowedCapabilities": ["NET_BIND_SERVICE"]},

@@ -19,7 +19,7 @@ from components.security import (
     constraint_parameters,
     constraint_template,
 )
-from policy_fixtures import mutate, network_policy, spec_of, workload
+from policy_fixtures import app_project, mutate, network_policy, spec_of, workload
 
 STACK_REGISTRY = "localhost:5001/"
 CONFIG = GatekeeperConfig.for_environment("local")
@@ -30,7 +30,8 @@ def constraint(template):
         params = {"repos": sorted({STACK_REGISTRY, *CONFIG.upstream_registries})}
     else:
         params = constraint_parameters(template, CONFIG, [])
-    return {"kind": template.kind, "spec": {"match": {"kinds": template.kinds, "excludedNamespaces": list(EXEMPT_NAMESPACES)}, "parameters": params or {}}}
+    excluded = list(EXEMPT_NAMESPACES) if template.exempt_namespaces else []
+    return {"kind": template.kind, "spec": {"match": {"kinds": template.kinds, "excludedNamespaces": excluded}, "parameters": params or {}}}
 
 
 def matches(match, obj):
@@ -74,6 +75,8 @@ DISALLOWED = {
     "seccomp": [lambda o: spec_of(o)["securityContext"].pop("seccompProfile"), lambda o: i0(o)["securityContext"].update(seccompProfile={"type": "Unconfined"})],
     # Not a workload rule: each mutation turns the fixture into a NetworkPolicy without policyTypes.
     "networkpolicytypes": [lambda o: _as_network_policy(o, None), lambda o: _as_network_policy(o, [])],
+    # Not a workload rule either: each mutation turns the fixture into an AppProject that is too open.
+    "appprojectconfined": [lambda o: _as_app_project(o, sourceRepos=["*"]), lambda o: _as_app_project(o, clusterResourceWhitelist=[{"group": "*", "kind": "*"}])],
     "privilegeescalation": [lambda o: c0(o)["securityContext"].update(allowPrivilegeEscalation=True), lambda o: i0(o)["securityContext"].pop("allowPrivilegeEscalation")],
     "readonlyrootfs": [lambda o: c0(o)["securityContext"].update(readOnlyRootFilesystem=False), lambda o: i0(o)["securityContext"].pop("readOnlyRootFilesystem")],
     "disallowedtags": [lambda o: c0(o).update(image="localhost:5001/api:latest"), lambda o: i0(o).update(image="localhost:5001/api-migrate")],
@@ -97,12 +100,20 @@ def _as_network_policy(o, policy_types):
         o["spec"]["policyTypes"] = policy_types
 
 
+def _as_app_project(o, **spec):
+    namespace = o["metadata"]["namespace"]
+    o.clear()
+    o.update(app_project())
+    o["metadata"].update(name="api", namespace=namespace)
+    o["spec"].update(spec)
+
+
 def test_every_template_has_a_suite():
     assert set(DISALLOWED) == set(BY_REGO)
 
 
 @pytest.mark.parametrize("rego", sorted(BY_REGO))
-@pytest.mark.parametrize("kind", ["Deployment", "Pod", "CronJob"])
+@pytest.mark.parametrize("kind", ["Deployment", "Pod", "CronJob", "Rollout"])
 def test_allowed_objects_pass(rego, kind):
     assert gator(BY_REGO[rego], workload(kind)) == []
 
@@ -122,7 +133,8 @@ def test_excluded_namespace_is_not_checked(rego):
     obj = mutate(DISALLOWED[rego][0])
     obj["metadata"]["namespace"] = "kube-system"
 
-    assert gator(BY_REGO[rego], obj) == []
+    # AppProjects live in Argo CD's (platform) namespace: that constraint excludes none.
+    assert (gator(BY_REGO[rego], obj) == []) is BY_REGO[rego].exempt_namespaces
 
 
 def test_istio_init_container_is_exempt_only_where_configured():

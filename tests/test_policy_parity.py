@@ -13,12 +13,16 @@ from policies import ALL_POLICIES
 from policies.evaluate import Resource, evaluate
 from policies.rego import REGO_DIR, rego_source
 from policy_fixtures import (
+    APP_PROJECT_MUTATIONS,
+    APP_PROJECT_TYPE,
     GATEKEEPER_TWINS,
     KINDS,
     NETWORK_POLICY_MUTATIONS,
     NETWORK_POLICY_TYPE,
     WORKLOAD_MUTATIONS,
+    app_project,
     mutate,
+    mutate_app_project,
     mutate_network_policy,
     network_policy,
     workload,
@@ -55,7 +59,7 @@ def crossguard_violations(policy: str, obj: dict, parameters: dict) -> list[str]
     """CrossGuard's view: the pack's policy on the same object as Pulumi-shaped props."""
     renamed = {"repos": "registries"}
     config = {policy: {renamed.get(k, k): v for k, v in parameters.items()}} if parameters else {}
-    type_ = KINDS[obj["kind"]][0] if obj["kind"] in KINDS else NETWORK_POLICY_TYPE
+    type_ = KINDS[obj["kind"]][0] if obj["kind"] in KINDS else {"AppProject": APP_PROJECT_TYPE}.get(obj["kind"], NETWORK_POLICY_TYPE)
     result = evaluate([Resource(type_, "urn:obj", "obj", obj)], policies=[BY_NAME[policy]], pack_config=config)
     return sorted(v["message"] for v in result["violations"])
 
@@ -65,11 +69,14 @@ def fixtures():
     out = [(f"compliant-{kind}", workload(kind)) for kind in KINDS]
     for rule, cases in WORKLOAD_MUTATIONS.items():
         for case, fn, _ in cases:
-            for kind in ("Deployment", "CronJob", "Pod"):
+            for kind in ("Deployment", "CronJob", "Pod", "Rollout"):
                 out.append((f"{rule}:{case}:{kind}", mutate(fn, kind)))
     out.append(("compliant-NetworkPolicy", network_policy()))
     for rule, cases in NETWORK_POLICY_MUTATIONS.items():
         out += [(f"{rule}:{case}:NetworkPolicy", mutate_network_policy(fn)) for case, fn, _ in cases]
+    out.append(("compliant-AppProject", app_project()))
+    for rule, cases in APP_PROJECT_MUTATIONS.items():
+        out += [(f"{rule}:{case}:AppProject", mutate_app_project(fn)) for case, fn, _ in cases]
     # Several problems at once: both engines must count each.
     def everything(o):
         spec = o["spec"]["template"]["spec"]

@@ -29,6 +29,7 @@ WORKLOAD_TYPES = frozenset(
         "kubernetes:apps/v1:ReplicaSet",
         "kubernetes:batch/v1:Job",
         "kubernetes:batch/v1:CronJob",
+        "kubernetes:argoproj.io/v1alpha1:Rollout",
     }
 )
 

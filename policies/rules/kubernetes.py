@@ -183,6 +183,23 @@ def check_network_policy_types(obj: Mapping[str, Any], config: Mapping[str, Any]
     return [f"{describe(obj)} does not set spec.policyTypes; list Ingress and/or Egress explicitly so what it restricts is what it says"]
 
 
+APP_PROJECT = frozenset({"kubernetes:argoproj.io/v1alpha1:AppProject"})
+
+
+def check_app_project(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:  # GATEKEEPER appprojectconfined.rego
+    spec = obj.get("spec") or {}
+    out = []
+    if "*" in (spec.get("sourceRepos") or []):
+        out.append(f"{describe(obj)} allows every source repository (sourceRepos: '*'); list the team's repositories")
+    for destination in spec.get("destinations") or []:
+        for key in ("server", "name", "namespace"):
+            if (destination or {}).get(key) == "*":
+                out.append(f"{describe(obj)} allows every destination (destinations[].{key}: '*'); name the team's namespaces on this cluster")
+    if spec.get("clusterResourceWhitelist"):
+        out.append(f"{describe(obj)} allows cluster-scoped kinds (clusterResourceWhitelist); teams deploy namespaced objects only")
+    return out
+
+
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 CLUSTER_OWNED_NAMESPACES = ["kube-system", "local-path-storage"]
 """Namespaces whose pods the cluster itself runs and manages (CoreDNS, kube-proxy, the CNI,
@@ -386,6 +403,14 @@ POLICIES = [
         config_schema=PolicyConfigSchema(
             properties={"allowed": {"type": "array", "items": {"type": "string"}, "default": ["istio-ingress/istio-ingressgateway"]}}
         ),
+    ),
+    resource_policy(
+        "argocd-appproject-confined",
+        "Argo CD AppProjects confine their Applications: never every source repository, every destination, or cluster-scoped kinds.",
+        types=APP_PROJECT,
+        check=check_app_project,
+        severity=Severity.HIGH,
+        remediation="List the team's repositories in sourceRepos, its namespaces in destinations, and leave clusterResourceWhitelist empty.",
     ),
     stack_policy(
         "kubernetes-namespace-default-deny",

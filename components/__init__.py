@@ -34,6 +34,9 @@ _EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "AutoscalingStack": ("autoscaling", ()),
     "AutoscalingStackConfig": ("autoscaling", ()),
     "CertManager": ("certificates", ()),
+    "RolloutsController": ("delivery", ()),
+    "RolloutsConfig": ("delivery", ()),
+    "DeliveryConfig": ("delivery", ()),
     "TlsConfig": ("certificates", ()),
     "NamespaceIsolation": ("netpol", ()),
     "Registry": ("registry", ()),
@@ -57,6 +60,7 @@ __all__ = [
     "AutoscalingStackConfig",
     "CertManager",
     "ConfigError",
+    "DeliveryConfig",
     "EcrRegistry",
     "EcrRegistryConfig",
     "EksCluster",
@@ -75,6 +79,8 @@ __all__ = [
     "Platform",
     "PlatformConfig",
     "Registry",
+    "RolloutsConfig",
+    "RolloutsController",
     "SampleApps",
     "SecurityConfig",
     "SecurityStack",
@@ -105,6 +111,7 @@ if TYPE_CHECKING:
     from .autoscaling import AutoscalingStack, AutoscalingStackConfig
     from .certificates import CertManager, TlsConfig
     from .config import ConfigError, PlatformConfig, parse_config
+    from .delivery import DeliveryConfig, RolloutsConfig, RolloutsController
     from .ecr import EcrRegistry, EcrRegistryConfig
     from .eks import EksCluster, EksClusterConfig
     from .local_cluster import LocalCluster, LocalClusterConfig

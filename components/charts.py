@@ -59,6 +59,7 @@ CHARTS: dict[str, Chart] = {
         Chart("vertical-pod-autoscaler", "0.11.0", _AUTOSCALER, "vertical-pod-autoscaler"),
         Chart("cluster-autoscaler", "9.59.0", _AUTOSCALER, "cluster-autoscaler"),
         Chart("cert-manager", "v1.21.1", "https://charts.jetstack.io", "cert-manager"),
+        Chart("argo-rollouts", "2.41.0", "https://argoproj.github.io/argo-helm", "argo-rollouts"),
     )
 }
 

@@ -30,6 +30,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
+from .delivery import DeliveryConfig, analysis_template_spec
 from .model import KeyProblem, Model, ResourcesConfig
 from .netpol import DNS_PORTS, KUBE_DNS, namespace_peer, tcp
 
@@ -242,6 +243,7 @@ class MicroserviceConfig(Model):
     exposure: ExposureConfig | None = Field(None, description="Route from the mesh gateway; not exposed when unset.")
     public_paths: list[str] = Field(default_factory=list, description="Paths the gateway may call; default: the exposed path prefix.")
     canary: CanaryConfig | None = None
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig, description="`rolling` (default) or an analysed `canary` (Argo Rollouts).")
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     allowed_callers: list[CallerConfig] = Field(default_factory=list, description="Service accounts allowed to call the service.")
     dependencies: list[DependencyConfig] = Field(default_factory=list, description="Services this one calls (egress).")
@@ -278,6 +280,12 @@ class MicroserviceConfig(Model):
         scaled_on_resources = self.autoscaling.mode == "hpa"
         if self.vpa == "auto" and scaled_on_resources:
             raise KeyProblem("vpa", "`auto` fights an HPA scaling on CPU/memory; use `initial` or `off`, or autoscale with keda", self.vpa)
+        if self.canary is not None and self.delivery.strategy == "canary":
+            raise KeyProblem(
+                "canary",
+                "a fixed canary (a second Deployment at a static weight) and delivery.strategy `canary` (Argo Rollouts moving the weight) "
+                "cannot both route this service; remove canary, or set delivery.strategy: rolling",
+            )
         if self.canary is not None and self.canary_version == self.stable_version:
             raise KeyProblem("canary.version", f"must differ from the stable version ({self.stable_version}) so traffic can be split", self.canary_version)
         if self.public_paths and self.exposure is None:
@@ -356,7 +364,10 @@ class MicroserviceStack(pulumi.ComponentResource):
         )
         autoscaled = c.autoscaling.mode != "none"
         floor = c.autoscaling.min_replicas if autoscaled else c.replicas
-        stable = self._deployment(f"{name}-stable", "stable", image or c.image, c.stable_version, floor, autoscaled, zone_spread, account)
+        if c.delivery.strategy == "canary":
+            self._rollout(name, image or c.image, floor, autoscaled, zone_spread)
+        else:
+            self._deployment(f"{name}-stable", "stable", image or c.image, c.stable_version, floor, autoscaled, zone_spread, account)
         if c.canary is not None:
             self._deployment(
                 f"{name}-canary", "canary", canary_image or c.canary.image, c.canary_version or "canary", c.canary.replicas, False, zone_spread, account
@@ -371,7 +382,7 @@ class MicroserviceStack(pulumi.ComponentResource):
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb", metadata=meta(), spec={"minAvailable": floor - 1, "selector": {"matchLabels": {"app": c.name, "track": "stable"}}}, opts=child
             )
-        self._autoscaling(name, stable, meta())
+        self._autoscaling(name, meta())
         self._network_policy(name, meta(), gateway, monitoring_namespace)
         self._mesh(name, meta(), gateway, trust_domain)
         if c.monitoring.enabled:
@@ -442,14 +453,31 @@ class MicroserviceStack(pulumi.ComponentResource):
             container["startupProbe"] = probe(c.probes.startup)
         return {k: v for k, v in container.items() if v is not None}
 
+    def _pod_template(self, image: pulumi.Input[str], labels: dict[str, str], selector: dict[str, str], zone_spread: bool) -> dict[str, Any]:
+        c = self._config
+        spread = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}]
+        if zone_spread:
+            spread.append({"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}})
+        return {
+            "metadata": {"labels": labels},
+            "spec": {
+                # Plain names, not Outputs: the ServiceAccount and autoscalers need not
+                # lengthen the dependency chain (the ReplicaSet controller retries until
+                # the ServiceAccount exists).
+                "serviceAccountName": c.name,
+                "automountServiceAccountToken": c.automount_service_account_token,
+                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [self._container(image)],
+                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                "topologySpreadConstraints": spread,
+            },
+        }
+
     def _deployment(
         self, name: str, track: str, image: pulumi.Input[str], version: str, replicas: int, autoscaled: bool, zone_spread: bool, account: "k8s.core.v1.ServiceAccount"
     ) -> "k8s.apps.v1.Deployment":
         c = self._config
         selector = {"app": c.name, "track": track}
-        spread = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}]
-        if zone_spread:
-            spread.append({"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}})
         labels = self._labels(version, track)
         return k8s.apps.v1.Deployment(
             name,
@@ -458,29 +486,68 @@ class MicroserviceStack(pulumi.ComponentResource):
                 "replicas": replicas,
                 "selector": {"matchLabels": selector},
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        # Plain names, not Outputs: the ServiceAccount and autoscalers need not
-                        # lengthen the dependency chain (the ReplicaSet controller retries until
-                        # the ServiceAccount exists).
-                        "serviceAccountName": c.name,
-                        "automountServiceAccountToken": c.automount_service_account_token,
-                        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                        "containers": [self._container(image)],
-                        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
-                        "topologySpreadConstraints": spread,
-                    },
-                },
+                "template": self._pod_template(image, labels, selector, zone_spread),
             },
             # The autoscaler owns the replica count; a diff on it would reset every scale-out.
             opts=self._opts(ignore_changes=["spec.replicas"] if autoscaled else None),
         )
 
-    def _autoscaling(self, name: str, stable: "k8s.apps.v1.Deployment", meta: dict[str, Any]) -> None:
+    def _rollout(self, name: str, image: pulumi.Input[str], replicas: int, autoscaled: bool, zone_spread: bool) -> None:
+        """An Argo Rollouts canary: traffic moved through the service's VirtualService route
+        `primary` and DestinationRule subsets, analysed in Prometheus, rolled back on failure."""
+        c = self._config
+        host = f"{c.name}.{c.namespace}.svc.cluster.local"
+        selector = {"app": c.name}
+        labels = self._labels(c.stable_version)
+        template = f"{c.name}-canary-analysis"
+        k8s.apiextensions.CustomResource(
+            f"{name}-analysis",
+            api_version="argoproj.io/v1alpha1",
+            kind="AnalysisTemplate",
+            metadata={"name": template, "namespace": c.namespace, "labels": labels},
+            spec=analysis_template_spec(host, c.delivery.analysis),
+            opts=self._opts(),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-rollout",
+            api_version="argoproj.io/v1alpha1",
+            kind="Rollout",
+            metadata={"name": c.name, "namespace": c.namespace, "labels": labels},
+            spec={
+                "replicas": replicas,
+                "selector": {"matchLabels": selector},
+                "template": self._pod_template(image, labels, selector, zone_spread),
+                "strategy": {
+                    "canary": {
+                        # The controller labels each side, so the PodDisruptionBudget and the
+                        # dashboards tell stable from canary pods.
+                        "stableMetadata": {"labels": {"track": "stable"}},
+                        "canaryMetadata": {"labels": {"track": "canary"}},
+                        "maxSurge": 1,
+                        "maxUnavailable": 0,
+                        "trafficRouting": {
+                            "istio": {
+                                "virtualService": {"name": c.name, "routes": ["primary"]},
+                                "destinationRule": {"name": c.name, "stableSubsetName": "stable", "canarySubsetName": "canary"},
+                            }
+                        },
+                        # Background analysis from the first step; a failure aborts and rolls back.
+                        "analysis": {"templates": [{"templateName": template}], "startingStep": 1},
+                        "steps": c.delivery.rollout_steps(),
+                    }
+                },
+            },
+            opts=self._opts(ignore_changes=["spec.replicas"] if autoscaled else None),
+        )
+
+    def _autoscaling(self, name: str, meta: dict[str, Any]) -> None:
         c, a = self._config, self._config.autoscaling
         child = self._opts()
-        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": c.name}
+        target = (
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": c.name}
+            if c.delivery.strategy == "canary"
+            else {"apiVersion": "apps/v1", "kind": "Deployment", "name": c.name}
+        )
         # The platform design's behaviour: scale up fast, scale down slowly.
         behavior = {
             "scaleDown": {"stabilizationWindowSeconds": 300, "policies": [{"type": "Percent", "value": 10, "periodSeconds": 60}]},
@@ -559,11 +626,16 @@ class MicroserviceStack(pulumi.ComponentResource):
     def _mesh(self, name: str, meta: dict[str, Any], gateway: str, trust_domain: str) -> None:
         c = self._config
         child = self._opts()
+        rollout = c.delivery.strategy == "canary"
+        # With a Rollout the controller owns the route's weights and the subsets' pod-template
+        # hash labels while it shifts traffic: `pulumi up` must not reset them mid-rollout.
         k8s.apiextensions.CustomResource(
-            f"{name}-vs", api_version="networking.istio.io/v1", kind="VirtualService", metadata=meta, spec=virtual_service_spec(c, gateway), opts=child
+            f"{name}-vs", api_version="networking.istio.io/v1", kind="VirtualService", metadata=meta, spec=virtual_service_spec(c, gateway),
+            opts=self._opts(ignore_changes=["spec.http[*].route"]) if rollout else child,
         )
         k8s.apiextensions.CustomResource(
-            f"{name}-dr", api_version="networking.istio.io/v1", kind="DestinationRule", metadata=meta, spec=destination_rule_spec(c), opts=child
+            f"{name}-dr", api_version="networking.istio.io/v1", kind="DestinationRule", metadata=meta, spec=destination_rule_spec(c),
+            opts=self._opts(ignore_changes=["spec.subsets"]) if rollout else child,
         )
         self._authorization(name, meta, trust_domain)
 
@@ -689,6 +761,9 @@ def virtual_service_spec(c: MicroserviceConfig, gateway: str) -> dict[str, Any]:
     stable_weight = 100 - (c.canary.weight if c.canary else 0)
     route = [{"destination": {"host": host, "subset": "stable", "port": {"number": 80}}, "weight": stable_weight}]
     http: list[dict[str, Any]] = []
+    if c.delivery.strategy == "canary":
+        # Argo Rollouts moves these weights on the route named `primary`.
+        route.append({"destination": {"host": host, "subset": "canary", "port": {"number": 80}}, "weight": 0})
     if c.canary is not None:
         route.append({"destination": {"host": host, "subset": "canary", "port": {"number": 80}}, "weight": c.canary.weight})
         http.append(
@@ -721,6 +796,9 @@ def destination_rule_spec(c: MicroserviceConfig) -> dict[str, Any]:
     host = f"{c.name}.{c.namespace}.svc.cluster.local"
     pool, outlier = c.traffic.connection_pool, c.traffic.outlier_detection
     subsets = [{"name": "stable", "labels": {"version": c.stable_version}}]
+    if c.delivery.strategy == "canary":
+        # Argo Rollouts adds each side's rollouts-pod-template-hash to these labels.
+        subsets = [{"name": "stable", "labels": {"app": c.name}}, {"name": "canary", "labels": {"app": c.name}}]
     if c.canary is not None:
         subsets.append({"name": "canary", "labels": {"version": c.canary_version}})
     return {

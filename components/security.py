@@ -52,6 +52,7 @@ EXEMPT_NAMESPACES = (
     "monitoring",  # node-exporter needs the node's network, PID namespace and filesystem
     "keda",
     "cert-manager",
+    "argo-rollouts",
 )
 
 # Namespaces every Kubernetes cluster has before anything is installed.

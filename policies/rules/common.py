@@ -66,6 +66,7 @@ PLATFORM_NAMESPACES = [
     "monitoring",
     "keda",
     "cert-manager",
+    "argo-rollouts",
 ]
 """Namespaces of the cluster and of the platform's own tooling (charts that need node
 access or ship their own labels). Workload rules skip them, as Gatekeeper's

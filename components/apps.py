@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
 from ._extras import optional_module
+from .delivery import DeliveryConfig
 from .microservice import _HOST, MicroserviceConfig, MicroserviceStack, depends_on_list
 from .model import KeyProblem, Model, ProfiledModel, Profiles
 
@@ -71,7 +72,10 @@ class SampleAppsConfig(ProfiledModel):
     enabled: bool = Field(description="Build and deploy the sample apps: on by default on local, opt-in on aws.")
     namespace: str = Field("apps", description="The mesh namespace to deploy into (one of mesh.namespaces).")
     host: str | None = Field(None, description="The frontend's host at the gateway: local app.localtest.me; required on aws when enabled.")
-    canary_weight: int = Field(10, ge=0, le=100, description="Share of backend traffic to its canary deployment.")
+    delivery: DeliveryConfig = Field(
+        default_factory=lambda: DeliveryConfig(strategy="canary"),
+        description="How a new backend version rolls out: an analysed canary (Argo Rollouts) by default; `strategy: rolling` to turn it off.",
+    )
     chaos: ChaosConfig = Field(default_factory=ChaosConfig, description="Litmus pod-delete experiment.")
 
     @field_validator("host")
@@ -89,7 +93,7 @@ class SampleAppsConfig(ProfiledModel):
 
 
 class SampleApps(pulumi.ComponentResource):
-    """The backend (canary, HPA; reached only inside the mesh) and the frontend (exposed at the gateway).
+    """The backend (an analysed canary rollout, HPA; reached only inside the mesh) and the frontend (exposed at the gateway).
 
     The frontend's nginx proxies `/api/` to the backend in the mesh, so only one service
     is exposed per host: two VirtualServices sharing a gateway host are merged by Istio
@@ -151,14 +155,14 @@ class SampleApps(pulumi.ComponentResource):
             version=tags["backend"],
             resources=_SMALL,
             env={"VERSION": tags["backend"], "CLUSTER": environment},
-            canary={"image": f"backend:{tags['backend']}", "version": f"{tags['backend']}-canary", "weight": config.canary_weight},
+            delivery=config.delivery,
             allowed_callers=[{"namespace": config.namespace, "serviceAccount": "frontend"}],
             autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 6},
             monitoring={"enabled": monitoring},
         )
         MicroserviceStack(
             f"{name}-backend", backend, environment=environment, zone_spread=zone_spread,
-            image=self.images["backend"], canary_image=self.images["backend"], opts=services,
+            image=self.images["backend"], opts=services,
         )
         frontend = MicroserviceConfig(
             name="frontend",
@@ -193,7 +197,7 @@ class SampleApps(pulumi.ComponentResource):
             metadata={"name": "backend-pod-delete", "namespace": config.namespace},
             spec={
                 "engineState": "active",
-                "appinfo": {"appns": config.namespace, "applabel": "app=backend", "appkind": "deployment"},
+                "appinfo": {"appns": config.namespace, "applabel": "app=backend", "appkind": "rollout" if config.delivery.strategy == "canary" else "deployment"},
                 "chaosServiceAccount": "litmus-admin",
                 "experiments": [{"name": "pod-delete", "spec": {"components": {"env": [{"name": k, "value": str(v)} for k, v in env.items()]}}}],
             },

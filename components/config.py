@@ -34,6 +34,7 @@ from pydantic import (
 from .apps import SampleAppsConfig
 from .autoscaling import AutoscalingStackConfig
 from .certificates import TlsConfig
+from .delivery import RolloutsConfig
 from .ecr import EcrRegistryConfig
 from .eks import EksClusterConfig
 from .local_cluster import LocalClusterConfig
@@ -205,12 +206,14 @@ class LocalPlatformConfig(ProfiledModel):
     observability: ObservabilityConfig = Field(description="Prometheus, Alertmanager, Grafana, Loki, Jaeger (local profile).")
     apps: SampleAppsConfig = Field(description="The sample backend and frontend (on by default on local).")
     tls: TlsConfig = Field(description="cert-manager and the platform CA (local profile: the platform CA signs the gateway too).")
+    rollouts: RolloutsConfig = Field(description="The Argo Rollouts controller (local profile: 1 replica).")
     _region = field_validator("region")(_check_region)
 
     @model_validator(mode="after")
     def _registry_reachable_from_cluster(self) -> LocalPlatformConfig:
         _apps_need_mesh(self)
         _tls_rules(self)
+        _rollouts_rules(self)
         if self.registry.mode == "ecr" and self.region is None:
             raise KeyProblem("region", "required when registry.mode is `ecr`: the AWS region of the repositories, e.g. eu-west-1")
         if self.registry.mode != "ecr" and self.region is not None:
@@ -266,6 +269,25 @@ def _tls_rules(config: Any) -> None:
         )
 
 
+def _rollouts_rules(config: Any) -> None:
+    """A canary needs its controller, and Prometheus to judge it."""
+    if not (config.apps.enabled and config.apps.delivery.strategy == "canary"):
+        return
+    if config.rollouts.enabled is False:
+        raise KeyProblem(
+            "rollouts.enabled",
+            "the sample backend is delivered as a canary (apps.delivery.strategy: canary), which needs the Argo Rollouts controller: "
+            "leave rollouts.enabled unset, or set apps.delivery.strategy: rolling",
+            False,
+        )
+    if not config.observability.enabled:
+        raise KeyProblem(
+            "apps.delivery.strategy",
+            "a canary's analysis queries the platform's Prometheus: enable observability, or set apps.delivery.strategy: rolling",
+            "canary",
+        )
+
+
 def _apps_need_mesh(config: Any) -> None:
     apps = config.apps
     if not apps.enabled:
@@ -297,11 +319,13 @@ class AwsPlatformConfig(ProfiledModel):
     observability: ObservabilityConfig = Field(description="Prometheus, Alertmanager, Grafana, Loki, Jaeger (aws profile: HA, persistent).")
     apps: SampleAppsConfig = Field(description="The sample backend and frontend (opt-in on aws).")
     tls: TlsConfig = Field(description="cert-manager, the platform CA and ACME DNS-01 in Route 53 for the gateway (aws profile).")
+    rollouts: RolloutsConfig = Field(description="The Argo Rollouts controller (aws profile: 2 replicas, PDB).")
 
     @model_validator(mode="after")
     def _apps(self) -> AwsPlatformConfig:
         _apps_need_mesh(self)
         _tls_rules(self)
+        _rollouts_rules(self)
         return self
 
     @model_validator(mode="after")

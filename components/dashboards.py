@@ -151,6 +151,21 @@ def istio_red() -> dict[str, Any]:
                 unit="ms",
             ),
             _panel(4, "istiod config pushes", "timeseries", [("sum by (type) (rate(pilot_xds_pushes[5m]))", "{{type}}")], 0, 16, 24, 6),
+            # A canary's traffic split as it moves (stable and canary pods carry their version).
+            _panel(
+                5,
+                "Traffic split by version",
+                "timeseries",
+                [(
+                    'sum by (destination_service_name, destination_version) (rate(istio_requests_total{reporter="destination"}[1m]))',
+                    "{{destination_service_name}} {{destination_version}}",
+                )],
+                0,
+                22,
+                24,
+                8,
+                unit="reqps",
+            ),
         ],
         ["istio"],
     )

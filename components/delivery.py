@@ -154,12 +154,15 @@ def analysis_template_spec(service_host: str, analysis: AnalysisConfig) -> dict[
 
 
 class RolloutsConfig(ProfiledModel):
-    """The Argo Rollouts controller."""
+    """`gitops-platform:rollouts`: the Argo Rollouts controller."""
 
     PROFILES: ClassVar[Profiles] = {
         "local": {"replicas": 1, "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}},
         "aws": {"replicas": 2, "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}},
     }
+    enabled: bool | None = Field(
+        None, description="Install the Argo Rollouts controller. Unset: when a service of the stack needs it (the sample backend's canary)."
+    )
     replicas: int = Field(ge=1, le=5, description="Controller replicas (leader election; 2+ gets a PodDisruptionBudget).")
     resources: ResourcesConfig = Field(description="Controller requests/limits.")
 

@@ -378,9 +378,12 @@ class MicroserviceStack(pulumi.ComponentResource):
             ports.append({"name": "http-monitoring", "port": 15020, "targetPort": 15020, "protocol": "TCP"})
         service = k8s.core.v1.Service(f"{name}-svc", metadata=meta(), spec={"selector": {"app": c.name}, "ports": ports}, opts=child)
 
+        pdb_selector = {"app": c.name} if c.delivery.strategy == "canary" else {"app": c.name, "track": "stable"}
         if c.pdb and floor >= 2:
             k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-pdb", metadata=meta(), spec={"minAvailable": floor - 1, "selector": {"matchLabels": {"app": c.name, "track": "stable"}}}, opts=child
+                # A Rollout's stable and canary pods share one template (the controller adds their
+                # track labels at run time): the budget covers the service's pods as a whole.
+                f"{name}-pdb", metadata=meta(), spec={"minAvailable": floor - 1, "selector": {"matchLabels": pdb_selector}}, opts=child
             )
         self._autoscaling(name, meta())
         self._network_policy(name, meta(), gateway, monitoring_namespace)

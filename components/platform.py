@@ -19,6 +19,8 @@ from .apps import SampleApps
 from .autoscaling import KEDA_NAMESPACE, AutoscalingStack
 from .certificates import CertManager
 from .config import NAMESPACE, AwsPlatformConfig, LocalPlatformConfig, PlatformConfig
+from .delivery import NAMESPACE as ROLLOUTS_NAMESPACE
+from .delivery import RolloutsController
 from .ecr import EcrRegistry
 from .eks import EksCluster
 from .local_cluster import LocalCluster
@@ -54,6 +56,8 @@ class Platform(pulumi.ComponentResource):
     """The service mesh, when enabled."""
     certificates: CertManager | None
     """cert-manager and the platform's issuers, when tls is enabled."""
+    rollouts: RolloutsController | None
+    """The Argo Rollouts controller, when a service needs it or it is configured."""
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gitops-platform:index:Platform", name, None, opts)
@@ -86,8 +90,18 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-autoscaling", config.autoscaling, eks=eks, region=region, certificates=self.certificates,
                 opts=pulumi.ResourceOptions(parent=self, providers=providers),
             )
-        parts = [p for p in (observability, autoscaling, self.certificates) if p is not None]
-        namespaces: list[pulumi.Resource] = [ns for part in (observability, autoscaling) if part is not None for ns in part.created_namespaces]
+        # Argo Rollouts only when a service of the stack needs it (or when configured).
+        self.rollouts = None
+        wanted = config.rollouts.enabled
+        if wanted is None:
+            wanted = config.apps.enabled and config.apps.delivery.strategy == "canary"
+        if wanted:
+            self.rollouts = RolloutsController(
+                f"{name}-rollouts", config.rollouts, service_monitors=observability is not None,
+                monitoring_ready=observability.ready if observability else None, opts=pulumi.ResourceOptions(parent=self, providers=providers),
+            )
+        parts = [p for p in (observability, autoscaling, self.certificates, self.rollouts) if p is not None]
+        namespaces: list[pulumi.Resource] = [ns for part in (observability, autoscaling, self.rollouts) if part is not None for ns in part.created_namespaces]
         if self.certificates is not None:
             namespaces.append(self.certificates.namespace)
         isolation = [i for part in parts for i in part.isolation]
@@ -177,6 +191,8 @@ class Platform(pulumi.ComponentResource):
         app_deps: list[pulumi.Resource] = [*mesh.ready, mesh.namespace_resources[config.apps.namespace]]
         if observability is not None:
             app_deps += observability.ready
+        if self.rollouts is not None:
+            app_deps += self.rollouts.ready  # the Rollout and AnalysisTemplate CRDs
         apps = SampleApps(
             f"{name}-apps",
             config.apps,
@@ -245,6 +261,7 @@ def platform_isolation(declared: list[NamespaceIsolation], *, tracing: bool) -> 
 
     connect(FALCO_NAMESPACE, MONITORING_NAMESPACE, ALERTMANAGER_PORT, "falcosidekick sends alerts to Alertmanager")
     connect(KEDA_NAMESPACE, MONITORING_NAMESPACE, PROMETHEUS_PORT, "KEDA's Prometheus triggers query Prometheus")
+    connect(ROLLOUTS_NAMESPACE, MONITORING_NAMESPACE, PROMETHEUS_PORT, "canary analyses query Prometheus")
     if tracing:
         # The monitoring namespace takes spans from every namespace; the gateways send them.
         connect(INGRESS_NAMESPACE, MONITORING_NAMESPACE, OTLP_PORT, "the gateway reports spans to Jaeger")

@@ -352,7 +352,17 @@ def _asked_replicas(d: Deployed, objects: Sequence[Deployed]) -> int:
 
 
 def _surge(d: Deployed, count: int) -> int:
-    """Extra pods a rolling update runs at once (Deployments: maxSurge, 25 % by default)."""
+    """Extra pods a rolling update runs at once (Deployments: maxSurge, 25 % by default).
+
+    An Argo Rollouts canary keeps every stable pod while the canary grows to the last step's
+    weight (the stable side shrinks only after promotion, unless `dynamicStableScale`): at
+    its peak it runs the canary's full share on top."""
+    if d.kind == "Rollout" and str(d.obj.get("apiVersion", "")).startswith("argoproj.io/"):
+        canary = ((d.obj.get("spec") or {}).get("strategy") or {}).get("canary")
+        if canary is None or canary.get("dynamicStableScale"):
+            return 0
+        peak = max([int(s["setWeight"]) for s in canary.get("steps") or [] if "setWeight" in s] or [100])
+        return -(-count * peak // 100)
     if d.kind != "Deployment":
         return 0
     strategy = (d.obj.get("spec") or {}).get("strategy") or {}

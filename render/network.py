@@ -11,7 +11,8 @@ The flows come from the objects themselves, not from a list kept beside them:
 - `gateway`: the ingress gateway reaches every Service a VirtualService routes to;
 - `url`: a pod reaches every in-cluster Service named by a URL in its environment, its
   arguments or a ConfigMap/Secret it mounts (KEDA's operator: the Prometheus a
-  ScaledObject queries; Prometheus: the Alertmanagers it alerts).
+  ScaledObject queries; Argo Rollouts' controller: the Prometheus an AnalysisTemplate
+  queries; Prometheus: the Alertmanagers it alerts).
 
 Each flow is judged the way the Kubernetes NetworkPolicy API defines it: a pod selected
 by no policy of a direction is open in that direction; a selected pod accepts only what
@@ -410,11 +411,23 @@ def _url_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
             if d is not None:
                 yield from flows(group, _decoded(d), d.ref)
     keda = [g for g in pods.groups if g.labels.get("app") == "keda-operator" or g.labels.get("app.kubernetes.io/name") == "keda-operator"]
+    rollouts = [g for g in pods.groups if g.labels.get("app.kubernetes.io/name") == "argo-rollouts" and g.labels.get("app.kubernetes.io/component") == "rollouts-controller"]
     prometheus = [g for g in pods.groups if g.owner.kind == "Prometheus"]
     for d in objects:
         if d.kind == "ScaledObject":
             for group in keda:
                 yield from flows(group, _strings((d.obj.get("spec") or {}).get("triggers") or []), d.ref)
+        if d.kind in ("AnalysisTemplate", "ClusterAnalysisTemplate"):
+            # The Rollouts controller runs the analysis: it is the one querying the provider.
+            # Only where it connects: a query names services as label values, not as calls.
+            addresses = [
+                str(provider.get("address") or provider.get("url") or "")
+                for metric in (d.obj.get("spec") or {}).get("metrics") or []
+                for provider in ((metric.get("provider") or {}).values())
+                if isinstance(provider, dict)
+            ]
+            for group in rollouts:
+                yield from flows(group, addresses, d.ref)
         if d.kind == "Prometheus":
             for am in ((d.obj.get("spec") or {}).get("alerting") or {}).get("alertmanagers") or []:
                 port = f":{am['port']}" if isinstance(am.get("port"), int) else ""

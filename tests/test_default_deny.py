@@ -146,7 +146,7 @@ def test_without_the_syncset_or_the_default_deny_gatekeeper_refuses_the_apps_pod
     for variant in (no_sync, no_deny):
         refused = _refusals(variant)
         assert {r["object"].split()[1].split("/")[0] for r in refused} == {"apps"}
-        assert len(refused) == 3  # frontend, backend, backend-canary
+        assert len(refused) == 2  # frontend and the backend's Rollout
 
 
 def test_isolation_off_with_a_denying_constraint_is_a_config_error():

@@ -80,4 +80,5 @@ def test_the_apps_namespace_fits_its_quota_with_sidecars(rendered):
 
     quota = data["admission"]["quota"]
     assert quota["errors"] == []
-    assert quota["quotas"]["ResourceQuota apps/platform-quota"]["pods"] == 8
+    # frontend 2 + 1 surge; the backend's Rollout 2 stable + 2 canary at its last step (100 %).
+    assert quota["quotas"]["ResourceQuota apps/platform-quota"]["pods"] == 7

@@ -22,7 +22,9 @@ def images(run):
 
 
 def deployment(run, name):
-    [d] = [r for r in run.of_type("kubernetes:apps/v1:Deployment") if r.inputs["metadata"]["name"] == name]
+    """The workload of `name`: a Deployment, or the Rollout of a canary-delivered service."""
+    kinds = ("kubernetes:apps/v1:Deployment", "kubernetes:argoproj.io/v1alpha1:Rollout")
+    [d] = [r for r in run.resources if r.type in kinds and r.inputs["metadata"]["name"] == name]
     return d
 
 
@@ -41,19 +43,32 @@ def test_images_are_built_from_source_tagged_by_content_and_not_on_preview(local
 def test_deployed_references_are_the_pushed_digests(local_apps):
     built = images(local_apps)
 
-    for name, app in (("backend", "backend"), ("backend-canary", "backend"), ("frontend", "frontend")):
+    for name, app in (("backend", "backend"), ("frontend", "frontend")):
         [container] = deployment(local_apps, name).inputs["spec"]["template"]["spec"]["containers"]
         assert container["image"] == built[app].outputs["repoDigest"]
         assert "@sha256:" in container["image"]
 
 
-def test_backend_has_a_canary_and_autoscaling_and_is_not_exposed(local_apps):
+def test_backend_is_an_analysed_canary_rollout_autoscaled_and_not_exposed(local_apps):
     [vs] = [r for r in local_apps.resources if r.type.endswith(":VirtualService") and r.inputs["metadata"]["name"] == "backend"]
+    rollout = deployment(local_apps, "backend")
+    [controller] = [r for r in local_apps.resources if r.type == "gitops-platform:index:RolloutsController"]
+    [hpa] = [r for r in local_apps.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler") if r.inputs["metadata"]["name"] == "backend"]
     weights = {r["destination"]["subset"]: r["weight"] for r in vs.inputs["spec"]["http"][-1]["route"]}
 
-    assert weights == {"stable": 90, "canary": 10}
+    assert rollout.type == "kubernetes:argoproj.io/v1alpha1:Rollout"
+    assert rollout.inputs["spec"]["strategy"]["canary"]["analysis"]["templates"] == [{"templateName": "backend-canary-analysis"}]
+    assert weights == {"stable": 100, "canary": 0}  # the controller moves them during a rollout
     assert vs.inputs["spec"]["gateways"] == ["mesh"]
-    assert any(r.inputs["metadata"]["name"] == "backend" for r in local_apps.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler"))
+    assert hpa.inputs["spec"]["scaleTargetRef"]["kind"] == "Rollout"
+    assert controller.urn in {r.parent for r in local_apps.resources if r.type == "kubernetes:helm.sh/v4:Chart" and r.inputs["chart"] == "argo-rollouts"}
+
+
+def test_a_rolling_backend_needs_no_rollouts_controller():
+    run = run_program("local", local(apps={"delivery": {"strategy": "rolling"}}))
+
+    assert deployment(run, "backend").type == "kubernetes:apps/v1:Deployment"
+    assert not [r for r in run.resources if r.type == "gitops-platform:index:RolloutsController"]
 
 
 def test_frontend_is_exposed_and_calls_the_backend_in_the_mesh(local_apps):
@@ -113,7 +128,7 @@ def test_chaos_experiment_is_off_by_default_and_configurable(local_apps):
     [engine] = [r for r in run.resources if r.type.endswith(":ChaosEngine")]
     env = {e["name"]: e["value"] for e in engine.inputs["spec"]["experiments"][0]["spec"]["components"]["env"]}
 
-    assert engine.inputs["spec"]["appinfo"] == {"appns": "apps", "applabel": "app=backend", "appkind": "deployment"}
+    assert engine.inputs["spec"]["appinfo"] == {"appns": "apps", "applabel": "app=backend", "appkind": "rollout"}
     assert env == {"TOTAL_CHAOS_DURATION": "30", "CHAOS_INTERVAL": "10", "PODS_AFFECTED_PERC": "50", "FORCE": "false"}
 
 
@@ -123,7 +138,10 @@ BAD = [
     ("aws-without-host", aws(apps={"enabled": True}), "apps.host", "required when the apps are enabled"),
     ("bad-host", local(apps={"host": "http://app"}), "apps.host", "host name"),
     ("chaos-interval-above-duration", local(apps={"chaos": {"durationSeconds": 10, "intervalSeconds": 20}}), "apps.chaos.intervalSeconds", "must not exceed durationSeconds"),
-    ("weight-above-100", local(apps={"canaryWeight": 150}), "apps.canaryWeight", "less than or equal to 100"),
+    ("weight-above-100", local(apps={"delivery": {"strategy": "canary", "steps": [{"weight": 150}]}}), "apps.delivery.steps[0].weight", "less than or equal to 100"),
+    ("old-canary-weight", local(apps={"canaryWeight": 10}), "apps.canaryWeight", "unknown key"),
+    ("canary-without-prometheus", local(observability={"enabled": False}), "apps.delivery.strategy", "queries the platform's Prometheus"),
+    ("canary-without-controller", local(rollouts={"enabled": False}), "rollouts.enabled", "needs the Argo Rollouts controller"),
     ("ecr-without-app-repositories", local(region="eu-west-1", registry={"mode": "ecr", "ecr": {"services": ["api"]}}), "registry.ecr.services", "need ECR repositories"),
 ]
 

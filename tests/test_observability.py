@@ -284,3 +284,11 @@ def test_the_program_refuses_a_plain_secret_its_stack_file_shows_beside_a_secure
     assert isinstance(error, ConfigError) and run.resources == []
     assert [p.path for p in error.problems] == [f"{NS}:observability.alerting.pager.secret"]
     assert "plain-routing-key" not in str(error)
+
+
+def test_every_platform_alert_has_its_runbook_section(local_obs, root):
+    sections = {line[3:].strip().lower() for line in (root / "docs" / "runbooks.md").read_text().splitlines() if line.startswith("## ")}
+
+    for name, rule in all_rules(local_obs).items():
+        url = rule["annotations"]["runbook_url"]
+        assert url == f"docs/runbooks.md#{name.lower()}" and name.lower() in sections, name

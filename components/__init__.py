@@ -35,6 +35,8 @@ _EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "AutoscalingStackConfig": ("autoscaling", ()),
     "CertManager": ("certificates", ()),
     "RolloutsController": ("delivery", ()),
+    "GitopsStack": ("gitops", ()),
+    "GitopsConfig": ("gitops", ()),
     "RolloutsConfig": ("delivery", ()),
     "DeliveryConfig": ("delivery", ()),
     "TlsConfig": ("certificates", ()),
@@ -65,6 +67,8 @@ __all__ = [
     "EcrRegistryConfig",
     "EksCluster",
     "EksClusterConfig",
+    "GitopsConfig",
+    "GitopsStack",
     "LocalCluster",
     "LocalClusterConfig",
     "LocalRegistry",
@@ -114,6 +118,7 @@ if TYPE_CHECKING:
     from .delivery import DeliveryConfig, RolloutsConfig, RolloutsController
     from .ecr import EcrRegistry, EcrRegistryConfig
     from .eks import EksCluster, EksClusterConfig
+    from .gitops import GitopsConfig, GitopsStack
     from .local_cluster import LocalCluster, LocalClusterConfig
     from .local_registry import LocalRegistry, LocalRegistryConfig
     from .mesh import MeshConfig, MeshStack

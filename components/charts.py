@@ -60,6 +60,7 @@ CHARTS: dict[str, Chart] = {
         Chart("cluster-autoscaler", "9.59.0", _AUTOSCALER, "cluster-autoscaler"),
         Chart("cert-manager", "v1.21.1", "https://charts.jetstack.io", "cert-manager"),
         Chart("argo-rollouts", "2.41.0", "https://argoproj.github.io/argo-helm", "argo-rollouts"),
+        Chart("argo-cd", "10.1.1", "https://argoproj.github.io/argo-helm", "argo-cd"),
     )
 }
 

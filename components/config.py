@@ -37,6 +37,7 @@ from .certificates import TlsConfig
 from .delivery import RolloutsConfig
 from .ecr import EcrRegistryConfig
 from .eks import EksClusterConfig
+from .gitops import GitopsConfig
 from .local_cluster import LocalClusterConfig
 from .local_registry import LocalRegistryConfig
 from .mesh import MeshConfig
@@ -207,6 +208,7 @@ class LocalPlatformConfig(ProfiledModel):
     apps: SampleAppsConfig = Field(description="The sample backend and frontend (on by default on local).")
     tls: TlsConfig = Field(description="cert-manager and the platform CA (local profile: the platform CA signs the gateway too).")
     rollouts: RolloutsConfig = Field(description="The Argo Rollouts controller (local profile: 1 replica).")
+    gitops: GitopsConfig = Field(description="Argo CD and the GitOps hand-off (local profile: UI at argocd.localtest.me).")
     _region = field_validator("region")(_check_region)
 
     @model_validator(mode="after")
@@ -214,6 +216,7 @@ class LocalPlatformConfig(ProfiledModel):
         _apps_need_mesh(self)
         _tls_rules(self)
         _rollouts_rules(self)
+        _gitops_rules(self)
         if self.registry.mode == "ecr" and self.region is None:
             raise KeyProblem("region", "required when registry.mode is `ecr`: the AWS region of the repositories, e.g. eu-west-1")
         if self.registry.mode != "ecr" and self.region is not None:
@@ -288,6 +291,30 @@ def _rollouts_rules(config: Any) -> None:
         )
 
 
+def _gitops_rules(config: Any) -> None:
+    """Argo CD's UI is served by the mesh gateway; team projects deploy to the stack's app namespaces."""
+    gitops = config.gitops
+    if not gitops.enabled:
+        return
+    if not config.mesh.enabled:
+        raise KeyProblem("gitops.enabled", "Argo CD's UI is served through the mesh gateway: enable the mesh or set gitops.enabled: false", True)
+    hosts = config.mesh.gateway.hosts
+    if "*" not in hosts and gitops.host not in hosts:
+        raise KeyProblem(
+            "gitops.host",
+            f"the gateway serves only mesh.gateway.hosts ({', '.join(hosts)}): add {gitops.host} there (its certificate covers them)",
+            gitops.host,
+        )
+    for i, project in enumerate(gitops.projects):
+        outside = [ns for ns in project.namespaces if ns not in config.mesh.namespaces]
+        if outside:
+            raise KeyProblem(
+                f"gitops.projects[{i}].namespaces",
+                f"{', '.join(outside)}: a team project may deploy only to the stack's app namespaces ({', '.join(config.mesh.namespaces)})",
+                project.namespaces,
+            )
+
+
 def _apps_need_mesh(config: Any) -> None:
     apps = config.apps
     if not apps.enabled:
@@ -320,12 +347,14 @@ class AwsPlatformConfig(ProfiledModel):
     apps: SampleAppsConfig = Field(description="The sample backend and frontend (opt-in on aws).")
     tls: TlsConfig = Field(description="cert-manager, the platform CA and ACME DNS-01 in Route 53 for the gateway (aws profile).")
     rollouts: RolloutsConfig = Field(description="The Argo Rollouts controller (aws profile: 2 replicas, PDB).")
+    gitops: GitopsConfig = Field(description="Argo CD and the GitOps hand-off (aws profile: HA; the UI host is yours).")
 
     @model_validator(mode="after")
     def _apps(self) -> AwsPlatformConfig:
         _apps_need_mesh(self)
         _tls_rules(self)
         _rollouts_rules(self)
+        _gitops_rules(self)
         return self
 
     @model_validator(mode="after")

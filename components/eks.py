@@ -254,6 +254,8 @@ class EksCluster(pulumi.ComponentResource):
     """ARN of the cluster's IAM OIDC provider (IRSA)."""
     oidc_provider_url: pulumi.Output[str]
     """Issuer URL without scheme, as used in IRSA trust-policy conditions."""
+    irsa_roles: dict[str, tuple[pulumi.Output[str], str, str]]
+    """Every IRSA role made so far: role -> (ARN, namespace, service account)."""
     node_role: aws.iam.Role
     """IAM role of the nodes."""
     vpc_id: pulumi.Output[str]
@@ -276,6 +278,7 @@ class EksCluster(pulumi.ComponentResource):
         # IRSA: pods assume IAM roles through the cluster's OIDC issuer.
         issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=child)
+        self.irsa_roles = {}
         self.oidc_provider_arn = oidc.arn
         self.oidc_provider_url = issuer.apply(lambda url: url.removeprefix("https://"))
         node_group = self._nodes(name, config, cluster, child)
@@ -548,6 +551,7 @@ class EksCluster(pulumi.ComponentResource):
             aws.iam.RolePolicyAttachment(f"{self._name}-{role}-irsa-{i}", role=iam_role.name, policy_arn=arn, opts=child)
         if policy is not None:
             aws.iam.RolePolicy(f"{self._name}-{role}-irsa", role=iam_role.id, policy=policy, opts=child)
+        self.irsa_roles[role] = (iam_role.arn, namespace, service_account)
         return iam_role
 
 

@@ -54,7 +54,8 @@ def prometheus_crd_urls(version: str) -> list[str]:
 class PrometheusConfig(ProfiledModel):
     PROFILES: ClassVar[Profiles] = {
         "local": {"replicas": 1, "retentionDays": 2, "retentionSizeGib": 2, "storageGib": None,
-                  "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1536Mi"}}},
+                  # ~30 targets, 2 days: a few hundred MiB working set; the limit leaves room for compaction.
+                  "resources": {"requests": {"cpu": "200m", "memory": "384Mi"}, "limits": {"cpu": "1", "memory": "1536Mi"}}},
         "aws": {"replicas": 2, "retentionDays": 15, "retentionSizeGib": 45, "storageGib": 50,
                 "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}},
     }

@@ -23,7 +23,10 @@ from .delivery import NAMESPACE as ROLLOUTS_NAMESPACE
 from .delivery import RolloutsController
 from .ecr import EcrRegistry
 from .eks import EksCluster
-from .local_cluster import LocalCluster
+from .gitops import NAMESPACE as GITOPS_NAMESPACE
+from .gitops import SERVER_PORT as ARGOCD_SERVER_PORT
+from .gitops import ClusterFacts, GitopsStack
+from .local_cluster import KUBERNETES_VERSION, LocalCluster
 from .local_registry import LocalRegistry
 from .mesh import INGRESS_NAMESPACE, MeshStack
 from .netpol import NamespaceIsolation, Peer
@@ -58,6 +61,8 @@ class Platform(pulumi.ComponentResource):
     """cert-manager and the platform's issuers, when tls is enabled."""
     rollouts: RolloutsController | None
     """The Argo Rollouts controller, when a service needs it or it is configured."""
+    gitops: GitopsStack | None
+    """Argo CD and the GitOps hand-off, when enabled (and the mesh serves its UI)."""
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gitops-platform:index:Platform", name, None, opts)
@@ -105,6 +110,7 @@ class Platform(pulumi.ComponentResource):
         if self.certificates is not None:
             namespaces.append(self.certificates.namespace)
         isolation = [i for part in parts for i in part.isolation]
+        self.gitops = None
         self._mesh_and_security(name, config, cluster, observability, namespaces, isolation)
         if config.apps.enabled and self.mesh is not None:
             self._apps(name, config, self.mesh, eks, observability, providers)
@@ -152,6 +158,14 @@ class Platform(pulumi.ComponentResource):
                 certificates=self.certificates if config.tls.gateway_certificate == "issued" else None,
                 opts=in_cluster,
             )
+        if self.mesh is not None and config.gitops.enabled:
+            self.gitops = GitopsStack(
+                f"{name}-gitops", config.gitops, cluster=self._cluster_facts(config, cluster, observability),
+                gateway=f"{INGRESS_NAMESPACE}/main", service_monitors=observability is not None,
+                after=[*self.mesh.ready, *(observability.ready if observability else [])], opts=in_cluster,
+            )
+            namespaces = [*namespaces, *self.gitops.created_namespaces]
+            isolation = [*isolation, *self.gitops.isolation]
         tracing = observability is not None and config.observability.tracing.enabled
         if security.enabled:
             declared = platform_isolation(
@@ -175,6 +189,44 @@ class Platform(pulumi.ComponentResource):
                 certificates=self.certificates,
                 opts=in_cluster,
             )
+
+    def _cluster_facts(self, config: PlatformConfig, cluster: LocalCluster | EksCluster, observability: ObservabilityStack | None) -> ClusterFacts:
+        """What the GitOps Bridge cluster Secret says about this cluster and its add-ons."""
+        a, s_, o = config.autoscaling, config.security, config.observability
+        eks = cluster if isinstance(cluster, EksCluster) else None
+        addons = {
+            "argocd": True,
+            "argo_rollouts": self.rollouts is not None,
+            "cert_manager": self.certificates is not None,
+            "cluster_autoscaler": eks is not None and a.enabled and a.cluster_autoscaler.enabled,
+            "falco": s_.enabled and s_.falco.enabled,
+            "gatekeeper": s_.enabled and s_.gatekeeper.enabled,
+            "istio": self.mesh is not None,
+            "jaeger": observability is not None and o.tracing.enabled,
+            "keda": a.enabled and a.keda.enabled,
+            "kube_prometheus_stack": observability is not None,
+            "loki": observability is not None and o.loki.enabled,
+            "metrics_server": a.enabled and a.metrics_server.enabled,
+            "trivy": s_.enabled and s_.trivy.enabled,
+            "vault": s_.enabled and s_.vault.enabled,
+            "vpa": a.enabled and a.vpa.enabled,
+        }
+        endpoints: dict[str, pulumi.Input[str]] = {"platform_registry": self.registry.host, "platform_gateway": f"{INGRESS_NAMESPACE}/main"}
+        if observability is not None:
+            endpoints["platform_prometheus_url"] = observability.prometheus_url
+        aws_facts: dict[str, pulumi.Input[str]] = {}
+        irsa: dict[str, tuple[pulumi.Input[str], str, str]] = {}
+        if eks is not None and isinstance(config, AwsPlatformConfig):
+            aws_facts = {
+                "aws_cluster_name": eks.cluster_name,
+                "aws_region": config.region,
+                "aws_account_id": aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id,
+                "aws_vpc_id": eks.vpc_id,
+            }
+            bridge_names = {"cert-manager": "cert_manager", "loki": "loki", "cluster-autoscaler": "cluster_autoscaler", "ebs-csi": "aws_ebs_csi_driver"}
+            irsa = {bridge_names.get(role, role.replace("-", "_")): facts for role, facts in eks.irsa_roles.items()}
+        version = config.cluster.kubernetes_version if isinstance(config, AwsPlatformConfig) else KUBERNETES_VERSION
+        return ClusterFacts(name=cluster.cluster_name, kubernetes_version=version, addons=addons, endpoints=endpoints, aws=aws_facts, irsa=irsa)
 
     def _apps(
         self,
@@ -262,6 +314,7 @@ def platform_isolation(declared: list[NamespaceIsolation], *, tracing: bool) -> 
     connect(FALCO_NAMESPACE, MONITORING_NAMESPACE, ALERTMANAGER_PORT, "falcosidekick sends alerts to Alertmanager")
     connect(KEDA_NAMESPACE, MONITORING_NAMESPACE, PROMETHEUS_PORT, "KEDA's Prometheus triggers query Prometheus")
     connect(ROLLOUTS_NAMESPACE, MONITORING_NAMESPACE, PROMETHEUS_PORT, "canary analyses query Prometheus")
+    connect(INGRESS_NAMESPACE, GITOPS_NAMESPACE, ARGOCD_SERVER_PORT, "the gateway serves the Argo CD UI")
     if tracing:
         # The monitoring namespace takes spans from every namespace; the gateways send them.
         connect(INGRESS_NAMESPACE, MONITORING_NAMESPACE, OTLP_PORT, "the gateway reports spans to Jaeger")

@@ -53,6 +53,7 @@ EXEMPT_NAMESPACES = (
     "keda",
     "cert-manager",
     "argo-rollouts",
+    "argocd",
 )
 
 # Namespaces every Kubernetes cluster has before anything is installed.

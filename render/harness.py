@@ -207,6 +207,8 @@ class PlatformMocks(pulumi_mocks.Mocks):
             return hexid, state
         if typ == "random:index/randomPassword:RandomPassword":
             state["result"] = hexid[: int(inputs.get("length", 16))]
+            # The provider's shape (cost 10, 53 characters), and never containing the password.
+            state["bcryptHash"] = "$2a$10$" + (hashlib.sha256(f"bcrypt:{hexid}".encode()).hexdigest() * 2)[:53]
             return hexid[:16], state
         if typ == "kubernetes:helm.sh/v3:Release":
             state["status"] = {"name": inputs.get("name", name), "namespace": inputs.get("namespace"), "status": "deployed", "version": inputs.get("version")}

@@ -56,6 +56,10 @@ FREE_FORM: tuple[str, ...] = (
     "vault:server.extraEnvironmentVars",  # environment variable names of the Vault server
     "jaeger:userconfig",  # Jaeger v2 (OpenTelemetry collector) configuration, passed verbatim
     "kube-prometheus-stack:alertmanager.config",  # Alertmanager configuration, validated by Alertmanager
+    # Entries of argocd-cm and argocd-cmd-params-cm, written verbatim into those ConfigMaps
+    # (Argo CD documents them; values.yaml lists only some, others as comments).
+    "argo-cd:configs.cm",
+    "argo-cd:configs.params",
     "kube-prometheus-stack:prometheus.prometheusSpec.storageSpec",  # the operator's StorageSpec (a PVC template)
     # An issuer reference copied verbatim into the webhook's Certificate by
     # templates/prometheus-operator/certmanager.yaml; values.yaml has it only as a comment.

@@ -22,8 +22,9 @@ AWS_ACME: dict[str, Any] = {"email": "platform-team@example.com", "hostedZones":
 AWS_MINIMAL: dict[str, Any] = {
     "environment": "aws",
     "region": "eu-west-1",
-    "mesh": {"gateway": {"hosts": ["app.example.com"]}},
+    "mesh": {"gateway": {"hosts": ["app.example.com", "argocd.example.com"]}},
     "tls": {"acme": AWS_ACME},
+    "gitops": {"host": "argocd.example.com"},
 }
 """The smallest valid aws configuration (namespace-less keys, as parse_config takes them)."""
 
@@ -31,7 +32,9 @@ AWS_MINIMAL: dict[str, Any] = {
 def aws(**keys: Any) -> dict[str, Any]:
     """Engine-style config for the aws stack: region eu-west-1, tls.acme and gateway hosts under its zone unless given.
 
-    A gateway `credentialName` means the Secret is provided (tls.gatewayCertificate: provided)."""
+    A gateway `credentialName` means the Secret is provided (tls.gatewayCertificate: provided).
+    Argo CD's UI gets argocd.example.com unless the gateway's hosts are given (then gitops is off
+    unless configured)."""
     keys.setdefault("region", "eu-west-1")
     mesh = keys.setdefault("mesh", {})
     tls = keys.setdefault("tls", {})
@@ -41,8 +44,12 @@ def aws(**keys: Any) -> dict[str, Any]:
         gateway = mesh.setdefault("gateway", {})
         if isinstance(gateway, dict) and "credentialName" in gateway and isinstance(tls, dict):
             tls.setdefault("gatewayCertificate", "provided")
-        elif isinstance(gateway, dict):
-            gateway.setdefault("hosts", ["app.example.com"])
+        explicit_hosts = isinstance(gateway, dict) and "hosts" in gateway
+        if isinstance(gateway, dict) and "credentialName" not in gateway:
+            gateway.setdefault("hosts", ["app.example.com", "argocd.example.com"])
+        gitops = keys.setdefault("gitops", {})
+        if isinstance(gitops, dict) and not gitops:
+            gitops.update({"enabled": False} if explicit_hosts or "credentialName" in gateway else {"host": "argocd.example.com"})
     return {"gitops-platform:environment": "aws", **{f"gitops-platform:{k}": v for k, v in keys.items()}}
 
 

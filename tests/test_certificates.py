@@ -123,7 +123,7 @@ def test_aws_gateway_and_vault_certificates_come_from_their_issuers(aws_run):
     [release] = [r for r in aws_run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "vault"]
 
     assert gateway.inputs["spec"]["issuerRef"]["name"] == "platform-acme"
-    assert gateway.inputs["spec"]["dnsNames"] == ["app.example.com"]
+    assert gateway.inputs["spec"]["dnsNames"] == ["app.example.com", "argocd.example.com"]
     assert gateway.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
     assert vault.inputs["spec"]["issuerRef"]["name"] == "platform-ca"
     assert {"vault.vault.svc", "*.vault-internal", "vault-active.vault.svc.cluster.local"} <= set(vault.inputs["spec"]["dnsNames"])
@@ -147,7 +147,7 @@ def test_tls_off_keeps_nothing_of_cert_manager():
 
 # --- bad input ----------------------------------------------------------------------------
 
-AWS_BASE = {"environment": "aws", "region": "eu-west-1", "mesh": {"gateway": {"hosts": ["app.example.com"]}}}
+AWS_BASE = {"environment": "aws", "region": "eu-west-1", "mesh": {"gateway": {"hosts": ["app.example.com"]}}, "gitops": {"enabled": False}}
 
 
 def _acme(**changes):

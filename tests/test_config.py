@@ -16,7 +16,7 @@ NS = "gitops-platform"
 BAD_CONFIGS = [
     ("missing-environment", {f"{NS}:cluster": {"workers": 1}}, f"{NS}:environment", "required key is missing"),
     ("bad-environment", {f"{NS}:environment": "staging"}, f"{NS}:environment", "expected 'local' or 'aws'"),
-    ("unknown-top-level-key", local(clustr={"workers": 1}), f"{NS}:clustr", "unknown key; allowed keys here: apps, autoscaling, cluster, environment, mesh, observability, region, registry, rollouts, security, tls"),
+    ("unknown-top-level-key", local(clustr={"workers": 1}), f"{NS}:clustr", "unknown key; allowed keys here: apps, autoscaling, cluster, environment, gitops, mesh, observability, region, registry, rollouts, security, tls"),
     ("unknown-cluster-key", local(cluster={"nodeImages": "x"}), f"{NS}:cluster.nodeImages", "allowed keys here:"),
     ("snake-case-key", local(cluster={"node_image": DEFAULT_NODE_IMAGE}), f"{NS}:cluster.node_image", "unknown key"),
     ("unknown-ingress-key", local(cluster={"ingress": {"httpPort": 80}}), f"{NS}:cluster.ingress.httpPort", "unknown key"),

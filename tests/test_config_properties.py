@@ -31,7 +31,8 @@ _FREE_FORM = {"labels", "annotations", "env", "extraArgs", "routes", "podLabels"
 
 def _base(environment: str) -> dict[str, Any]:
     seed = {"environment": "local"} if environment == "local" else {
-        "environment": "aws", "region": "eu-west-1", "mesh": {"gateway": {"hosts": ["app.example.com"]}},
+        "environment": "aws", "region": "eu-west-1", "mesh": {"gateway": {"hosts": ["app.example.com", "argocd.example.com"]}},
+        "gitops": {"host": "argocd.example.com"},
         "tls": {"acme": {"email": "platform-team@example.com", "hostedZones": [{"id": "Z0123456789ABCDEFGHIJ", "domain": "example.com"}]}},
     }
     full: dict[str, Any] = parse_config(seed).model_dump(by_alias=True, exclude_none=True, mode="json")

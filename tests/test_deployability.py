@@ -277,7 +277,7 @@ def test_provided_tls_secrets_are_named_as_prerequisites():
 
     config = parse_config({
         "environment": "aws", "region": "eu-west-1", "mesh": {"gateway": {"credentialName": "shop-tls"}},
-        "tls": {"enabled": False}, "security": {"vault": {"tlsSecretName": "vault-tls"}},
+        "tls": {"enabled": False}, "security": {"vault": {"tlsSecretName": "vault-tls"}}, "gitops": {"enabled": False},
     })
 
     assert {(p.namespace, p.name, p.key) for p in prerequisites(config, [])} == {

@@ -150,6 +150,7 @@ def test_component_type_tokens():
         "gitops-platform:index:ObservabilityStack",
         "gitops-platform:index:CertManager",
         "gitops-platform:index:RolloutsController",
+        "gitops-platform:index:GitopsStack",
         "gitops-platform:index:SampleApps",
         "gitops-platform:index:MicroserviceStack",
     }

@@ -245,7 +245,7 @@ def test_egress_gateway_is_optional():
 
 
 def test_mesh_can_be_turned_off():
-    run = run_program("local", local(mesh={"enabled": False}, apps={"enabled": False}))
+    run = run_program("local", local(mesh={"enabled": False}, apps={"enabled": False}, gitops={"enabled": False}))
 
     assert mesh_charts(run) == []
 

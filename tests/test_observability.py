@@ -57,7 +57,7 @@ def test_prometheus_profiles(local_obs, aws_obs):
     assert "storageSpec" not in local_spec
     assert (aws_spec["replicas"], aws_spec["retention"]) == (2, "15d")
     assert aws_spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "50Gi"
-    assert local_spec["resources"]["requests"] == {"cpu": "200m", "memory": "512Mi"}
+    assert local_spec["resources"]["requests"] == {"cpu": "200m", "memory": "384Mi"}
     for key in ("serviceMonitorSelectorNilUsesHelmValues", "podMonitorSelectorNilUsesHelmValues", "ruleSelectorNilUsesHelmValues"):
         assert local_spec[key] is False
 
@@ -72,7 +72,7 @@ def test_istiod_envoy_and_gatekeeper_are_scraped(local_obs):
 
 
 def test_grafana_admin_password_is_random_and_secret(local_obs):
-    [password] = local_obs.of_type("random:index/randomPassword:RandomPassword")
+    [password] = [r for r in local_obs.of_type("random:index/randomPassword:RandomPassword") if r.name.endswith("grafana-admin")]
     [secret] = [r for r in local_obs.of_type("kubernetes:core/v1:Secret") if r.name.endswith("grafana-admin-secret")]
     grafana = kps(local_obs).inputs["values"]["grafana"]
 

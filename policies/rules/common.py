@@ -67,6 +67,7 @@ PLATFORM_NAMESPACES = [
     "keda",
     "cert-manager",
     "argo-rollouts",
+    "argocd",
 ]
 """Namespaces of the cluster and of the platform's own tooling (charts that need node
 access or ship their own labels). Workload rules skip them, as Gatekeeper's

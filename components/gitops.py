@@ -1,0 +1,356 @@
+"""GitopsStack: Argo CD, the projects that confine teams, and the GitOps Bridge cluster Secret.
+
+    gitops = GitopsStack("gitops", GitopsConfig.for_environment("local", host="argocd.localtest.me"),
+                         cluster=ClusterFacts(name="kind-gitops", environment="local", ...))
+
+Pulumi owns the platform; Argo CD owns what teams put in their repositories. This
+component is the hand-off: Argo CD itself (secure defaults), an AppProject per team
+(its repositories, its namespaces, no cluster-scoped kinds), the built-in `default`
+project emptied, and the in-cluster cluster Secret carrying the GitOps Bridge labels
+and annotations, so existing ApplicationSets (cluster generator) work unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from .charts import CHARTS, install_chart
+from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
+from .netpol import NamespaceIsolation
+
+NAMESPACE = "argocd"
+RELEASE = "argocd"
+SERVER_PORT = 8080
+"""argocd-server's container port (plain HTTP behind the gateway: `server.insecure`)."""
+IN_CLUSTER = "https://kubernetes.default.svc"
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_GIT_URL = re.compile(r"^(https://[^\s/]+/\S+|ssh://[^\s@]+@[^\s/]+/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$")
+
+
+def _git_url(value: str) -> str:
+    if not _GIT_URL.match(value) or value.endswith("/"):
+        raise ValueError("expected a git repository URL: https://host/org/repo(.git), ssh://git@host/org/repo or git@host:org/repo")
+    return value
+
+
+class OidcConfig(Model):
+    """Single sign-on through an OIDC provider (then the local `admin` is disabled)."""
+
+    issuer: str = Field(description="The provider's issuer URL (https).")
+    client_id: str = Field(min_length=1, description="The client ID registered for Argo CD.")
+    client_secret: str = Field(min_length=1, description="The client secret: secret config only.")
+    admin_groups: list[str] = Field(default_factory=list, description="Groups (from the `groups` claim) granted role:admin.")
+
+    @field_validator("issuer")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not re.match(r"^https://[^\s/]+(/\S*)?$", value):
+            raise ValueError("must be an https:// URL")
+        return value
+
+
+class ProjectConfig(Model):
+    """One team's AppProject: what it may deploy from, and where."""
+
+    name: str = Field(description="Project name (DNS-1123 label).")
+    source_repos: list[str] = Field(min_length=1, description="Git repositories the team's Applications may use.")
+    namespaces: list[str] = Field(min_length=1, description="App namespaces of this stack the team may deploy to.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value) or value == "default":
+            raise ValueError("must be a DNS-1123 label other than `default` (the built-in project is kept empty)")
+        return value
+
+    @field_validator("source_repos")
+    @classmethod
+    def _repos(cls, value: list[str]) -> list[str]:
+        return [_git_url(v) for v in value]
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not _DNS_LABEL.match(v)]
+        if bad:
+            raise ValueError(f"not namespace names: {', '.join(bad)}")
+        return value
+
+
+class RepoConfig(Model):
+    """A path in a git repository (GitOps Bridge `<kind>_repo_url|basepath|path|revision`)."""
+
+    repo_url: str = Field(description="Git repository URL.")
+    basepath: str = Field("", description="Base path in the repository (ends with `/` when set).")
+    path: str = Field("bootstrap", description="Path of what to sync, under basepath.")
+    revision: str = Field("HEAD", min_length=1, description="Branch, tag or commit.")
+
+    @field_validator("repo_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _git_url(value)
+
+
+class GitopsConfig(ProfiledModel):
+    """`gitops-platform:gitops`: Argo CD and the hand-off to it."""
+
+    PROFILES: ClassVar[Profiles] = {
+        "local": {
+            "host": "argocd.localtest.me",
+            "environment": "development",
+            "replicas": 1,
+            "controllerResources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+            "resources": {"requests": {"cpu": "10m", "memory": "48Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+        },
+        "aws": {
+            "environment": "production",
+            "replicas": 2,
+            "controllerResources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
+            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        },
+    }
+    enabled: bool = Field(True, description="Install Argo CD and the GitOps hand-off.")
+    host: str | None = Field(None, description="Host of the Argo CD UI at the mesh gateway: local argocd.localtest.me; required on aws.")
+    environment: str = Field(description="The cluster's `environment` label for ApplicationSets (local development, aws production).")
+    oidc: OidcConfig | None = Field(None, description="SSO; without it the local admin's password is generated (stack output).")
+    projects: list[ProjectConfig] = Field(default_factory=list, description="One AppProject per team.")
+    addons: RepoConfig | None = Field(None, description="Where the add-ons' ApplicationSets live (bridge annotations addons_repo_*).")
+    workloads: RepoConfig | None = Field(None, description="Where the workloads live (bridge annotations workload_repo_*).")
+    replicas: int = Field(ge=1, le=5, description="Replicas of the server, repo server and ApplicationSet controller (2+ get PodDisruptionBudgets).")
+    controller_resources: ResourcesConfig = Field(description="Application controller requests/limits.")
+    resources: ResourcesConfig = Field(description="Requests/limits of each other Argo CD container (server, repo server, ApplicationSet, Redis).")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None and not _HOST.match(value):
+            raise ValueError("must be a host name like argocd.example.com")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError("must be a label value like production (lower case letters, digits and '-')")
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> GitopsConfig:
+        if self.enabled and self.host is None:
+            raise KeyProblem("host", "required when gitops is enabled: the Argo CD UI's host at the gateway (e.g. argocd.example.com)")
+        if self.oidc is not None and given_in_plain_text(info, "gitops.oidc.clientSecret"):
+            raise KeyProblem(
+                "oidc.clientSecret",
+                "is a secret: remove it from plain config and set it with "
+                "`pulumi config set --secret --path gitops-platform:gitops.oidc.clientSecret <secret>`",
+                "(plain text)",
+            )
+        names = [p.name for p in self.projects]
+        if len(set(names)) != len(names):
+            raise KeyProblem("projects", "project names must be unique", names)
+        return self
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """What the cluster Secret tells ApplicationSets about the cluster (GitOps Bridge keys)."""
+
+    name: pulumi.Input[str]
+    kubernetes_version: str
+    addons: Mapping[str, bool]
+    """Add-on name (bridge spelling, e.g. `cert_manager`) -> installed by the platform."""
+    endpoints: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Platform endpoints ApplicationSets need (registry, Prometheus, gateway)."""
+    aws: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """aws: `aws_cluster_name`, `aws_region`, `aws_account_id`, `aws_vpc_id`."""
+    irsa: Mapping[str, tuple[pulumi.Input[str], str, str]] = field(default_factory=dict)
+    """Add-on -> (IAM role ARN, namespace, service account) for add-ons with an IRSA role."""
+
+
+def argocd_values(config: GitopsConfig, admin_hash: pulumi.Input[str] | None, service_monitors: bool) -> dict[str, Any]:
+    """Values of the argo-cd chart (keys checked against the pinned chart by the render)."""
+    ha = config.replicas > 1
+    pdb = {"enabled": ha, "minAvailable": 1} if ha else {"enabled": False}
+    cm: dict[str, Any] = {
+        "admin.enabled": config.oidc is None,
+        "exec.enabled": False,
+        "users.anonymous.enabled": False,
+        "url": f"https://{config.host}",
+    }
+    rbac: dict[str, Any] = {"policy.default": "role:readonly"}
+    if config.oidc is not None:
+        cm["oidc.config"] = pulumi.Output.all(config.oidc.issuer, config.oidc.client_id).apply(
+            lambda v: f"name: SSO\nissuer: {v[0]}\nclientID: {v[1]}\nclientSecret: $oidc.clientSecret\nrequestedScopes: [openid, profile, email, groups]\n"
+        )
+        rbac["policy.csv"] = "".join(f"g, {g}, role:admin\n" for g in config.oidc.admin_groups)
+    secret: dict[str, Any] = {}
+    if admin_hash is not None:
+        secret["argocdServerAdminPassword"] = admin_hash
+    if config.oidc is not None:
+        secret["extra"] = {"oidc.clientSecret": pulumi.Output.secret(config.oidc.client_secret)}
+    metrics = {"enabled": True, "serviceMonitor": {"enabled": service_monitors}}
+    component = {"resources": config.resources.values(), "metrics": metrics}
+    return {
+        "crds": {"install": True, "keep": True},
+        "global": {"domain": config.host},
+        "configs": {
+            "cm": cm,
+            # TLS ends at the mesh gateway; behind it the server speaks plain HTTP.
+            "params": {"server.insecure": True},
+            "rbac": rbac,
+            "secret": secret,
+        },
+        "controller": {"replicas": 1, "resources": config.controller_resources.values(), "metrics": metrics},
+        "server": {**component, "replicas": config.replicas, "pdb": pdb},
+        "repoServer": {**component, "replicas": config.replicas, "pdb": pdb},
+        "applicationSet": {**component, "replicas": config.replicas, "pdb": pdb},
+        "redis": {"resources": config.resources.values()},
+        # The Redis password comes from the Secret the program creates (the chart's init Job is a hook).
+        "redisSecretInit": {"enabled": False},
+        "dex": {"enabled": False},
+        "notifications": {"enabled": False},
+    }
+
+
+def cluster_secret_metadata(config: GitopsConfig, facts: ClusterFacts) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(labels, annotations) of the in-cluster cluster Secret, keyed exactly as the GitOps Bridge does."""
+    labels: dict[str, Any] = {
+        "argocd.argoproj.io/secret-type": "cluster",
+        "cluster_name": facts.name,
+        "environment": config.environment,
+        "kubernetes_version": facts.kubernetes_version,
+        **{f"enable_{addon}": "true" if on else "false" for addon, on in sorted(facts.addons.items())},
+    }
+    annotations: dict[str, Any] = {}
+    if "aws_cluster_name" in facts.aws:
+        labels["aws_cluster_name"] = facts.aws["aws_cluster_name"]
+    for kind, repo in (("addons", config.addons), ("workload", config.workloads)):
+        if repo is not None:
+            annotations.update({
+                f"{kind}_repo_url": repo.repo_url, f"{kind}_repo_basepath": repo.basepath,
+                f"{kind}_repo_path": repo.path, f"{kind}_repo_revision": repo.revision,
+            })
+    annotations.update({k: v for k, v in facts.aws.items() if k != "aws_cluster_name"})
+    for addon, (role, namespace, account) in sorted(facts.irsa.items()):
+        annotations.update({f"{addon}_iam_role_arn": role, f"{addon}_namespace": namespace, f"{addon}_service_account": account})
+    annotations.update(facts.endpoints)
+    return labels, annotations
+
+
+def project_spec(project: ProjectConfig) -> dict[str, Any]:
+    """A team's AppProject: its repositories, its namespaces on this cluster, namespaced kinds only."""
+    return {
+        "description": f"Team project {project.name}",
+        "sourceRepos": project.source_repos,
+        "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in project.namespaces],
+        "clusterResourceWhitelist": [],
+        # Quotas, limits and network policies are the platform's.
+        "namespaceResourceBlacklist": [
+            {"group": "", "kind": "ResourceQuota"},
+            {"group": "", "kind": "LimitRange"},
+            {"group": "networking.k8s.io", "kind": "NetworkPolicy"},
+        ],
+    }
+
+
+def isolation(namespace_input: pulumi.Input[str] | None = None) -> NamespaceIsolation:
+    """What Argo CD's namespace must let through (see `components.netpol`); the gateway's
+    calls to the UI (port `SERVER_PORT`) are wired by whoever connects the two."""
+    return NamespaceIsolation(
+        NAMESPACE,
+        external={"the repo server fetches git repositories and Helm charts": (22, 443)},
+        namespace_input=namespace_input,
+    )
+
+
+class GitopsStack(pulumi.ComponentResource):
+    """Argo CD 10.1.1 (`helm.v4.Chart` in `argocd`), team projects and the cluster Secret."""
+
+    admin_password: pulumi.Output[str] | None
+    """The local admin's password (secret), when no SSO is configured."""
+    created_namespaces: list[pulumi.Resource]
+    isolation: list[NamespaceIsolation]
+    ready: list[pulumi.Resource]
+    """What Applications and AppProjects wait for (the chart: CRDs and controllers)."""
+
+    def __init__(
+        self,
+        name: str,
+        config: GitopsConfig,
+        *,
+        cluster: ClusterFacts,
+        gateway: str = "istio-ingress/main",
+        service_monitors: bool = False,
+        after: Sequence[pulumi.Resource] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`cluster`: the facts the cluster Secret carries. `gateway`: the mesh Gateway serving
+        the UI. `after`: what the chart waits for (the mesh's CRDs, the Prometheus CRDs)."""
+        super().__init__("gitops-platform:index:GitopsStack", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE}, opts=child)
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        redis = random.RandomPassword(f"{name}-redis-password", length=32, special=False, opts=child)
+        redis_password: pulumi.Output[str] = pulumi.Output.secret(redis.result)
+        redis_secret = k8s.core.v1.Secret(
+            f"{name}-redis-secret",
+            metadata={"name": "argocd-redis", "namespace": NAMESPACE},
+            string_data={"auth": redis_password},
+            opts=in_ns,
+        )
+        self.admin_password = None
+        admin_hash: pulumi.Output[str] | None = None
+        if config.oidc is None:
+            # Generated, handed to the chart only bcrypt-hashed, exported as a secret output.
+            admin = random.RandomPassword(f"{name}-admin-password", length=24, special=False, opts=child)
+            self.admin_password = pulumi.Output.secret(admin.result)
+            admin_hash = pulumi.Output.secret(admin.bcrypt_hash)
+        chart = install_chart(
+            f"{name}-argo-cd", CHARTS["argo-cd"], NAMESPACE, argocd_values(config, admin_hash, service_monitors),
+            pulumi.ResourceOptions(parent=self, depends_on=[ns, redis_secret, *after]), RELEASE,
+        )
+        self.ready = [chart]
+        after_chart = pulumi.ResourceOptions(parent=self, depends_on=[chart])
+        # The built-in project, emptied: an Application must name a team's project.
+        _project(f"{name}-project-default", "default", {"sourceRepos": [], "destinations": [], "clusterResourceWhitelist": []}, after_chart)
+        for project in config.projects:
+            _project(f"{name}-project-{project.name}", project.name, project_spec(project), after_chart)
+        labels, annotations = cluster_secret_metadata(config, cluster)
+        k8s.core.v1.Secret(
+            f"{name}-cluster-secret",
+            metadata={"name": "in-cluster", "namespace": NAMESPACE, "labels": labels, "annotations": annotations},
+            string_data={"name": "in-cluster", "server": IN_CLUSTER, "config": '{"tlsClientConfig":{"insecure":false}}'},
+            opts=in_ns,
+        )
+        gateway_namespace, gateway_name = gateway.split("/", 1)
+        k8s.apiextensions.CustomResource(
+            f"{name}-ui",
+            api_version="networking.istio.io/v1",
+            kind="VirtualService",
+            metadata={"name": "argocd-server", "namespace": NAMESPACE},
+            spec={
+                "hosts": [config.host],
+                "gateways": [f"{gateway_namespace}/{gateway_name}"],
+                "http": [{"route": [{"destination": {"host": f"argocd-server.{NAMESPACE}.svc.cluster.local", "port": {"number": 80}}}]}],
+            },
+            # The VirtualService CRD comes with the mesh (`after`).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, *after]),
+        )
+        self.created_namespaces = [ns]
+        self.isolation = [isolation(ns.metadata.apply(lambda m: m["name"]))]
+        self.register_outputs({"admin_password": self.admin_password})
+
+
+def _project(resource_name: str, name: str, spec: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+    k8s.apiextensions.CustomResource(
+        resource_name, api_version="argoproj.io/v1alpha1", kind="AppProject", metadata={"name": name, "namespace": NAMESPACE}, spec=spec, opts=opts
+    )

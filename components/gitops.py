@@ -68,8 +68,8 @@ class ProjectConfig(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _DNS_LABEL.match(value) or value == "default":
-            raise ValueError("must be a DNS-1123 label other than `default` (the built-in project is kept empty)")
+        if not _DNS_LABEL.match(value) or value in ("default", "bootstrap"):
+            raise ValueError("must be a DNS-1123 label other than `default` (kept empty) and `bootstrap` (the app-of-apps' own)")
         return value
 
     @field_validator("source_repos")
@@ -86,6 +86,22 @@ class ProjectConfig(Model):
         return value
 
 
+class RepoCredentialsConfig(Model):
+    """How Argo CD reads a private repository: secret config only."""
+
+    username: str | None = Field(None, description="HTTPS user name (with `password`, e.g. a token's owner).")
+    password: str | None = Field(None, description="HTTPS password or token: secret.")
+    ssh_private_key: str | None = Field(None, description="SSH private key (PEM) for ssh:// and git@ URLs: secret.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RepoCredentialsConfig:
+        if (self.password is None) == (self.ssh_private_key is None):
+            raise KeyProblem("password", "give either password (HTTPS, with username) or sshPrivateKey (SSH), not both and not neither")
+        if self.password is not None and not self.username:
+            raise KeyProblem("username", "required with password (HTTPS basic auth; for a token, any non-empty name such as git)")
+        return self
+
+
 class RepoConfig(Model):
     """A path in a git repository (GitOps Bridge `<kind>_repo_url|basepath|path|revision`)."""
 
@@ -93,6 +109,7 @@ class RepoConfig(Model):
     basepath: str = Field("", description="Base path in the repository (ends with `/` when set).")
     path: str = Field("bootstrap", description="Path of what to sync, under basepath.")
     revision: str = Field("HEAD", min_length=1, description="Branch, tag or commit.")
+    credentials: RepoCredentialsConfig | None = Field(None, description="For a private repository: secret config only.")
 
     @field_validator("repo_url")
     @classmethod
@@ -154,6 +171,14 @@ class GitopsConfig(ProfiledModel):
                 "`pulumi config set --secret --path gitops-platform:gitops.oidc.clientSecret <secret>`",
                 "(plain text)",
             )
+        for kind, repo in (("addons", self.addons), ("workloads", self.workloads)):
+            if repo is not None and repo.credentials is not None and given_in_plain_text(info, f"gitops.{kind}.credentials"):
+                raise KeyProblem(
+                    f"{kind}.credentials",
+                    "are secrets: remove them from plain config and set each with "
+                    f"`pulumi config set --secret --path gitops-platform:gitops.{kind}.credentials.<key> <value>`",
+                    "(plain text)",
+                )
         names = [p.name for p in self.projects]
         if len(set(names)) != len(names):
             raise KeyProblem("projects", "project names must be unique", names)
@@ -324,6 +349,8 @@ class GitopsStack(pulumi.ComponentResource):
         _project(f"{name}-project-default", "default", {"sourceRepos": [], "destinations": [], "clusterResourceWhitelist": []}, after_chart)
         for project in config.projects:
             _project(f"{name}-project-{project.name}", project.name, project_spec(project), after_chart)
+        if config.workloads is not None:
+            self._bootstrap(name, config, config.workloads, after_chart, in_ns)
         labels, annotations = cluster_secret_metadata(config, cluster)
         k8s.core.v1.Secret(
             f"{name}-cluster-secret",
@@ -348,6 +375,75 @@ class GitopsStack(pulumi.ComponentResource):
         self.created_namespaces = [ns]
         self.isolation = [isolation(ns.metadata.apply(lambda m: m["name"]))]
         self.register_outputs({"admin_password": self.admin_password})
+
+
+    def _bootstrap(self, name: str, config: GitopsConfig, repo: RepoConfig, after_chart: pulumi.ResourceOptions, in_ns: pulumi.ResourceOptions) -> None:
+        """The app-of-apps: one Application syncing the workloads path, whose Applications
+        (in `argocd`, each naming a team's project) deploy the teams' services."""
+        if repo.credentials is not None:
+            k8s.core.v1.Secret(
+                f"{name}-workloads-repository",
+                metadata={"name": "workloads-repository", "namespace": NAMESPACE, "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+                string_data=repository_secret(repo),
+                opts=in_ns,
+            )
+        _project(f"{name}-project-bootstrap", BOOTSTRAP_PROJECT, bootstrap_project_spec(repo), after_chart)
+        k8s.apiextensions.CustomResource(
+            f"{name}-bootstrap",
+            api_version="argoproj.io/v1alpha1",
+            kind="Application",
+            metadata={
+                "name": "workloads",
+                "namespace": NAMESPACE,
+                # Deleting the Application deletes what it synced: it goes before Argo CD on
+                # destroy (it depends on the chart), so the finalizer never waits on nothing.
+                "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+            },
+            spec=bootstrap_application_spec(config, repo),
+            opts=after_chart,
+        )
+
+
+BOOTSTRAP_PROJECT = "bootstrap"
+
+
+def repository_secret(repo: RepoConfig) -> dict[str, Any]:
+    """Argo CD's repository Secret for `repo` (every credential wrapped as a secret)."""
+    creds = repo.credentials
+    assert creds is not None
+    data: dict[str, Any] = {"type": "git", "url": repo.repo_url}
+    if creds.password is not None:
+        data.update(username=creds.username, password=pulumi.Output.secret(creds.password))
+    if creds.ssh_private_key is not None:
+        data["sshPrivateKey"] = pulumi.Output.secret(creds.ssh_private_key)
+    return data
+
+
+def bootstrap_project_spec(repo: RepoConfig) -> dict[str, Any]:
+    """What the app-of-apps may do: read the workloads repository, write Applications into `argocd`."""
+    return {
+        "description": "The workloads app-of-apps: Applications only, each naming a team's project",
+        "sourceRepos": [repo.repo_url],
+        "destinations": [{"server": IN_CLUSTER, "namespace": NAMESPACE}],
+        "clusterResourceWhitelist": [],
+        "namespaceResourceWhitelist": [{"group": "argoproj.io", "kind": "Application"}],
+    }
+
+
+def bootstrap_application_spec(config: GitopsConfig, repo: RepoConfig) -> dict[str, Any]:
+    """The app-of-apps Application. Production syncs by hand; elsewhere Argo CD prunes and self-heals."""
+    sync: dict[str, Any] = {
+        "syncOptions": ["CreateNamespace=true", "ServerSideApply=true", "PrunePropagationPolicy=foreground"],
+        "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}},
+    }
+    if config.environment != "production":
+        sync["automated"] = {"prune": True, "selfHeal": True}
+    return {
+        "project": BOOTSTRAP_PROJECT,
+        "source": {"repoURL": repo.repo_url, "targetRevision": repo.revision, "path": f"{repo.basepath}{repo.path}"},
+        "destination": {"server": IN_CLUSTER, "namespace": NAMESPACE},
+        "syncPolicy": sync,
+    }
 
 
 def _project(resource_name: str, name: str, spec: dict[str, Any], opts: pulumi.ResourceOptions) -> None:

@@ -145,6 +145,54 @@ def test_ha_on_aws():
         assert values[component]["metrics"]["serviceMonitor"]["enabled"] is True
 
 
+# --- bootstrap ----------------------------------------------------------------------------
+
+WORKLOADS = {"repoUrl": "https://github.com/example/workloads.git", "path": "apps"}
+
+
+def applications(run):
+    return [r for r in run.resources if r.type == "kubernetes:argoproj.io/v1alpha1:Application"]
+
+
+def test_no_bootstrap_without_a_workloads_repository(local_run, aws_run):
+    assert applications(local_run) == [] and applications(aws_run) == []
+
+
+def test_the_app_of_apps_syncs_the_workloads_path_and_heals_outside_production():
+    run = run_program("local", local(gitops={"workloads": WORKLOADS}))
+    [app] = applications(run)
+    spec = app.inputs["spec"]
+
+    assert spec["source"] == {"repoURL": "https://github.com/example/workloads.git", "targetRevision": "HEAD", "path": "apps"}
+    assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    assert {"CreateNamespace=true", "ServerSideApply=true"} <= set(spec["syncPolicy"]["syncOptions"])
+    assert spec["syncPolicy"]["retry"]["backoff"] == {"duration": "10s", "factor": 2, "maxDuration": "5m"}
+    assert app.inputs["metadata"]["finalizers"] == ["resources-finalizer.argocd.argoproj.io"]
+    assert chart(run).urn in app.dependencies  # deleted before Argo CD on destroy
+    assert projects(run)["bootstrap"]["destinations"] == [{"server": "https://kubernetes.default.svc", "namespace": "argocd"}]
+    assert projects(run)["bootstrap"]["namespaceResourceWhitelist"] == [{"group": "argoproj.io", "kind": "Application"}]
+
+
+def test_production_syncs_by_hand():
+    run = run_program("aws", aws(gitops={"host": "argocd.example.com", "workloads": WORKLOADS}))
+    [app] = applications(run)
+
+    assert "automated" not in app.inputs["spec"]["syncPolicy"]
+
+
+def test_repository_credentials_come_from_secret_config_into_a_labelled_secret():
+    creds = {**WORKLOADS, "credentials": {"username": "git", "password": "token-123"}}
+    run = run_program("local", local(gitops={"workloads": creds}), secret_keys=["gitops-platform:gitops"])
+    [repo] = [r for r in run.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == "workloads-repository"]
+
+    assert repo.inputs["metadata"]["labels"] == {"argocd.argoproj.io/secret-type": "repository"}
+    assert isinstance(repo.inputs["stringData"], Secret)
+    assert reveal(repo.inputs["stringData"])["password"] == "token-123"
+    run, error = run_program_recording("local", local(gitops={"workloads": creds}))
+    assert isinstance(error, ConfigError) and run.resources == [] and "token-123" not in str(error)
+    assert "gitops.workloads.credentials" in str(error)
+
+
 # --- bad input ----------------------------------------------------------------------------
 
 
@@ -154,6 +202,10 @@ def test_ha_on_aws():
         ({"projects": [{**TEAM, "namespaces": ["kube-system"]}]}, "gitops.projects[0].namespaces", "app namespaces"),
         ({"projects": [{**TEAM, "sourceRepos": ["not a url"]}]}, "gitops.projects[0].sourceRepos", "git repository URL"),
         ({"projects": [{**TEAM, "name": "default"}]}, "gitops.projects[0].name", "other than `default`"),
+        ({"projects": [{**TEAM, "name": "bootstrap"}]}, "gitops.projects[0].name", "`bootstrap`"),
+        ({"workloads": {"repoUrl": "github.com/example/workloads"}}, "gitops.workloads.repoUrl", "git repository URL"),
+        ({"workloads": {**WORKLOADS, "credentials": {"password": "x"}}}, "gitops.workloads.credentials.username", "required with password"),
+        ({"workloads": {**WORKLOADS, "credentials": {}}}, "gitops.workloads.credentials.password", "either password"),
         ({"projects": [TEAM, TEAM]}, "gitops.projects", "unique"),
         ({"addons": {"repoUrl": "ftp://example.com/addons"}}, "gitops.addons.repoUrl", "git repository URL"),
         ({"host": "Not A Host"}, "gitops.host", "host name"),

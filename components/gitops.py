@@ -210,6 +210,12 @@ def argocd_values(config: GitopsConfig, admin_hash: pulumi.Input[str] | None, se
         "exec.enabled": False,
         "users.anonymous.enabled": False,
         "url": f"https://{config.host}",
+        # Argo Rollouts owns a canary's route weights and subset hash labels while it shifts
+        # traffic: an Application that also manages the service must not revert them.
+        "resource.customizations.ignoreDifferences.networking.istio.io_VirtualService": "jqPathExpressions:\n- .spec.http[].route[].weight\n",
+        "resource.customizations.ignoreDifferences.networking.istio.io_DestinationRule": (
+            'jqPathExpressions:\n- .spec.subsets[].labels["rollouts-pod-template-hash"]\n'
+        ),
     }
     rbac: dict[str, Any] = {"policy.default": "role:readonly"}
     if config.oidc is not None:

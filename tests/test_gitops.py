@@ -48,6 +48,9 @@ def test_argo_cd_is_read_only_by_default_without_exec_anonymous_or_dex(local_run
     assert values["crds"] == {"install": True, "keep": True}
     # TLS ends at the gateway.
     assert values["configs"]["params"] == {"server.insecure": True}
+    # The weights and subset labels Argo Rollouts owns are not Argo CD's to revert.
+    assert ".spec.http[].route[].weight" in cm["resource.customizations.ignoreDifferences.networking.istio.io_VirtualService"]
+    assert "rollouts-pod-template-hash" in cm["resource.customizations.ignoreDifferences.networking.istio.io_DestinationRule"]
 
 
 def test_the_admin_password_is_generated_and_only_its_bcrypt_hash_reaches_the_chart(local_run):

@@ -35,6 +35,7 @@ from pulumi_policy import (
 )
 
 from . import ALL_POLICIES
+from .normalize import plain
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,10 @@ def evaluate(
         p = by_urn.get(r.provider)
         return PolicyProviderResource(p.type, dict(p.props), p.urn, p.name) if p else None
 
+    # Normalized once: every rule then reads the same plain props at no further cost.
+    props = {r.urn: plain(r.props) for r in resources}
     graph: dict[str, PolicyResource] = {
-        r.urn: PolicyResource(r.type, dict(r.props), r.urn, r.name, options(r), provider(r), None, [], {}) for r in resources
+        r.urn: PolicyResource(r.type, props[r.urn], r.urn, r.name, options(r), provider(r), None, [], {}) for r in resources
     }
     for r in resources:
         node = graph[r.urn]
@@ -174,7 +177,7 @@ def evaluate(
             continue
         if isinstance(policy, ResourceValidationPolicy):
             for r in resources:
-                args = ResourceValidationArgs(r.type, dict(r.props), r.urn, r.name, options(r), provider(r), config)
+                args = ResourceValidationArgs(r.type, props[r.urn], r.urn, r.name, options(r), provider(r), config)
                 _run(policy.validate(args, reporter(policy, level, r.urn)))
         elif isinstance(policy, StackValidationPolicy):
             _run(policy.validate(StackValidationArgs(list(graph.values()), config), reporter(policy, level, "")))

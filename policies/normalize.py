@@ -9,6 +9,7 @@ rule reads `plain(props)`, so `isinstance(x, dict)` means the same thing everywh
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,19 +28,43 @@ class Unknown:
 UNKNOWN = Unknown()
 
 
+class PlainDict(dict[str, Any]):
+    """A mapping `plain` already made: normalizing it again returns it as it is."""
+
+
+_last = threading.local()
+"""The last engine proxy normalized on this thread and its result: the engine hands every
+rule of a resource the same read-only proxy, and a large object (a CRD) is walked once,
+not once per rule. Only proxies: a plain dict may be changed between calls."""
+
+
 def plain(value: Any) -> Any:
     """`value` as dicts, lists and scalars: proxies unwrapped, secrets revealed, unknowns as `UNKNOWN`."""
+    if type(value) is PlainDict:
+        return value
+    proxy = isinstance(value, Mapping) and not isinstance(value, dict)
+    if proxy and getattr(_last, "source", None) is value:
+        return _last.result
+    result = _plain(value)
+    if proxy:
+        _last.source, _last.result = value, result
+    return result
+
+
+def _plain(value: Any) -> Any:
     from pulumi_policy.proxy import UnknownValueError, _is_unknown
 
+    if type(value) is PlainDict:
+        return value
     if hasattr(value, "value") and type(value).__name__ == "Secret":
-        return plain(value.value)
+        return _plain(value.value)
     if isinstance(value, Mapping):
         if value.get(SPECIAL_SIGNATURE_KEY) == SECRET_SIGNATURE and "value" in value:
-            return plain(value["value"])
-        out = {}
+            return _plain(value["value"])
+        out = PlainDict()
         for key in value:
             try:
-                out[str(key)] = plain(value[key])
+                out[str(key)] = _plain(value[key])
             except UnknownValueError:
                 out[str(key)] = UNKNOWN
         return out
@@ -47,7 +72,7 @@ def plain(value: Any) -> Any:
         items = []
         for i in range(len(value)):
             try:
-                items.append(plain(value[i]))
+                items.append(_plain(value[i]))
             except UnknownValueError:
                 items.append(UNKNOWN)
         return items

@@ -308,3 +308,17 @@ def test_platform_tooling_namespaces_are_exempt_from_workload_rules_as_in_gateke
     assert messages("kubernetes-container-no-privileged", "kubernetes:apps/v1:Deployment", privileged) == []
     config = {"kubernetes-container-no-privileged": {"exemptNamespaces": ["kube-system"]}}
     assert len(messages("kubernetes-container-no-privileged", "kubernetes:apps/v1:Deployment", privileged, pack_config=config)) == 1
+
+
+def test_props_are_normalized_once_and_a_changed_dict_is_normalized_again():
+    from types import MappingProxyType
+
+    from policies.normalize import PlainDict, plain
+
+    data = {"spec": {"replicas": 1}}
+    first = plain(data)
+    assert isinstance(first, PlainDict) and plain(first) is first  # every rule after the first pays nothing
+    data["spec"]["replicas"] = 2
+    assert plain(data)["spec"]["replicas"] == 2  # a plain dict is never served from the cache
+    proxy = MappingProxyType({"kind": "Pod"})
+    assert plain(proxy) is plain(proxy)  # the engine's read-only proxy: walked once per resource

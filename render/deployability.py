@@ -264,6 +264,12 @@ def _wired_texts(d: Deployed) -> Iterator[tuple[str, str]]:
             for key in ("args", "command"):
                 for i, arg in enumerate(c.get(key) or []):
                     yield f"container {c.get('name')} {key}[{i}]", str(arg)
+    if d.kind in ("AnalysisTemplate", "ClusterAnalysisTemplate") and str(d.obj.get("apiVersion", "")).startswith("argoproj.io/"):
+        # Where each measurement connects (a query names services only as label values).
+        for metric in (d.obj.get("spec") or {}).get("metrics") or []:
+            for provider_name, provider in (metric.get("provider") or {}).items():
+                if isinstance(provider, dict) and isinstance(provider.get("address") or provider.get("url"), str):
+                    yield f"metrics[{metric.get('name')}].provider.{provider_name}", str(provider.get("address") or provider.get("url"))
     if d.kind == "ConfigMap":
         for key, text in (d.obj.get("data") or {}).items():
             yield f"data.{key}", str(text)

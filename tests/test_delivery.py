@@ -156,3 +156,17 @@ def test_a_fixed_canary_and_a_rollout_cannot_both_route_the_service():
     with pytest.raises(ValidationError) as error:
         MicroserviceConfig(**BASE, canary={"image": "localhost:5001/api:1.5.0"}, delivery={"strategy": "canary"})
     assert "delivery.strategy" in str(error.value)
+
+
+@pytest.mark.skipif(bundle() is None, reason="upstream bundle not present")
+def test_the_analysis_prometheus_address_must_resolve_to_a_service(rendered):
+    from render.deployability import Facts, check_addresses
+
+    _, _, deployed = rendered("local")
+    objects = deployed.objects
+    assert check_addresses(objects, Facts("local")) == []
+
+    broken = [d for d in objects if not (d.kind == "Service" and d.name == "kps-prometheus")]
+    findings = [f for f in check_addresses(broken, Facts("local")) if "AnalysisTemplate" in f["object"]]
+    # Both measurements (success rate, p95) name it.
+    assert len(findings) == 2 and all("kps-prometheus" in f["message"] and "does not exist" in f["message"] for f in findings)

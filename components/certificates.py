@@ -32,7 +32,7 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart
-from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig
+from .model import DNS_DOMAIN, KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig
 from .netpol import NamespaceIsolation
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ ACME_SERVERS = {
 }
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _HOSTED_ZONE = re.compile(r"^Z[A-Z0-9]{1,31}$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
@@ -74,7 +73,7 @@ class HostedZoneConfig(Model):
     @field_validator("domain")
     @classmethod
     def _domain(cls, value: str) -> str:
-        if not _DOMAIN.match(value):
+        if not DNS_DOMAIN.match(value):
             raise ValueError("expected a DNS domain like example.com (lower case, no wildcard, no trailing dot)")
         return value
 

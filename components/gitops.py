@@ -23,7 +23,7 @@ import pulumi_random as random
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .charts import CHARTS, install_chart
-from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
+from .model import DNS_DOMAIN, DNS_LABEL, KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
 from .netpol import NamespaceIsolation
 
 NAMESPACE = "argocd"
@@ -31,8 +31,6 @@ RELEASE = "argocd"
 SERVER_PORT = 8080
 """argocd-server's container port (plain HTTP behind the gateway: `server.insecure`)."""
 IN_CLUSTER = "https://kubernetes.default.svc"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _GIT_URL = re.compile(r"^(https://[^\s/]+/\S+|ssh://[^\s@]+@[^\s/]+/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$")
 
 
@@ -68,7 +66,7 @@ class ProjectConfig(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _DNS_LABEL.match(value) or value in ("default", "bootstrap"):
+        if not DNS_LABEL.match(value) or value in ("default", "bootstrap"):
             raise ValueError("must be a DNS-1123 label other than `default` (kept empty) and `bootstrap` (the app-of-apps' own)")
         return value
 
@@ -80,7 +78,7 @@ class ProjectConfig(Model):
     @field_validator("namespaces")
     @classmethod
     def _namespaces(cls, value: list[str]) -> list[str]:
-        bad = [v for v in value if not _DNS_LABEL.match(v)]
+        bad = [v for v in value if not DNS_LABEL.match(v)]
         if bad:
             raise ValueError(f"not namespace names: {', '.join(bad)}")
         return value
@@ -149,14 +147,14 @@ class GitopsConfig(ProfiledModel):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str | None) -> str | None:
-        if value is not None and not _HOST.match(value):
+        if value is not None and not DNS_DOMAIN.match(value):
             raise ValueError("must be a host name like argocd.example.com")
         return value
 
     @field_validator("environment")
     @classmethod
     def _environment(cls, value: str) -> str:
-        if not _DNS_LABEL.match(value):
+        if not DNS_LABEL.match(value):
             raise ValueError("must be a label value like production (lower case letters, digits and '-')")
         return value
 

@@ -17,7 +17,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .certificates import CertManager
 from .charts import CHARTS, install_chart
-from .model import KeyProblem, ProfiledModel, Profiles, ResourcesConfig, ScalingConfig
+from .model import DNS_LABEL, KeyProblem, ProfiledModel, Profiles, ResourcesConfig, ScalingConfig
 from .netpol import ANY_NAMESPACE, NamespaceIsolation, Peer
 
 ISTIO_NAMESPACE = "istio-system"
@@ -31,7 +31,6 @@ EGRESS_LABEL = "egressgateway"
 TRACING_PROVIDER = "otel-tracing"
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease", ISTIO_NAMESPACE, INGRESS_NAMESPACE})
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _GATEWAY_HOST = re.compile(r"^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$")
 _TRUST_DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -81,7 +80,7 @@ class GatewayConfig(ProfiledModel):
     @field_validator("credential_name")
     @classmethod
     def _secret_name(cls, value: str | None) -> str | None:
-        if value is not None and not _DNS_LABEL.match(value):
+        if value is not None and not DNS_LABEL.match(value):
             raise ValueError("must be a Secret name (DNS-1123 label)")
         return value
 
@@ -102,7 +101,7 @@ class EgressGatewayConfig(ProfiledModel):
     def _namespace(self) -> EgressGatewayConfig:
         if self.enabled and self.namespace is None:
             raise KeyProblem("namespace", "required when enabled: the namespace to install the egress gateway in (e.g. istio-egress)")
-        if self.namespace is not None and not _DNS_LABEL.match(self.namespace):
+        if self.namespace is not None and not DNS_LABEL.match(self.namespace):
             raise KeyProblem("namespace", "must be a namespace name (DNS-1123 label)", self.namespace)
         return self
 
@@ -152,7 +151,7 @@ class MeshConfig(ProfiledModel):
     @field_validator("namespaces")
     @classmethod
     def _namespaces(cls, value: list[str]) -> list[str]:
-        bad = [n for n in value if not _DNS_LABEL.match(n)]
+        bad = [n for n in value if not DNS_LABEL.match(n)]
         if bad:
             raise ValueError(f"not namespace names: {', '.join(bad)} (DNS-1123 labels)")
         reserved = sorted(set(value) & SYSTEM_NAMESPACES)

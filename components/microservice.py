@@ -31,10 +31,9 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
 from .delivery import DeliveryConfig, analysis_template_spec
-from .model import KeyProblem, Model, ResourcesConfig
+from .model import DNS_LABEL, KeyProblem, Model, ResourcesConfig
 from .netpol import DNS_PORTS, KUBE_DNS, namespace_peer, tcp
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _IMAGE = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._:/-]*?)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -158,7 +157,7 @@ class CallerConfig(Model):
     @field_validator("namespace", "service_account")
     @classmethod
     def _dns(cls, value: str) -> str:
-        if not _DNS_LABEL.match(value):
+        if not DNS_LABEL.match(value):
             raise ValueError("must be a DNS-1123 label")
         return value
 
@@ -256,7 +255,7 @@ class MicroserviceConfig(Model):
     @field_validator("name", "namespace")
     @classmethod
     def _dns(cls, value: str) -> str:
-        if not _DNS_LABEL.match(value):
+        if not DNS_LABEL.match(value):
             raise ValueError("must be a DNS-1123 label: lowercase letters, digits and '-', at most 63")
         return value
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self, get_args
 
@@ -16,6 +17,11 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from .quantity import cpu_millicores, memory_mib
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+"""A DNS-1123 label: namespace, Secret and most object names."""
+DNS_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+"""A fully qualified DNS name without wildcard or trailing dot (example.com, argocd.example.com)."""
 
 
 class Model(BaseModel):

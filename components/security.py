@@ -22,7 +22,7 @@ from policies.rego import rego_source
 
 from .certificates import CertManager
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
-from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
+from .model import DNS_LABEL, KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
 from .netpol import REASON_ANNOTATION, NamespaceIsolation, Peer, app_namespace_policies, isolation_policies
 from .quantity import cpu_millicores, memory_mib
 
@@ -73,14 +73,13 @@ Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 ComplianceSpec = Literal["k8s-cis-1.23", "k8s-nsa-1.0", "k8s-pss-baseline-0.1", "k8s-pss-restricted-0.1", "eks-cis-1.4"]
 _SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 _COMPLIANCE_SPECS = ("k8s-cis-1.23", "k8s-nsa-1.0", "k8s-pss-baseline-0.1", "k8s-pss-restricted-0.1", "eks-cis-1.4")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)*/$")
 
 _TINY = {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
 
 
 def _names(value: list[str], what: str) -> list[str]:
-    bad = [n for n in value if not _DNS_LABEL.match(n)]
+    bad = [n for n in value if not DNS_LABEL.match(n)]
     if bad:
         raise ValueError(f"not {what}: {', '.join(bad)} (DNS-1123 labels)")
     return value
@@ -300,7 +299,7 @@ class VaultConfig(ProfiledModel):
             raise KeyProblem("replicas", "raft needs an odd number of peers (3, 5 or 7)", self.replicas)
         if self.mode == "dev" and environment == "aws":
             raise KeyProblem("mode", "dev mode keeps secrets in memory with a known root token; use ha on aws", self.mode)
-        if self.tls_secret_name is not None and not _DNS_LABEL.match(self.tls_secret_name):
+        if self.tls_secret_name is not None and not DNS_LABEL.match(self.tls_secret_name):
             raise KeyProblem("tlsSecretName", "must be a Secret name (DNS-1123 label)", self.tls_secret_name)
         return self
 

@@ -140,7 +140,7 @@ def certificate_secrets(objects: Iterable[Deployed]) -> dict[tuple[str, str], De
     }
 
 
-def _pod_references(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
+def pod_references(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
     """(kind, name, where) of every required object a pod spec refers to."""
     yield "ServiceAccount", str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"), "serviceAccountName"
     for secret in spec.get("imagePullSecrets") or []:
@@ -198,7 +198,7 @@ def check_references(objects: Sequence[Deployed], charts: Sequence[ChartRender],
     for d in objects:
         spec = pod_spec(d.obj)
         if spec is not None:
-            for kind, name, where in _pod_references(spec):
+            for kind, name, where in pod_references(spec):
                 missing(d, kind, d.namespace, name, where)
         if d.kind in _OPERATED and str(d.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
             # The operator's pods mount these and run as this ServiceAccount.
@@ -253,8 +253,9 @@ def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from _strings(v, f"{path}[{i}]")
 
 
-def _wired_texts(d: Deployed) -> Iterator[tuple[str, str]]:
-    """(where, text) of the places an object carries addresses: env, args, config data."""
+def wired_texts(d: Deployed) -> Iterator[tuple[str, str]]:
+    """(where, text) of the places an object carries addresses: env, args, config data, and
+    where an operator connects for it (KEDA triggers, Argo Rollouts analyses)."""
     spec = pod_spec(d.obj)
     if spec is not None:
         for _, c in containers(spec):
@@ -264,6 +265,9 @@ def _wired_texts(d: Deployed) -> Iterator[tuple[str, str]]:
             for key in ("args", "command"):
                 for i, arg in enumerate(c.get(key) or []):
                     yield f"container {c.get('name')} {key}[{i}]", str(arg)
+    if d.kind == "ScaledObject" and str(d.obj.get("apiVersion", "")).startswith("keda.sh/"):
+        # KEDA's operator queries each trigger's server (a Prometheus serverAddress, ...).
+        yield from _strings((d.obj.get("spec") or {}).get("triggers") or [], "spec.triggers")
     if d.kind in ("AnalysisTemplate", "ClusterAnalysisTemplate") and str(d.obj.get("apiVersion", "")).startswith("argoproj.io/"):
         # Where each measurement connects (a query names services only as label values).
         for metric in (d.obj.get("spec") or {}).get("metrics") or []:
@@ -342,7 +346,7 @@ def check_addresses(objects: Sequence[Deployed], facts: Facts) -> list[dict[str,
         for path, text in _strings(values):
             resolve(None, f"values {path}", text, urn)
     for d in objects:
-        for where, text in _wired_texts(d):
+        for where, text in wired_texts(d):
             resolve(d, where, text)
         for where, svc, ns, port in _istio_destinations(d):
             ports = services.get((ns, svc))

@@ -24,11 +24,8 @@ network plugin, so the check does not count on it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +34,7 @@ import yaml
 from policies.rules.kubernetes import denies_by_default, policy_types
 
 from .consistency import PodGroup, _cluster_services, _watched, pod_groups
+from .deployability import addresses_in, namespaces_of, pod_references, wired_texts
 from .deployed import Deployed
 from .ordering import _selects, namespace_labels
 from .workloads import containers, pod_spec
@@ -50,7 +48,6 @@ _NODE_ADDRESS = {"local": "172.18.0.2", "aws": "10.0.0.10"}
 _API_SERVER = {"local": ("172.18.0.2", 6443), "aws": ("10.0.0.20", 443)}
 """The API server's address and port as pods reach it behind the `kubernetes` Service."""
 
-_SERVICE_URL = re.compile(r"(?<![\w.-])([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.cluster\.local)?(:(\d+))?")
 
 
 @dataclass(frozen=True)
@@ -339,100 +336,48 @@ def _gateway_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
                         yield Flow("gateway", pods.of(gateway), target, number, why=vs.ref)
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-
-
-def _decoded(d: Deployed) -> Iterator[str]:
-    if d.kind == "Secret":
-        for value in (d.obj.get("data") or {}).values():
-            try:
-                yield base64.b64decode(str(value), validate=True).decode("utf-8", "replace")
-            except (binascii.Error, ValueError):
-                continue
-        yield from _strings(d.obj.get("stringData") or {})
-    else:
-        yield from _strings(d.obj.get("data") or {})
-
-
-def _mounted(spec: Mapping[str, Any]) -> set[tuple[str, str]]:
-    """(kind, name) of the ConfigMaps and Secrets a pod reads."""
-    out: set[tuple[str, str]] = set()
-    for volume in spec.get("volumes") or []:
-        if (volume.get("configMap") or {}).get("name"):
-            out.add(("ConfigMap", volume["configMap"]["name"]))
-        if (volume.get("secret") or {}).get("secretName"):
-            out.add(("Secret", volume["secret"]["secretName"]))
-        for source in (volume.get("projected") or {}).get("sources") or []:
-            for kind, key in (("ConfigMap", "configMap"), ("Secret", "secret")):
-                if (source.get(key) or {}).get("name"):
-                    out.add((kind, source[key]["name"]))
-    for _, c in containers(spec):
-        for env_from in c.get("envFrom") or []:
-            for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
-                if (env_from.get(key) or {}).get("name"):
-                    out.add((kind, env_from[key]["name"]))
-    return out
-
-
-def _urls(texts: Iterable[str]) -> Iterator[tuple[str, str, int | None]]:
-    for text in texts:
-        for match in _SERVICE_URL.finditer(text):
-            yield match.group(1), match.group(3), int(match.group(7)) if match.group(7) else None
-
-
 def _url_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
     services = {(d.namespace, d.name): d for d in objects if d.kind == "Service"}
     config = {(d.kind, d.namespace, d.name): d for d in objects if d.kind in ("ConfigMap", "Secret")}
+    namespaces = namespaces_of(objects, pods.environment)
 
-    def flows(source: PodGroup, texts: Iterable[str], why: str) -> Iterator[Flow]:
-        for name, namespace, port in set(_urls(texts)):
-            service = services.get((namespace, name))
-            service_port = _service_port(service, port) if service else None
-            if service is None or service_port is None:
-                continue
-            for destination, number in _service_targets(pods, service, service_port):
-                if destination != pods.of(source):
-                    yield Flow("url", pods.of(source), destination, number, why=why)
+    def reach(source: PodGroup, namespace: str, name: str, port: int | str | None, why: str) -> Iterator[Flow]:
+        service = services.get((namespace, name))
+        service_port = _service_port(service, port) if service else None
+        if service is None or service_port is None:
+            return
+        for destination, number in _service_targets(pods, service, service_port):
+            if destination != pods.of(source):
+                yield Flow("url", pods.of(source), destination, number, why=why)
+
+    def flows(source: PodGroup, d: Deployed, why: str) -> Iterator[Flow]:
+        # The places and address syntax the deployability check resolves.
+        for _, text in wired_texts(d):
+            for name, namespace, port, _ in addresses_in(text, namespaces):
+                yield from reach(source, namespace, name, port, why)
 
     for group in pods.groups:
-        spec = pod_spec(group.owner.obj) or {}
-        texts = [t for _, c in containers(spec) for key in ("env", "args", "command") for t in _strings(c.get(key) or [])]
-        yield from flows(group, texts, f"{group.owner.ref} environment and arguments")
-        for kind, name in sorted(_mounted(spec)):
-            d = config.get((kind, group.namespace, name))
-            if d is not None:
-                yield from flows(group, _decoded(d), d.ref)
-    keda = [g for g in pods.groups if g.labels.get("app") == "keda-operator" or g.labels.get("app.kubernetes.io/name") == "keda-operator"]
-    rollouts = [g for g in pods.groups if g.labels.get("app.kubernetes.io/name") == "argo-rollouts" and g.labels.get("app.kubernetes.io/component") == "rollouts-controller"]
+        yield from flows(group, group.owner, f"{group.owner.ref} environment and arguments")
+        for kind, name, _ in sorted(set(pod_references(pod_spec(group.owner.obj) or {}))):
+            mounted = config.get((kind, group.namespace, name))
+            if mounted is not None:
+                yield from flows(group, mounted, mounted.ref)
+    # Objects whose addresses an operator, not their own pods, connects to.
+    callers = {
+        "ScaledObject": [g for g in pods.groups if "keda-operator" in (g.labels.get("app"), g.labels.get("app.kubernetes.io/name"))],
+        "AnalysisTemplate": [
+            g for g in pods.groups
+            if g.labels.get("app.kubernetes.io/name") == "argo-rollouts" and g.labels.get("app.kubernetes.io/component") == "rollouts-controller"
+        ],
+    }
     prometheus = [g for g in pods.groups if g.owner.kind == "Prometheus"]
     for d in objects:
-        if d.kind == "ScaledObject":
-            for group in keda:
-                yield from flows(group, _strings((d.obj.get("spec") or {}).get("triggers") or []), d.ref)
-        if d.kind in ("AnalysisTemplate", "ClusterAnalysisTemplate"):
-            # The Rollouts controller runs the analysis: it is the one querying the provider.
-            # Only where it connects: a query names services as label values, not as calls.
-            addresses = [
-                str(provider.get("address") or provider.get("url") or "")
-                for metric in (d.obj.get("spec") or {}).get("metrics") or []
-                for provider in ((metric.get("provider") or {}).values())
-                if isinstance(provider, dict)
-            ]
-            for group in rollouts:
-                yield from flows(group, addresses, d.ref)
+        for group in callers.get(d.kind, []):
+            yield from flows(group, d, d.ref)
         if d.kind == "Prometheus":
             for am in ((d.obj.get("spec") or {}).get("alerting") or {}).get("alertmanagers") or []:
-                port = f":{am['port']}" if isinstance(am.get("port"), int) else ""
                 for group in prometheus:
-                    yield from flows(group, [f"{am.get('name')}.{am.get('namespace') or d.namespace}.svc{port}"], d.ref)
+                    yield from reach(group, str(am.get("namespace") or d.namespace), str(am.get("name")), am.get("port"), d.ref)
 
 
 def network_report(objects: Sequence[Deployed], environment: str = "local") -> dict[str, Any]:

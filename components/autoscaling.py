@@ -18,12 +18,13 @@ from .certificates import CertManager
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .model import ProfiledModel, Profiles, ResourcesConfig
 from .netpol import NamespaceIsolation
+from .podsecurity import pod_security_labels
 
 if TYPE_CHECKING:
     from .eks import EksCluster
 
-METRICS_SERVER_IMAGE = "registry.k8s.io/metrics-server/metrics-server:v0.8.0"
-"""metrics-server has no chart in the pinned bundle; its manifests are declared here, image pinned."""
+METRICS_SERVER_VERSION = "0.8.1"
+"""metrics-server's version: the pinned chart's appVersion, set as the image tag explicitly."""
 KEDA_NAMESPACE = "keda"
 KEDA_METRICS_API_PORT, KEDA_WEBHOOK_PORT = 6443, 9443
 """Container ports of KEDA's metrics API server and admission webhooks (chart defaults)."""
@@ -103,9 +104,13 @@ class AutoscalingStack(pulumi.ComponentResource):
         self.created_namespaces = []
         self.isolation = []
         if config.metrics_server.enabled:
-            self._metrics_server(name, config.metrics_server)
+            install_chart(
+                f"{name}-metrics-server", CHARTS["metrics-server"], "kube-system",
+                metrics_server_values(config.metrics_server, certificates.internal_issuer if certificates else None),
+                pulumi.ResourceOptions(parent=self, depends_on=certificates.ready if certificates else None), "metrics-server",
+            )
         if config.keda.enabled:
-            ns = k8s.core.v1.Namespace(f"{name}-keda-ns", metadata={"name": KEDA_NAMESPACE}, opts=child)
+            ns = k8s.core.v1.Namespace(f"{name}-keda-ns", metadata={"name": KEDA_NAMESPACE, "labels": pod_security_labels("restricted")}, opts=child)
             self.created_namespaces.append(ns)
             # The API server calls KEDA's metrics API (aggregated) and its admission webhooks.
             self.isolation.append(
@@ -129,81 +134,6 @@ class AutoscalingStack(pulumi.ComponentResource):
                 raise ValueError("AutoscalingStack needs the region for the cluster autoscaler")
             self._cluster_autoscaler(name, config.cluster_autoscaler, eks, region)
         self.register_outputs({})
-
-    def _metrics_server(self, name: str, config: MetricsServerConfig) -> None:
-        """metrics-server's upstream manifests (v0.8.0), declared as resources."""
-        child = pulumi.ResourceOptions(parent=self)
-        labels = {"k8s-app": "metrics-server"}
-        meta = {"name": "metrics-server", "namespace": "kube-system", "labels": labels}
-        sa = k8s.core.v1.ServiceAccount(f"{name}-metrics-server-sa", metadata=meta, opts=child)
-        self._metrics_server_rbac(name, labels)
-        service = k8s.core.v1.Service(
-            f"{name}-metrics-server-svc",
-            metadata=meta,
-            spec={"selector": labels, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}]},
-            opts=child,
-        )
-        deployment = k8s.apps.v1.Deployment(
-            f"{name}-metrics-server",
-            metadata=meta,
-            spec=metrics_server_spec(config, labels, sa.metadata.apply(lambda m: m["name"])),
-            opts=child,
-        )
-        k8s.apiregistration.v1.APIService(
-            f"{name}-metrics-api",
-            metadata={"name": "v1beta1.metrics.k8s.io", "labels": labels},
-            spec={
-                "group": "metrics.k8s.io",
-                "version": "v1beta1",
-                "groupPriorityMinimum": 100,
-                "versionPriority": 100,
-                "insecureSkipTLSVerify": True,
-                "service": {"name": service.metadata.apply(lambda m: m["name"]), "namespace": "kube-system"},
-            },
-            # Registered once the server can answer, or every API discovery call errors meanwhile.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment]),
-        )
-
-    def _metrics_server_rbac(self, name: str, labels: dict[str, str]) -> None:
-        """Read metrics for `kubectl top` users; let the server read nodes and pods and delegate authn."""
-        child = pulumi.ResourceOptions(parent=self)
-        k8s.rbac.v1.ClusterRole(
-            f"{name}-metrics-reader",
-            metadata={"name": "system:aggregated-metrics-reader", "labels": {**labels, "rbac.authorization.k8s.io/aggregate-to-view": "true", "rbac.authorization.k8s.io/aggregate-to-edit": "true", "rbac.authorization.k8s.io/aggregate-to-admin": "true"}},
-            rules=[{"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]}],
-            opts=child,
-        )
-        role = k8s.rbac.v1.ClusterRole(
-            f"{name}-metrics-server-role",
-            metadata={"name": "system:metrics-server", "labels": labels},
-            rules=[
-                {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
-                {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]},
-            ],
-            opts=child,
-        )
-        subject = [{"kind": "ServiceAccount", "name": "metrics-server", "namespace": "kube-system"}]
-        k8s.rbac.v1.RoleBinding(
-            f"{name}-metrics-server-auth-reader",
-            metadata={"name": "metrics-server-auth-reader", "namespace": "kube-system", "labels": labels},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "extension-apiserver-authentication-reader"},
-            subjects=subject,
-            opts=child,
-        )
-        k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-metrics-server-auth-delegator",
-            metadata={"name": "metrics-server:system:auth-delegator", "labels": labels},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
-            subjects=subject,
-            opts=child,
-        )
-        k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-metrics-server-binding",
-            metadata={"name": "system:metrics-server", "labels": labels},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role.metadata.apply(lambda m: m["name"])},
-            subjects=subject,
-            opts=child,
-        )
 
     def _cluster_autoscaler(self, name: str, config: ClusterAutoscalerConfig, eks: EksCluster, region: str) -> None:
         cluster_name = eks.cluster_name
@@ -253,49 +183,23 @@ class AutoscalingStack(pulumi.ComponentResource):
         )
 
 
-def metrics_server_spec(config: MetricsServerConfig, labels: dict[str, str], service_account: pulumi.Input[str]) -> dict[str, Any]:
-    """The metrics-server Deployment's spec (upstream v0.8.0, hardened)."""
-    args = [
-        "--cert-dir=/tmp",
-        "--secure-port=10250",
-        "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
-        "--kubelet-use-node-status-port",
-        "--metric-resolution=15s",
-    ]
-    if config.kubelet_insecure_tls:
-        args.append("--kubelet-insecure-tls")  # kind's kubelets serve self-signed certificates
-    return {
-        "selector": {"matchLabels": labels},
-        "strategy": {"rollingUpdate": {"maxUnavailable": 0}},
-        "template": {
-            "metadata": {"labels": labels},
-            "spec": {
-                "serviceAccountName": service_account,
-                "priorityClassName": "system-cluster-critical",
-                "containers": [
-                    {
-                        "name": "metrics-server",
-                        "image": METRICS_SERVER_IMAGE,
-                        "args": args,
-                        "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
-                        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 10, "failureThreshold": 3, "initialDelaySeconds": 20},
-                        "livenessProbe": {"httpGet": {"path": "/livez", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 10, "failureThreshold": 3},
-                        "resources": config.resources.values(),
-                        "securityContext": {
-                            "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True,
-                            "runAsNonRoot": True,
-                            "runAsUser": 1000,
-                            "capabilities": {"drop": ["ALL"]},
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
-                        "volumeMounts": [{"name": "tmp-dir", "mountPath": "/tmp"}],
-                    }
-                ],
-                "volumes": [{"name": "tmp-dir", "emptyDir": {}}],
-            },
-        },
+def metrics_server_values(config: MetricsServerConfig, webhook_issuer: str | None = None) -> dict[str, Any]:
+    """metrics-server's chart values. `webhook_issuer`: the ClusterIssuer of its serving
+    certificate, whose CA cert-manager injects into the APIService (the API server then
+    verifies metrics-server); without it metrics-server signs its own and the APIService
+    skips verification (the chart's default)."""
+    values: dict[str, Any] = {
+        "image": {"tag": f"v{METRICS_SERVER_VERSION}"},
+        "resources": config.resources.values(),
+        # The chart keeps a single replica from being evicted with its PDB off; updates surge first.
+        "updateStrategy": {"rollingUpdate": {"maxUnavailable": 0}},
     }
+    if config.kubelet_insecure_tls:
+        values["args"] = ["--kubelet-insecure-tls"]  # kind's kubelets serve self-signed certificates
+    if webhook_issuer:
+        values["tls"] = {"type": "cert-manager", "certManager": {"existingIssuer": {"enabled": True, "kind": "ClusterIssuer", "name": webhook_issuer}}}
+        values["apiService"] = {"insecureSkipTLSVerify": False}
+    return values
 
 
 def keda_values(config: KedaConfig) -> dict[str, Any]:

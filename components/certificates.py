@@ -34,6 +34,7 @@ from pydantic import Field, field_validator, model_validator
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart
 from .model import DNS_DOMAIN, KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig
 from .netpol import NamespaceIsolation
+from .podsecurity import pod_security_labels
 
 if TYPE_CHECKING:
     from .eks import EksCluster
@@ -280,7 +281,7 @@ class CertManager(pulumi.ComponentResource):
         super().__init__("gitops-platform:index:CertManager", name, None, opts)
         self._prefix = name
         child = pulumi.ResourceOptions(parent=self)
-        self.namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE}, opts=child)
+        self.namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE, "labels": pod_security_labels("restricted")}, opts=child)
         role_arn = None
         if config.issuer == "acme" and config.acme is not None:
             if eks is None:

@@ -23,6 +23,7 @@ from pydantic import Field, field_validator, model_validator
 from .charts import CHARTS, install_chart
 from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig
 from .netpol import NamespaceIsolation
+from .podsecurity import pod_security_labels
 
 NAMESPACE = "argo-rollouts"
 RELEASE = "argo-rollouts"
@@ -209,7 +210,9 @@ class RolloutsController(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("gitops-platform:index:RolloutsController", name, None, opts)
-        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE}, opts=pulumi.ResourceOptions(parent=self))
+        ns = k8s.core.v1.Namespace(
+            f"{name}-ns", metadata={"name": NAMESPACE, "labels": pod_security_labels("restricted")}, opts=pulumi.ResourceOptions(parent=self)
+        )
         chart = install_chart(
             f"{name}-argo-rollouts",
             CHARTS["argo-rollouts"],

@@ -25,6 +25,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from .charts import CHARTS, install_chart
 from .model import DNS_DOMAIN, DNS_LABEL, KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
 from .netpol import NamespaceIsolation
+from .podsecurity import pod_security_labels
 
 NAMESPACE = "argocd"
 RELEASE = "argocd"
@@ -326,7 +327,8 @@ class GitopsStack(pulumi.ComponentResource):
         the UI. `after`: what the chart waits for (the mesh's CRDs, the Prometheus CRDs)."""
         super().__init__("gitops-platform:index:GitopsStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE}, opts=child)
+        # Argo CD's pods run as non-root with no capabilities: restricted.
+        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE, "labels": pod_security_labels("restricted")}, opts=child)
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         redis = random.RandomPassword(f"{name}-redis-password", length=32, special=False, opts=child)
         redis_password: pulumi.Output[str] = pulumi.Output.secret(redis.result)

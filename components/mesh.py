@@ -19,8 +19,12 @@ from .certificates import CertManager
 from .charts import CHARTS, install_chart
 from .model import DNS_LABEL, KeyProblem, ProfiledModel, Profiles, ResourcesConfig, ScalingConfig
 from .netpol import ANY_NAMESPACE, NamespaceIsolation, Peer
+from .podsecurity import pod_security_labels
 
 ISTIO_NAMESPACE = "istio-system"
+CNI_NAMESPACE = "kube-system"
+"""Where the Istio CNI node agent runs: beside the cluster's own CNI agents (kindnet, aws-node),
+in the namespace that already admits privileged node agents, so istio-system stays `restricted`."""
 INGRESS_NAMESPACE = "istio-ingress"
 GATEWAY_TLS_SECRET = "gateway-tls"
 ISTIOD_WEBHOOK_PORT = 15017
@@ -46,6 +50,16 @@ class ControlPlaneConfig(ProfiledModel):
     }
     scaling: ScalingConfig = Field(description="istiod replicas: local 1; aws 2–5 (HPA on CPU).")
     resources: ResourcesConfig = Field(description="istiod requests/limits: local 100m/256Mi; aws 500m/2Gi.")
+
+
+class CniConfig(ProfiledModel):
+    """Istio CNI: the node agent that sets up each injected pod's traffic redirection, so no pod needs NET_ADMIN."""
+
+    PROFILES: ClassVar[Profiles] = {
+        "local": {"resources": {"requests": {"cpu": "10m", "memory": "40Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}},
+        "aws": {"resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}},
+    }
+    resources: ResourcesConfig = Field(description="Requests/limits of the CNI node agent (per node): local 10m/40Mi, aws 50m/64Mi.")
 
 
 class GatewayConfig(ProfiledModel):
@@ -138,6 +152,7 @@ class MeshConfig(ProfiledModel):
     proxy_resources: ResourcesConfig = Field(description="Requests/limits of every injected sidecar: local 10m/40Mi, aws 100m/128Mi.")
     namespaces: list[str] = Field(default_factory=lambda: ["apps"], description="Application namespaces, created with sidecar injection on.")
     istiod: ControlPlaneConfig = Field(description="The control plane.")
+    cni: CniConfig = Field(description="The Istio CNI node agent (always installed: app namespaces enforce Pod Security `restricted`).")
     gateway: GatewayConfig = Field(description="The ingress gateway and main Gateway.")
     egress_gateway: EgressGatewayConfig = Field(description="The optional egress gateway.")
 
@@ -223,15 +238,20 @@ class MeshStack(pulumi.ComponentResource):
         certificate is generated (a standalone MeshStack on local).
         `tracing_address`: `host:port` of an OTLP/gRPC collector (tracing off without it).
         `node_ports`: (http, https) NodePorts for the ingress gateway (kind); without them the
-        gateway is a LoadBalancer Service on an internet-facing NLB. `namespace_labels`: extra
-        labels of the app namespaces (Pod Security Admission, from SecurityStack's config)."""
+        gateway is a LoadBalancer Service on an internet-facing NLB. App namespaces enforce Pod
+        Security `restricted` (Istio CNI removes the injected init container's capabilities);
+        `namespace_labels`: labels that override or add to that (warn/audit levels from SecurityStack's config)."""
         super().__init__("gitops-platform:index:MeshStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        system_ns = k8s.core.v1.Namespace(f"{name}-istio-system", metadata={"name": ISTIO_NAMESPACE}, opts=child)
-        ingress_ns = k8s.core.v1.Namespace(f"{name}-istio-ingress", metadata={"name": INGRESS_NAMESPACE}, opts=child)
+        # istiod and the gateways run as non-root with no capabilities: both namespaces are restricted.
+        restricted = pod_security_labels("restricted")
+        system_ns = k8s.core.v1.Namespace(f"{name}-istio-system", metadata={"name": ISTIO_NAMESPACE, "labels": restricted}, opts=child)
+        ingress_ns = k8s.core.v1.Namespace(f"{name}-istio-ingress", metadata={"name": INGRESS_NAMESPACE, "labels": restricted}, opts=child)
         app_namespaces = [
             k8s.core.v1.Namespace(
-                f"{name}-ns-{ns}", metadata={"name": ns, "labels": {**(namespace_labels or {}), "istio-injection": "enabled"}}, opts=child
+                f"{name}-ns-{ns}",
+                metadata={"name": ns, "labels": {**restricted, **(namespace_labels or {}), "istio-injection": "enabled"}},
+                opts=child,
             )
             for ns in config.namespaces
         ]
@@ -272,7 +292,21 @@ class MeshStack(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[base, system_ns]),
             release="istiod",
         )
-        self.ready = [base, istiod]
+        # Istio CNI: injected pods get their traffic redirection from this node agent instead of
+        # a root init container with NET_ADMIN/NET_RAW. Chained after the cluster's CNI
+        # (kindnet on kind, the VPC CNI on EKS: both keep their config in /etc/cni/net.d and
+        # binaries in /opt/cni/bin, the chart's defaults). Injected pods depend on `ready`, so
+        # the engine waits for the DaemonSet on every node before any of them starts; a pod
+        # scheduled on a node whose agent is not up yet is repaired (the chart's default).
+        cni = install_chart(
+            f"{name}-cni",
+            CHARTS["cni"],
+            CNI_NAMESPACE,
+            {"global": {"hub": "docker.io/istio", "tag": CHARTS["cni"].version}, "resources": config.cni.resources.values()},
+            pulumi.ResourceOptions(parent=self, depends_on=[base]),
+            release="istio-cni",
+        )
+        self.ready = [base, istiod, cni]
         return istiod
 
     def _gateways(
@@ -290,7 +324,9 @@ class MeshStack(pulumi.ComponentResource):
         )
         if config.egress_gateway.enabled:
             egress_ns = k8s.core.v1.Namespace(
-                f"{name}-egress-ns", metadata={"name": config.egress_gateway.namespace}, opts=pulumi.ResourceOptions(parent=self)
+                f"{name}-egress-ns",
+                metadata={"name": config.egress_gateway.namespace, "labels": pod_security_labels("restricted")},
+                opts=pulumi.ResourceOptions(parent=self),
             )
             self.created_namespaces.append(egress_ns)
             self.isolation.append(
@@ -469,6 +505,9 @@ def istiod_values(config: MeshConfig, tracing_address: pulumi.Input[str] | None)
         "autoscaleMin": scaling.min_replicas,
         "autoscaleMax": scaling.max_replicas,
         "resources": config.istiod.resources.values(),
+        # The injector adds no privileged init container: the Istio CNI agent redirects traffic.
+        "cni": {"enabled": True},
+        "seccompProfile": {"type": "RuntimeDefault"},  # istio-system passes Pod Security `restricted`
         "meshConfig": mesh,
     }
 
@@ -508,6 +547,13 @@ def gateway_values(
     scaling = config.scaling
     values: dict[str, Any] = {
         "labels": {"istio": label},
+        # The chart's pod runs as 1337 with no capabilities; the runtime's seccomp profile makes it
+        # `restricted`. Setting this replaces the chart's default pod securityContext, so its
+        # sysctl (bind 80/443 without NET_BIND_SERVICE; a safe sysctl since Kubernetes 1.22) is repeated.
+        "securityContext": {
+            "seccompProfile": {"type": "RuntimeDefault"},
+            "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
+        },
         "service": service,
         "replicaCount": scaling.min_replicas,
         "autoscaling": {"enabled": scaling.autoscaled, "minReplicas": scaling.min_replicas, "maxReplicas": scaling.max_replicas},

@@ -24,6 +24,7 @@ from .certificates import CertManager
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .model import DNS_LABEL, KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
 from .netpol import REASON_ANNOTATION, NamespaceIsolation, Peer, app_namespace_policies, isolation_policies
+from .podsecurity import Level, namespace_metadata, pod_security_labels
 from .quantity import cpu_millicores, memory_mib
 
 GATEKEEPER_NAMESPACE = "gatekeeper-system"
@@ -35,21 +36,33 @@ GATEKEEPER_WEBHOOK_PORT, VAULT_INJECTOR_PORT, VAULT_PORT = 8443, 8080, 8200
 INGRESS_NAMESPACE = "istio-ingress"
 ISTIO_NAMESPACE = "istio-system"
 
-# The cluster's and the platform's own namespaces: Gatekeeper's constraints and the
-# CrossGuard workload rules (policies/rules/common.py, PLATFORM_NAMESPACES) skip them.
+# Gatekeeper's exemptions, each with its reason: the minimal set per kind of constraint.
+# Host-access constraints (privileged, capabilities, host namespaces and paths, seccomp,
+# non-root, read-only root, privilege escalation) skip only namespaces whose pods need the
+# node: the cluster's own and the platform's node agents (those enforcing Pod Security
+# below `restricted`; the render proves every other platform pod passes them).
+HOST_EXEMPT_NAMESPACES: dict[str, str] = {
+    "kube-system": "the cluster's own node and control-plane agents (CNI, kube-proxy, CoreDNS) and the Istio CNI agent",
+    "kube-public": "the cluster's; holds no workloads",
+    "kube-node-lease": "the cluster's; holds no workloads",
+    "local-path-storage": "kind's volume provisioner creates hostPath helper pods",
+    "monitoring": "node-exporter uses the node's network, PID namespace and root filesystem; the log collector reads /var/log/pods",
+    FALCO_NAMESPACE: "Falco loads eBPF programs and reads the host's /proc and /etc",
+    VAULT_NAMESPACE: "the Vault CSI provider serves the kubelet through a hostPath socket directory",
+    TRIVY_NAMESPACE: "the infra assessment's node-collector jobs read the node's files (aws)",
+}
+# Convention constraints (required labels, allowed registries, limits, tags, network policy)
+# also skip the platform's own namespaces: their pods come from pinned charts and carry the
+# charts' labels, not the apps' app/version/environment, and their images come from the
+# charts' upstream registries (the render's image inventory lists every one; Falco's
+# registry rule watches them at run time). The CrossGuard workload rules skip the same set
+# (policies/rules/common.py, PLATFORM_NAMESPACES).
 EXEMPT_NAMESPACES = (
-    "kube-system",
-    "kube-public",
-    "kube-node-lease",
-    "local-path-storage",
+    *HOST_EXEMPT_NAMESPACES,
     ISTIO_NAMESPACE,
     INGRESS_NAMESPACE,
     "istio-egress",
     GATEKEEPER_NAMESPACE,
-    TRIVY_NAMESPACE,
-    FALCO_NAMESPACE,
-    VAULT_NAMESPACE,
-    "monitoring",  # node-exporter needs the node's network, PID namespace and filesystem
     "keda",
     "cert-manager",
     "argo-rollouts",
@@ -178,9 +191,9 @@ class GatekeeperConfig(ProfiledModel):
     )
     required_labels: list[str] = Field(default_factory=lambda: ["app", "version", "environment"], min_length=1, description="Labels every workload carries.")
     exempt_images: list[str] = Field(
-        default_factory=lambda: ["docker.io/istio/proxyv2:"],
-        description="Image prefixes exempt from runAsNonRoot and read-only root: Istio's injected init container "
-        "runs as root to set up traffic redirection (until Istio CNI is used).",
+        default_factory=list,
+        description="Image prefixes exempt from runAsNonRoot, read-only root and the capabilities constraint. Empty by default: "
+        "with Istio CNI no injected container needs root or a capability.",
     )
     allowed_capabilities: list[str] = Field(
         default_factory=lambda: ["NET_BIND_SERVICE"],
@@ -422,23 +435,14 @@ class SecurityConfig(ProfiledModel):
         return self
 
     def namespace_labels(self) -> dict[str, str]:
-        """Pod Security Admission labels for the app namespaces.
+        """Pod Security Admission labels for the app namespaces: enforce `restricted`.
 
-        `enforce` is `privileged` in injected namespaces: Istio's init container needs
-        NET_ADMIN and NET_RAW to redirect traffic, which both baseline and restricted
-        forbid, and PSA has no per-container exception. That is the minimal exception
-        without Istio CNI; `warn` and `audit` stay at `restricted`, and the Gatekeeper
-        constraints (no privileged, no host namespaces/paths, non-root and read-only
-        root for everything but Istio's init image, limits, registries, tags) enforce
-        the restricted profile's substance at admission.
+        Istio CNI sets up each injected pod's traffic redirection from the node, so the
+        injector adds only the non-root, read-only `istio-validation` init container and the
+        proxy: nothing in an app pod needs a capability, root or the host. `warn` and `audit`
+        are configurable (both `restricted` by default).
         """
-        return {
-            "pod-security.kubernetes.io/enforce": "privileged",
-            "pod-security.kubernetes.io/warn": self.pod_security.warn,
-            "pod-security.kubernetes.io/warn-version": "latest",
-            "pod-security.kubernetes.io/audit": self.pod_security.audit,
-            "pod-security.kubernetes.io/audit-version": "latest",
-        }
+        return pod_security_labels("restricted", warn=self.pod_security.warn, audit=self.pod_security.audit)
 
 
 # --- constraint library ----------------------------------------------------------------
@@ -456,7 +460,7 @@ class _Template:
         parameters: Mapping[str, Any] | None = None,
         kinds: list[dict[str, Any]] | None = None,
         sync: list[dict[str, str]] | None = None,
-        exempt_namespaces: bool = True,
+        exempt_namespaces: Literal["platform", "host", "none"] = "platform",
     ):
         self.rego, self.package, self.kind, self.enforcement_key = rego, package, kind, enforcement_key
         self.parameters = dict(parameters or {})
@@ -465,8 +469,14 @@ class _Template:
         self.sync = list(sync or [])
         """Kinds (group, version, kind) the Rego reads from Gatekeeper's inventory."""
         self.exempt_namespaces = exempt_namespaces
-        """Whether the constraint skips the platform's namespaces (workload rules do; a rule about
-        objects that live in a platform namespace, like Argo CD's AppProjects, must not)."""
+        """Which namespaces the constraint skips: every platform namespace (`platform`, convention
+        rules), only the node agents' (`host`, host-access rules), or none (a rule about objects
+        that live in a platform namespace, like Argo CD's AppProjects)."""
+
+    def excluded(self, extra: Sequence[str] = ()) -> list[str]:
+        """The constraint's `excludedNamespaces` (plus the configured `extra`)."""
+        base = {"platform": EXEMPT_NAMESPACES, "host": tuple(HOST_EXEMPT_NAMESPACES), "none": ()}[self.exempt_namespaces]
+        return sorted(set(base) | (set(extra) if base else set()))
 
     @property
     def name(self) -> str:
@@ -479,11 +489,12 @@ TEMPLATES = (
     _Template("requiredlabels", "k8srequiredlabels", "K8sRequiredLabels", "required_labels", {"labels": _STRING_LIST}),
     _Template("containerlimits", "k8scontainerlimits", "K8sContainerLimits", "container_limits"),
     _Template("allowedrepos", "k8sallowedrepos", "K8sAllowedRepos", "allowed_repos", {"repos": _STRING_LIST}),
-    _Template("privileged", "k8spspprivileged", "K8sPSPPrivileged", "no_privileged"),
+    _Template("privileged", "k8spspprivileged", "K8sPSPPrivileged", "no_privileged", exempt_namespaces="host"),
     _Template(
-        "capabilities", "k8spspcapabilities", "K8sPSPCapabilities", "drop_capabilities", {"exemptImages": _STRING_LIST, "allowedCapabilities": _STRING_LIST}
+        "capabilities", "k8spspcapabilities", "K8sPSPCapabilities", "drop_capabilities", {"exemptImages": _STRING_LIST, "allowedCapabilities": _STRING_LIST},
+        exempt_namespaces="host",
     ),
-    _Template("seccomp", "k8spspseccomp", "K8sPSPSeccomp", "seccomp"),
+    _Template("seccomp", "k8spspseccomp", "K8sPSPSeccomp", "seccomp", exempt_namespaces="host"),
     _Template(
         "networkpolicytypes", "k8snetworkpolicytypes", "K8sNetworkPolicyTypes", "network_policy_types",
         kinds=[{"apiGroups": ["networking.k8s.io"], "kinds": ["NetworkPolicy"]}],
@@ -495,14 +506,20 @@ TEMPLATES = (
     ),
     _Template(
         "appprojectconfined", "k8sappprojectconfined", "K8sAppProjectConfined", "app_project_confined",
-        kinds=[{"apiGroups": ["argoproj.io"], "kinds": ["AppProject"]}], exempt_namespaces=False,
+        kinds=[{"apiGroups": ["argoproj.io"], "kinds": ["AppProject"]}], exempt_namespaces="none",
     ),
-    _Template("privilegeescalation", "k8spspallowprivilegeescalationcontainer", "K8sPSPAllowPrivilegeEscalationContainer", "no_privilege_escalation"),
-    _Template("readonlyrootfs", "k8sreadonlyrootfilesystem", "K8sReadOnlyRootFilesystem", "read_only_root_filesystem", {"exemptImages": _STRING_LIST}),
+    _Template(
+        "privilegeescalation", "k8spspallowprivilegeescalationcontainer", "K8sPSPAllowPrivilegeEscalationContainer", "no_privilege_escalation",
+        exempt_namespaces="host",
+    ),
+    _Template(
+        "readonlyrootfs", "k8sreadonlyrootfilesystem", "K8sReadOnlyRootFilesystem", "read_only_root_filesystem", {"exemptImages": _STRING_LIST},
+        exempt_namespaces="host",
+    ),
     _Template("disallowedtags", "k8sdisallowedtags", "K8sDisallowedTags", "disallowed_tags"),
-    _Template("hostnamespaces", "k8shostnamespaces", "K8sHostNamespaces", "host_namespaces"),
-    _Template("hostpath", "k8shostpath", "K8sHostPath", "host_path"),
-    _Template("runasnonroot", "k8srunasnonroot", "K8sRunAsNonRoot", "run_as_non_root", {"exemptImages": _STRING_LIST}),
+    _Template("hostnamespaces", "k8shostnamespaces", "K8sHostNamespaces", "host_namespaces", exempt_namespaces="host"),
+    _Template("hostpath", "k8shostpath", "K8sHostPath", "host_path", exempt_namespaces="host"),
+    _Template("runasnonroot", "k8srunasnonroot", "K8sRunAsNonRoot", "run_as_non_root", {"exemptImages": _STRING_LIST}, exempt_namespaces="host"),
 )
 
 
@@ -600,23 +617,26 @@ class SecurityStack(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.constraint_kinds = []
 
-        def namespace(ns: str, labels: dict[str, str] | None = None) -> k8s.core.v1.Namespace:
-            return k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns, "labels": labels or {}}, opts=child)
+        def namespace(ns: str, level: Level, reason: str | None = None) -> k8s.core.v1.Namespace:
+            return k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata=namespace_metadata(ns, level, reason), opts=child)
 
         own: list[pulumi.Resource] = []
         created: dict[str, pulumi.Resource] = {}
         if config.trivy.enabled:
-            trivy_ns = created[TRIVY_NAMESPACE] = namespace(TRIVY_NAMESPACE)
+            trivy_ns = created[TRIVY_NAMESPACE] = namespace(TRIVY_NAMESPACE, *trivy_level(config.trivy))
             own.append(trivy_ns)
             install_chart(f"{name}-trivy", CHARTS["trivy-operator"], TRIVY_NAMESPACE, trivy_values(config.trivy, service_monitors),
                    pulumi.ResourceOptions(parent=self, depends_on=[trivy_ns, *monitoring_ready]), "trivy-operator")
         if config.falco.enabled:
-            falco_ns = created[FALCO_NAMESPACE] = namespace(FALCO_NAMESPACE)
+            falco_ns = created[FALCO_NAMESPACE] = namespace(FALCO_NAMESPACE, "privileged", "a node agent: Falco loads eBPF programs and reads the host's /proc and /etc through hostPath volumes")
             own.append(falco_ns)
             self._falco(name, config.falco, registry_prefixes, config.gatekeeper.upstream_registries, alertmanager_url, service_monitors,
                         [falco_ns, *monitoring_ready])
         if config.vault.enabled:
-            vault_ns = created[VAULT_NAMESPACE] = namespace(VAULT_NAMESPACE)
+            vault_ns = created[VAULT_NAMESPACE] = namespace(
+                VAULT_NAMESPACE, *(("privileged", "the Vault CSI provider serves the kubelet's CSI driver through a hostPath socket directory")
+                                   if config.vault.csi else ("restricted", None))
+            )
             own.append(vault_ns)
             vault_after: list[pulumi.Resource] = [vault_ns]
             issued = config.vault.mode == "ha" and config.vault.tls_secret_name is None
@@ -644,7 +664,9 @@ class SecurityStack(pulumi.ComponentResource):
         self, name: str, config: GatekeeperConfig, registry_prefixes: Sequence[pulumi.Input[str]], namespaces: Sequence[pulumi.Resource]
     ) -> pulumi.Resource:
         """The release, its templates and constraints; returns the release (which creates gatekeeper-system)."""
-        exempt = sorted(set(EXEMPT_NAMESPACES) | set(config.exempt_namespaces))
+        # Only the cluster's namespaces are labelled `admission.gatekeeper.sh/ignore` (the webhook
+        # never sees them); every other exemption is a constraint's excludedNamespaces.
+        exempt = list(CLUSTER_NAMESPACES)
         # Helm creates gatekeeper-system (and the chart's post-install hook labels it for
         # Pod Security and webhook exemption); keeping a Namespace resource out of the chain
         # holds the constraint path to release -> template -> constraint. Helm leaves the
@@ -690,7 +712,7 @@ class SecurityStack(pulumi.ComponentResource):
             )
             spec: dict[str, Any] = {
                 "enforcementAction": getattr(config.enforcement, template.enforcement_key),
-                "match": {"kinds": template.kinds, **({"excludedNamespaces": exempt} if template.exempt_namespaces else {})},
+                "match": {"kinds": template.kinds, **({"excludedNamespaces": excluded} if (excluded := template.excluded(config.exempt_namespaces)) else {})},
             }
             parameters = constraint_parameters(template, config, registry_prefixes)
             if parameters is not None:
@@ -802,6 +824,14 @@ class SecurityStack(pulumi.ComponentResource):
                 )
 
 
+def trivy_level(config: TrivyConfig) -> tuple[Level, str | None]:
+    """trivy-system's Pod Security level and its reason: its scan jobs run as non-root
+    (`trivy_values`); the infra assessment's node-collector jobs read the node's files."""
+    if config.scanners.infra_assessment:
+        return "privileged", "the infra assessment's node-collector jobs (created by the operator) read the node's files through hostPath volumes"
+    return "restricted", None
+
+
 def security_isolation(config: SecurityConfig, app_namespaces: Sequence[str]) -> list[NamespaceIsolation]:
     """What the security tooling's namespaces must let through (see `components.netpol`)."""
     out = []
@@ -846,7 +876,7 @@ def gatekeeper_values(config: GatekeeperConfig, exempt: Sequence[str]) -> dict[s
         "validatingWebhookFailurePolicy": "Ignore",
         "controllerManager": {"exemptNamespaces": list(exempt), "resources": config.resources.values()},
         "audit": {"resources": config.audit_resources.values()},
-        "postInstall": {"labelNamespace": {"extraNamespaces": [n for n in exempt if n in CLUSTER_NAMESPACES]}, "resources": HOOK_JOB_RESOURCES},
+        "postInstall": {"labelNamespace": {"extraNamespaces": list(exempt)}, "resources": HOOK_JOB_RESOURCES},
         "crds": {"resources": HOOK_JOB_RESOURCES},
     }
 
@@ -865,6 +895,14 @@ def trivy_values(config: TrivyConfig, service_monitors: bool) -> dict[str, Any]:
             "sbomGenerationEnabled": scanners.sbom,
             "clusterComplianceEnabled": bool(config.compliance_specs),
         },
+        "trivyOperator": {
+            # Scan jobs run as non-root with the runtime's seccomp profile (the chart already drops
+            # every capability and makes the root filesystem read-only): trivy-system passes
+            # `restricted` unless the infra assessment's node-collector needs the host.
+            "scanJobPodTemplatePodSecurityContext": {
+                "runAsNonRoot": True, "runAsUser": 10000, "runAsGroup": 10000, "seccompProfile": {"type": "RuntimeDefault"},
+            },
+        },
         "trivy": {
             "ignoreUnfixed": config.ignore_unfixed,
             "severity": ",".join(s for s in _SEVERITIES if s in config.severities),
@@ -872,6 +910,7 @@ def trivy_values(config: TrivyConfig, service_monitors: bool) -> dict[str, Any]:
         },
         "compliance": {"specs": list(config.compliance_specs)},
         "serviceMonitor": {"enabled": service_monitors},
+        "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "resources": config.resources.values(),
     }
 

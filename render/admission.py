@@ -10,7 +10,9 @@
   Standard its namespace enforces (`pod-security.kubernetes.io/enforce`; a namespace
   without the label is `privileged`, the API server's default), as for the Pods its
   controller will create. Labels that kept Helm hooks add (Gatekeeper labels its own
-  namespace `restricted`) count.
+  namespace `restricted`) count. Every Namespace the stack creates must state its level,
+  and below `restricted` the reason (`label_errors`); `pods_pass` shows, per namespace, the
+  strictest level its rendered pods would pass.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from components.podsecurity import LEVELS, REASON_ANNOTATION
 from components.quantity import cpu_millicores, memory_mib
 
 from .deployed import Deployed
@@ -163,7 +166,6 @@ _SAFE_SYSCTLS = {
 }
 _SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 _RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret", "image"}
-LEVELS = ("privileged", "baseline", "restricted")
 
 
 def _baseline(spec: Mapping[str, Any], metadata: Mapping[str, Any]) -> Iterator[str]:
@@ -246,22 +248,46 @@ def pod_security_violations(spec: Mapping[str, Any], metadata: Mapping[str, Any]
     return found
 
 
-def pod_security_verdicts(objects: Sequence[Deployed], namespace_labels: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
-    """Every pod template against its namespace's enforced level: `{"evaluated", "levels", "denied"}`."""
+def pod_security_verdicts(
+    objects: Sequence[Deployed], namespace_labels: Mapping[str, Mapping[str, str]], created: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, Any]:
+    """Every pod template against its namespace's enforced level:
+    `{"evaluated", "levels", "pods_pass", "denied", "label_errors"}`.
+
+    `pods_pass`: per namespace, the strictest level all of its rendered pods pass.
+    `label_errors`: each namespace in `created` (the Namespaces the stack creates -> their
+    annotations) must state its level explicitly, and below `restricted` say why (`REASON_ANNOTATION`).
+    """
     denied = []
     evaluated = 0
     levels = {ns: labels.get(ENFORCE_LABEL, "privileged") for ns, labels in namespace_labels.items()}
+    passes: dict[str, int] = {}  # namespace -> index in LEVELS of the strictest level all its pods pass
     for d in objects:
         spec = pod_spec(d.obj)
         if spec is None or d.origin == "dropped-hook":
             continue
         evaluated += 1
         level = levels.get(d.namespace, "privileged")
-        problems = pod_security_violations(spec, pod_metadata(d.obj), level)
+        metadata = pod_metadata(d.obj)
+        problems = pod_security_violations(spec, metadata, level)
         if problems:
             denied.append({"object": d.ref, "urn": d.source, "level": level,
                            "message": f"namespace {d.namespace} enforces Pod Security `{level}`; its pods would be rejected: {'; '.join(problems)}"})
-    return {"evaluated": evaluated, "levels": dict(sorted(levels.items())), "denied": denied}
+        strictest = max(i for i, candidate in enumerate(LEVELS) if not pod_security_violations(spec, metadata, candidate))
+        passes[d.namespace] = min(passes.get(d.namespace, len(LEVELS) - 1), strictest)
+    label_errors = []
+    created = created or {}
+    for ns in sorted(created):
+        labels = namespace_labels.get(ns) or {}
+        reason = (created.get(ns) or {}).get(REASON_ANNOTATION)
+        if ENFORCE_LABEL not in labels:
+            label_errors.append({"namespace": ns, "message": f"namespace {ns} states no Pod Security level: label it `{ENFORCE_LABEL}` "
+                                 "(with warn and audit) at the strictest level its pods pass"})
+        elif labels[ENFORCE_LABEL] != "restricted" and not reason:
+            label_errors.append({"namespace": ns, "message": f"namespace {ns} enforces `{labels[ENFORCE_LABEL]}` without saying why: "
+                                 f"annotate it `{REASON_ANNOTATION}` with the pods that need it"})
+    pods_pass = {ns: LEVELS[index] for ns, index in sorted(passes.items())}
+    return {"evaluated": evaluated, "levels": dict(sorted(levels.items())), "pods_pass": pods_pass, "denied": denied, "label_errors": label_errors}
 
 
 def namespace_labels(objects: Sequence[Deployed], added: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
@@ -278,7 +304,12 @@ def namespace_labels(objects: Sequence[Deployed], added: Mapping[str, Mapping[st
 def admission_report(objects: Sequence[Deployed], hook_labels: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
     """The render's `admission` section: Gatekeeper and Pod Security verdicts on everything deployed."""
     labels = namespace_labels(objects, hook_labels)
-    return {"gatekeeper": gatekeeper_verdicts(objects, labels), "pod_security": pod_security_verdicts(objects, labels), "quota": quota_verdicts(objects)}
+    created = {d.name: (d.obj.get("metadata") or {}).get("annotations") or {} for d in objects if d.kind == "Namespace"}
+    return {
+        "gatekeeper": gatekeeper_verdicts(objects, labels),
+        "pod_security": pod_security_verdicts(objects, labels, created),
+        "quota": quota_verdicts(objects),
+    }
 
 
 # --- LimitRange and ResourceQuota ---------------------------------------------------------

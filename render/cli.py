@@ -82,7 +82,8 @@ def _admission_lines(admission: Any) -> list[str]:
         gk, psa, quota = admission["gatekeeper"], admission["pod_security"], admission["quota"]
         lines.append(
             f"admission (sidecars injected): Gatekeeper {gk['constraints']} constraints, {gk['evaluated']} objects matched, {len(gk['denied'])} denied, "
-            f"{len(gk['warnings'])} warnings; Pod Security {psa['evaluated']} pod templates, {len(psa['denied'])} rejected; "
+            f"{len(gk['warnings'])} warnings; Pod Security {psa['evaluated']} pod templates, {len(psa['denied'])} rejected, "
+            f"{len(psa.get('label_errors', []))} namespace level errors; "
             f"{len(quota['quotas'])} ResourceQuotas and LimitRanges, {len(quota['errors'])} errors"
         )
         for e in quota["errors"]:
@@ -93,6 +94,8 @@ def _admission_lines(admission: Any) -> list[str]:
             lines.append(f"  WARN {e['constraint']} {e['object']}: {e['message']}")
         for e in psa["denied"]:
             lines.append(f"  REJECTED {e['object']}: {e['message']}")
+        for e in psa.get("label_errors", []):
+            lines.append(f"  LEVEL {e['namespace']}: {e['message']}")
     return lines
 
 
@@ -240,6 +243,7 @@ def failed(data: dict[str, Any]) -> bool:
         or mandatory
         or (admission.get("gatekeeper") or {}).get("denied")
         or (admission.get("pod_security") or {}).get("denied")
+        or (admission.get("pod_security") or {}).get("label_errors")
         or (admission.get("quota") or {}).get("errors")
         or (data.get("consistency") or {}).get("errors")
         or (data.get("network") or {}).get("errors")

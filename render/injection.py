@@ -5,8 +5,10 @@ One model, tied to the pinned istiod 1.30.3 injection template
 
 - pods are injected in namespaces labelled `istio-injection=enabled`, or when they are
   labelled `sidecar.istio.io/inject=true` (unless labelled `false`);
-- `istio-init` (unless Istio CNI is on) runs as root with `NET_ADMIN` and `NET_RAW`,
+- `istio-init` (without Istio CNI) runs as root with `NET_ADMIN` and `NET_RAW`,
   privilege escalation off, all other capabilities dropped, writable root filesystem;
+  with Istio CNI (`pilot.cni.enabled`) it is `istio-validation` instead: 1337, non-root,
+  read-only root, all capabilities dropped;
 - `istio-proxy` runs as 1337, non-root, read-only root, all capabilities dropped; a
   native sidecar (an init container with `restartPolicy: Always`) unless istiod is told
   `ENABLE_NATIVE_SIDECARS=false` (Istio's default since 1.27, as its compatibility
@@ -82,6 +84,19 @@ def init_container(injector: Injector) -> dict[str, Any]:
     }
 
 
+def validation_container(injector: Injector) -> dict[str, Any]:
+    """With Istio CNI: the init container that only checks the node agent's redirection."""
+    return {
+        "name": "istio-validation",
+        "image": injector.image,
+        "resources": dict(injector.resources),
+        "securityContext": {
+            "allowPrivilegeEscalation": False, "privileged": False, "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True, "runAsGroup": 1337, "runAsUser": 1337, "runAsNonRoot": True,
+        },
+    }
+
+
 def proxy_container(injector: Injector) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": "istio-proxy",
@@ -106,7 +121,7 @@ def inject(d: Deployed, injector: Injector) -> Deployed:
     metadata = template.setdefault("metadata", {})
     init = list(spec.get("initContainers") or [])
     main = list(spec.get("containers") or [])
-    added_init = [] if injector.cni else [init_container(injector)]
+    added_init = [validation_container(injector) if injector.cni else init_container(injector)]
     if any(c.get("name") == "istio-proxy" for c in main):
         # A gateway (`inject.istio.io/templates: gateway`): the injector fills in the
         # pod's own istio-proxy container (its `image: auto`) and adds nothing.

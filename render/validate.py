@@ -46,6 +46,9 @@ FREE_FORM: tuple[str, ...] = (
     "**.securityContext",  # core/v1 SecurityContext / PodSecurityContext
     "**.podSecurityContext",
     "**.containerSecurityContext",
+    "**.seccompProfile",  # a core/v1 SeccompProfile
+    "metrics-server:updateStrategy",  # an apps/v1 DeploymentStrategy
+    "trivy-operator:trivyOperator.scanJobPodTemplatePodSecurityContext",  # a core/v1 PodSecurityContext for scan jobs
     "**.affinity",  # core/v1 Affinity
     "**.extraArgs",  # command-line flags of the chart's binary, passed through
     "istiod:meshConfig",  # Istio MeshConfig, passed verbatim to istiod (which validates it)

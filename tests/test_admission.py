@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from components.podsecurity import REASON_ANNOTATION, namespace_metadata, pod_security_labels
 from components.security import TEMPLATES
 from render.admission import (
     admission_report,
@@ -128,6 +129,47 @@ def test_labels_that_kept_hooks_add_are_enforced():
 
     assert report["pod_security"]["levels"]["gatekeeper-system"] == "restricted"
     assert len(report["pod_security"]["denied"]) == 1
+
+
+def namespace(name, labels=None, annotations=None):
+    return Deployed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}, "annotations": annotations or {}}},
+                    f"urn:{name}", "program")
+
+
+def test_every_created_namespace_states_its_level_and_below_restricted_why():
+    unlabelled = namespace("quiet")
+    unexplained = namespace("agents", pod_security_labels("privileged"))
+    explained = namespace("nodes", pod_security_labels("privileged"), {REASON_ANNOTATION: "node-exporter reads the host"})
+    strict = namespace("apps", pod_security_labels("restricted"))
+    host_pod = workload(namespace="nodes", hostNetwork=True)
+
+    psa = admission_report([unlabelled, unexplained, explained, strict, host_pod, workload(namespace="apps")], {})["pod_security"]
+
+    assert [e["namespace"] for e in psa["label_errors"]] == ["agents", "quiet"]
+    assert "states no Pod Security level" in psa["label_errors"][1]["message"]
+    assert REASON_ANNOTATION in psa["label_errors"][0]["message"]
+    assert psa["pods_pass"] == {"apps": "restricted", "nodes": "privileged"}
+
+
+def test_namespace_metadata_requires_a_reason_below_restricted():
+    with pytest.raises(ValueError, match="give the reason"):
+        namespace_metadata("falco", "privileged")
+    assert namespace_metadata("keda", "restricted")["labels"]["pod-security.kubernetes.io/audit"] == "restricted"
+
+
+@pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])
+def test_every_namespace_is_labelled_and_app_namespaces_are_restricted(rendered, stack):
+    _, data, _ = rendered(stack)
+    psa = data["admission"]["pod_security"]
+
+    assert psa["label_errors"] == []
+    assert psa["levels"]["apps"] == "restricted"
+    # Only node agents' namespaces run below restricted; every other platform namespace is restricted.
+    below = {ns for ns, level in psa["levels"].items() if level != "restricted" and not ns.startswith("kube-")}
+    assert below <= {"monitoring", "falco", "vault", "trivy-system"}
+    assert {"istio-system", "istio-ingress", "keda", "cert-manager", "argocd", "gatekeeper-system"} <= {
+        ns for ns, level in psa["levels"].items() if level == "restricted"
+    }
 
 
 @pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])

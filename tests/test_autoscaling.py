@@ -26,26 +26,26 @@ def chart(run, name):
     return found[0] if found else None
 
 
-def metrics_server(run):
-    [d] = [r for r in run.of_type("kubernetes:apps/v1:Deployment") if r.name.endswith("metrics-server")]
-    return d
+def test_metrics_server_is_its_pinned_chart_and_skips_kubelet_tls_only_on_kind(local_run, aws_run):
+    local_ms, aws_ms = chart(local_run, "metrics-server"), chart(aws_run, "metrics-server")
+
+    assert (local_ms.inputs["version"], local_ms.inputs["namespace"]) == ("3.13.1", "kube-system")
+    assert local_ms.inputs["repositoryOpts"] == {"repo": "https://kubernetes-sigs.github.io/metrics-server/"}
+    assert local_ms.inputs["values"]["image"] == {"tag": "v0.8.1"}
+    assert local_ms.inputs["values"]["args"] == ["--kubelet-insecure-tls"]
+    assert "args" not in aws_ms.inputs["values"]
+    assert run_of_type_names(local_run, "kubernetes:apps/v1:Deployment", "metrics-server") == []  # no hand-written manifests
 
 
-def test_metrics_server_skips_kubelet_tls_only_on_kind(local_run, aws_run):
-    local_args = metrics_server(local_run).inputs["spec"]["template"]["spec"]["containers"][0]["args"]
-    aws_args = metrics_server(aws_run).inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+def test_metrics_api_is_verified_with_the_platform_ca(local_run):
+    values = chart(local_run, "metrics-server").inputs["values"]
 
-    assert "--kubelet-insecure-tls" in local_args
-    assert "--kubelet-insecure-tls" not in aws_args
-    image = metrics_server(local_run).inputs["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image == "registry.k8s.io/metrics-server/metrics-server:v0.8.0"
+    assert values["tls"] == {"type": "cert-manager", "certManager": {"existingIssuer": {"enabled": True, "kind": "ClusterIssuer", "name": "platform-ca"}}}
+    assert values["apiService"] == {"insecureSkipTLSVerify": False}
 
 
-def test_metrics_api_is_registered_after_the_server_runs(local_run):
-    [api] = local_run.of_type("kubernetes:apiregistration.k8s.io/v1:APIService")
-
-    assert api.inputs["metadata"]["name"] == "v1beta1.metrics.k8s.io"
-    assert metrics_server(local_run).urn in api.dependencies
+def run_of_type_names(run, type_, suffix):
+    return [r for r in run.of_type(type_) if r.name.endswith(suffix)]
 
 
 def test_keda_and_vpa_are_pinned_charts_with_profile_resources(local_run, aws_run):

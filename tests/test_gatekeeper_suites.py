@@ -13,7 +13,6 @@ import pytest
 import regopy
 
 from components.security import (
-    EXEMPT_NAMESPACES,
     TEMPLATES,
     GatekeeperConfig,
     constraint_parameters,
@@ -30,7 +29,7 @@ def constraint(template):
         params = {"repos": sorted({STACK_REGISTRY, *CONFIG.upstream_registries})}
     else:
         params = constraint_parameters(template, CONFIG, [])
-    excluded = list(EXEMPT_NAMESPACES) if template.exempt_namespaces else []
+    excluded = template.excluded()
     return {"kind": template.kind, "spec": {"match": {"kinds": template.kinds, "excludedNamespaces": excluded}, "parameters": params or {}}}
 
 
@@ -129,27 +128,37 @@ def test_disallowed_objects_are_refused(rego, index):
 
 
 @pytest.mark.parametrize("rego", sorted(BY_REGO))
-def test_excluded_namespace_is_not_checked(rego):
+@pytest.mark.parametrize("namespace", ["kube-system", "argocd"])
+def test_excluded_namespace_is_not_checked(rego, namespace):
     obj = mutate(DISALLOWED[rego][0])
-    obj["metadata"]["namespace"] = "kube-system"
+    obj["metadata"]["namespace"] = namespace
 
-    # AppProjects live in Argo CD's (platform) namespace: that constraint excludes none.
-    assert (gator(BY_REGO[rego], obj) == []) is BY_REGO[rego].exempt_namespaces
+    # kube-system: skipped by every constraint except the AppProject one (AppProjects live in
+    # a platform namespace). argocd (restricted): skipped by convention constraints only.
+    template = BY_REGO[rego]
+    skipped = {"platform": True, "host": namespace == "kube-system", "none": False}[template.exempt_namespaces]
+    assert (gator(template, obj) == []) is skipped
 
 
-def test_istio_init_container_is_exempt_only_where_configured():
-    def injected(o):
-        spec_of(o)["initContainers"].append({
-            "name": "istio-init", "image": "docker.io/istio/proxyv2:1.30.3",
-            "resources": {"limits": {"cpu": "2", "memory": "1Gi"}},
-            "securityContext": {"runAsNonRoot": False, "runAsUser": 0, "readOnlyRootFilesystem": False, "privileged": False},
-        })
-    obj = mutate(injected)
+def test_with_istio_cni_no_injected_container_is_exempt():
+    def injected(name, security):
+        def add(o):
+            spec_of(o)["initContainers"].append({
+                "name": name, "image": "docker.io/istio/proxyv2:1.30.3", "resources": {"limits": {"cpu": "2", "memory": "1Gi"}},
+                "securityContext": security,
+            })
+        return mutate(add)
+    validation = injected("istio-validation", {
+        "runAsNonRoot": True, "runAsUser": 1337, "readOnlyRootFilesystem": True, "privileged": False,
+        "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+    })
+    legacy_init = injected("istio-init", {"runAsNonRoot": False, "runAsUser": 0, "readOnlyRootFilesystem": False, "privileged": False})
 
-    assert gator(BY_REGO["runasnonroot"], obj) == []
-    assert gator(BY_REGO["readonlyrootfs"], obj) == []
-    assert gator(BY_REGO["allowedrepos"], obj) == []  # docker.io/istio/ is an upstream registry
-    assert gator(BY_REGO["privileged"], obj) == []
+    assert CONFIG.exempt_images == []
+    for rego in ("runasnonroot", "readonlyrootfs", "capabilities", "allowedrepos", "privileged"):
+        assert gator(BY_REGO[rego], validation) == [], rego  # docker.io/istio/ is an upstream registry
+    assert gator(BY_REGO["runasnonroot"], legacy_init) != []
+    assert gator(BY_REGO["readonlyrootfs"], legacy_init) != []
 
 
 def test_stack_registry_is_the_allowed_repository():

@@ -38,7 +38,7 @@ def aws_mesh():
 def test_istio_charts_are_pinned_from_the_official_repository(local_mesh):
     installed = charts(local_mesh)
 
-    assert set(installed) == {"base", "istiod", "gateway"}
+    assert set(installed) == {"base", "istiod", "gateway", "cni"}
     for chart in installed.values():
         assert chart.inputs["version"] == "1.30.3"
         assert chart.inputs["repositoryOpts"] == {"repo": "https://istio-release.storage.googleapis.com/charts"}
@@ -182,7 +182,18 @@ def test_app_namespaces_have_sidecar_injection(local_mesh):
 
     assert namespaces["shop"]["istio-injection"] == "enabled"
     assert namespaces["payments"]["istio-injection"] == "enabled"
-    assert namespaces["istio-system"] is None
+    assert namespaces["shop"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert namespaces["istio-system"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_istio_cni_replaces_the_privileged_init_container(local_mesh):
+    cni = charts(local_mesh)["cni"]
+    istiod = charts(local_mesh)["istiod"]
+
+    assert cni.inputs["namespace"] == "kube-system"  # beside the cluster's own CNI agents
+    assert cni.inputs["values"]["global"] == {"hub": "docker.io/istio", "tag": "1.30.3"}
+    assert cni.inputs["values"]["resources"]["requests"] == {"cpu": "10m", "memory": "40Mi"}
+    assert istiod.inputs["values"]["cni"] == {"enabled": True}
 
 
 def test_main_gateway_redirects_http_and_terminates_tls(local_mesh):
@@ -237,7 +248,7 @@ def test_egress_gateway_is_optional():
     run = run_program("local", local(mesh={"egressGateway": {"enabled": True, "namespace": "istio-egress"}}))
     gateways = [r for r in mesh_charts(run) if r.inputs["chart"] == "gateway"]
 
-    assert len(charts(run)) == 3 and len(gateways) == 2
+    assert len(charts(run)) == 4 and len(gateways) == 2
     egress = next(g for g in gateways if g.inputs["namespace"] == "istio-egress")
     assert egress.inputs["values"]["service"] == {"type": "ClusterIP"}
     assert egress.inputs["values"]["labels"] == {"istio": "egressgateway"}
@@ -274,7 +285,7 @@ def test_outputs_name_the_gateway_service_and_namespaces():
         mesh.gateway.apply(lambda v: seen.setdefault("gateway", v))
         mesh.ingress_service.apply(lambda v: seen.setdefault("service", v))
         mesh.namespaces.apply(lambda v: seen.setdefault("namespaces", v))
-        assert len(mesh.ready) == 2
+        assert len(mesh.ready) == 3  # base (CRDs), istiod (injector), the CNI agent
 
     run_program("local", local(), program=program)
 

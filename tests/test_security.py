@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from components.config import ConfigError
-from components.security import TEMPLATES
+from components.security import HOST_EXEMPT_NAMESPACES, TEMPLATES
 from helpers import aws, local
 from policies.rego import rego_source
 from render.harness import Secret, reveal, run_program, run_program_recording
@@ -47,7 +47,9 @@ def test_gatekeeper_is_a_pinned_release_that_fails_open_and_skips_platform_names
     assert gk.inputs["namespace"] == "gatekeeper-system" and gk.inputs["createNamespace"] is True
     values = gk.inputs["values"]
     assert values["validatingWebhookFailurePolicy"] == "Ignore"
-    assert {"kube-system", "istio-system", "falco", "vault"} <= set(values["controllerManager"]["exemptNamespaces"])
+    # Only the cluster's namespaces are skipped by the webhook itself; the rest is per constraint.
+    assert values["controllerManager"]["exemptNamespaces"] == ["kube-system", "kube-public", "kube-node-lease"]
+    assert values["postInstall"]["labelNamespace"]["extraNamespaces"] == ["kube-system", "kube-public", "kube-node-lease"]
     assert values["replicas"] == 1 and values["auditInterval"] == 60
 
 
@@ -109,7 +111,7 @@ def test_constraints_are_parameterised_from_config():
     assert _constraint(run, "K8sRequiredLabels").inputs["spec"]["enforcementAction"] == "dryrun"
     assert _constraint(run, "K8sHostPath").inputs["spec"]["enforcementAction"] == "warn"
     assert "ghcr.io/acme/" in _constraint(run, "K8sAllowedRepos").inputs["spec"]["parameters"]["repos"]
-    assert _constraint(run, "K8sRunAsNonRoot").inputs["spec"]["parameters"] == {"exemptImages": ["docker.io/istio/proxyv2:"]}
+    assert _constraint(run, "K8sRunAsNonRoot").inputs["spec"]["parameters"] == {"exemptImages": []}  # Istio CNI: nothing exempt
 
 
 # --- Trivy ----------------------------------------------------------------------------
@@ -224,7 +226,7 @@ def test_app_namespaces_carry_pod_security_labels(local_sec):
     labels = apps.inputs["metadata"]["labels"]
 
     assert labels["istio-injection"] == "enabled"
-    assert labels["pod-security.kubernetes.io/enforce"] == "privileged"  # istio-init needs NET_ADMIN (documented)
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"  # Istio CNI: no NET_ADMIN init container
     assert labels["pod-security.kubernetes.io/warn"] == "restricted"
     assert labels["pod-security.kubernetes.io/audit"] == "restricted"
 
@@ -294,3 +296,16 @@ def test_bad_security_config_is_rejected_before_any_resource(config, path, text)
     assert run.resources == []
     [problem] = [p for p in error.problems if p.path == f"{NS}:{path}"]
     assert text in problem.message
+
+
+def test_constraints_skip_the_minimal_namespaces_for_their_kind(local_sec):
+    privileged = _constraint(local_sec, "K8sPSPPrivileged").inputs["spec"]["match"]["excludedNamespaces"]
+    labels = _constraint(local_sec, "K8sRequiredLabels").inputs["spec"]["match"]["excludedNamespaces"]
+
+    # Host-access rules skip only the node agents' namespaces (each with a reason in HOST_EXEMPT_NAMESPACES).
+    assert set(privileged) == set(HOST_EXEMPT_NAMESPACES)
+    assert {"argocd", "istio-system", "keda", "cert-manager"}.isdisjoint(privileged)
+    # Convention rules skip every platform namespace: chart pods carry the charts' labels.
+    assert {"argocd", "istio-system", "falco", "monitoring"} <= set(labels)
+    assert "apps" not in labels and "apps" not in privileged
+    assert all(reason.strip() for reason in HOST_EXEMPT_NAMESPACES.values())

@@ -52,9 +52,7 @@ CHARTS: dict[str, Chart] = {
         Chart("vault", "0.34.1", "https://helm.releases.hashicorp.com", "vault"),
         Chart("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack"),
         Chart("loki", "18.11.0", "https://grafana-community.github.io/helm-charts", "loki"),
-        # promtail as pinned in the bundle (the loki-stack subchart version); Grafana Alloy's
-        # chart is not in the bundle, so its values could not be checked.
-        Chart("promtail", "6.17.1", "https://grafana.github.io/helm-charts", "loki-stack"),
+        Chart("alloy", "1.11.1", "https://grafana.github.io/helm-charts", "alloy"),
         Chart("jaeger", "4.11.1", "https://jaegertracing.github.io/helm-charts", "jaeger"),
         Chart("keda", "2.20.2", "https://kedacore.github.io/charts", "keda"),
         Chart("metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/", "metrics-server"),

@@ -142,11 +142,11 @@ class LokiConfig(ProfiledModel):
         "aws": {"retentionDays": 30, "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
                 "collectorResources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}},
     }
-    enabled: bool = Field(True, description="Loki (single binary on local; simple scalable with S3 via IRSA on aws) and promtail.")
+    enabled: bool = Field(True, description="Loki (single binary on local; simple scalable with S3 via IRSA on aws) and Grafana Alloy collecting pod logs.")
     retention_days: int = Field(ge=1, le=3650, description="Days of logs kept: local 3, aws 30.")
     storage_gib: int = Field(5, ge=1, le=10000, description="local: volume of the single binary.")
     resources: ResourcesConfig = Field(description="Requests/limits of each Loki pod.")
-    collector_resources: ResourcesConfig = Field(description="promtail requests/limits (per node).")
+    collector_resources: ResourcesConfig = Field(description="Grafana Alloy (the log collector) requests/limits (per node).")
 
 
 class TracingConfig(ProfiledModel):
@@ -184,7 +184,7 @@ class ObservabilityConfig(ProfiledModel):
 
 
 class ObservabilityStack(pulumi.ComponentResource):
-    """kube-prometheus-stack, platform alerts and dashboards, Loki + promtail, Jaeger.
+    """kube-prometheus-stack, platform alerts and dashboards, Loki + Grafana Alloy, Jaeger.
 
     **CRD upgrades.** The Prometheus operator's CRDs are owned here, apart from the chart:
     a `yaml.v2.ConfigGroup` applies them, pinned to the chart's release tag, with
@@ -194,7 +194,7 @@ class ObservabilityStack(pulumi.ComponentResource):
     everything that uses the CRDs depends on `crds`.
 
     kube-prometheus-stack is a `helm.v3.Release`: its operator's admission webhook gets
-    its certificate from Helm hook jobs. Loki, promtail and Jaeger are `helm.v4.Chart`s.
+    its certificate from Helm hook jobs. Loki, Alloy and Jaeger are `helm.v4.Chart`s.
     """
 
     crds: pulumi.Resource
@@ -357,7 +357,7 @@ class ObservabilityStack(pulumi.ComponentResource):
         # (the chart's objects inherit `protect`).
         loki_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)) if eks is not None else opts
         install_chart(f"{name}-loki", CHARTS["loki"], NAMESPACE, loki_values(config, bucket_name, region, role_arn), loki_opts, "loki")
-        install_chart(f"{name}-promtail", CHARTS["promtail"], NAMESPACE, promtail_values(config, scalable=eks is not None), opts, "promtail")
+        install_chart(f"{name}-alloy", CHARTS["alloy"], NAMESPACE, alloy_values(config, scalable=eks is not None), opts, "alloy")
 
     def _jaeger(self, name: str, config: TracingConfig, persistent: bool, opts: pulumi.ResourceOptions) -> None:
         claim = None
@@ -619,10 +619,76 @@ def loki_values(config: LokiConfig, bucket: pulumi.Input[str] | None, region: st
     return values
 
 
-def promtail_values(config: LokiConfig, *, scalable: bool = False) -> dict[str, Any]:
+ALLOY_STORAGE = "/var/lib/alloy"
+"""Where Alloy keeps its read positions: a host directory, so a restarted pod resumes where it stopped."""
+
+
+def alloy_config(push_url: str) -> str:
+    """Alloy's pipeline: this node's pods' log files -> CRI parsing -> Loki.
+
+    The labels are promtail's (its chart's `kubernetes-pods` job): namespace, pod,
+    container, app, instance, component, node_name and job (`namespace/app`), so every
+    LogQL query of the dashboards, alerts and the Jaeger → Loki link keeps working.
+    """
+    def first_of(target: str, *sources: str) -> str:
+        labels = ", ".join(f'"{source}"' for source in sources)
+        return f'  rule {{\n    source_labels = [{labels}]\n    regex         = "^;*([^;]+)(;.*)?$"\n    target_label  = "{target}"\n  }}\n'
+
+    def copy(source: str, target: str) -> str:
+        return f'  rule {{\n    source_labels = ["{source}"]\n    target_label  = "{target}"\n  }}\n'
+
+    return (
+        'discovery.kubernetes "pods" {\n'
+        '  role = "pod"\n'
+        "  // Only this node's pods: HOSTNAME is the node's name in the chart's pods.\n"
+        '  selectors {\n    role  = "pod"\n    field = "spec.nodeName=" + sys.env("HOSTNAME")\n  }\n'
+        "}\n\n"
+        'discovery.relabel "pods" {\n'
+        "  targets = discovery.kubernetes.pods.targets\n"
+        '  rule {\n    source_labels = ["__meta_kubernetes_pod_controller_name"]\n    regex         = "([0-9a-z-.]+?)(-[0-9a-f]{8,10})?"\n'
+        '    target_label  = "__tmp_controller_name"\n  }\n'
+        + first_of("app", "__meta_kubernetes_pod_label_app_kubernetes_io_name", "__meta_kubernetes_pod_label_app",
+                   "__tmp_controller_name", "__meta_kubernetes_pod_name")
+        + first_of("instance", "__meta_kubernetes_pod_label_app_kubernetes_io_instance", "__meta_kubernetes_pod_label_instance")
+        + first_of("component", "__meta_kubernetes_pod_label_app_kubernetes_io_component", "__meta_kubernetes_pod_label_component")
+        + copy("__meta_kubernetes_pod_node_name", "node_name")
+        + copy("__meta_kubernetes_namespace", "namespace")
+        + '  rule {\n    source_labels = ["namespace", "app"]\n    separator     = "/"\n    target_label  = "job"\n  }\n'
+        + copy("__meta_kubernetes_pod_name", "pod")
+        + copy("__meta_kubernetes_pod_container_name", "container")
+        + '  rule {\n    source_labels = ["__meta_kubernetes_pod_uid", "__meta_kubernetes_pod_container_name"]\n    separator     = "/"\n'
+        '    replacement   = "/var/log/pods/*$1/*.log"\n    target_label  = "__path__"\n  }\n'
+        "}\n\n"
+        'local.file_match "pods" {\n  path_targets = discovery.relabel.pods.output\n}\n\n'
+        'loki.source.file "pods" {\n  targets    = local.file_match.pods.targets\n  forward_to = [loki.process.pods.receiver]\n}\n\n'
+        'loki.process "pods" {\n  stage.cri {}\n  forward_to = [loki.write.default.receiver]\n}\n\n'
+        f'loki.write "default" {{\n  endpoint {{\n    url = "{push_url}"\n  }}\n}}\n'
+    )
+
+
+def alloy_values(config: LokiConfig, *, scalable: bool = False) -> dict[str, Any]:
+    """Grafana Alloy as a DaemonSet reading every pod's log files on its node (replaces promtail)."""
     return {
-        "config": {"clients": [{"url": f"{loki_url('push', scalable=scalable)}/loki/api/v1/push"}]},
-        "resources": config.collector_resources.values(),
+        "crds": {"create": False},  # PodLogs: not used (the pipeline discovers pods itself)
+        "alloy": {
+            "configMap": {"content": alloy_config(f"{loki_url('push', scalable=scalable)}/loki/api/v1/push")},
+            "storagePath": ALLOY_STORAGE,
+            "enableReporting": False,  # no usage reports to grafana.com: the collector needs no internet
+            "mounts": {"varlog": True, "extra": [{"name": "storage", "mountPath": ALLOY_STORAGE}]},
+            # Root reads the root-owned 0640 log files as their owner; no capability, nothing else writable.
+            "securityContext": {
+                "runAsUser": 0, "runAsGroup": 0, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "resources": config.collector_resources.values(),
+        },
+        # Without the reloader sidecar the chart stamps the pods with the config's checksum,
+        # so a config change rolls the DaemonSet.
+        "configReloader": {"enabled": False},
+        "controller": {
+            "type": "daemonset",
+            "volumes": {"extra": [{"name": "storage", "hostPath": {"path": ALLOY_STORAGE, "type": "DirectoryOrCreate"}}]},
+        },
     }
 
 

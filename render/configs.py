@@ -9,6 +9,9 @@
   every route names a receiver that exists — what `amtool check-config` rejects.
 - `falco`: custom rules are lists of `rule`/`macro`/`list` items, each rule with
   `desc`, `condition`, `output` and a priority Falco knows.
+- `alloy`: Grafana Alloy's configuration (`*.alloy` ConfigMap keys) has balanced blocks,
+  no component declared twice, and every component it references (`x.y.label.receiver`)
+  declared — what `alloy fmt`/`alloy run` refuse first. Attribute types are not checked.
 
 Named as unchecked (no validator that runs offline): Loki's and Gatekeeper's config
 files, and Istio's mesh config (istiod validates it when it starts).
@@ -173,11 +176,50 @@ def check_falco(objects: Sequence[Deployed]) -> tuple[int, list[dict[str, str]]]
     return checked, errors
 
 
+_ALLOY_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*.*?\*/', re.S)
+_ALLOY_COMPONENT = re.compile(r'^\s*([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)\s+"([^"]+)"\s*\{', re.M)
+_ALLOY_REFERENCE = re.compile(r"\b([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)\.([a-z0-9_]+)\.(targets|output|receiver|exports)\b")
+
+
+def alloy_problems(text: str) -> list[str]:
+    """What Alloy would refuse in a configuration: unbalanced blocks, a component declared
+    twice, or a reference (`loki.write.default.receiver`) to a component that is not declared."""
+    # Comments go; strings stay (component labels) or become "" (so braces and dots in them are not code).
+    uncommented = _ALLOY_TOKEN.sub(lambda m: m.group(0) if m.group(0).startswith('"') else "", text)
+    code = _ALLOY_TOKEN.sub(lambda m: '""' if m.group(0).startswith('"') else "", text)
+    problems = []
+    depth = 0
+    for char in code:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth < 0:
+            break
+    if depth != 0:
+        problems.append("unbalanced braces")
+    declared = [f"{kind}.{label}" for kind, label in _ALLOY_COMPONENT.findall(uncommented)]
+    problems += [f"component {c} declared twice" for c in sorted({c for c in declared if declared.count(c) > 1})]
+    for kind, label, _export in _ALLOY_REFERENCE.findall(code):
+        if f"{kind}.{label}" not in declared:
+            problems.append(f"{kind}.{label} is referenced but not declared")
+    return problems
+
+
+def check_alloy(objects: Sequence[Deployed]) -> tuple[int, list[dict[str, str]]]:
+    checked, errors = 0, []
+    for d in objects:
+        if d.kind != "ConfigMap":
+            continue
+        for key, text in (d.obj.get("data") or {}).items():
+            if key.endswith(".alloy"):
+                checked += 1
+                errors += [{"check": "alloy", "object": d.ref, "urn": d.source, "message": f"{key}: {p}"} for p in alloy_problems(str(text))]
+    return checked, errors
+
+
 def configs_report(objects: Sequence[Deployed]) -> dict[str, Any]:
     """The render's `configs` section."""
     live = [d for d in objects if d.origin != "dropped-hook"]
     counts, errors = {}, []
-    for name, check in (("promql", check_promql), ("alertmanager", check_alertmanager), ("falco", check_falco)):
+    for name, check in (("promql", check_promql), ("alertmanager", check_alertmanager), ("falco", check_falco), ("alloy", check_alloy)):
         checked, found = check(live)
         counts[name] = checked
         errors += found

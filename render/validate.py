@@ -398,7 +398,9 @@ def check_values(chart: str, version: str, values: Mapping[str, Any], bundle: Bu
         return [{"path": "", "message": f"chart {chart} {version} is not in the upstream bundle; refresh the bundle or fix the pin"}]
     defaults = bundle.chart_values(chart, version) or {}
     schema = bundle.chart_schema(chart, version)
-    subcharts = {d.get("alias") or d["name"]: d["name"] for d in info.dependencies}
+    # The bundle's index lists a dependency as its Chart.yaml entry, or (a local subchart, like alloy's `crds`) by name.
+    subcharts = {d: d for d in info.dependencies if isinstance(d, str)}
+    subcharts |= {d.get("alias") or d["name"]: d["name"] for d in info.dependencies if not isinstance(d, str)}
     problems = []
     for path in _leaves(dict(values)):
         if not path:

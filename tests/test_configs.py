@@ -8,7 +8,8 @@ import json
 import pytest
 import yaml
 
-from render.configs import alertmanager_problems, configs_report, falco_problems, promql_problem
+from components.observability import alloy_config
+from render.configs import alertmanager_problems, alloy_problems, configs_report, falco_problems, promql_problem
 from render.deployed import Deployed
 
 
@@ -68,9 +69,24 @@ def test_falco_rules_need_their_fields_and_a_known_priority():
     ]
 
 
+def test_alloy_references_must_resolve_and_blocks_balance():
+    good = alloy_config("http://loki.monitoring.svc.cluster.local:3100/loki/api/v1/push")
+    dangling = good.replace("forward_to = [loki.write.default.receiver]", "forward_to = [loki.write.remote.receiver]")
+    twice = good + 'loki.write "default" {\n}\n'
+    unbalanced = good.replace("stage.cri {}", "stage.cri {")
+
+    assert alloy_problems(good) == []
+    assert alloy_problems(dangling) == ["loki.write.remote is referenced but not declared"]
+    assert alloy_problems(twice) == ["component loki.write.default declared twice"]
+    assert alloy_problems(unbalanced) == ["unbalanced braces"]
+    # "//" inside a string (a URL) is not a comment, and braces in strings are not blocks.
+    assert alloy_problems('loki.write "x" {\n  endpoint {\n    url = "http://a/{b}"\n  }\n}\n') == []
+
+
 @pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])
 def test_the_stacks_configurations_are_accepted(rendered, stack):
     _, data, _ = rendered(stack)
 
     assert data["configs"]["errors"] == []
     assert data["configs"]["checked"]["promql"] > 500 and data["configs"]["checked"]["alertmanager"] == 1
+    assert data["configs"]["checked"]["alloy"] == 1

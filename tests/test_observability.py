@@ -206,16 +206,31 @@ def test_overview_marks_error_rates_at_1_and_5_percent():
     assert [s["value"] for s in steps] == [None, 0.01, 0.05]
 
 
-def test_loki_single_binary_on_local_with_promtail(local_obs):
+def test_loki_single_binary_on_local_with_alloy_collecting_logs(local_obs):
     loki = release(local_obs, "loki").inputs["values"]
-    promtail = release(local_obs, "promtail")
+    alloy = release(local_obs, "alloy")
 
     assert loki["deploymentMode"] == "Monolithic"
     assert loki["singleBinary"]["replicas"] == 1
     assert loki["loki"]["storage"] == {"type": "filesystem"}
     assert loki["loki"]["limits_config"]["retention_period"] == "72h"
-    assert promtail.inputs["version"] == "6.17.1"
-    assert promtail.inputs["values"]["config"]["clients"][0]["url"] == "http://loki.monitoring.svc.cluster.local:3100/loki/api/v1/push"
+    assert (alloy.inputs["version"], alloy.inputs["namespace"]) == ("1.11.1", "monitoring")
+    assert release(local_obs, "promtail") is None
+    config = alloy.inputs["values"]["alloy"]["configMap"]["content"]
+    assert 'url = "http://loki.monitoring.svc.cluster.local:3100/loki/api/v1/push"' in config
+    assert alloy.inputs["values"]["alloy"]["enableReporting"] is False  # no calls to grafana.com
+
+
+def test_alloy_keeps_promtails_labels(local_obs, aws_obs):
+    """The LogQL of dashboards, alerts and the Jaeger -> Loki link select on these labels."""
+    config = release(local_obs, "alloy").inputs["values"]["alloy"]["configMap"]["content"]
+
+    for label in ("namespace", "pod", "container", "app", "instance", "component", "node_name", "job"):
+        assert f'target_label  = "{label}"' in config, label
+    assert 'replacement   = "/var/log/pods/*$1/*.log"' in config
+    assert "stage.cri {}" in config
+    aws_config = release(aws_obs, "alloy").inputs["values"]["alloy"]["configMap"]["content"]
+    assert 'url = "http://loki-write.monitoring.svc.cluster.local:3100/loki/api/v1/push"' in aws_config
 
 
 def test_loki_on_aws_is_scalable_on_an_encrypted_private_s3_bucket_through_irsa(aws_obs):

@@ -37,6 +37,8 @@ _EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "RolloutsController": ("delivery", ()),
     "GitopsStack": ("gitops", ()),
     "GitopsConfig": ("gitops", ()),
+    "Kiali": ("kiali", ()),
+    "KialiConfig": ("kiali", ()),
     "RolloutsConfig": ("delivery", ()),
     "DeliveryConfig": ("delivery", ()),
     "TlsConfig": ("certificates", ()),
@@ -69,6 +71,8 @@ __all__ = [
     "EksClusterConfig",
     "GitopsConfig",
     "GitopsStack",
+    "Kiali",
+    "KialiConfig",
     "LocalCluster",
     "LocalClusterConfig",
     "LocalRegistry",
@@ -119,6 +123,7 @@ if TYPE_CHECKING:
     from .ecr import EcrRegistry, EcrRegistryConfig
     from .eks import EksCluster, EksClusterConfig
     from .gitops import GitopsConfig, GitopsStack
+    from .kiali import Kiali, KialiConfig
     from .local_cluster import LocalCluster, LocalClusterConfig
     from .local_registry import LocalRegistry, LocalRegistryConfig
     from .mesh import MeshConfig, MeshStack

@@ -53,6 +53,7 @@ CHARTS: dict[str, Chart] = {
         Chart("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack"),
         Chart("loki", "18.11.0", "https://grafana-community.github.io/helm-charts", "loki"),
         Chart("alloy", "1.11.1", "https://grafana.github.io/helm-charts", "alloy"),
+        Chart("kiali-server", "2.29.0", "https://kiali.org/helm-charts", "kiali"),
         Chart("jaeger", "4.11.1", "https://jaegertracing.github.io/helm-charts", "jaeger"),
         Chart("keda", "2.20.2", "https://kedacore.github.io/charts", "keda"),
         Chart("metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/", "metrics-server"),

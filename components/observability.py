@@ -19,6 +19,7 @@ from ._extras import optional_module
 from .certificates import CertManager
 from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
 from .dashboards import DASHBOARDS, dashboard_json
+from .kiali import KialiConfig
 from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
 from .netpol import ANY_NAMESPACE, NamespaceIsolation, Peer
 from .podsecurity import namespace_metadata
@@ -37,6 +38,8 @@ MONITORING_PRIVILEGE = (
 )
 RELEASE = "kps"
 PROMETHEUS_PORT, ALERTMANAGER_PORT, OTLP_PORT = 9090, 9093, 4317
+GRAFANA_PORT, JAEGER_QUERY_PORT = 3000, 16686
+"""Container ports of Grafana (behind its Service's 80) and Jaeger's query API and UI."""
 OPERATOR_WEBHOOK_PORT = 10250
 """The Prometheus operator's admission webhook (the chart's `prometheusOperator.tls.internalPort`)."""
 """kube-prometheus-stack's fullname: Services are kps-prometheus, kps-alertmanager."""
@@ -169,6 +172,7 @@ class ObservabilityConfig(ProfiledModel):
     grafana: GrafanaConfig = Field(description="Grafana.")
     loki: LokiConfig = Field(description="Logs.")
     tracing: TracingConfig = Field(description="Traces.")
+    kiali: KialiConfig = Field(description="Kiali, the mesh console (installed by the Platform in istio-system when the mesh is on).")
 
     @model_validator(mode="after")
     def _receiver_secrets(self, info: ValidationInfo) -> ObservabilityConfig:
@@ -211,6 +215,10 @@ class ObservabilityStack(pulumi.ComponentResource):
     """Alertmanager's in-cluster URL (for falcosidekick)."""
     prometheus_url: pulumi.Output[str]
     """Prometheus' in-cluster URL (for KEDA triggers)."""
+    grafana_url: pulumi.Output[str]
+    """Grafana's in-cluster URL (for Kiali)."""
+    tracing_query_url: pulumi.Output[str] | None
+    """Jaeger's query API in-cluster URL (for Kiali), when tracing is on."""
     grafana_admin_password: pulumi.Output[str]
     """Grafana's admin password (secret)."""
 
@@ -266,6 +274,8 @@ class ObservabilityStack(pulumi.ComponentResource):
         # and nothing needs to wait for the whole monitoring stack.
         self.alertmanager_url = pulumi.Output.from_input(f"http://{RELEASE}-alertmanager.{NAMESPACE}.svc.cluster.local:{ALERTMANAGER_PORT}")
         self.prometheus_url = pulumi.Output.from_input(f"http://{RELEASE}-prometheus.{NAMESPACE}.svc.cluster.local:{PROMETHEUS_PORT}")
+        self.grafana_url = pulumi.Output.from_input(f"http://{RELEASE}-grafana.{NAMESPACE}.svc.cluster.local")
+        self.tracing_query_url = pulumi.Output.from_input(JAEGER_QUERY_URL) if config.tracing.enabled else None
         self.register_outputs(
             {"tracing_address": self.tracing_address, "alertmanager_url": self.alertmanager_url, "prometheus_url": self.prometheus_url,
              "grafana_admin_password": self.grafana_admin_password}
@@ -497,12 +507,15 @@ def loki_url(component: Literal["push", "query"], *, scalable: bool) -> str:
     return f"http://{service}.{NAMESPACE}.svc.cluster.local:3100"
 
 
+JAEGER_QUERY_URL = f"http://jaeger.{NAMESPACE}.svc.cluster.local:{JAEGER_QUERY_PORT}"
+
+
 def grafana_datasources(config: ObservabilityConfig, *, loki_scalable: bool = False) -> list[dict[str, Any]]:
     sources: list[dict[str, Any]] = []
     if config.loki.enabled:
         sources.append({"name": "Loki", "uid": "loki", "type": "loki", "access": "proxy", "url": loki_url("query", scalable=loki_scalable)})
     if config.tracing.enabled:
-        jaeger: dict[str, Any] = {"name": "Jaeger", "uid": "jaeger", "type": "jaeger", "access": "proxy", "url": f"http://jaeger.{NAMESPACE}.svc.cluster.local:16686"}
+        jaeger: dict[str, Any] = {"name": "Jaeger", "uid": "jaeger", "type": "jaeger", "access": "proxy", "url": JAEGER_QUERY_URL}
         if config.loki.enabled:
             # From a span to the logs of the same pod around the same time.
             jaeger["jsonData"] = {"tracesToLogsV2": {"datasourceUid": "loki", "spanStartTimeShift": "-5m", "spanEndTimeShift": "5m",

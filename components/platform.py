@@ -26,11 +26,12 @@ from .eks import EksCluster
 from .gitops import NAMESPACE as GITOPS_NAMESPACE
 from .gitops import SERVER_PORT as ARGOCD_SERVER_PORT
 from .gitops import ClusterFacts, GitopsStack
+from .kiali import Kiali
 from .local_cluster import KUBERNETES_VERSION, LocalCluster
 from .local_registry import LocalRegistry
-from .mesh import INGRESS_NAMESPACE, MeshStack
+from .mesh import INGRESS_NAMESPACE, ISTIO_NAMESPACE, MeshStack
 from .netpol import NamespaceIsolation, Peer
-from .observability import ALERTMANAGER_PORT, OTLP_PORT, PROMETHEUS_PORT, ObservabilityStack
+from .observability import ALERTMANAGER_PORT, GRAFANA_PORT, JAEGER_QUERY_PORT, OTLP_PORT, PROMETHEUS_PORT, ObservabilityStack
 from .observability import NAMESPACE as MONITORING_NAMESPACE
 from .registry import Registry
 from .security import FALCO_NAMESPACE, SecurityStack, security_isolation
@@ -158,6 +159,11 @@ class Platform(pulumi.ComponentResource):
                 certificates=self.certificates if config.tls.gateway_certificate == "issued" else None,
                 opts=in_cluster,
             )
+        if self.mesh is not None and observability is not None and config.observability.kiali.enabled:
+            Kiali(
+                f"{name}-kiali", config.observability.kiali, prometheus_url=observability.prometheus_url, grafana_url=observability.grafana_url,
+                tracing_url=observability.tracing_query_url, after=[*self.mesh.ready, *self.mesh.created_namespaces[:1]], opts=in_cluster,
+            )
         if self.mesh is not None and config.gitops.enabled:
             self.gitops = GitopsStack(
                 f"{name}-gitops", config.gitops, cluster=self._cluster_facts(config, cluster, observability),
@@ -170,7 +176,7 @@ class Platform(pulumi.ComponentResource):
         if security.enabled:
             declared = platform_isolation(
                 [*isolation, *(self.mesh.isolation if self.mesh else []), *security_isolation(security, sorted(self.mesh.app_namespaces) if self.mesh else [])],
-                tracing=tracing,
+                tracing=tracing, kiali=self.mesh is not None and observability is not None and config.observability.kiali.enabled,
             )
             # Installs in parallel with the mesh: nothing here uses Istio's CRDs.
             SecurityStack(
@@ -302,7 +308,7 @@ class Platform(pulumi.ComponentResource):
         )
 
 
-def platform_isolation(declared: list[NamespaceIsolation], *, tracing: bool) -> list[NamespaceIsolation]:
+def platform_isolation(declared: list[NamespaceIsolation], *, tracing: bool, kiali: bool = False) -> list[NamespaceIsolation]:
     """Each component's declared isolation plus the flows between components, both ends."""
     by_name = {i.namespace: i for i in declared}
 
@@ -318,4 +324,9 @@ def platform_isolation(declared: list[NamespaceIsolation], *, tracing: bool) -> 
     if tracing:
         # The monitoring namespace takes spans from every namespace; the gateways send them.
         connect(INGRESS_NAMESPACE, MONITORING_NAMESPACE, OTLP_PORT, "the gateway reports spans to Jaeger")
+    if kiali:
+        connect(ISTIO_NAMESPACE, MONITORING_NAMESPACE, PROMETHEUS_PORT, "Kiali reads the mesh's metrics from Prometheus")
+        connect(ISTIO_NAMESPACE, MONITORING_NAMESPACE, GRAFANA_PORT, "Kiali finds the Istio dashboards in Grafana")
+        if tracing:
+            connect(ISTIO_NAMESPACE, MONITORING_NAMESPACE, JAEGER_QUERY_PORT, "Kiali reads traces from Jaeger's query API")
     return list(by_name.values())

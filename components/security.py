@@ -278,7 +278,8 @@ class VaultConfig(ProfiledModel):
             "injectorReplicas": 1,
             "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
             "injectorResources": _TINY,
-            "csiResources": _TINY,
+            # Per node, two containers (the provider and its Vault agent cache): sized for one small node.
+            "csiResources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
         },
         "aws": {
             "mode": "ha",

@@ -57,7 +57,10 @@ FREE_FORM: tuple[str, ...] = (
     "gateway:profile",
     "falco:customRules",  # rule file name -> Falco rules YAML
     "vault:server.extraEnvironmentVars",  # environment variable names of the Vault server
-    "jaeger:userconfig",  # Jaeger v2 (OpenTelemetry collector) configuration, passed verbatim
+    "jaeger:userconfig",
+    # Kiali's configuration: the chart writes its values into Kiali's ConfigMap verbatim;
+    # values.yaml lists only some external_services (Kiali documents the rest in its CR reference).
+    "kiali-server:external_services",  # Jaeger v2 (OpenTelemetry collector) configuration, passed verbatim
     "kube-prometheus-stack:alertmanager.config",  # Alertmanager configuration, validated by Alertmanager
     # Entries of argocd-cm and argocd-cmd-params-cm, written verbatim into those ConfigMaps
     # (Argo CD documents them; values.yaml lists only some, others as comments).

@@ -256,7 +256,7 @@ def test_every_aws_resource_uses_the_tagged_regional_provider(aws_run):
 def test_every_aws_child_is_parented_and_typed(aws_run):
     components = {r.urn: r for r in aws_run.resources if not r.custom}
 
-    assert {c.type for c in components.values() if c.type.startswith(ROOT_TYPES)} == {f"{ROOT_TYPES}{c}" for c in ("Platform", "EksCluster", "EcrRegistry", "MeshStack", "SecurityStack", "AutoscalingStack", "ObservabilityStack", "CertManager", "GitopsStack")}
+    assert {c.type for c in components.values() if c.type.startswith(ROOT_TYPES)} == {f"{ROOT_TYPES}{c}" for c in ("Platform", "EksCluster", "EcrRegistry", "MeshStack", "SecurityStack", "AutoscalingStack", "ObservabilityStack", "CertManager", "GitopsStack", "Kiali")}
     for resource in aws_run.resources:
         if resource.name != "platform":
             assert resource.parent in components, resource.name

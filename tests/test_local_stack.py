@@ -151,6 +151,7 @@ def test_component_type_tokens():
         "gitops-platform:index:CertManager",
         "gitops-platform:index:RolloutsController",
         "gitops-platform:index:GitopsStack",
+        "gitops-platform:index:Kiali",
         "gitops-platform:index:SampleApps",
         "gitops-platform:index:MicroserviceStack",
     }

@@ -115,16 +115,62 @@ class SampleApps(pulumi.ComponentResource):
         ecr_registry_id: pulumi.Input[str] | None = None,
         zone_spread: bool = False,
         monitoring: bool = True,
+        egress_gateway: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`repository_urls`: `host/repository` per app in the stack's registry. With
         `ecr_registry_id`, images are pushed with an ECR authorization token. `monitoring`:
         create the services' ServiceMonitors and alerts (the Prometheus operator's CRDs
-        must be installed: off when observability is)."""
+        must be installed: off when observability is). `egress_gateway`: the mesh's egress
+        gateway namespace, when one runs (declared egress goes through it)."""
         super().__init__("gitops-platform:index:SampleApps", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         # The services wait for what this component was told to wait for (mesh, CRDs, namespace).
         services = self._services = pulumi.ResourceOptions(parent=self, depends_on=depends_on_list(opts))
+        tags = self._build(name, repository_urls, ecr_registry_id)
+
+        backend_host = f"backend.{config.namespace}.svc.cluster.local"
+        backend = MicroserviceConfig(
+            name="backend",
+            namespace=config.namespace,
+            image=f"backend:{tags['backend']}",
+            version=tags["backend"],
+            resources=_SMALL,
+            env={"VERSION": tags["backend"], "CLUSTER": environment},
+            delivery=config.delivery,
+            allowed_callers=[{"namespace": config.namespace, "serviceAccount": "frontend"}],
+            egress=[],  # calls nothing outside the cluster (the render's egress check proves it)
+            autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 6},
+            monitoring={"enabled": monitoring},
+        )
+        MicroserviceStack(
+            f"{name}-backend", backend, environment=environment, zone_spread=zone_spread,
+            image=self.images["backend"], egress_gateway=egress_gateway, opts=services,
+        )
+        frontend = MicroserviceConfig(
+            name="frontend",
+            namespace=config.namespace,
+            image=f"frontend:{tags['frontend']}",
+            version=tags["frontend"],
+            resources=_SMALL,
+            env={"BACKEND_URL": f"http://{backend_host}", "BACKEND_HOST": backend_host},
+            exposure={"host": config.host or "", "pathPrefix": "/"},
+            dependencies=[{"namespace": config.namespace, "app": "backend", "port": 8080}],
+            egress=[],  # only the backend, inside the mesh
+            autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 4},
+            monitoring={"enabled": monitoring},
+        )
+        MicroserviceStack(
+            f"{name}-frontend", frontend, environment=environment, zone_spread=zone_spread, image=self.images["frontend"],
+            egress_gateway=egress_gateway, opts=services,
+        )
+        if config.chaos.enabled:
+            self._chaos(name, config)
+        self.frontend_url = pulumi.Output.from_input(f"https://{config.host}/")
+        self.register_outputs({"frontend_url": self.frontend_url, "images": self.images})
+
+    def _build(self, name: str, repository_urls: dict[str, pulumi.Input[str]], ecr_registry_id: pulumi.Input[str] | None) -> dict[str, str]:
+        """Build and push each app's image (on `up` only); sets `images`, returns the tags."""
+        child = pulumi.ResourceOptions(parent=self)
         registry = None
         if ecr_registry_id is not None:
             token = aws.ecr.get_authorization_token_output(registry_id=ecr_registry_id, opts=pulumi.InvokeOptions(parent=self))
@@ -146,41 +192,7 @@ class SampleApps(pulumi.ComponentResource):
                 opts=child,
             )
             self.images[app] = image.repo_digest
-
-        backend_host = f"backend.{config.namespace}.svc.cluster.local"
-        backend = MicroserviceConfig(
-            name="backend",
-            namespace=config.namespace,
-            image=f"backend:{tags['backend']}",
-            version=tags["backend"],
-            resources=_SMALL,
-            env={"VERSION": tags["backend"], "CLUSTER": environment},
-            delivery=config.delivery,
-            allowed_callers=[{"namespace": config.namespace, "serviceAccount": "frontend"}],
-            autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 6},
-            monitoring={"enabled": monitoring},
-        )
-        MicroserviceStack(
-            f"{name}-backend", backend, environment=environment, zone_spread=zone_spread,
-            image=self.images["backend"], opts=services,
-        )
-        frontend = MicroserviceConfig(
-            name="frontend",
-            namespace=config.namespace,
-            image=f"frontend:{tags['frontend']}",
-            version=tags["frontend"],
-            resources=_SMALL,
-            env={"BACKEND_URL": f"http://{backend_host}", "BACKEND_HOST": backend_host},
-            exposure={"host": config.host or "", "pathPrefix": "/"},
-            dependencies=[{"namespace": config.namespace, "app": "backend", "port": 8080}],
-            autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 4},
-            monitoring={"enabled": monitoring},
-        )
-        MicroserviceStack(f"{name}-frontend", frontend, environment=environment, zone_spread=zone_spread, image=self.images["frontend"], opts=services)
-        if config.chaos.enabled:
-            self._chaos(name, config)
-        self.frontend_url = pulumi.Output.from_input(f"https://{config.host}/")
-        self.register_outputs({"frontend_url": self.frontend_url, "images": self.images})
+        return tags
 
     def _chaos(self, name: str, config: SampleAppsConfig) -> None:
         chaos = config.chaos

@@ -28,6 +28,11 @@ class Chart:
     """Helm repository URL (https only)."""
     upstream: str
     """Key of this chart's entry in the upstream bundle's versions.json."""
+    images: tuple[str, ...] = ()
+    """Where the chart's containers come from, as path prefixes of the repositories the container
+    runtime reports (`docker.io/...` spelled out): the pods it renders and those its operators
+    create at run time. Falco's unapproved-registry rule allows exactly these (the render's
+    image inventory proves every image of both stacks matches one, and each one is used)."""
 
 
 HOOK_JOB_RESOURCES: dict[str, Any] = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
@@ -43,25 +48,28 @@ CHARTS: dict[str, Chart] = {
     chart.name: chart
     for chart in (
         Chart("base", "1.30.3", _ISTIO, "istio"),
-        Chart("istiod", "1.30.3", _ISTIO, "istio"),
-        Chart("gateway", "1.30.3", _ISTIO, "istio"),
-        Chart("cni", "1.30.3", _ISTIO, "istio"),
-        Chart("gatekeeper", "3.23.0", "https://open-policy-agent.github.io/gatekeeper/charts", "gatekeeper"),
-        Chart("trivy-operator", "0.34.0", "https://aquasecurity.github.io/helm-charts", "trivy-operator"),
-        Chart("falco", "9.1.0", "https://falcosecurity.github.io/charts", "falco"),
-        Chart("vault", "0.34.1", "https://helm.releases.hashicorp.com", "vault"),
-        Chart("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack"),
-        Chart("loki", "18.11.0", "https://grafana-community.github.io/helm-charts", "loki"),
-        Chart("alloy", "1.11.1", "https://grafana.github.io/helm-charts", "alloy"),
-        Chart("kiali-server", "2.29.0", "https://kiali.org/helm-charts", "kiali"),
-        Chart("jaeger", "4.11.1", "https://jaegertracing.github.io/helm-charts", "jaeger"),
-        Chart("keda", "2.20.2", "https://kedacore.github.io/charts", "keda"),
-        Chart("metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/", "metrics-server"),
-        Chart("vertical-pod-autoscaler", "0.11.0", _AUTOSCALER, "vertical-pod-autoscaler"),
-        Chart("cluster-autoscaler", "9.59.0", _AUTOSCALER, "cluster-autoscaler"),
-        Chart("cert-manager", "v1.21.1", "https://charts.jetstack.io", "cert-manager"),
-        Chart("argo-rollouts", "2.41.0", "https://argoproj.github.io/argo-helm", "argo-rollouts"),
-        Chart("argo-cd", "10.1.1", "https://argoproj.github.io/argo-helm", "argo-cd"),
+        Chart("istiod", "1.30.3", _ISTIO, "istio", ("docker.io/istio",)),
+        Chart("gateway", "1.30.3", _ISTIO, "istio", ("docker.io/istio",)),
+        Chart("cni", "1.30.3", _ISTIO, "istio", ("docker.io/istio",)),
+        Chart("gatekeeper", "3.23.0", "https://open-policy-agent.github.io/gatekeeper/charts", "gatekeeper", ("docker.io/openpolicyagent", "docker.io/curlimages/curl")),
+        Chart("trivy-operator", "0.34.0", "https://aquasecurity.github.io/helm-charts", "trivy-operator", ("mirror.gcr.io/aquasec", "ghcr.io/aquasecurity/node-collector")),
+        Chart("falco", "9.1.0", "https://falcosecurity.github.io/charts", "falco", ("docker.io/falcosecurity",)),
+        Chart("vault", "0.34.1", "https://helm.releases.hashicorp.com", "vault", ("docker.io/hashicorp",)),
+        Chart("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack", (
+            "quay.io/prometheus-operator", "quay.io/prometheus", "docker.io/grafana/grafana", "quay.io/kiwigrid/k8s-sidecar",
+            "registry.k8s.io/kube-state-metrics",
+        )),
+        Chart("loki", "18.11.0", "https://grafana-community.github.io/helm-charts", "loki", ("docker.io/grafana/loki",)),
+        Chart("alloy", "1.11.1", "https://grafana.github.io/helm-charts", "alloy", ("docker.io/grafana/alloy",)),
+        Chart("kiali-server", "2.29.0", "https://kiali.org/helm-charts", "kiali", ("quay.io/kiali",)),
+        Chart("jaeger", "4.11.1", "https://jaegertracing.github.io/helm-charts", "jaeger", ("docker.io/jaegertracing",)),
+        Chart("keda", "2.20.2", "https://kedacore.github.io/charts", "keda", ("ghcr.io/kedacore",)),
+        Chart("metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/", "metrics-server", ("registry.k8s.io/metrics-server",)),
+        Chart("vertical-pod-autoscaler", "0.11.0", _AUTOSCALER, "vertical-pod-autoscaler", ("registry.k8s.io/autoscaling",)),
+        Chart("cluster-autoscaler", "9.59.0", _AUTOSCALER, "cluster-autoscaler", ("registry.k8s.io/autoscaling",)),
+        Chart("cert-manager", "v1.21.1", "https://charts.jetstack.io", "cert-manager", ("quay.io/jetstack",)),
+        Chart("argo-rollouts", "2.41.0", "https://argoproj.github.io/argo-helm", "argo-rollouts", ("quay.io/argoproj",)),
+        Chart("argo-cd", "10.1.1", "https://argoproj.github.io/argo-helm", "argo-cd", ("quay.io/argoproj", "ecr-public.aws.com/docker/library/redis")),
     )
 }
 
@@ -119,3 +127,28 @@ def install_release(
         timeout=timeout_seconds,
         opts=opts,
     )
+
+
+def image_sources() -> list[str]:
+    """Every repository path prefix the platform's charts run containers from (see `Chart.images`)."""
+    return sorted({prefix for chart in CHARTS.values() for prefix in chart.images})
+
+
+def runtime_repository(image: str) -> str:
+    """The repository of `image` as the container runtime reports it: Docker Hub's implicit
+    registry (and `library/` for official images) spelled out, tag and digest dropped."""
+    repository = image.split("@", 1)[0]
+    last = repository.rsplit("/", 1)[-1]
+    if ":" in last:
+        repository = repository[: len(repository) - len(last)] + last.split(":", 1)[0]
+    first = repository.split("/", 1)[0]
+    if "/" not in repository:
+        return f"docker.io/library/{repository}"
+    if "." not in first and ":" not in first and first != "localhost":
+        return f"docker.io/{repository}"
+    return repository
+
+
+def path_prefix_of(repository: str, prefixes: list[str]) -> bool:
+    """Whether `repository` is under one of `prefixes` by whole path components (Falco's `pmatch`)."""
+    return any(repository == p.rstrip("/") or repository.startswith(p.rstrip("/") + "/") for p in prefixes)

@@ -25,6 +25,7 @@ COLLECTED_METRICS: dict[str, str] = {
     # Envoy sidecars and gateways (PodMonitor envoy-stats, service ServiceMonitors)
     "istio_requests_total": "envoy",
     "istio_request_duration_milliseconds_bucket": "envoy",
+    "istio_tcp_connections_opened_total": "envoy",
     # istiod (ServiceMonitor istiod)
     "pilot_xds_pushes": "istiod",
     # Trivy Operator (its ServiceMonitor)

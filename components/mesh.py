@@ -126,11 +126,13 @@ class MeshConfig(ProfiledModel):
     PROFILES: ClassVar[Profiles] = {
         "local": {
             "tracingSamplingPercent": 100,
+            "outboundTrafficPolicy": "ALLOW_ANY",
             "podDisruptionBudgets": False,
             "proxyResources": {"requests": {"cpu": "10m", "memory": "40Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
         },
         "aws": {
             "tracingSamplingPercent": 10,
+            "outboundTrafficPolicy": "REGISTRY_ONLY",
             "podDisruptionBudgets": True,
             "proxyResources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}},
         },
@@ -140,7 +142,9 @@ class MeshConfig(ProfiledModel):
         "STRICT", description="Mesh-wide mTLS. `PERMISSIVE` (plain text accepted) is an explicit opt-out for migrations, rejected on aws."
     )
     outbound_traffic_policy: Literal["ALLOW_ANY", "REGISTRY_ONLY"] = Field(
-        "ALLOW_ANY", description="`REGISTRY_ONLY` blocks calls to hosts not in the mesh's service registry (add ServiceEntries)."
+        description="`REGISTRY_ONLY` (aws default): sidecars refuse hosts outside the mesh's registry, so a service reaches only "
+        "the external hosts it declares (`MicroserviceConfig.egress`). `ALLOW_ANY` (local default, for trying things): undeclared "
+        "hosts pass, and the `UndeclaredEgress` alert reports them."
     )
     trust_domain: str = Field("cluster.local", description="SPIFFE trust domain of workload identities.")
     hold_application_until_proxy_starts: bool = Field(True, description="Start app containers only once the sidecar is ready (no failed first calls).")

@@ -31,7 +31,7 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
 from .delivery import DeliveryConfig, analysis_template_spec
-from .model import DNS_LABEL, KeyProblem, Model, ResourcesConfig
+from .model import DNS_DOMAIN, DNS_LABEL, KeyProblem, Model, ResourcesConfig
 from .netpol import DNS_PORTS, KUBE_DNS, namespace_peer, tcp
 
 _IMAGE = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._:/-]*?)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
@@ -170,6 +170,33 @@ class DependencyConfig(Model):
     port: int = Field(ge=1, le=65535)
 
 
+class EgressConfig(Model):
+    """An external host this service calls: a ServiceEntry (the mesh lets it through, also under
+    REGISTRY_ONLY), the matching NetworkPolicy egress, and the egress gateway's route when one runs."""
+
+    host: str = Field(description="DNS name (api.example.com) or wildcard (*.example.com) of the external service.")
+    port: int = Field(443, ge=1, le=65535, description="Port the service connects to.")
+    protocol: Literal["HTTPS", "TLS", "HTTP"] = Field(
+        "HTTPS", description="`HTTPS`/`TLS`: the app speaks TLS (the mesh routes by SNI); `HTTP`: plain HTTP (routed by Host)."
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        name = value[2:] if value.startswith("*.") else value
+        if not DNS_DOMAIN.match(name):
+            raise ValueError(
+                "must be a DNS name like api.example.com or a wildcard like *.example.com "
+                "(no scheme, port, path or IP address; lowercase)"
+            )
+        return value
+
+    @property
+    def slug(self) -> str:
+        """A name fragment for this host's objects (`api-example-com-443`)."""
+        return f"{self.host.replace('*', 'wildcard').replace('.', '-')}-{self.port}"[:50].strip("-")
+
+
 class JwtConfig(Model):
     issuer: str = Field(description="Token issuer (`iss`).")
     jwks_uri: str = Field(description="JWKS endpoint (https).")
@@ -246,6 +273,11 @@ class MicroserviceConfig(Model):
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     allowed_callers: list[CallerConfig] = Field(default_factory=list, description="Service accounts allowed to call the service.")
     dependencies: list[DependencyConfig] = Field(default_factory=list, description="Services this one calls (egress).")
+    egress: list[EgressConfig] = Field(
+        default_factory=list,
+        description="External hosts this service calls. Nothing else outside the cluster is reachable: the mesh's "
+        "REGISTRY_ONLY mode (aws) refuses undeclared hosts and the NetworkPolicy opens only these ports.",
+    )
     jwt: JwtConfig | None = None
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
     vpa: Literal["off", "initial", "auto"] = Field("off", description="VerticalPodAutoscaler mode (`auto` conflicts with an HPA on CPU/memory).")
@@ -287,6 +319,10 @@ class MicroserviceConfig(Model):
             )
         if self.canary is not None and self.canary_version == self.stable_version:
             raise KeyProblem("canary.version", f"must differ from the stable version ({self.stable_version}) so traffic can be split", self.canary_version)
+        seen = [(e.host, e.port) for e in self.egress]
+        duplicates = sorted({f"{h}:{p}" for h, p in seen if seen.count((h, p)) > 1})
+        if duplicates:
+            raise KeyProblem("egress", f"{', '.join(duplicates)} declared more than once; keep one entry per host and port")
         if self.public_paths and self.exposure is None:
             raise KeyProblem("publicPaths", "only used with exposure; set exposure.host or remove publicPaths", self.public_paths)
         return self
@@ -342,11 +378,14 @@ class MicroserviceStack(pulumi.ComponentResource):
         allowed_registries: Sequence[str] = (),
         image: pulumi.Input[str] | None = None,
         canary_image: pulumi.Input[str] | None = None,
+        egress_gateway: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`image` / `canary_image`: the reference to run when it is only known at deploy time
         (the digest of an image built in the same program); `config.image` then names the
-        repository and tag it was built as (validated like any image)."""
+        repository and tag it was built as (validated like any image). `egress_gateway`: the
+        namespace of the mesh's egress gateway (its pods labelled `istio=egressgateway`): declared
+        egress on ports 80 and 443 is routed through it (other ports go direct)."""
         config.check_registries(allowed_registries)  # before anything is registered
         super().__init__("gitops-platform:index:MicroserviceStack", name, None, opts)
         self._name, self._config, self._environment = name, config, environment
@@ -385,8 +424,10 @@ class MicroserviceStack(pulumi.ComponentResource):
                 f"{name}-pdb", metadata=meta(), spec={"minAvailable": floor - 1, "selector": {"matchLabels": pdb_selector}}, opts=child
             )
         self._autoscaling(name, meta())
+        self._egress_gateway = egress_gateway
         self._network_policy(name, meta(), gateway, monitoring_namespace)
         self._mesh(name, meta(), gateway, trust_domain)
+        self._egress(name)
         if c.monitoring.enabled:
             self._monitoring(name, meta())
 
@@ -613,6 +654,7 @@ class MicroserviceStack(pulumi.ComponentResource):
             {"to": [{**namespace_peer(d.namespace), "podSelector": {"matchLabels": {"app": d.app}}}], "ports": tcp([d.port])}
             for d in c.dependencies
         ]
+        egress += egress_rules(c.egress, self._egress_gateway)
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol",
             metadata=meta,
@@ -640,6 +682,27 @@ class MicroserviceStack(pulumi.ComponentResource):
             opts=self._opts(ignore_changes=["spec.subsets"]) if rollout else child,
         )
         self._authorization(name, meta, trust_domain)
+
+    def _egress(self, name: str) -> None:
+        """Per declared host: a ServiceEntry visible in this namespace; through the egress gateway
+        (when there is one, for ports 80 and 443) a Gateway and VirtualService too."""
+        c = self._config
+        for e in c.egress:
+            object_name = f"{c.name}-egress-{e.slug}"[:63].rstrip("-")
+            meta = {"name": object_name, "namespace": c.namespace, "labels": self._labels(c.stable_version)}
+            k8s.apiextensions.CustomResource(
+                f"{name}-egress-{e.slug}", api_version="networking.istio.io/v1", kind="ServiceEntry", metadata=meta,
+                spec=service_entry_spec(e, self._egress_gateway if via_gateway(e) else None), opts=self._opts(),
+            )
+            if self._egress_gateway is not None and via_gateway(e):
+                k8s.apiextensions.CustomResource(
+                    f"{name}-egress-gw-{e.slug}", api_version="networking.istio.io/v1", kind="Gateway", metadata=meta,
+                    spec=egress_gateway_spec(e), opts=self._opts(),
+                )
+                k8s.apiextensions.CustomResource(
+                    f"{name}-egress-vs-{e.slug}", api_version="networking.istio.io/v1", kind="VirtualService", metadata=meta,
+                    spec=egress_route_spec(e, f"{c.namespace}/{object_name}", self._egress_gateway), opts=self._opts(),
+                )
 
     def _authorization(self, name: str, meta: dict[str, Any], trust_domain: str) -> None:
         """Allowed callers by principal (and the gateway on public paths); JWT where configured."""
@@ -824,3 +887,67 @@ def destination_rule_spec(c: MicroserviceConfig) -> dict[str, Any]:
         },
         "subsets": subsets,
     }
+
+
+EGRESS_GATEWAY_PORTS = {"HTTPS": 443, "TLS": 443, "HTTP": 80}
+"""The egress gateway's listener per protocol (the gateway chart's Service ports)."""
+
+
+def via_gateway(e: EgressConfig) -> bool:
+    """Whether declared egress `e` goes through the egress gateway when one runs (it listens on 80 and 443)."""
+    return e.port == EGRESS_GATEWAY_PORTS[e.protocol]
+
+
+def egress_rules(egress: Sequence[EgressConfig], gateway_namespace: str | None) -> list[dict[str, Any]]:
+    """NetworkPolicy egress for declared external hosts: to the egress gateway's pods when it
+    carries them, else to any address on the declared ports (NetworkPolicy cannot name hosts;
+    the mesh's ServiceEntries and REGISTRY_ONLY decide which hosts)."""
+    direct = sorted({e.port for e in egress if gateway_namespace is None or not via_gateway(e)})
+    proxied = sorted({e.port for e in egress if gateway_namespace is not None and via_gateway(e)})
+    rules: list[dict[str, Any]] = []
+    if direct:
+        rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp(direct)})
+    if proxied and gateway_namespace is not None:
+        rules.append({"to": [{**namespace_peer(gateway_namespace), "podSelector": {"matchLabels": {"istio": "egressgateway"}}}], "ports": tcp(proxied)})
+    return rules
+
+
+def service_entry_spec(e: EgressConfig, gateway_namespace: str | None = None) -> dict[str, Any]:
+    """The external host in the mesh's registry, visible only in the service's namespace (and
+    the egress gateway's, which forwards to it)."""
+    return {
+        "hosts": [e.host],
+        "ports": [{"number": e.port, "name": f"{e.protocol.lower()}-{e.port}", "protocol": e.protocol}],
+        "location": "MESH_EXTERNAL",
+        # A wildcard cannot be resolved ahead: the proxy forwards to the address the app resolved.
+        "resolution": "NONE" if e.host.startswith("*.") else "DNS",
+        "exportTo": [".", gateway_namespace] if gateway_namespace else ["."],
+    }
+
+
+def egress_gateway_spec(e: EgressConfig) -> dict[str, Any]:
+    """The egress gateway's listener for `e`: TLS passed through by SNI, or plain HTTP by Host."""
+    port = EGRESS_GATEWAY_PORTS[e.protocol]
+    server: dict[str, Any] = {"port": {"number": port, "name": f"{e.protocol.lower()}-{port}", "protocol": "TLS" if port == 443 else "HTTP"}, "hosts": [e.host]}
+    if port == 443:
+        server["tls"] = {"mode": "PASSTHROUGH"}
+    return {"selector": {"istio": "egressgateway"}, "servers": [server]}
+
+
+def egress_route_spec(e: EgressConfig, gateway: str, gateway_namespace: str) -> dict[str, Any]:
+    """Sidecars send `e` to the egress gateway; the gateway sends it on to the host."""
+    port = EGRESS_GATEWAY_PORTS[e.protocol]
+    to_gateway = {"destination": {"host": f"istio-egressgateway.{gateway_namespace}.svc.cluster.local", "port": {"number": port}}}
+    to_host = {"destination": {"host": e.host, "port": {"number": e.port}}}
+    spec: dict[str, Any] = {"hosts": [e.host], "gateways": ["mesh", gateway], "exportTo": [".", gateway_namespace]}
+    if port == 443:
+        spec["tls"] = [
+            {"match": [{"gateways": ["mesh"], "port": e.port, "sniHosts": [e.host]}], "route": [to_gateway]},
+            {"match": [{"gateways": [gateway], "port": port, "sniHosts": [e.host]}], "route": [to_host]},
+        ]
+    else:
+        spec["http"] = [
+            {"match": [{"gateways": ["mesh"], "port": e.port}], "route": [to_gateway]},
+            {"match": [{"gateways": [gateway], "port": port}], "route": [to_host]},
+        ]
+    return spec

@@ -524,6 +524,9 @@ def grafana_datasources(config: ObservabilityConfig, *, loki_scalable: bool = Fa
     return sources
 
 
+_UNDECLARED = 'reporter="source", destination_service_name=~"BlackHoleCluster|PassthroughCluster"'
+
+
 def platform_rule_groups(rules: RulesConfig) -> list[dict[str, Any]]:
     """The platform alerts (thresholds from config; every alert has severity, summary, description, runbook)."""
 
@@ -561,6 +564,15 @@ def platform_rule_groups(rules: RulesConfig) -> list[dict[str, Any]]:
             alert("IstioHigh5xxRate",
                   f'sum by (destination_service_name) (rate(istio_requests_total{{response_code=~"5.."}}[5m])) / sum by (destination_service_name) (rate(istio_requests_total[5m])) * 100 > {rules.istio_error_percent}',
                   "critical", "{{ $labels.destination_service_name }}: many 5xx", f"More than {rules.istio_error_percent}% of requests fail for {window}.", window),
+            # A sidecar's call to a host outside the mesh's registry: dropped (BlackHoleCluster)
+            # under REGISTRY_ONLY, let through (PassthroughCluster) under ALLOW_ANY.
+            alert("UndeclaredEgress",
+                  f"sum by (source_workload_namespace, source_workload, destination_service_name) (increase(istio_requests_total{{{_UNDECLARED}}}[10m])) > 0 "
+                  f"or sum by (source_workload_namespace, source_workload, destination_service_name) "
+                  f"(increase(istio_tcp_connections_opened_total{{{_UNDECLARED}}}[10m])) > 0",
+                  "warning", "{{ $labels.source_workload_namespace }}/{{ $labels.source_workload }} calls a host it did not declare",
+                  "{{ $labels.destination_service_name }}: BlackHoleCluster = refused (REGISTRY_ONLY), PassthroughCluster = let through "
+                  "(ALLOW_ANY). Declare the host in the service's egress, or stop the call."),
         ]},
         {"name": "security", "rules": [
             alert("TrivyCriticalVulnerability", 'sum by (namespace, image_repository, image_tag) (trivy_image_vulnerabilities{severity="Critical"}) > 0', "critical",

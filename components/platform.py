@@ -260,6 +260,7 @@ class Platform(pulumi.ComponentResource):
             zone_spread=eks is not None,
             # Without the observability stack nothing installs the Prometheus operator's CRDs.
             monitoring=observability is not None,
+            egress_gateway=config.mesh.egress_gateway.namespace if config.mesh.egress_gateway.enabled else None,
             opts=pulumi.ResourceOptions(parent=self, providers=providers, depends_on=app_deps),
         )
         self.frontend_url = apps.frontend_url

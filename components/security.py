@@ -21,8 +21,8 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from policies.rego import rego_source
 
 from .certificates import CertManager
-from .charts import CHARTS, HOOK_JOB_RESOURCES, install_chart, install_release
-from .model import DNS_LABEL, KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
+from .charts import CHARTS, HOOK_JOB_RESOURCES, image_sources, install_chart, install_release
+from .model import DNS_DOMAIN, DNS_LABEL, KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
 from .netpol import REASON_ANNOTATION, NamespaceIsolation, Peer, app_namespace_policies, isolation_policies
 from .podsecurity import Level, namespace_metadata, pod_security_labels
 from .quantity import cpu_millicores, memory_mib
@@ -257,9 +257,22 @@ class FalcoConfig(ProfiledModel):
         description="Slack incoming-webhook URL for alerts. Secret: set it only with "
         "`pulumi config set --secret --path gitops-platform:security.falco.slackWebhookUrl ...`.",
     )
+    egress_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts that services deployed by other programs declare in their egress: the undeclared-egress rule accepts them "
+        "(DNS names; a wildcard counts as its domain, matched exactly).",
+    )
     sidekick_replicas: int = Field(ge=1, le=10, description="falcosidekick replicas: local 1, aws 2.")
     resources: ResourcesConfig = Field(description="Falco requests/limits (per node).")
     sidekick_resources: ResourcesConfig = Field(description="falcosidekick requests/limits.")
+
+    @field_validator("egress_hosts")
+    @classmethod
+    def _egress_hosts(cls, value: list[str]) -> list[str]:
+        bad = [h for h in value if not DNS_DOMAIN.match(h[2:] if h.startswith("*.") else h)]
+        if bad:
+            raise ValueError(f"not DNS names: {', '.join(bad)} (e.g. api.example.com or *.example.com; no scheme, port or path)")
+        return value
 
     @field_validator("slack_webhook_url")
     @classmethod
@@ -631,8 +644,8 @@ class SecurityStack(pulumi.ComponentResource):
         if config.falco.enabled:
             falco_ns = created[FALCO_NAMESPACE] = namespace(FALCO_NAMESPACE, "privileged", "a node agent: Falco loads eBPF programs and reads the host's /proc and /etc through hostPath volumes")
             own.append(falco_ns)
-            self._falco(name, config.falco, registry_prefixes, config.gatekeeper.upstream_registries, alertmanager_url, service_monitors,
-                        [falco_ns, *monitoring_ready])
+            self._falco(name, config.falco, registry_prefixes, [*config.gatekeeper.upstream_registries, *image_sources()], alertmanager_url,
+                        service_monitors, [falco_ns, *monitoring_ready], sorted(app_namespaces or {}))
         if config.vault.enabled:
             vault_ns = created[VAULT_NAMESPACE] = namespace(
                 VAULT_NAMESPACE, *(("privileged", "the Vault CSI provider serves the kubelet's CSI driver through a hostPath socket directory")
@@ -738,7 +751,10 @@ class SecurityStack(pulumi.ComponentResource):
         alertmanager_url: pulumi.Input[str] | None,
         service_monitors: bool,
         after: list[pulumi.Resource],
+        app_namespaces: Sequence[str] = (),
     ) -> None:
+        """Falco and falcosidekick. `upstream`: repository prefixes allowed besides the stack's
+        registry (the configured upstream registries and every platform chart's image sources)."""
         secret_name = None
         if config.slack_webhook_url is not None:
             # The webhook stays out of Helm values: falcosidekick reads it from this Secret's env.
@@ -754,7 +770,7 @@ class SecurityStack(pulumi.ComponentResource):
             f"{name}-falco",
             CHARTS["falco"],
             FALCO_NAMESPACE,
-            falco_values(config, approved, alertmanager_url, secret_name, service_monitors),
+            falco_values(config, approved, alertmanager_url, secret_name, service_monitors, app_namespaces),
             pulumi.ResourceOptions(parent=self, depends_on=after),
             "falco",
         )
@@ -916,9 +932,32 @@ def trivy_values(config: TrivyConfig, service_monitors: bool) -> dict[str, Any]:
     }
 
 
-def falco_rules(approved_registries: Sequence[str]) -> str:
-    """The platform's custom Falco rules (in addition to Falco's default ruleset)."""
-    registries = ", ".join(f'"{r}"' for r in approved_registries)
+PRIVATE_NETWORKS = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10")
+"""Addresses that are not the internet: loopback, RFC 1918, carrier-grade NAT (EKS pods), link-local."""
+
+
+def falco_rules(approved_registries: Sequence[str], app_namespaces: Sequence[str] = (), egress_hosts: Sequence[str] = ()) -> str:
+    """The platform's custom Falco rules (in addition to Falco's default ruleset).
+
+    `approved_registries`: repository path prefixes containers may come from (the stack's
+    registry, the upstream ones and every chart's `images`); `app_namespaces`: where the
+    undeclared-egress rule watches; `egress_hosts`: names it accepts (matched exactly).
+    """
+    registries = ", ".join(f'"{r.rstrip("/")}"' for r in approved_registries)
+    declared = sorted({h[2:] if h.startswith("*.") else h for h in egress_hosts})
+    private = ", ".join(f'"{n}"' for n in PRIVATE_NETWORKS)
+    items: list[dict[str, Any]] = [
+        {
+            "macro": "platform_internet_connect",
+            "condition": "evt.type = connect and evt.dir = < and (fd.typechar = 4 or fd.typechar = 6) and "
+            f"not fd.snet in ({private}) and (evt.rawres >= 0 or evt.res = EINPROGRESS)",
+        },
+        {"list": "platform_app_namespaces", "items": sorted(app_namespaces)},
+    ]
+    undeclared = "platform_internet_connect and container and k8s.ns.name in (platform_app_namespaces)"
+    if declared:
+        items.append({"list": "platform_declared_egress_hosts", "items": declared})
+        undeclared += " and not fd.sip.name in (platform_declared_egress_hosts)"
     rules = [
         {
             "rule": "Shell spawned in a platform container",
@@ -953,7 +992,19 @@ def falco_rules(approved_registries: Sequence[str]) -> str:
             "tags": ["container", "supply_chain"],
         },
     ]
-    return yaml.safe_dump(rules, sort_keys=False, width=200)
+    if app_namespaces:
+        rules.append(
+            {
+                "rule": "Undeclared egress from an app namespace",
+                "desc": "A container in an app namespace connected to an internet address whose name no service declared in its egress.",
+                "condition": undeclared,
+                "output": "Undeclared egress (connection=%fd.name server=%fd.sip.name container=%container.name image=%container.image.repository "
+                "k8s_ns=%k8s.ns.name k8s_pod=%k8s.pod.name)",
+                "priority": "WARNING",
+                "tags": ["network", "mitre_exfiltration"],
+            }
+        )
+    return yaml.safe_dump([*items, *rules], sort_keys=False, width=200)
 
 
 def falco_values(
@@ -962,6 +1013,7 @@ def falco_values(
     alertmanager_url: pulumi.Input[str] | None,
     slack_secret: pulumi.Input[str] | None,
     service_monitors: bool,
+    app_namespaces: Sequence[str] = (),
 ) -> dict[str, Any]:
     sidekick_config: dict[str, Any] = {}
     if alertmanager_url is not None:
@@ -974,7 +1026,11 @@ def falco_values(
         "driver": {"kind": "modern_ebpf", "modernEbpf": {"leastPrivileged": True}},
         "tty": True,
         "falco": {"json_output": True, "json_include_output_property": True},
-        "customRules": {"platform-rules.yaml": pulumi.Output.from_input(approved_registries).apply(falco_rules)},
+        "customRules": {
+            "platform-rules.yaml": pulumi.Output.from_input(approved_registries).apply(
+                lambda registries: falco_rules(registries, app_namespaces, config.egress_hosts)
+            )
+        },
         "resources": config.resources.values(),
         # falcoctl fetches and follows the rules artifacts beside Falco.
         "falcoctl": {"artifact": {"install": {"resources": HOOK_JOB_RESOURCES}, "follow": {"resources": HOOK_JOB_RESOURCES}}},

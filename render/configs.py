@@ -8,7 +8,8 @@
   keys, unique receiver names, routes and inhibit rules whose matchers parse, and
   every route names a receiver that exists — what `amtool check-config` rejects.
 - `falco`: custom rules are lists of `rule`/`macro`/`list` items, each rule with
-  `desc`, `condition`, `output` and a priority Falco knows.
+  `desc`, `condition`, `output` and a priority Falco knows, and every condition parses
+  with Falco's grammar naming only macros and lists that exist (`render/falco.py`).
 - `alloy`: Grafana Alloy's configuration (`*.alloy` ConfigMap keys) has balanced blocks,
   no component declared twice, and every component it references (`x.y.label.receiver`)
   declared — what `alloy fmt`/`alloy run` refuse first. Attribute types are not checked.
@@ -28,6 +29,8 @@ from typing import Any
 import yaml
 
 from .deployed import Deployed
+from .falco import ConditionError
+from .falco import Rules as FalcoRules
 
 UNCHECKED = (
     "Loki's config.yaml: only `loki -verify-config` knows Loki 3.7's config; the chart's values.schema.json is checked instead",
@@ -158,6 +161,11 @@ def falco_problems(rules: Any) -> list[str]:
                 problems.append(f"rule {item['rule']!r} lacks {', '.join(missing)}")
             elif str(item["priority"]).upper() not in _FALCO_PRIORITIES:
                 problems.append(f"rule {item['rule']!r} has priority {item['priority']!r}; Falco knows {', '.join(sorted(_FALCO_PRIORITIES))}")
+    if not problems:
+        try:
+            FalcoRules(rules)  # every condition parses and names only known macros and lists
+        except ConditionError as error:
+            problems.append(f"condition: {error}")
     return problems
 
 

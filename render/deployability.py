@@ -242,6 +242,24 @@ def addresses_in(text: str, namespaces: set[str]) -> Iterator[tuple[str, str, in
         yield m["svc"], m["ns"], port, m.group(0)
 
 
+_EXTERNAL_URL = re.compile(
+    r"(?P<scheme>https?|grpcs?|wss?)://(?P<host>[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*\.[a-z]{2,63})"
+    r"(?![-a-z0-9.])(?::(?P<port>\d{1,5}))?"
+)
+_SCHEME_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443, "ws": 80, "wss": 443}
+
+
+def external_addresses_in(text: str, namespaces: set[str]) -> Iterator[tuple[str, int, str]]:
+    """(host, port, the text matched) of URLs in `text` that leave the cluster: a public DNS
+    name, not a Service's (`svc.ns`, `*.svc`, `*.cluster.local`)."""
+    for m in _EXTERNAL_URL.finditer(text):
+        host = m["host"]
+        labels = host.split(".")
+        if host.endswith((".svc", ".cluster.local", ".local")) or ".svc." in host or (len(labels) == 2 and labels[1] in namespaces):
+            continue
+        yield host, int(m["port"]) if m["port"] else _SCHEME_PORTS[m["scheme"]], m.group(0)
+
+
 def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
         yield path, value

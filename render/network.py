@@ -12,7 +12,11 @@ The flows come from the objects themselves, not from a list kept beside them:
 - `url`: a pod reaches every in-cluster Service named by a URL in its environment, its
   arguments or a ConfigMap/Secret it mounts (KEDA's operator: the Prometheus a
   ScaledObject queries; Argo Rollouts' controller: the Prometheus an AnalysisTemplate
-  queries; Prometheus: the Alertmanagers it alerts).
+  queries; Prometheus: the Alertmanagers it alerts);
+- `external`: a pod reaches every public host named by a URL in the same places (the
+  internet stands as one address, 198.51.100.10). Under the mesh's `REGISTRY_ONLY` an
+  injected pod's external host also needs a ServiceEntry visible in its namespace for the
+  host and port (`check: egress` errors): otherwise its sidecar drops the call.
 
 Each flow is judged the way the Kubernetes NetworkPolicy API defines it: a pod selected
 by no policy of a direction is open in that direction; a selected pod accepts only what
@@ -34,8 +38,9 @@ import yaml
 from policies.rules.kubernetes import denies_by_default, policy_types
 
 from .consistency import PodGroup, _cluster_services, _watched, pod_groups
-from .deployability import addresses_in, namespaces_of, pod_references, wired_texts
+from .deployability import addresses_in, external_addresses_in, namespaces_of, pod_references, wired_texts
 from .deployed import Deployed
+from .injection import is_injected
 from .ordering import _selects, namespace_labels
 from .workloads import containers, pod_spec
 
@@ -47,6 +52,8 @@ _NODE_ADDRESS = {"local": "172.18.0.2", "aws": "10.0.0.10"}
 
 _API_SERVER = {"local": ("172.18.0.2", 6443), "aws": ("10.0.0.20", 443)}
 """The API server's address and port as pods reach it behind the `kubernetes` Service."""
+INTERNET_ADDRESS = "198.51.100.10"
+"""Stands for any address on the internet (TEST-NET-2): where external hosts resolve."""
 
 
 
@@ -336,6 +343,68 @@ def _gateway_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
                         yield Flow("gateway", pods.of(gateway), target, number, why=vs.ref)
 
 
+def _pod_texts(group: PodGroup, config: Mapping[tuple[str, str, str], Deployed]) -> Iterator[tuple[Deployed, str, str]]:
+    """(object, why, text) of every place a pod group's addresses are wired: its own env and
+    arguments, and the ConfigMaps and Secrets it mounts or reads."""
+    sources = [(group.owner, f"{group.owner.ref} environment and arguments")]
+    for kind, name, _ in sorted(set(pod_references(pod_spec(group.owner.obj) or {}))):
+        mounted = config.get((kind, group.namespace, name))
+        if mounted is not None:
+            sources.append((mounted, mounted.ref))
+    for d, why in sources:
+        for _, text in wired_texts(d):
+            yield d, why, text
+
+
+def _external_calls(objects: Sequence[Deployed], pods: _Pods) -> Iterator[tuple[PodGroup, Flow]]:
+    """Pods' calls to hosts outside the cluster, found in the same places as in-cluster URLs."""
+    config = {(d.kind, d.namespace, d.name): d for d in objects if d.kind in ("ConfigMap", "Secret")}
+    namespaces = namespaces_of(objects, pods.environment)
+    for group in pods.groups:
+        for _, why, text in _pod_texts(group, config):
+            for host, port, _ in external_addresses_in(text, namespaces):
+                yield group, Flow("external", pods.of(group), Endpoint(host, address=INTERNET_ADDRESS), port, why=why)
+
+
+def _covers(pattern: str, host: str) -> bool:
+    return pattern == host or (pattern.startswith("*.") and host.endswith(pattern[1:]))
+
+
+def registry_errors(objects: Sequence[Deployed], pods: _Pods) -> list[dict[str, str]]:
+    """Under `outboundTrafficPolicy: REGISTRY_ONLY`, an injected pod's external call needs a
+    ServiceEntry visible in its namespace for the host and port; otherwise its sidecar drops it."""
+    if ((_mesh_config(objects).get("outboundTrafficPolicy") or {}).get("mode")) != "REGISTRY_ONLY":
+        return []
+    ns_labels = {d.name: (d.obj.get("metadata") or {}).get("labels") or {} for d in objects if d.kind == "Namespace"}
+    entries = [d for d in objects if d.kind == "ServiceEntry"]
+
+    def visible(entry: Deployed, namespace: str) -> bool:
+        export = (entry.obj.get("spec") or {}).get("exportTo") or ["*"]
+        return "*" in export or namespace in export or ("." in export and entry.namespace == namespace)
+
+    def declared(namespace: str, host: str, port: int) -> bool:
+        for entry in entries:
+            spec = entry.obj.get("spec") or {}
+            if visible(entry, namespace) and any(_covers(h, host) for h in spec.get("hosts") or []) and any(
+                int(p.get("number", 0)) == port for p in spec.get("ports") or []
+            ):
+                return True
+        return False
+
+    errors = []
+    for group, flow in _external_calls(objects, pods):
+        if not is_injected(group.owner, ns_labels):
+            continue
+        if not declared(flow.source.namespace, flow.destination.name, flow.port):
+            errors.append({
+                "check": "egress", "object": flow.describe(), "urn": group.owner.source,
+                "message": f"{flow.source.name} calls {flow.destination.name}:{flow.port}, which its sidecar refuses under "
+                f"outboundTrafficPolicy REGISTRY_ONLY: declare it in the service's egress "
+                f"(MicroserviceConfig.egress: [{{host: {flow.destination.name}, port: {flow.port}}}]) or add a ServiceEntry visible in {flow.source.namespace}",
+            })
+    return errors
+
+
 def _url_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
     services = {(d.namespace, d.name): d for d in objects if d.kind == "Service"}
     config = {(d.kind, d.namespace, d.name): d for d in objects if d.kind in ("ConfigMap", "Secret")}
@@ -357,11 +426,9 @@ def _url_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
                 yield from reach(source, namespace, name, port, why)
 
     for group in pods.groups:
-        yield from flows(group, group.owner, f"{group.owner.ref} environment and arguments")
-        for kind, name, _ in sorted(set(pod_references(pod_spec(group.owner.obj) or {}))):
-            mounted = config.get((kind, group.namespace, name))
-            if mounted is not None:
-                yield from flows(group, mounted, mounted.ref)
+        for _, why, text in _pod_texts(group, config):
+            for name, namespace, port, _ in addresses_in(text, namespaces):
+                yield from reach(group, namespace, name, port, why)
     # Objects whose addresses an operator, not their own pods, connects to.
     callers = {
         "ScaledObject": [g for g in pods.groups if "keda-operator" in (g.labels.get("app"), g.labels.get("app.kubernetes.io/name"))],
@@ -391,6 +458,7 @@ def network_report(objects: Sequence[Deployed], environment: str = "local") -> d
         for f in [
             *_dns_flows(pods), *_scrape_flows(objects, pods), *_api_server_flows(objects, pods),
             *_mesh_flows(objects, pods), *_gateway_flows(objects, pods), *_url_flows(objects, pods),
+            *(flow for _, flow in _external_calls(objects, pods)),
         ]
     }
     blocked = []
@@ -405,6 +473,6 @@ def network_report(objects: Sequence[Deployed], environment: str = "local") -> d
     for p in policies:
         by_namespace.setdefault(p.namespace, []).append(p.obj.get("spec") or {})
     open_namespaces = sorted(ns for ns in with_pods if denies_by_default(by_namespace.get(ns, [])) != {"Ingress", "Egress"})
-    errors = sorted(blocked, key=lambda b: (b["check"], b["object"]))
+    errors = sorted(blocked + registry_errors(objects, pods), key=lambda b: (b["check"], b["object"]))
     return {"flows": len(flows), "checks": dict(sorted(checks.items())), "errors": errors, "open_namespaces": open_namespaces}
 

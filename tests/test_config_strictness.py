@@ -99,6 +99,7 @@ def refused_with(raw, secret_keys, secure) -> str:
     ("raw", "path"),
     [
         (local(security={"gatekeeper": {"exemptImages": [""]}}), "security.gatekeeper.exemptImages"),
+        (local(security={"falco": {"egressHosts": ["https://api.example.com"]}}), "security.falco.egressHosts"),
         (local(security={"gatekeeper": {"requiredLabels": [""]}}), "security.gatekeeper.requiredLabels"),
         (local(security={"gatekeeper": {"allowedCapabilities": ["ALL"]}}), "security.gatekeeper.allowedCapabilities"),
         (local(security={"gatekeeper": {"allowedCapabilities": ["CAP_SYS_ADMIN"]}}), "security.gatekeeper.allowedCapabilities"),
@@ -110,7 +111,7 @@ def refused_with(raw, secret_keys, secure) -> str:
         (local(cluster={"workers": True}), "cluster.workers"),
         (local(mesh={"trustDomain": "a..b"}), "mesh.trustDomain"),
     ],
-    ids=["empty-exempt-image", "empty-label", "capability-all", "capability-cap-prefix", "bad-enforcement-action", "bad-cpu", "negative-memory", "empty-quantity", "empty-secret", "bool-for-int", "bad-trust-domain"],
+    ids=["empty-exempt-image", "egress-host-with-scheme", "empty-label", "capability-all", "capability-cap-prefix", "bad-enforcement-action", "bad-cpu", "negative-memory", "empty-quantity", "empty-secret", "bool-for-int", "bad-trust-domain"],
 )
 def test_values_that_used_to_pass_are_refused_naming_the_key(raw, path):
     assert f"gitops-platform:{path}" in refused(raw)

@@ -101,8 +101,14 @@ def test_mesh_config_logs_json_to_stdout_and_holds_apps_until_the_proxy_starts(l
 
     assert mesh["accessLogFile"] == "/dev/stdout" and mesh["accessLogEncoding"] == "JSON"
     assert mesh["defaultConfig"] == {"holdApplicationUntilProxyStarts": True}
-    assert mesh["outboundTrafficPolicy"] == {"mode": "ALLOW_ANY"}
+    assert mesh["outboundTrafficPolicy"] == {"mode": "ALLOW_ANY"}  # local: for trying things (the alert reports undeclared egress)
     assert mesh["trustDomain"] == "cluster.local"
+
+
+def test_aws_refuses_egress_to_hosts_nobody_declared(aws_mesh):
+    mesh = charts(aws_mesh)["istiod"].inputs["values"]["meshConfig"]
+
+    assert mesh["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
 
 
 def test_no_tracing_without_a_tracing_backend():

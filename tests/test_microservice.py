@@ -309,3 +309,78 @@ def test_another_teams_program_uses_the_component(root, monkeypatch):
     assert deployment.provider == provider.urn
     assert deployment.inputs["metadata"]["labels"]["environment"] == "dev"
     assert one(run, ":VirtualService").inputs["spec"]["hosts"][-1] == "shop.localtest.me"
+
+
+# --- egress by declaration -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("egress", "key"),
+    [
+        ({"host": "https://api.example.com"}, "egress.0.host"),
+        ({"host": "api.example.com:443"}, "egress.0.host"),
+        ({"host": "10.0.0.1"}, "egress.0.host"),
+        ({"host": "*"}, "egress.0.host"),
+        ({"host": "API.example.com"}, "egress.0.host"),
+        ({"host": "api.example.com", "port": 0}, "egress.0.port"),
+        ({"host": "api.example.com", "port": 70000}, "egress.0.port"),
+        ({"host": "api.example.com", "protocol": "UDP"}, "egress.0.protocol"),
+    ],
+)
+def test_bad_egress_is_rejected_naming_the_key(egress, key):
+    with pytest.raises(ValidationError) as error:
+        MicroserviceConfig(**BASE, egress=[egress])
+
+    assert key in {".".join(str(p) for p in e["loc"]) for e in error.value.errors()}
+
+
+def test_the_same_host_and_port_twice_is_rejected():
+    with pytest.raises(ValidationError, match=re.escape("api.example.com:443 declared more than once")):
+        MicroserviceConfig(**BASE, egress=[{"host": "api.example.com"}, {"host": "api.example.com", "protocol": "TLS"}])
+
+
+def test_declared_egress_becomes_a_service_entry_and_network_policy_egress():
+    run = render(egress=[{"host": "api.stripe.com"}, {"host": "*.githubusercontent.com"}, {"host": "feeds.example.org", "port": 8080, "protocol": "HTTP"}])
+    entries = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in run.resources if r.type.endswith(":ServiceEntry")}
+    netpol = one(run, ":NetworkPolicy").inputs["spec"]
+
+    assert entries["api-egress-api-stripe-com-443"] == {
+        "hosts": ["api.stripe.com"], "ports": [{"number": 443, "name": "https-443", "protocol": "HTTPS"}],
+        "location": "MESH_EXTERNAL", "resolution": "DNS", "exportTo": ["."],
+    }
+    assert entries["api-egress-wildcard-githubusercontent-com-443"]["resolution"] == "NONE"
+    assert {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443, "protocol": "TCP"}, {"port": 8080, "protocol": "TCP"}]} in netpol["egress"]
+    assert not [r for r in run.resources if r.type.endswith(":Gateway")]
+
+
+def test_without_egress_nothing_outside_the_cluster_is_open(default):
+    egress = one(default, ":NetworkPolicy").inputs["spec"]["egress"]
+
+    assert not any("ipBlock" in peer for rule in egress for peer in rule.get("to", []))
+    assert not [r for r in default.resources if r.type.endswith(":ServiceEntry")]
+
+
+def test_with_an_egress_gateway_declared_hosts_go_through_it():
+    def program():
+        config = MicroserviceConfig(**BASE, egress=[{"host": "api.stripe.com"}, {"host": "feeds.example.org", "port": 8080, "protocol": "HTTP"}])
+        MicroserviceStack("api", config, egress_gateway="istio-egress")
+
+    run = run_program("local", local(), program=program)
+    [gateway] = [r for r in run.resources if r.type.endswith(":Gateway")]
+    [route] = [r for r in run.resources if r.type.endswith(":VirtualService") and r.inputs["metadata"]["name"].startswith("api-egress")]
+    entry = next(r for r in run.resources if r.type.endswith(":ServiceEntry") and "stripe" in r.inputs["metadata"]["name"])
+    egress = one(run, ":NetworkPolicy").inputs["spec"]["egress"]
+
+    assert gateway.inputs["spec"] == {
+        "selector": {"istio": "egressgateway"},
+        "servers": [{"port": {"number": 443, "name": "https-443", "protocol": "TLS"}, "hosts": ["api.stripe.com"], "tls": {"mode": "PASSTHROUGH"}}],
+    }
+    sidecar_leg, gateway_leg = route.inputs["spec"]["tls"]
+    assert sidecar_leg["route"][0]["destination"]["host"] == "istio-egressgateway.istio-egress.svc.cluster.local"
+    assert gateway_leg["route"][0]["destination"] == {"host": "api.stripe.com", "port": {"number": 443}}
+    assert route.inputs["spec"]["exportTo"] == [".", "istio-egress"]  # the gateway must see the route
+    assert entry.inputs["spec"]["exportTo"] == [".", "istio-egress"]
+    # 443 goes to the gateway's pods only; 8080 (not a gateway listener) goes direct.
+    assert {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-egress"}},
+                    "podSelector": {"matchLabels": {"istio": "egressgateway"}}}], "ports": [{"port": 443, "protocol": "TCP"}]} in egress
+    assert {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 8080, "protocol": "TCP"}]} in egress

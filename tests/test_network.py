@@ -122,3 +122,74 @@ def test_isolation_policies_state_their_reasons_and_types():
         {"to": [{"ipBlock": {"cidr": "10.0.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}
     ]
     assert "downloads (443)" in policies["allow-external"][1]
+
+
+# --- egress to the internet -------------------------------------------------------------
+
+
+def _caller(url: str, namespace: str = "apps") -> Deployed:
+    """An injected Deployment whose environment names `url`."""
+    obj = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "caller", "namespace": namespace},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "caller"}}, "template": {
+            "metadata": {"labels": {"app": "caller"}},
+            "spec": {"containers": [{"name": "app", "image": "x:1", "env": [{"name": "API_URL", "value": url}]}]},
+        }},
+    }
+    return Deployed(obj, "urn:caller", "program")
+
+
+def _entry(host: str, port: int, namespace: str = "apps", export: list[str] | None = None) -> Deployed:
+    spec = {"hosts": [host], "ports": [{"number": port, "name": "https", "protocol": "HTTPS"}], "location": "MESH_EXTERNAL", "exportTo": export or ["."]}
+    return Deployed({"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": {"name": "e", "namespace": namespace}, "spec": spec},
+                    "urn:entry", "program")
+
+
+def _egress_errors(objects: list[Deployed]) -> list[dict[str, Any]]:
+    return [e for e in network_report(as_admitted(objects), "aws")["errors"] if e["check"] == "egress"]
+
+
+def test_under_registry_only_an_undeclared_external_call_is_reported_with_the_fix(rendered):
+    _, _, stack = rendered("aws-apps")
+    objects = list(stack.objects)
+
+    [error] = _egress_errors([*objects, _caller("https://api.stripe.com/v1")])
+
+    assert "api.stripe.com:443" in error["message"] and "REGISTRY_ONLY" in error["message"]
+    assert "MicroserviceConfig.egress: [{host: api.stripe.com, port: 443}]" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "reported"),
+    [
+        (_entry("api.stripe.com", 443), False),
+        (_entry("*.stripe.com", 443), False),  # a wildcard covers it
+        (_entry("api.stripe.com", 8443), True),  # another port
+        (_entry("api.stripe.com", 443, namespace="other"), True),  # exported only to its own namespace
+        (_entry("api.stripe.com", 443, namespace="other", export=["*"]), False),
+    ],
+)
+def test_a_service_entry_visible_in_the_namespace_declares_the_host(rendered, entry, reported):
+    _, _, stack = rendered("aws-apps")
+
+    assert bool(_egress_errors([*stack.objects, _caller("https://api.stripe.com/v1"), entry])) is reported
+
+
+def test_allow_any_and_in_cluster_urls_are_not_egress_findings(rendered):
+    _, _, local_stack = rendered("local")
+    _, _, aws_stack = rendered("aws-apps")
+
+    assert _egress_errors([*local_stack.objects, _caller("https://api.stripe.com/v1")]) == []  # ALLOW_ANY on local
+    assert _egress_errors([*aws_stack.objects, _caller("http://backend.apps.svc.cluster.local:80/x")]) == []
+
+
+def test_an_external_call_the_network_policies_do_not_allow_is_blocked(rendered):
+    _, _, stack = rendered("aws-apps")
+    caller = _caller("https://api.stripe.com/v1")
+    deny = Deployed({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "default-deny", "namespace": "apps"},
+                     "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}, "urn:deny", "program")
+    objects = [d for d in stack.objects if not (d.kind == "NetworkPolicy" and d.namespace == "apps")]
+
+    errors = network_report(as_admitted([*objects, caller, deny, _entry("api.stripe.com", 443)]), "aws")["errors"]
+
+    assert any(e["check"] == "external" and "api.stripe.com:443" in e["object"] for e in errors)

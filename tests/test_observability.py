@@ -146,7 +146,7 @@ def test_platform_alerts_are_complete(local_obs):
     rules = all_rules(local_obs)
 
     assert set(rules) == {
-        "PodCrashLooping", "PodNotReady", "HighMemoryUsage", "HighCPUUsage", "IstioHighP99Latency", "IstioHigh5xxRate",
+        "PodCrashLooping", "PodNotReady", "HighMemoryUsage", "HighCPUUsage", "IstioHighP99Latency", "IstioHigh5xxRate", "UndeclaredEgress",
         "TrivyCriticalVulnerability", "GatekeeperViolations", "SLOErrorBudgetBurnFast", "SLOErrorBudgetBurnSlow",
         "CertificateExpiringSoon", "CertificateNotReady",
     }

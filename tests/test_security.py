@@ -152,17 +152,22 @@ def test_falco_uses_modern_ebpf_least_privilege_and_json(local_sec):
 
 
 def test_falco_custom_rules(local_sec):
-    rules = yaml.safe_load(release(local_sec, "falco").inputs["values"]["customRules"]["platform-rules.yaml"])
-    by_name = {r["rule"]: r for r in rules}
+    items = yaml.safe_load(release(local_sec, "falco").inputs["values"]["customRules"]["platform-rules.yaml"])
+    by_name = {r["rule"]: r for r in items if "rule" in r}
+    lists = {i["list"]: i["items"] for i in items if "list" in i}
 
     assert set(by_name) == {
         "Shell spawned in a platform container",
         "Sensitive file read in a container",
         "Crypto mining activity",
         "Container from an unapproved registry",
+        "Undeclared egress from an app namespace",
     }
-    assert all({"desc", "condition", "output", "priority"} <= set(r) for r in rules)
-    assert '"localhost:5001/"' in by_name["Container from an unapproved registry"]["condition"]
+    assert all({"desc", "condition", "output", "priority"} <= set(r) for r in by_name.values())
+    registry_rule = by_name["Container from an unapproved registry"]["condition"]
+    # The stack's registry, the upstream ones and every platform chart's image sources.
+    assert '"localhost:5001"' in registry_rule and '"docker.io/istio"' in registry_rule and '"quay.io/jetstack"' in registry_rule
+    assert lists["platform_app_namespaces"] == ["apps"]
 
 
 def test_falcosidekick_sends_to_alertmanager_when_wired():

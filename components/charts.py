@@ -55,6 +55,10 @@ CHARTS: dict[str, Chart] = {
         Chart("trivy-operator", "0.34.0", "https://aquasecurity.github.io/helm-charts", "trivy-operator", ("mirror.gcr.io/aquasec", "ghcr.io/aquasecurity/node-collector")),
         Chart("falco", "9.1.0", "https://falcosecurity.github.io/charts", "falco", ("docker.io/falcosecurity",)),
         Chart("vault", "0.34.1", "https://helm.releases.hashicorp.com", "vault", ("docker.io/hashicorp",)),
+        Chart(
+            "secrets-store-csi-driver", "1.6.0", "https://kubernetes-sigs.github.io/secrets-store-csi-driver/charts", "secrets-store-csi-driver",
+            ("registry.k8s.io/csi-secrets-store", "registry.k8s.io/sig-storage"),
+        ),
         Chart("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack", (
             "quay.io/prometheus-operator", "quay.io/prometheus", "docker.io/grafana/grafana", "quay.io/kiwigrid/k8s-sidecar",
             "registry.k8s.io/kube-state-metrics",

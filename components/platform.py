@@ -112,7 +112,7 @@ class Platform(pulumi.ComponentResource):
             namespaces.append(self.certificates.namespace)
         isolation = [i for part in parts for i in part.isolation]
         self.gitops = None
-        self._mesh_and_security(name, config, cluster, observability, namespaces, isolation)
+        self._mesh_and_security(name, config, cluster, observability, namespaces, isolation, providers)
         if config.apps.enabled and self.mesh is not None:
             self._apps(name, config, self.mesh, eks, observability, providers)
         self.kubeconfig = cluster.kubeconfig
@@ -142,9 +142,11 @@ class Platform(pulumi.ComponentResource):
         observability: ObservabilityStack | None,
         namespaces: list[pulumi.Resource],
         isolation: list[NamespaceIsolation],
+        providers: dict[str, pulumi.ProviderResource],
     ) -> None:
         """The mesh, then the security tooling; Gatekeeper installs after every namespace (`namespaces` and the mesh's).
-        `isolation`: what the other components' namespaces must let through."""
+        `isolation`: what the other components' namespaces must let through; `providers`: the
+        cluster's and (aws) the AWS provider, for Vault's unseal key."""
         in_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
         security = config.security
         if config.mesh.enabled:
@@ -175,7 +177,9 @@ class Platform(pulumi.ComponentResource):
         tracing = observability is not None and config.observability.tracing.enabled
         if security.enabled:
             declared = platform_isolation(
-                [*isolation, *(self.mesh.isolation if self.mesh else []), *security_isolation(security, sorted(self.mesh.app_namespaces) if self.mesh else [])],
+                [*isolation, *(self.mesh.isolation if self.mesh else []), *security_isolation(
+                    security, sorted(self.mesh.app_namespaces) if self.mesh else [], auto_unseal=isinstance(config, AwsPlatformConfig)
+                )],
                 tracing=tracing, kiali=self.mesh is not None and observability is not None and config.observability.kiali.enabled,
             )
             # Installs in parallel with the mesh: nothing here uses Istio's CRDs.
@@ -193,7 +197,9 @@ class Platform(pulumi.ComponentResource):
                 api_server_cidrs=[config.cluster.vpc_cidr] if isinstance(config, AwsPlatformConfig) else ["0.0.0.0/0"],
                 tracing_port=OTLP_PORT if tracing else None,
                 certificates=self.certificates,
-                opts=in_cluster,
+                eks=cluster if isinstance(cluster, EksCluster) else None,
+                region=config.region if isinstance(config, AwsPlatformConfig) else None,
+                opts=pulumi.ResourceOptions(parent=self, providers=providers),
             )
 
     def _cluster_facts(self, config: PlatformConfig, cluster: LocalCluster | EksCluster, observability: ObservabilityStack | None) -> ClusterFacts:

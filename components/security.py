@@ -11,7 +11,8 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,12 +21,20 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from policies.rego import rego_source
 
+from ._extras import optional_module
 from .certificates import CertManager
 from .charts import CHARTS, HOOK_JOB_RESOURCES, image_sources, install_chart, install_release
 from .model import DNS_DOMAIN, DNS_LABEL, KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
 from .netpol import REASON_ANNOTATION, NamespaceIsolation, Peer, app_namespace_policies, isolation_policies
 from .podsecurity import Level, namespace_metadata, pod_security_labels
 from .quantity import cpu_millicores, memory_mib
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+
+    from .eks import EksCluster
+else:
+    aws = optional_module("pulumi_aws", "SecurityStack with an EKS cluster (Vault's KMS auto-unseal)")
 
 GATEKEEPER_NAMESPACE = "gatekeeper-system"
 TRIVY_NAMESPACE = "trivy-system"
@@ -291,6 +300,7 @@ class VaultConfig(ProfiledModel):
             "injectorReplicas": 1,
             "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
             "injectorResources": _TINY,
+            "driverResources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
             # Per node, two containers (the provider and its Vault agent cache): sized for one small node.
             "csiResources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
         },
@@ -300,6 +310,7 @@ class VaultConfig(ProfiledModel):
             "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
             "injectorResources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}},
             "csiResources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}},
+            "driverResources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}},
         },
     }
     enabled: bool = Field(True, description="Install Vault in the vault namespace.")
@@ -312,12 +323,20 @@ class VaultConfig(ProfiledModel):
     )
     data_storage_gib: int = Field(10, ge=1, le=1000, description="`ha`: raft data volume per pod.")
     audit_storage_gib: int = Field(10, ge=1, le=1000, description="`ha`: audit log volume per pod.")
-    injector_replicas: int = Field(ge=1, le=10, description="Agent injector replicas: local 1, aws 2.")
-    csi: bool = Field(True, description="Vault CSI provider (secrets as volumes).")
+    injector: bool = Field(
+        False, description="Vault's agent injector (a mutating webhook adding Vault agents to pods). Off: apps read secrets through the CSI driver."
+    )
+    injector_replicas: int = Field(ge=1, le=10, description="Agent injector replicas (when `injector`): local 1, aws 2.")
+    csi: bool = Field(
+        True, description="Vault's CSI provider and the Secrets Store CSI driver it plugs into (secrets as files, or synced for env)."
+    )
     ui: bool = Field(True, description="Vault UI (ClusterIP only: `kubectl port-forward` to reach it).")
     resources: ResourcesConfig = Field(description="Server requests/limits.")
     injector_resources: ResourcesConfig = Field(description="Injector requests/limits.")
-    csi_resources: ResourcesConfig = Field(description="CSI provider requests/limits (per node).")
+    csi_resources: ResourcesConfig = Field(description="CSI provider requests/limits (per node, each of its two containers).")
+    driver_resources: ResourcesConfig = Field(
+        description="Secrets Store CSI driver requests/limits (per node): the driver's; its registrar and liveness probe get a quarter each."
+    )
 
     @model_validator(mode="after")
     def _mode(self, info: ValidationInfo) -> VaultConfig:
@@ -613,9 +632,13 @@ class SecurityStack(pulumi.ComponentResource):
         api_server_cidrs: Sequence[str] = ("0.0.0.0/0",),
         tracing_port: int | None = None,
         certificates: CertManager | None = None,
+        eks: EksCluster | None = None,
+        region: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`registry_prefixes`: the stack's own registry (e.g. `localhost:5001/`), allowed besides
+        """`eks`, `region`: on aws, HA Vault auto-unseals with a KMS key created here, used
+        through an IRSA role of this cluster that may only encrypt and decrypt with that key.
+        `registry_prefixes`: the stack's own registry (e.g. `localhost:5001/`), allowed besides
         the configured upstream ones. `app_namespaces`: namespaces to harden (created elsewhere).
         `alertmanager_url`: where falcosidekick sends alerts. `service_monitors`: create
         ServiceMonitors (when the Prometheus operator is installed); `monitoring_ready`: what
@@ -652,25 +675,12 @@ class SecurityStack(pulumi.ComponentResource):
                                    if config.vault.csi else ("restricted", None))
             )
             own.append(vault_ns)
-            vault_after: list[pulumi.Resource] = [vault_ns]
-            issued = config.vault.mode == "ha" and config.vault.tls_secret_name is None
-            if issued and certificates is None:
-                raise ValueError("security.vault in ha mode needs tlsSecretName, or `certificates` (a CertManager) to issue its TLS")
-            if issued and certificates is not None:
-                # Vault's pods mount the Secret at start: the engine waits until it is issued.
-                vault_after.append(
-                    certificates.certificate(
-                        f"{name}-vault-tls", namespace=vault_ns.metadata.apply(lambda m: m["name"]), secret_name=VAULT_TLS_SECRET,
-                        issuer=certificates.internal_issuer, dns_names=vault_dns_names(), common_name="vault", wait=True, parent=self,
-                    )
-                )
-            install_release(f"{name}-vault", CHARTS["vault"], VAULT_NAMESPACE, vault_values(config.vault, VAULT_TLS_SECRET if issued else None),
-                     pulumi.ResourceOptions(parent=self, depends_on=vault_after), "vault")
+            self._vault(name, config.vault, vault_ns, certificates, eks, region)
         if config.gatekeeper.enabled:
             created[GATEKEEPER_NAMESPACE] = self._gatekeeper(name, config.gatekeeper, registry_prefixes, [*namespaces, *own])
         self._harden(name, config, app_namespaces or {}, tracing_port)
         if config.network_isolation.enabled:
-            declared = security_isolation(config, sorted(app_namespaces or {})) if isolation is None else isolation
+            declared = security_isolation(config, sorted(app_namespaces or {}), auto_unseal=eks is not None) if isolation is None else isolation
             self._isolate(name, config.network_isolation, declared, created, config.network_isolation.api_server_cidrs or api_server_cidrs)
         self.register_outputs({"constraint_kinds": self.constraint_kinds})
 
@@ -775,6 +785,52 @@ class SecurityStack(pulumi.ComponentResource):
             "falco",
         )
 
+    def _vault(
+        self, name: str, config: VaultConfig, vault_ns: k8s.core.v1.Namespace, certificates: CertManager | None, eks: EksCluster | None, region: str | None
+    ) -> None:
+        """Vault (its TLS from the platform CA in ha mode, KMS auto-unseal on aws) and the Secrets Store CSI driver."""
+        vault_after: list[pulumi.Resource] = [vault_ns]
+        issued = config.mode == "ha" and config.tls_secret_name is None
+        if issued and certificates is None:
+            raise ValueError("security.vault in ha mode needs tlsSecretName, or `certificates` (a CertManager) to issue its TLS")
+        if issued and certificates is not None:
+            # Vault's pods mount the Secret at start: the engine waits until it is issued.
+            vault_after.append(
+                certificates.certificate(
+                    f"{name}-vault-tls", namespace=vault_ns.metadata.apply(lambda m: m["name"]), secret_name=VAULT_TLS_SECRET,
+                    issuer=certificates.internal_issuer, dns_names=vault_dns_names(), common_name="vault", wait=True, parent=self,
+                )
+            )
+        unseal = self._vault_unseal(name, eks, region) if config.mode == "ha" and eks is not None else None
+        install_release(f"{name}-vault", CHARTS["vault"], VAULT_NAMESPACE, vault_values(config, VAULT_TLS_SECRET if issued else None, unseal),
+                        pulumi.ResourceOptions(parent=self, depends_on=vault_after), "vault")
+        if config.csi:
+            # The kubelet's side of secrets-as-volumes: Vault's CSI provider plugs into it.
+            install_chart(f"{name}-secrets-store-csi", CHARTS["secrets-store-csi-driver"], "kube-system",
+                          secrets_store_csi_values(config), pulumi.ResourceOptions(parent=self), "secrets-store-csi-driver")
+
+    def _vault_unseal(self, name: str, eks: EksCluster, region: str | None) -> AutoUnseal:
+        """Vault's auto-unseal: a KMS key (rotated yearly, protected: losing it loses the data) and
+        an IRSA role for Vault's ServiceAccount allowed only to use that key."""
+        if region is None:
+            raise ValueError("SecurityStack needs the region for Vault's KMS auto-unseal")
+        key = aws.kms.Key(
+            f"{name}-vault-unseal",
+            description="Vault auto-unseal (gitops-platform): wraps Vault's root key",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
+        aws.kms.Alias(
+            f"{name}-vault-unseal-alias", name=eks.cluster_name.apply(lambda c: f"alias/{c}-vault-unseal"), target_key_id=key.key_id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        policy = key.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Sid": "UnsealWithThisKeyOnly", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"], "Resource": arn},
+        ]}))
+        role = eks.irsa_role("vault-unseal", namespace=VAULT_NAMESPACE, service_account=VAULT_SERVICE_ACCOUNT, policy=policy)
+        return AutoUnseal(region=region, key_id=key.key_id, role_arn=role.arn)
+
     def _isolate(
         self,
         name: str,
@@ -849,8 +905,9 @@ def trivy_level(config: TrivyConfig) -> tuple[Level, str | None]:
     return "restricted", None
 
 
-def security_isolation(config: SecurityConfig, app_namespaces: Sequence[str]) -> list[NamespaceIsolation]:
-    """What the security tooling's namespaces must let through (see `components.netpol`)."""
+def security_isolation(config: SecurityConfig, app_namespaces: Sequence[str], *, auto_unseal: bool = False) -> list[NamespaceIsolation]:
+    """What the security tooling's namespaces must let through (see `components.netpol`).
+    `auto_unseal`: HA Vault reaches AWS KMS and STS (its IRSA token) on 443."""
     out = []
     if config.trivy.enabled:
         out.append(NamespaceIsolation(TRIVY_NAMESPACE, external={"Trivy downloads its vulnerability databases and reads images from registries": (443,)}))
@@ -860,8 +917,10 @@ def security_isolation(config: SecurityConfig, app_namespaces: Sequence[str]) ->
         out.append(
             NamespaceIsolation(
                 VAULT_NAMESPACE,
-                api_server_ports=(VAULT_INJECTOR_PORT,),
+                api_server_ports=(VAULT_INJECTOR_PORT,) if config.vault.injector else (),
                 callers=tuple(Peer(ns, (VAULT_PORT,), "apps and their Vault agents read secrets") for ns in app_namespaces),
+                external={"Vault unseals with AWS KMS and exchanges its IRSA token at STS": (443,)}
+                if auto_unseal and config.vault.mode == "ha" else {},
             )
         )
     if config.gatekeeper.enabled:
@@ -1047,8 +1106,46 @@ def falco_values(
     }
 
 
+VAULT_SERVICE_ACCOUNT = "vault"
+"""The Vault server's ServiceAccount (the chart's, named after the release)."""
+
+
+@dataclass(frozen=True)
+class AutoUnseal:
+    """Where HA Vault's root key is wrapped: a KMS key, used through an IRSA role."""
+
+    region: str
+    key_id: pulumi.Input[str]
+    role_arn: pulumi.Input[str]
+
+
 VAULT_TLS_SECRET = "vault-server-tls"
 """The Secret the platform CA issues for Vault's listener when `tlsSecretName` is unset."""
+
+
+VAULT_AUDIENCE = "vault"
+"""Audience of the ServiceAccount tokens the CSI driver hands the Vault provider (Vault roles check it)."""
+
+
+def secrets_store_csi_values(config: VaultConfig) -> dict[str, Any]:
+    """The Secrets Store CSI driver: secrets as files in a CSI volume, and (`secretObjects`) synced
+    into a Kubernetes Secret for environment variables while a pod mounts them; rotated every 2 minutes."""
+    driver = config.driver_resources.values()
+    helper = {
+        "requests": {"cpu": "5m", "memory": f"{max(8, int(memory_mib(config.driver_resources.requests.memory) // 4))}Mi"},
+        "limits": {"cpu": "100m", "memory": "64Mi"},
+    }
+    return {
+        # The CRDs are installed from the chart's crds/ as resources the engine upgrades; the
+        # upgrade hook Job that would do it under Helm is off.
+        "linux": {"crds": {"enabled": False}, "driver": {"resources": driver}, "registrar": {"resources": helper}, "livenessProbe": {"resources": helper}},
+        "syncSecret": {"enabled": True},
+        "enableSecretRotation": True,
+        "rotationPollInterval": "2m",
+        # Each pod's own ServiceAccount token, for Vault's audience: Vault's Kubernetes auth
+        # checks it, so a pod reads only what its own account may.
+        "tokenRequests": [{"audience": VAULT_AUDIENCE}],
+    }
 
 
 def vault_dns_names(release: str = "vault", namespace: str = VAULT_NAMESPACE) -> list[str]:
@@ -1058,7 +1155,9 @@ def vault_dns_names(release: str = "vault", namespace: str = VAULT_NAMESPACE) ->
     return [*out, f"*.{release}-internal", f"*.{release}-internal.{namespace}.svc", f"*.{release}-internal.{namespace}.svc.cluster.local", "localhost"]
 
 
-def vault_values(config: VaultConfig, tls_secret: str | None = None) -> dict[str, Any]:
+def vault_values(config: VaultConfig, tls_secret: str | None = None, unseal: AutoUnseal | None = None) -> dict[str, Any]:
+    """The chart's values. `unseal`: (ha on aws) a `seal "awskms"` stanza and the IRSA role on
+    the server's ServiceAccount, so every pod unseals itself when it starts."""
     # The server and UI Services are ClusterIP (the chart's default for the server): Vault is
     # reached in-cluster or through `kubectl port-forward`, never from outside.
     server: dict[str, Any] = {"resources": config.resources.values()}
@@ -1067,13 +1166,19 @@ def vault_values(config: VaultConfig, tls_secret: str | None = None) -> dict[str
         tls_disable = True
     else:
         tls_disable = False
+        seal: pulumi.Input[str] = ""
+        if unseal is not None:
+            seal = pulumi.Output.from_input(unseal.key_id).apply(
+                lambda key: f'seal "awskms" {{\n  region     = "{unseal.region}"\n  kms_key_id = "{key}"\n}}\n'
+            )
+            server["serviceAccount"] = {"annotations": {"eks.amazonaws.com/role-arn": unseal.role_arn}}
         server["ha"] = {
             "enabled": True,
             "replicas": config.replicas,
             "raft": {
                 "enabled": True,
                 "setNodeId": True,
-                "config": (
+                "config": pulumi.Output.concat(
                     "ui = true\n"
                     'listener "tcp" {\n'
                     '  address = "[::]:8200"\n'
@@ -1083,7 +1188,8 @@ def vault_values(config: VaultConfig, tls_secret: str | None = None) -> dict[str
                     '  tls_client_ca_file = "/vault/userconfig/tls/ca.crt"\n'
                     "}\n"
                     'storage "raft" {\n  path = "/vault/data"\n}\n'
-                    'service_registration "kubernetes" {}\n'
+                    'service_registration "kubernetes" {}\n',
+                    seal,
                 ),
             },
         }
@@ -1095,7 +1201,7 @@ def vault_values(config: VaultConfig, tls_secret: str | None = None) -> dict[str
     return {
         "global": {"tlsDisable": tls_disable},
         "server": server,
-        "injector": {"replicas": config.injector_replicas, "resources": config.injector_resources.values()},
+        "injector": {"enabled": config.injector, "replicas": config.injector_replicas, "resources": config.injector_resources.values()},
         "csi": {"enabled": config.csi, "resources": config.csi_resources.values(), "agent": {"resources": config.csi_resources.values()}},
         "ui": {"enabled": config.ui, "serviceType": "ClusterIP"},
     }

@@ -50,7 +50,7 @@ def test_one_nat_gateway_by_default_and_one_per_zone_for_ha():
 
 def test_eks_encrypts_secrets_with_a_rotating_protected_key(aws_run):
     cluster = one(aws_run, "aws:eks/cluster:Cluster")
-    key = one(aws_run, "aws:kms/key:Key")
+    [key] = [r for r in aws_run.of_type("aws:kms/key:Key") if r.name.endswith("secrets-key")]
 
     assert cluster.inputs["encryptionConfig"]["resources"] == ["secrets"]
     assert cluster.inputs["encryptionConfig"]["provider"]["keyArn"] == key.outputs["arn"]

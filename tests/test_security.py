@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -196,6 +198,42 @@ def test_slack_webhook_comes_only_from_secret_config_and_stays_out_of_helm_value
 
 
 # --- Vault ----------------------------------------------------------------------------
+
+
+def test_ha_vault_on_aws_unseals_itself_with_its_own_kms_key(aws_sec):
+    [key] = [r for r in aws_sec.of_type("aws:kms/key:Key") if r.name.endswith("vault-unseal")]
+    [role] = [r for r in aws_sec.of_type("aws:iam/role:Role") if "vault-unseal" in r.name]
+    [policy] = [r for r in aws_sec.of_type("aws:iam/rolePolicy:RolePolicy") if "vault-unseal" in r.name]
+    server = release(aws_sec, "vault").inputs["values"]["server"]
+
+    assert key.protect and key.inputs["enableKeyRotation"] is True
+    statement = json.loads(policy.inputs["policy"])["Statement"]
+    assert statement == [{"Sid": "UnsealWithThisKeyOnly", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"],
+                          "Resource": key.outputs["arn"]}]
+    assert "system:serviceaccount:vault:vault" in role.inputs["assumeRolePolicy"]
+    assert 'seal "awskms"' in server["ha"]["raft"]["config"] and 'region     = "eu-west-1"' in server["ha"]["raft"]["config"]
+    assert server["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"] == role.outputs["arn"]
+    # Vault's namespace lets it reach KMS and STS (443).
+    egress = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in aws_sec.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+              if r.inputs["metadata"]["namespace"] == "vault"}
+    assert egress["allow-external"]["egress"][0]["ports"] == [{"port": 443, "protocol": "TCP"}]
+
+
+def test_vaults_csi_provider_has_the_secrets_store_driver_it_plugs_into(local_sec):
+    driver = next(r for r in local_sec.of_type(CHART) if r.inputs["chart"] == "secrets-store-csi-driver")
+    values = driver.inputs["values"]
+
+    assert (driver.inputs["version"], driver.inputs["namespace"]) == ("1.6.0", "kube-system")
+    assert values["tokenRequests"] == [{"audience": "vault"}]  # each pod's own token, for Vault's Kubernetes auth
+    assert values["syncSecret"] == {"enabled": True} and values["enableSecretRotation"] is True
+    assert values["linux"]["crds"] == {"enabled": False}  # no Helm hook: the engine owns the CRDs from crds/
+    assert release(local_sec, "vault").inputs["values"]["injector"]["enabled"] is False  # secrets come through CSI
+
+
+def test_without_the_csi_provider_there_is_no_driver():
+    run = run_program("local", local(security={"vault": {"csi": False}}))
+
+    assert not [r for r in run.of_type(CHART) if r.inputs["chart"] == "secrets-store-csi-driver"]
 
 
 def test_vault_is_a_single_dev_pod_on_local(local_sec):

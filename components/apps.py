@@ -11,17 +11,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 from pydantic import Field, field_validator, model_validator
 
 from ._extras import optional_module
 from .delivery import DeliveryConfig
 from .microservice import _HOST, MicroserviceConfig, MicroserviceStack, depends_on_list
 from .model import KeyProblem, Model, ProfiledModel, Profiles
+from .vault import VaultAccess
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -116,13 +119,17 @@ class SampleApps(pulumi.ComponentResource):
         zone_spread: bool = False,
         monitoring: bool = True,
         egress_gateway: str | None = None,
+        vault: VaultAccess | None = None,
+        vault_after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`repository_urls`: `host/repository` per app in the stack's registry. With
         `ecr_registry_id`, images are pushed with an ECR authorization token. `monitoring`:
         create the services' ServiceMonitors and alerts (the Prometheus operator's CRDs
         must be installed: off when observability is). `egress_gateway`: the mesh's egress
-        gateway namespace, when one runs (declared egress goes through it)."""
+        gateway namespace, when one runs (declared egress goes through it). `vault`: the platform's
+        Vault: the backend then reads its signing key from it (`vault_after`: its bootstrap Job
+        and the CSI driver, which the backend's Vault role Job and SecretProviderClass wait for)."""
         super().__init__("gitops-platform:index:SampleApps", name, None, opts)
         # The services wait for what this component was told to wait for (mesh, CRDs, namespace).
         services = self._services = pulumi.ResourceOptions(parent=self, depends_on=depends_on_list(opts))
@@ -139,12 +146,16 @@ class SampleApps(pulumi.ComponentResource):
             delivery=config.delivery,
             allowed_callers=[{"namespace": config.namespace, "serviceAccount": "frontend"}],
             egress=[],  # calls nothing outside the cluster (the render's egress check proves it)
+            # Its response-signing key, from Vault (seeded once with a random value).
+            secrets=[{"path": f"{config.namespace}/backend/signing", "keys": ["SIGNING_KEY"], "as": "env"}] if vault else [],
             autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 6},
             monitoring={"enabled": monitoring},
         )
         MicroserviceStack(
             f"{name}-backend", backend, environment=environment, zone_spread=zone_spread,
-            image=self.images["backend"], egress_gateway=egress_gateway, opts=services,
+            image=self.images["backend"], egress_gateway=egress_gateway, vault=vault,
+            vault_seeds={f"{config.namespace}/backend/signing": {"SIGNING_KEY": self._signing_key(name)}} if vault else None,
+            vault_after=vault_after, opts=services,
         )
         frontend = MicroserviceConfig(
             name="frontend",
@@ -167,6 +178,10 @@ class SampleApps(pulumi.ComponentResource):
             self._chaos(name, config)
         self.frontend_url = pulumi.Output.from_input(f"https://{config.host}/")
         self.register_outputs({"frontend_url": self.frontend_url, "images": self.images})
+
+    def _signing_key(self, name: str) -> pulumi.Output[str]:
+        key = random.RandomPassword(f"{name}-backend-signing-key", length=48, special=False, opts=pulumi.ResourceOptions(parent=self))
+        return pulumi.Output.secret(key.result)
 
     def _build(self, name: str, repository_urls: dict[str, pulumi.Input[str]], ecr_registry_id: pulumi.Input[str] | None) -> dict[str, str]:
         """Build and push each app's image (on `up` only); sets `images`, returns the tags."""

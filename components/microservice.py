@@ -23,7 +23,7 @@ monitoring is on, KEDA's (ScaledObject) with `autoscaling.mode: keda`, and the V
 # that importing this module does not load those SDK modules.
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pulumi
@@ -33,6 +33,8 @@ from pydantic import Field, field_validator, model_validator
 from .delivery import DeliveryConfig, analysis_template_spec
 from .model import DNS_DOMAIN, DNS_LABEL, KeyProblem, Model, ResourcesConfig
 from .netpol import DNS_PORTS, KUBE_DNS, namespace_peer, tcp
+from .vault import NAMESPACE as VAULT_NAMESPACE
+from .vault import VaultAccess, VaultSecretConfig, job_spec, role_name, role_script, secret_provider_class_spec, seed_env, synced_secret
 
 _IMAGE = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._:/-]*?)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -273,6 +275,11 @@ class MicroserviceConfig(Model):
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     allowed_callers: list[CallerConfig] = Field(default_factory=list, description="Service accounts allowed to call the service.")
     dependencies: list[DependencyConfig] = Field(default_factory=list, description="Services this one calls (egress).")
+    secrets: list[VaultSecretConfig] = Field(
+        default_factory=list,
+        description="Secrets the service reads from Vault (path inside its own prefix `<namespace>/<name>/`, keys, as env or file), "
+        "through the Secrets Store CSI driver with a Vault role bound to its own ServiceAccount.",
+    )
     egress: list[EgressConfig] = Field(
         default_factory=list,
         description="External hosts this service calls. Nothing else outside the cluster is reachable: the mesh's "
@@ -319,6 +326,20 @@ class MicroserviceConfig(Model):
             )
         if self.canary is not None and self.canary_version == self.stable_version:
             raise KeyProblem("canary.version", f"must differ from the stable version ({self.stable_version}) so traffic can be split", self.canary_version)
+        prefix = f"{self.namespace}/{self.name}/"
+        for i, secret in enumerate(self.secrets):
+            if not secret.path.startswith(prefix):
+                raise KeyProblem(
+                    f"secrets[{i}].path",
+                    f"is outside the service's own Vault prefix: its role may read only secret/{prefix}*; use a path like {prefix}<name>",
+                    secret.path,
+                )
+        if len({s.mount_path for s in self.secrets}) > 1:
+            raise KeyProblem("secrets", "every secret of a service shares one mountPath (one CSI volume): give them all the same")
+        env_keys = [k for s in self.secrets if s.as_ == "env" for k in s.keys]
+        clashes = sorted({k for k in env_keys if env_keys.count(k) > 1} | (set(env_keys) & set(self.env)))
+        if clashes:
+            raise KeyProblem("secrets", f"{', '.join(clashes)} would be set twice as environment variables; rename one")
         seen = [(e.host, e.port) for e in self.egress]
         duplicates = sorted({f"{h}:{p}" for h, p in seen if seen.count((h, p)) > 1})
         if duplicates:
@@ -379,13 +400,22 @@ class MicroserviceStack(pulumi.ComponentResource):
         image: pulumi.Input[str] | None = None,
         canary_image: pulumi.Input[str] | None = None,
         egress_gateway: str | None = None,
+        vault: VaultAccess | None = None,
+        vault_seeds: Mapping[str, Mapping[str, pulumi.Input[str]]] | None = None,
+        vault_after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`image` / `canary_image`: the reference to run when it is only known at deploy time
         (the digest of an image built in the same program); `config.image` then names the
         repository and tag it was built as (validated like any image). `egress_gateway`: the
         namespace of the mesh's egress gateway (its pods labelled `istio=egressgateway`): declared
-        egress on ports 80 and 443 is routed through it (other ports go direct)."""
+        egress on ports 80 and 443 is routed through it (other ports go direct). `vault`: how the
+        platform's Vault is reached (default: `VaultAccess()`, HA with the platform CA) when the
+        service declares `secrets`; `vault_seeds`: path -> key -> value written once where Vault
+        holds nothing yet (sample data; the values travel in a Secret in `vault`); `vault_after`:
+        what the role Job and the SecretProviderClass wait for (the platform's Vault bootstrap and
+        the CSI driver's CRDs). The workload itself does not wait: the kubelet retries the volume
+        until the role and the class exist."""
         config.check_registries(allowed_registries)  # before anything is registered
         super().__init__("gitops-platform:index:MicroserviceStack", name, None, opts)
         self._name, self._config, self._environment = name, config, environment
@@ -400,6 +430,9 @@ class MicroserviceStack(pulumi.ComponentResource):
         account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=meta(), automount_service_account_token=c.automount_service_account_token, opts=child
         )
+        self._vault_access = vault or VaultAccess()
+        if c.secrets:
+            self._vault(name, vault_seeds or {}, vault_after)
         autoscaled = c.autoscaling.mode != "none"
         floor = c.autoscaling.min_replicas if autoscaled else c.replicas
         if c.delivery.strategy == "canary":
@@ -411,18 +444,7 @@ class MicroserviceStack(pulumi.ComponentResource):
                 f"{name}-canary", "canary", canary_image or c.canary.image, c.canary_version or "canary", c.canary.replicas, False, zone_spread, account
             )
 
-        ports = [{"name": "http", "port": 80, "targetPort": c.port, "protocol": "TCP"}]
-        if c.monitoring.enabled:
-            ports.append({"name": "http-monitoring", "port": 15020, "targetPort": 15020, "protocol": "TCP"})
-        service = k8s.core.v1.Service(f"{name}-svc", metadata=meta(), spec={"selector": {"app": c.name}, "ports": ports}, opts=child)
-
-        pdb_selector = {"app": c.name} if c.delivery.strategy == "canary" else {"app": c.name, "track": "stable"}
-        if c.pdb and floor >= 2:
-            k8s.policy.v1.PodDisruptionBudget(
-                # A Rollout's stable and canary pods share one template (the controller adds their
-                # track labels at run time): the budget covers the service's pods as a whole.
-                f"{name}-pdb", metadata=meta(), spec={"minAvailable": floor - 1, "selector": {"matchLabels": pdb_selector}}, opts=child
-            )
+        service = self._service(name, meta(), floor)
         self._autoscaling(name, meta())
         self._egress_gateway = egress_gateway
         self._network_policy(name, meta(), gateway, monitoring_namespace)
@@ -437,6 +459,22 @@ class MicroserviceStack(pulumi.ComponentResource):
         )
         self.service_account = account.metadata.apply(lambda m: m["name"])
         self.register_outputs({"endpoint": self.endpoint, "service_account": self.service_account})
+
+    def _service(self, name: str, meta: dict[str, Any], floor: int) -> "k8s.core.v1.Service":
+        """The Service (and the merged-metrics port when monitored) and the PodDisruptionBudget."""
+        c, child = self._config, self._opts()
+        ports = [{"name": "http", "port": 80, "targetPort": c.port, "protocol": "TCP"}]
+        if c.monitoring.enabled:
+            ports.append({"name": "http-monitoring", "port": 15020, "targetPort": 15020, "protocol": "TCP"})
+        service = k8s.core.v1.Service(f"{name}-svc", metadata=meta, spec={"selector": {"app": c.name}, "ports": ports}, opts=child)
+        pdb_selector = {"app": c.name} if c.delivery.strategy == "canary" else {"app": c.name, "track": "stable"}
+        if c.pdb and floor >= 2:
+            k8s.policy.v1.PodDisruptionBudget(
+                # A Rollout's stable and canary pods share one template (the controller adds their
+                # track labels at run time): the budget covers the service's pods as a whole.
+                f"{name}-pdb", metadata=meta, spec={"minAvailable": floor - 1, "selector": {"matchLabels": pdb_selector}}, opts=child
+            )
+        return service
 
     def _opts(self, **options: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=self._depends_on, **options)
@@ -462,6 +500,11 @@ class MicroserviceStack(pulumi.ComponentResource):
             {"name": k, "value": v} if isinstance(v, str) else {"name": k, "valueFrom": {"secretKeyRef": {"name": v.secret, "key": v.key}}}
             for k, v in sorted(c.env.items())
         ]
+        # Vault keys read `as: env`: from the Secret the CSI driver syncs while the pod mounts them.
+        env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": synced_secret(c.name), "key": k}}} for s in c.secrets if s.as_ == "env" for k in s.keys]
+        mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+        if c.secrets:
+            mounts.append({"name": "vault-secrets", "mountPath": c.secrets[0].mount_path, "readOnly": True})
 
         def probe(p: ProbeConfig | None) -> dict[str, Any] | None:
             if p is None:
@@ -490,7 +533,7 @@ class MicroserviceStack(pulumi.ComponentResource):
                 "capabilities": {"drop": ["ALL"]},
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            "volumeMounts": mounts,
         }
         if c.probes.startup is not None:
             container["startupProbe"] = probe(c.probes.startup)
@@ -511,10 +554,19 @@ class MicroserviceStack(pulumi.ComponentResource):
                 "automountServiceAccountToken": c.automount_service_account_token,
                 "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
                 "containers": [self._container(image)],
-                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}, *self._secret_volumes()],
                 "topologySpreadConstraints": spread,
             },
         }
+
+    def _secret_volumes(self) -> list[dict[str, Any]]:
+        """The read-only CSI volume of the service's Vault secrets (none without `secrets`)."""
+        c = self._config
+        if not c.secrets:
+            return []
+        return [{"name": "vault-secrets", "csi": {
+            "driver": "secrets-store.csi.k8s.io", "readOnly": True, "volumeAttributes": {"secretProviderClass": synced_secret(c.name)},
+        }}]
 
     def _deployment(
         self, name: str, track: str, image: pulumi.Input[str], version: str, replicas: int, autoscaled: bool, zone_spread: bool, account: "k8s.core.v1.ServiceAccount"
@@ -682,6 +734,31 @@ class MicroserviceStack(pulumi.ComponentResource):
             opts=self._opts(ignore_changes=["spec.subsets"]) if rollout else child,
         )
         self._authorization(name, meta, trust_domain)
+
+    def _vault(self, name: str, seeds: Mapping[str, Mapping[str, pulumi.Input[str]]], after: Sequence[pulumi.Resource]) -> None:
+        """The service's Vault role and policy (a Job in `vault` the workload waits for) and its SecretProviderClass."""
+        c = self._config
+        env: list[dict[str, Any]] = []
+        if seeds:
+            seed_secret = k8s.core.v1.Secret(
+                f"{name}-vault-seed", metadata={"name": f"{role_name(c.namespace, c.name)}-seed", "namespace": VAULT_NAMESPACE},
+                string_data={f"{path.replace('/', '.')}.{key}": value for path, values in seeds.items() for key, value in values.items()},
+                opts=self._opts(),
+            )
+            env = seed_env(seed_secret.metadata.apply(lambda m: m["name"]), {path: list(values) for path, values in seeds.items()})
+        k8s.batch.v1.Job(
+            f"{name}-vault-role",
+            metadata={"name": f"{role_name(c.namespace, c.name)}-role"[:63], "namespace": VAULT_NAMESPACE, "labels": self._labels(c.stable_version)},
+            spec=job_spec(role_script(c.namespace, c.name, {path: list(values) for path, values in seeds.items()}), self._vault_access, env=env),
+            # Re-run when the service's secrets change (a Job's pod template is immutable).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self._depends_on, *after], replace_on_changes=["spec"], delete_before_replace=True),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-vault-spc", api_version="secrets-store.csi.x-k8s.io/v1", kind="SecretProviderClass",
+            metadata={"name": synced_secret(c.name), "namespace": c.namespace, "labels": self._labels(c.stable_version)},
+            spec=secret_provider_class_spec(c.namespace, c.name, c.secrets, self._vault_access),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self._depends_on, *after]),
+        )
 
     def _egress(self, name: str) -> None:
         """Per declared host: a ServiceEntry visible in this namespace; through the egress gateway

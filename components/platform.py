@@ -112,6 +112,7 @@ class Platform(pulumi.ComponentResource):
             namespaces.append(self.certificates.namespace)
         isolation = [i for part in parts for i in part.isolation]
         self.gitops = None
+        self.security: SecurityStack | None = None
         self._mesh_and_security(name, config, cluster, observability, namespaces, isolation, providers)
         if config.apps.enabled and self.mesh is not None:
             self._apps(name, config, self.mesh, eks, observability, providers)
@@ -183,7 +184,7 @@ class Platform(pulumi.ComponentResource):
                 tracing=tracing, kiali=self.mesh is not None and observability is not None and config.observability.kiali.enabled,
             )
             # Installs in parallel with the mesh: nothing here uses Istio's CRDs.
-            SecurityStack(
+            self.security = SecurityStack(
                 f"{name}-security",
                 security,
                 registry_prefixes=[self.registry.host.apply(lambda host: f"{host}/")],
@@ -257,6 +258,7 @@ class Platform(pulumi.ComponentResource):
             app_deps += observability.ready
         if self.rollouts is not None:
             app_deps += self.rollouts.ready  # the Rollout and AnalysisTemplate CRDs
+        vault = self.security.vault_access if self.security is not None else None
         apps = SampleApps(
             f"{name}-apps",
             config.apps,
@@ -267,6 +269,8 @@ class Platform(pulumi.ComponentResource):
             # Without the observability stack nothing installs the Prometheus operator's CRDs.
             monitoring=observability is not None,
             egress_gateway=config.mesh.egress_gateway.namespace if config.mesh.egress_gateway.enabled else None,
+            vault=vault,
+            vault_after=self.security.vault_ready if self.security is not None else (),
             opts=pulumi.ResourceOptions(parent=self, providers=providers, depends_on=app_deps),
         )
         self.frontend_url = apps.frontend_url

@@ -28,6 +28,8 @@ from .model import DNS_DOMAIN, DNS_LABEL, KeyProblem, Model, ProfiledModel, Prof
 from .netpol import REASON_ANNOTATION, NamespaceIsolation, Peer, app_namespace_policies, isolation_policies
 from .podsecurity import Level, namespace_metadata, pod_security_labels
 from .quantity import cpu_millicores, memory_mib
+from .vault import CONFIGURATOR, DEV_ACCESS, RECOVERY_SECRET, VaultAccess, bootstrap_script, job_spec
+from .vault import IMAGE_SOURCES as VAULT_JOB_IMAGES
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -616,6 +618,10 @@ class SecurityStack(pulumi.ComponentResource):
 
     constraint_kinds: list[str]
     """Constraint kinds installed (for dashboards and alerts on violations)."""
+    vault_access: VaultAccess | None
+    """How services reach Vault (None without Vault)."""
+    vault_ready: list[pulumi.Resource]
+    """What services reading Vault secrets wait for: the bootstrap Job (auth method, configurator role)."""
 
     def __init__(
         self,
@@ -653,6 +659,7 @@ class SecurityStack(pulumi.ComponentResource):
         super().__init__("gitops-platform:index:SecurityStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.constraint_kinds = []
+        self.vault_access, self.vault_ready = None, []
 
         def namespace(ns: str, level: Level, reason: str | None = None) -> k8s.core.v1.Namespace:
             return k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata=namespace_metadata(ns, level, reason), opts=child)
@@ -667,7 +674,7 @@ class SecurityStack(pulumi.ComponentResource):
         if config.falco.enabled:
             falco_ns = created[FALCO_NAMESPACE] = namespace(FALCO_NAMESPACE, "privileged", "a node agent: Falco loads eBPF programs and reads the host's /proc and /etc through hostPath volumes")
             own.append(falco_ns)
-            self._falco(name, config.falco, registry_prefixes, [*config.gatekeeper.upstream_registries, *image_sources()], alertmanager_url,
+            self._falco(name, config.falco, registry_prefixes, [*config.gatekeeper.upstream_registries, *image_sources(), *VAULT_JOB_IMAGES], alertmanager_url,
                         service_monitors, [falco_ns, *monitoring_ready], sorted(app_namespaces or {}))
         if config.vault.enabled:
             vault_ns = created[VAULT_NAMESPACE] = namespace(
@@ -802,12 +809,49 @@ class SecurityStack(pulumi.ComponentResource):
                 )
             )
         unseal = self._vault_unseal(name, eks, region) if config.mode == "ha" and eks is not None else None
-        install_release(f"{name}-vault", CHARTS["vault"], VAULT_NAMESPACE, vault_values(config, VAULT_TLS_SECRET if issued else None, unseal),
-                        pulumi.ResourceOptions(parent=self, depends_on=vault_after), "vault")
+        install_release(
+            f"{name}-vault", CHARTS["vault"], VAULT_NAMESPACE, vault_values(config, VAULT_TLS_SECRET if issued else None, unseal),
+            pulumi.ResourceOptions(parent=self, depends_on=vault_after), "vault",
+        )
+        self.vault_access = DEV_ACCESS if config.mode == "dev" else VaultAccess(ca_secret=config.tls_secret_name or VAULT_TLS_SECRET)
+        self.vault_ready = [self._vault_bootstrap(name, config, vault_ns)]
         if config.csi:
-            # The kubelet's side of secrets-as-volumes: Vault's CSI provider plugs into it.
-            install_chart(f"{name}-secrets-store-csi", CHARTS["secrets-store-csi-driver"], "kube-system",
-                          secrets_store_csi_values(config), pulumi.ResourceOptions(parent=self), "secrets-store-csi-driver")
+            # The kubelet's side of secrets-as-volumes: Vault's CSI provider plugs into it, and
+            # its CRDs (SecretProviderClass) come first for the services that declare secrets.
+            self.vault_ready.append(install_chart(
+                f"{name}-secrets-store-csi", CHARTS["secrets-store-csi-driver"], "kube-system",
+                secrets_store_csi_values(config), pulumi.ResourceOptions(parent=self), "secrets-store-csi-driver",
+            ))
+
+    def _vault_bootstrap(self, name: str, config: VaultConfig, vault_ns: k8s.core.v1.Namespace) -> pulumi.Resource:
+        """The configurator's ServiceAccount (and, ha, its right to store the recovery keys) and the bootstrap Job."""
+        child = pulumi.ResourceOptions(parent=self, depends_on=[vault_ns])
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-vault-configurator", metadata={"name": CONFIGURATOR, "namespace": VAULT_NAMESPACE}, automount_service_account_token=False, opts=child
+        )
+        # Not after the release: the Job waits for Vault to answer by itself (up to 10 minutes),
+        # so it starts as soon as its account exists instead of lengthening the critical path.
+        after: list[pulumi.Resource] = [account]
+        if config.mode == "ha":
+            role = k8s.rbac.v1.Role(
+                f"{name}-vault-recovery-keys", metadata={"name": RECOVERY_SECRET, "namespace": VAULT_NAMESPACE},
+                rules=[{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}], opts=child,
+            )
+            after.append(k8s.rbac.v1.RoleBinding(
+                f"{name}-vault-recovery-keys", metadata={"name": RECOVERY_SECRET, "namespace": VAULT_NAMESPACE},
+                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.apply(lambda m: m["name"])},
+                subjects=[{"kind": "ServiceAccount", "name": CONFIGURATOR, "namespace": VAULT_NAMESPACE}], opts=child,
+            ))
+        # The first peer: an uninitialised raft cluster is initialised on one node, the others join it.
+        access = self.vault_access or DEV_ACCESS
+        first = access if config.mode == "dev" else VaultAccess(address="https://vault-0.vault-internal.vault.svc:8200", ca_secret=access.ca_secret)
+        job: pulumi.Resource = k8s.batch.v1.Job(
+            f"{name}-vault-bootstrap",
+            metadata={"name": "vault-bootstrap", "namespace": VAULT_NAMESPACE},
+            spec=job_spec(bootstrap_script(config.mode), first, store_recovery_keys=config.mode == "ha"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after, replace_on_changes=["spec"], delete_before_replace=True),
+        )
+        return job
 
     def _vault_unseal(self, name: str, eks: EksCluster, region: str | None) -> AutoUnseal:
         """Vault's auto-unseal: a KMS key (rotated yearly, protected: losing it loses the data) and
@@ -1148,6 +1192,15 @@ def secrets_store_csi_values(config: VaultConfig) -> dict[str, Any]:
     }
 
 
+def raft_joins(replicas: int, release: str = "vault", namespace: str = VAULT_NAMESPACE) -> str:
+    """`retry_join` stanzas: every peer finds the others (and joins the one initialised first) by itself."""
+    return "".join(
+        f'  retry_join {{\n    leader_api_addr     = "https://{release}-{i}.{release}-internal.{namespace}.svc:8200"\n'
+        '    leader_ca_cert_file = "/vault/userconfig/tls/ca.crt"\n  }\n'
+        for i in range(replicas)
+    )
+
+
 def vault_dns_names(release: str = "vault", namespace: str = VAULT_NAMESPACE) -> list[str]:
     """Every name Vault is reached by: its Services, the raft peers' headless names, localhost."""
     names = [release, f"{release}-active", f"{release}-standby", f"{release}-internal", f"{release}-ui"]
@@ -1187,7 +1240,7 @@ def vault_values(config: VaultConfig, tls_secret: str | None = None, unseal: Aut
                     '  tls_key_file = "/vault/userconfig/tls/tls.key"\n'
                     '  tls_client_ca_file = "/vault/userconfig/tls/ca.crt"\n'
                     "}\n"
-                    'storage "raft" {\n  path = "/vault/data"\n}\n'
+                    'storage "raft" {\n  path = "/vault/data"\n' + raft_joins(config.replicas) + "}\n"
                     'service_registration "kubernetes" {}\n',
                     seal,
                 ),
@@ -1198,10 +1251,15 @@ def vault_values(config: VaultConfig, tls_secret: str | None = None, unseal: Aut
         server["extraEnvironmentVars"] = {"VAULT_CACERT": "/vault/userconfig/tls/ca.crt"}
         server["volumes"] = [{"name": "tls", "secret": {"secretName": config.tls_secret_name or tls_secret}}]
         server["volumeMounts"] = [{"name": "tls", "mountPath": "/vault/userconfig/tls", "readOnly": True}]
+    csi: dict[str, Any] = {"enabled": config.csi, "resources": config.csi_resources.values(), "agent": {"resources": config.csi_resources.values()}}
+    if not tls_disable:
+        # The provider verifies Vault with the CA of its listener (SecretProviderClass vaultCACertPath).
+        csi["volumes"] = [{"name": "vault-ca", "secret": {"secretName": config.tls_secret_name or tls_secret, "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]
+        csi["volumeMounts"] = [{"name": "vault-ca", "mountPath": "/vault/tls", "readOnly": True}]
     return {
         "global": {"tlsDisable": tls_disable},
         "server": server,
         "injector": {"enabled": config.injector, "replicas": config.injector_replicas, "resources": config.injector_resources.values()},
-        "csi": {"enabled": config.csi, "resources": config.csi_resources.values(), "agent": {"resources": config.csi_resources.values()}},
+        "csi": csi,
         "ui": {"enabled": config.ui, "serviceType": "ClusterIP"},
     }

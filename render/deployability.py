@@ -21,7 +21,9 @@ to findings: the object, the rule, what to change. `deployability_report` runs t
 
 Objects that controllers create at run time are listed in `RUNTIME_OBJECTS`, each
 with who creates it; Secrets a kept hook Job creates (`--secret-name`) and Secrets a
-cert-manager `Certificate` issues (`spec.secretName`) count as created.
+cert-manager `Certificate` issues (`spec.secretName`) count as created, and so does a
+Secret a `SecretProviderClass` syncs (`secretObjects`) — for a pod that mounts a CSI
+volume of that class, the only time the driver creates it.
 """
 
 from __future__ import annotations
@@ -173,11 +175,31 @@ def pod_references(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
 _OPERATED = ("Prometheus", "Alertmanager", "ThanosRuler", "PrometheusAgent")
 
 
+def synced_secrets(objects: Iterable[Deployed]) -> dict[tuple[str, str], str]:
+    """(namespace, Secret name) -> the SecretProviderClass whose `secretObjects` the Secrets Store
+    CSI driver syncs into it, while a pod mounts a volume of that class."""
+    return {
+        (d.namespace, str(o.get("secretName"))): d.name
+        for d in objects
+        if d.kind == "SecretProviderClass" and str(d.obj.get("apiVersion", "")).startswith("secrets-store.csi.x-k8s.io/")
+        for o in (d.obj.get("spec") or {}).get("secretObjects") or []
+    }
+
+
+def _mounted_classes(spec: Mapping[str, Any]) -> set[str]:
+    return {
+        str(((v.get("csi") or {}).get("volumeAttributes") or {}).get("secretProviderClass"))
+        for v in spec.get("volumes") or []
+        if (v.get("csi") or {}).get("driver") == "secrets-store.csi.k8s.io"
+    }
+
+
 def check_references(objects: Sequence[Deployed], charts: Sequence[ChartRender], facts: Facts) -> list[dict[str, str]]:
     """Every object a pod (or an Istio Gateway's TLS) needs exists in the stack, at run time, or as a prerequisite."""
     have = _index(objects)
     by_hook = hook_created_secrets(d for d in objects if d.origin == "hook")
     issued = certificate_secrets(objects)
+    synced = synced_secrets(objects)
     dropped = {key: f"{d.kind} {d.name} ({hook_of(d.obj)})" for key, d in hook_created_secrets(h for c in charts for h in c.dropped).items()}
     prerequisites = {(p.kind, p.namespace, p.name) for p in facts.prerequisites}
     findings = []
@@ -186,6 +208,12 @@ def check_references(objects: Sequence[Deployed], charts: Sequence[ChartRender],
         if (kind, ns, name) in have or (kind, ns, name) in prerequisites or runtime_creator(kind, ns, name):
             return
         if kind == "Secret" and ((ns, name) in by_hook or (ns, name) in issued):
+            return
+        if kind == "Secret" and (ns, name) in synced:
+            if synced[(ns, name)] in _mounted_classes(pod_spec(d.obj) or {}):
+                return
+            findings.append(_finding("references", d, f"{where} refers to Secret {ns}/{name}, which the CSI driver syncs only while a pod "
+                                     f"mounts SecretProviderClass {synced[(ns, name)]}: add that CSI volume to the pod"))
             return
         if kind == "PersistentVolumeClaim" and d.kind == "StatefulSet":
             templates = {(t.get("metadata") or {}).get("name") for t in (d.obj.get("spec") or {}).get("volumeClaimTemplates") or []}

@@ -94,7 +94,10 @@ def test_backend_gets_version_and_cluster(local_apps):
     [container] = deployment(local_apps, "backend").inputs["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
 
-    assert env == {"CLUSTER": "local", "VERSION": source_hash(APPS_DIR / "backend")}
+    assert env == {"CLUSTER": "local", "VERSION": source_hash(APPS_DIR / "backend"), "SIGNING_KEY": None}
+    # The signing key comes from Vault, through the Secret the CSI driver syncs.
+    signing = next(e for e in container["env"] if e["name"] == "SIGNING_KEY")
+    assert signing["valueFrom"] == {"secretKeyRef": {"name": "backend-vault", "key": "SIGNING_KEY"}}
 
 
 def test_source_hash_follows_the_build_context_only(tmp_path):

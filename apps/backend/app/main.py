@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -42,10 +44,14 @@ def json_logger(name: str = "backend") -> logging.Logger:
     return logger
 
 
-def create_app(version: str | None = None, cluster: str | None = None) -> FastAPI:
-    """The API. `version` and `cluster` default to the VERSION and CLUSTER environment variables."""
+def create_app(version: str | None = None, cluster: str | None = None, signing_key: str | None = None) -> FastAPI:
+    """The API. `version`, `cluster` and `signing_key` default to the VERSION, CLUSTER and
+    SIGNING_KEY environment variables; SIGNING_KEY comes from Vault on the platform (the
+    CSI driver syncs it into the pod's environment). With it, /api/data responses carry
+    `X-Signature: sha256=<HMAC of the body>` so a client can check they came from here."""
     version = version or os.environ.get("VERSION", "dev")
     cluster = cluster or os.environ.get("CLUSTER", "unknown")
+    signing_key = signing_key or os.environ.get("SIGNING_KEY") or None
     registry = CollectorRegistry()
     requests_total = Counter("http_requests_total", "HTTP requests by method, route and status.", ["method", "path", "status"], registry=registry)
     duration = Histogram("http_request_duration_seconds", "HTTP request duration by method and route.", ["method", "path"], registry=registry)
@@ -82,13 +88,15 @@ def create_app(version: str | None = None, cluster: str | None = None) -> FastAP
         return JSONResponse({"status": "ready"})
 
     @app.get("/api/data")
-    async def data() -> dict[str, str]:
-        return {
+    async def data() -> Response:
+        body = json.dumps({
             "message": "Hello from the gitops-platform backend",
             "timestamp": datetime.now(timezone.utc).isoformat(),
             "version": version,
             "cluster": cluster,
-        }
+        }).encode()
+        headers = {"X-Signature": "sha256=" + hmac.new(signing_key.encode(), body, hashlib.sha256).hexdigest()} if signing_key else {}
+        return Response(body, media_type="application/json", headers=headers)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -35,6 +35,23 @@ def test_data_reports_message_time_version_and_cluster(client):
     assert body["timestamp"].endswith("+00:00")
 
 
+def test_responses_are_signed_with_the_key_from_vault(monkeypatch):
+    import hashlib
+    import hmac
+
+    monkeypatch.setenv("SIGNING_KEY", "from-vault")
+    response = TestClient(create_app(version="1.4.0")).get("/api/data")
+
+    expected = hmac.new(b"from-vault", response.content, hashlib.sha256).hexdigest()
+    assert response.headers["X-Signature"] == f"sha256={expected}"
+
+
+def test_without_a_key_responses_are_not_signed(client, monkeypatch):
+    monkeypatch.delenv("SIGNING_KEY", raising=False)
+
+    assert "X-Signature" not in client.get("/api/data").headers
+
+
 def test_version_and_cluster_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("VERSION", "2.0.0")
     monkeypatch.setenv("CLUSTER", "eks-prod")

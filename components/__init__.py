@@ -42,6 +42,7 @@ _EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "RolloutsConfig": ("delivery", ()),
     "DeliveryConfig": ("delivery", ()),
     "TlsConfig": ("certificates", ()),
+    "VaultAccess": ("vault", ()),
     "NamespaceIsolation": ("netpol", ()),
     "Registry": ("registry", ()),
     "EcrRegistry": ("ecr", ("pulumi_aws",)),
@@ -93,6 +94,7 @@ __all__ = [
     "SecurityConfig",
     "SecurityStack",
     "TlsConfig",
+    "VaultAccess",
     "__version__",
     "parse_config",
 ]
@@ -133,3 +135,4 @@ if TYPE_CHECKING:
     from .platform import Platform
     from .registry import Registry
     from .security import SecurityConfig, SecurityStack
+    from .vault import VaultAccess

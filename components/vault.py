@@ -121,20 +121,12 @@ def service_policy(namespace: str, service: str) -> str:
 
 
 CONFIGURATOR_POLICY = """\
-# Manage the services' policies and roles (svc-*), never its own.
+# Manage the services' policies and roles (svc-*): nothing else, least of all itself.
 path "sys/policies/acl/svc-*" { capabilities = ["create", "read", "update", "delete", "list"] }
 path "auth/kubernetes/role/svc-*" {
   capabilities = ["create", "read", "update", "delete", "list"]
   denied_parameters = { "bound_service_account_namespaces" = ["vault"] }
 }
-# Keep the auth method and the KV engine in place.
-path "sys/auth" { capabilities = ["read"] }
-path "sys/auth/kubernetes" { capabilities = ["create", "update", "sudo"] }
-path "auth/kubernetes/config" { capabilities = ["create", "read", "update"] }
-path "sys/mounts" { capabilities = ["read"] }
-path "sys/mounts/secret" { capabilities = ["create", "update"] }
-path "sys/policies/acl/platform-configurator" { capabilities = ["create", "update"] }
-path "auth/kubernetes/role/platform-configurator" { capabilities = ["create", "update"] }
 # Seed values that do not exist yet (check-and-set 0): never read or overwrite one.
 path "secret/data/*" { capabilities = ["create"] }
 """
@@ -147,32 +139,45 @@ _WAIT = (
 _LOGIN = f'export VAULT_TOKEN="$(vault write -field=token auth/kubernetes/login role={CONFIGURATOR_ROLE} jwt=@{TOKEN_PATH})"\n'
 
 
+INIT_SCRIPT = (
+    "set -eu\n"
+    + _WAIT
+    + "if vault status -format=json | grep -q '\"initialized\": false'; then\n"
+    "  vault operator init -format=json -recovery-shares=5 -recovery-threshold=3 > /work/init.json\n"
+    "fi\n"
+)
+"""aws, first step: initialise Vault if it is not (auto-unseal: recovery keys and a root token)."""
+
+
 def bootstrap_script(mode: Literal["dev", "ha"]) -> str:
-    """The bootstrap Job's script (idempotent: every step checks or overwrites)."""
-    if mode == "dev":
-        sign_in = 'export VAULT_TOKEN="root"  # dev mode: the chart\'s dev root token\n'
-    else:
-        sign_in = (
-            "if vault status -format=json | grep -q '\"initialized\": false'; then\n"
-            "  vault operator init -format=json -recovery-shares=5 -recovery-threshold=3 > /work/init.json\n"
-            "  export VAULT_TOKEN=\"$(sed -n 's/^ *\"root_token\": \"\\(.*\\)\",*$/\\1/p' /work/init.json)\"\n"
-            "  until vault status >/dev/null 2>&1; do sleep 2; done  # KMS unseals it\n"
-            "  initialised=1\n"
-            "else\n"
-            f"  {_LOGIN}"
-            "fi\n"
-        )
-    return (
-        "set -eu\n"
-        + _WAIT
-        + sign_in
-        + "vault auth list -format=json | grep -q '\"kubernetes/\"' || vault auth enable kubernetes\n"
+    """The bootstrap Job's configuration step (idempotent). The privileged steps (auth method,
+    KV engine, the configurator's own policy and role) run only with a root token: always in
+    dev mode; on aws only while the root token of the initialisation is still valid — it is
+    revoked as soon as they succeed (a failed attempt keeps it for the Job's retry). Later
+    runs check that the configurator signs in; changing its policy afterwards takes a root
+    token generated with the recovery keys (`vault operator generate-root`)."""
+    privileged = (
+        "vault auth list -format=json | grep -q '\"kubernetes/\"' || vault auth enable kubernetes\n"
         'vault write auth/kubernetes/config kubernetes_host="https://${KUBERNETES_SERVICE_HOST}:${KUBERNETES_SERVICE_PORT}"\n'
         "vault secrets list -format=json | grep -q '\"secret/\"' || vault secrets enable -path=secret -version=2 kv\n"
         f"vault policy write {CONFIGURATOR_ROLE} - <<'POLICY'\n{CONFIGURATOR_POLICY}POLICY\n"
         f"vault write auth/kubernetes/role/{CONFIGURATOR_ROLE} bound_service_account_names={CONFIGURATOR} "
         f"bound_service_account_namespaces={NAMESPACE} audience={AUDIENCE} token_policies={CONFIGURATOR_ROLE} token_ttl=15m\n"
-        + ('if [ -n "${initialised:-}" ]; then vault token revoke -self; fi  # no root token outlives the bootstrap\n' if mode == "ha" else "")
+    )
+    if mode == "dev":
+        return "set -eu\n" + _WAIT + 'export VAULT_TOKEN="root"  # dev mode: the chart\'s dev root token\n' + privileged
+    return (
+        "set -eu\n"
+        + _WAIT
+        + "until vault status >/dev/null 2>&1; do sleep 2; done  # initialised and unsealed (KMS)\n"
+        'if [ -n "${VAULT_ROOT_TOKEN:-}" ] && VAULT_TOKEN="$VAULT_ROOT_TOKEN" vault token lookup >/dev/null 2>&1; then\n'
+        '  export VAULT_TOKEN="$VAULT_ROOT_TOKEN"\n'
+        + "".join(f"  {line}\n" if line.startswith("vault") else f"{line}\n" for line in privileged.splitlines())
+        + "  vault token revoke -self  # no root token outlives the bootstrap\n"
+        "else\n"
+        f"  {_LOGIN}"
+        '  vault token lookup >/dev/null && echo "Vault is configured; the configurator signs in"\n'
+        "fi\n"
     )
 
 
@@ -209,8 +214,9 @@ def seed_env(secret_name: str, seeds: Mapping[str, Sequence[str]]) -> list[dict[
 
 def job_spec(script: str, access: VaultAccess, *, store_recovery_keys: bool = False, env: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """A configuration Job: the Vault CLI as `vault-configurator`, signing in with a token for the
-    `vault` audience; restricted Pod Security. `store_recovery_keys`: a second step keeps the
-    init output (recovery keys, without the root token) in `vault-recovery-keys`."""
+    `vault` audience; restricted Pod Security. `store_recovery_keys` (aws bootstrap): first
+    initialise Vault if it is not, then keep its recovery keys and root token in
+    `vault-recovery-keys`, then configure (the root token is revoked once that succeeds)."""
     security = {
         "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "runAsUser": 100, "runAsGroup": 1000,
         "capabilities": {"drop": ["ALL"]},
@@ -234,15 +240,17 @@ def job_spec(script: str, access: VaultAccess, *, store_recovery_keys: bool = Fa
         "restartPolicy": "Never",
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "volumes": volumes,
+        "containers": [vault],
     }
     if store_recovery_keys:
-        pod["initContainers"] = [vault]
-        pod["containers"] = [{
-            "name": "store-recovery-keys", "image": PYTHON_IMAGE, "command": ["python3", "-c", STORE_RECOVERY_KEYS],
-            "volumeMounts": [{"name": "work", "mountPath": "/work", "readOnly": True}], "resources": _JOB_RESOURCES, "securityContext": security,
-        }]
-    else:
-        pod["containers"] = [vault]
+        # Initialise, keep the keys where the operator (and this Job's retry) find them, then configure.
+        root = {"name": "VAULT_ROOT_TOKEN", "valueFrom": {"secretKeyRef": {"name": RECOVERY_SECRET, "key": "root-token", "optional": True}}}
+        vault["env"] = [*variables, root]
+        pod["initContainers"] = [
+            {**vault, "name": "initialise", "command": ["/bin/sh", "-c", INIT_SCRIPT], "env": variables},
+            {"name": "store-recovery-keys", "image": PYTHON_IMAGE, "command": ["python3", "-c", STORE_RECOVERY_KEYS],
+             "volumeMounts": [{"name": "work", "mountPath": "/work", "readOnly": True}], "resources": _JOB_RESOURCES, "securityContext": security},
+        ]
     return {
         "backoffLimit": 4,
         "activeDeadlineSeconds": 1500,
@@ -252,21 +260,36 @@ def job_spec(script: str, access: VaultAccess, *, store_recovery_keys: bool = Fa
 
 
 STORE_RECOVERY_KEYS = f"""\
-import json, os, ssl, urllib.request
+import json, os, ssl, time, urllib.error, urllib.request
 if not os.path.exists("/work/init.json"):
     raise SystemExit(print("Vault was initialised before: nothing to store") or 0)
 init = json.load(open("/work/init.json"))
-init.pop("root_token", None)  # revoked by the bootstrap; never kept
+root = init.pop("root_token")  # kept only until the configuration step revokes it
 sa = "/var/run/secrets/kubernetes.io/serviceaccount"
 secret = {{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
           "metadata": {{"name": "{RECOVERY_SECRET}", "namespace": "{NAMESPACE}"}},
-          "stringData": {{"recovery-keys.json": json.dumps(init, indent=2)}}}}
+          "stringData": {{"recovery-keys.json": json.dumps(init, indent=2), "root-token": root}}}}
 host = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
 request = urllib.request.Request(
     f"https://{{host[0]}}:{{host[1]}}/api/v1/namespaces/{NAMESPACE}/secrets", data=json.dumps(secret).encode(), method="POST",
     headers={{"Authorization": "Bearer " + open(sa + "/token").read(), "Content-Type": "application/json"}})
-urllib.request.urlopen(request, context=ssl.create_default_context(cafile=sa + "/ca.crt"))
-print("recovery keys stored in Secret {NAMESPACE}/{RECOVERY_SECRET}: move them to your password manager, then delete the Secret")
+for attempt in range(12):  # the keys exist only in this pod: retry the API for two minutes before giving up
+    try:
+        urllib.request.urlopen(request, context=ssl.create_default_context(cafile=sa + "/ca.crt"), timeout=10)
+        break
+    except urllib.error.HTTPError as error:
+        if error.code == 409:
+            break  # stored by an earlier attempt
+        print(f"storing the recovery keys failed ({{error.code}}), retrying", flush=True)
+    except OSError as error:
+        print(f"storing the recovery keys failed ({{error}}), retrying", flush=True)
+    time.sleep(10)
+else:
+    # Never into the log (it is shipped to Loki): Vault is initialised and still empty, so the
+    # way out is to start it over (README, Vault for apps).
+    raise SystemExit("could not store the recovery keys: delete Vault's pods and data volumes and run `pulumi up` again")
+print("recovery keys stored in Secret {NAMESPACE}/{RECOVERY_SECRET} (with the root token, revoked once configured):"
+      " move the keys to your password manager, then delete the Secret")
 """
 
 

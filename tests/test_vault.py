@@ -11,9 +11,12 @@ from components import MicroserviceConfig, MicroserviceStack
 from components.vault import (
     CONFIGURATOR_POLICY,
     DEV_ACCESS,
+    INIT_SCRIPT,
+    STORE_RECOVERY_KEYS,
     VaultAccess,
     VaultSecretConfig,
     bootstrap_script,
+    job_spec,
     role_name,
     role_script,
     secret_provider_class_spec,
@@ -130,14 +133,20 @@ def test_an_env_key_clashing_with_plain_env_is_refused():
 # --- the scripts ----------------------------------------------------------------------------
 
 
-def test_ha_bootstrap_initialises_once_keeps_no_root_token_and_later_signs_in_as_the_configurator():
+def test_ha_bootstrap_initialises_once_stores_the_keys_first_and_keeps_no_valid_root_token():
     script = bootstrap_script("ha")
+    spec = job_spec(script, VaultAccess(), store_recovery_keys=True)["template"]["spec"]
 
-    assert "vault operator init -format=json -recovery-shares=5 -recovery-threshold=3 > /work/init.json" in script
-    assert 'if [ -n "${initialised:-}" ]; then vault token revoke -self; fi' in script
-    assert "auth/kubernetes/login role=platform-configurator jwt=@/var/run/secrets/vault/token" in script
-    assert "bound_service_account_names=vault-configurator bound_service_account_namespaces=vault audience=vault" in script
-    assert "root" not in bootstrap_script("ha").split("init.json")[0]  # no dev token on aws
+    assert [c["name"] for c in spec["initContainers"]] == ["initialise", "store-recovery-keys"]  # keys are safe before anything else
+    assert "vault operator init -format=json -recovery-shares=5 -recovery-threshold=3 > /work/init.json" in INIT_SCRIPT
+    assert 'root = init.pop("root_token")' in STORE_RECOVERY_KEYS and "json.dumps(init" not in STORE_RECOVERY_KEYS.split("else:")[-1]
+    # The root token is used only while it is valid, for the privileged steps, and revoked after them.
+    privileged, signed_in = script.split("else\n")
+    assert "vault auth enable kubernetes" in privileged and "vault token revoke -self" in privileged
+    assert "vault auth enable" not in signed_in and "auth/kubernetes/login role=platform-configurator" in signed_in
+    [configure] = spec["containers"]
+    assert {"name": "VAULT_ROOT_TOKEN", "valueFrom": {"secretKeyRef": {"name": "vault-recovery-keys", "key": "root-token", "optional": True}}} in configure["env"]
+    assert spec["automountServiceAccountToken"] is True  # only the store step uses it (a Role allowing `create` on Secrets)
 
 
 def test_dev_bootstrap_uses_the_dev_root_token_and_never_initialises():
@@ -148,7 +157,8 @@ def test_dev_bootstrap_uses_the_dev_root_token_and_never_initialises():
 
 def test_the_configurator_cannot_widen_itself_or_bind_roles_in_vaults_namespace():
     assert 'path "sys/policies/acl/svc-*"' in CONFIGURATOR_POLICY
-    assert 'path "sys/policies/acl/*"' not in CONFIGURATOR_POLICY
+    assert 'path "sys/policies/acl/*"' not in CONFIGURATOR_POLICY and "platform-configurator" not in CONFIGURATOR_POLICY
+    assert "sys/auth" not in CONFIGURATOR_POLICY and "sys/mounts" not in CONFIGURATOR_POLICY
     assert 'denied_parameters = { "bound_service_account_namespaces" = ["vault"] }' in CONFIGURATOR_POLICY
     assert 'path "secret/data/*" { capabilities = ["create"] }' in CONFIGURATOR_POLICY  # seeds, never reads
 
@@ -181,8 +191,8 @@ def test_the_sample_backend_reads_its_signing_key_from_vault(stack, config, mode
     assert bootstrap.urn in role_job.dependencies  # the role is written by the configurator the bootstrap creates
     seeded = role_job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
     assert any(e["name"] == "SEED_APPS_BACKEND_SIGNING_SIGNING_KEY" for e in seeded)
-    stores = [c["name"] for c in bootstrap.inputs["spec"]["template"]["spec"]["containers"]]
-    assert stores == (["store-recovery-keys"] if mode == "ha" else ["configure"])
+    steps = [c["name"] for c in bootstrap.inputs["spec"]["template"]["spec"].get("initContainers") or []]
+    assert steps == (["initialise", "store-recovery-keys"] if mode == "ha" else [])
 
 
 def test_ha_vault_peers_join_each_other_and_the_csi_provider_trusts_vaults_ca():

@@ -18,7 +18,7 @@ PULUMI_CONFIG_PASSPHRASE ?= gitops-platform-local
 export PULUMI_CONFIG_PASSPHRASE
 endif
 
-.PHONY: help test lint lock up preview destroy render venv
+.PHONY: help test lint lock up preview destroy render verify venv
 
 help:
 	@echo "make up        pulumi up -s local with the policy pack (kind cluster + local registry; needs pulumi, docker, kind)"
@@ -26,6 +26,7 @@ help:
 	@echo "make lint      ruff and mypy --strict only"
 	@echo "make lock      rewrite requirements.lock from .venv (after a deliberate upgrade)"
 	@echo "make render    offline render of STACK (default local) into build/render-STACK"
+	@echo "make verify    check the live cluster of STACK (ARGS=--help lists the checks; ARGS=--json, --context NAME)"
 	@echo "make preview   pulumi preview -s STACK with the policy pack"
 	@echo "make destroy   pulumi destroy -s STACK"
 
@@ -42,12 +43,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 venv: $(VENV)/.installed
 
 test: $(VENV)/.installed
-	$(PY) -m ruff check components policies render program scripts tests bench examples
+	$(PY) -m ruff check components policies render verify program scripts tests bench examples
 	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
-	$(PY) -m ruff check components policies render program scripts tests bench examples
+	$(PY) -m ruff check components policies render verify program scripts tests bench examples
 	$(PY) -m mypy
 
 # Rewrites requirements.lock from what .venv holds: upgrade there first
@@ -59,6 +60,11 @@ lock: $(VENV)/.installed
 
 render: $(VENV)/.installed
 	$(PY) -m render $(STACK) --out build/render-$(STACK)
+
+# Read-only checks of the live cluster of STACK (its kubeconfig output, or ARGS=--context NAME).
+ARGS ?=
+verify: $(VENV)/.installed
+	$(PY) -m verify $(STACK) $(ARGS)
 
 define require_pulumi
 	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is required: https://www.pulumi.com/docs/install/" >&2; exit 1; }

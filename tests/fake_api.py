@@ -1,0 +1,112 @@
+"""A local HTTP server answering the Kubernetes API paths `make verify` reads, from objects given
+as dicts — the real Kubernetes client talks to it over HTTP, nothing is patched."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import yaml
+
+_PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+
+
+def _as_served(obj: Any, key: str = "") -> Any:
+    """`obj` as the API server returns it: resource quantities are strings (`1` -> "1")."""
+    if isinstance(obj, Mapping):
+        return {k: _as_served(v, k) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_as_served(v) for v in obj]
+    if key in ("cpu", "memory", "ephemeral-storage", "storage") and isinstance(obj, (int, float)):
+        return str(obj)
+    return obj
+
+
+class Cluster:
+    """The cluster's state: objects by API path."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.slices: dict[str, list[dict[str, Any]]] = {}  # namespace/service -> EndpointSlices
+
+    def workload(self, obj: Mapping[str, Any], ready: int | None = None) -> None:
+        kind, meta = obj["kind"], obj["metadata"]
+        body = _as_served(obj)
+        want = (body.get("spec") or {}).get("replicas", 1)
+        ready = want if ready is None else ready
+        if kind == "DaemonSet":
+            body["status"] = {"desiredNumberScheduled": 1, "numberReady": min(ready, 1), "currentNumberScheduled": 1, "numberMisscheduled": 0}
+        else:
+            body["status"] = {"replicas": want, "readyReplicas": ready}
+        self.objects[f"/apis/apps/v1/namespaces/{meta['namespace']}/{_PLURALS[kind]}/{meta['name']}"] = body
+
+    def crd(self, obj: Mapping[str, Any], established: bool = True) -> None:
+        body = json.loads(json.dumps(obj))
+        body["status"] = {"conditions": [{"type": "Established", "status": "True" if established else "False"}],
+                          "acceptedNames": {"kind": body["spec"]["names"]["kind"], "plural": body["spec"]["names"]["plural"]}, "storedVersions": []}
+        self.objects[f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{obj['metadata']['name']}"] = body
+
+    def endpoints(self, namespace: str, service: str, ready: bool = True) -> None:
+        self.slices[f"{namespace}/{service}"] = [{
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"name": f"{service}-abc", "namespace": namespace, "labels": {"kubernetes.io/service-name": service}},
+            "endpoints": [{"addresses": ["10.0.0.7"], "conditions": {"ready": ready}}],
+        }]
+
+
+def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # http.server calls it by this name
+            url = urlparse(self.path)
+            if url.path.rstrip("/") == "/version":
+                return self._send(200, {
+                    "major": "1", "minor": "33", "gitVersion": "v1.33.1", "gitCommit": "abc", "gitTreeState": "clean",
+                    "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64",
+                })
+            parts = url.path.split("/")
+            if url.path.startswith("/apis/discovery.k8s.io/v1/namespaces/") and parts[-1] == "endpointslices":
+                service = parse_qs(url.query).get("labelSelector", [""])[0].removeprefix("kubernetes.io/service-name=")
+                items = cluster.slices.get(f"{parts[5]}/{service}", [])
+                return self._send(200, {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList", "metadata": {}, "items": items})
+            if url.path in cluster.objects:
+                return self._send(200, cluster.objects[url.path])
+            return self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+
+    return Handler
+
+
+@contextmanager
+def serving(cluster: Cluster, directory: Path) -> Iterator[Path]:
+    """Serve `cluster` on a free local port; yields a kubeconfig file pointing at it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(cluster))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    kubeconfig = directory / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{server.server_address[1]}"}}],
+        "users": [{"name": "fake", "user": {"token": "t"}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+    }))
+    try:
+        yield kubeconfig
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,131 @@
+"""`make verify`: every check through the real Kubernetes client against a local API server,
+with cluster states built from the offline render's own objects (ready and broken variants)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from kubernetes import config
+
+from fake_api import Cluster, serving
+from verify.checks import crds_established, webhook_endpoints, workloads_ready
+from verify.cli import main
+from verify.expected import expected_from
+
+
+@pytest.fixture(scope="module")
+def local_objects(rendered):
+    _, _, stack = rendered("local")
+    return stack.objects
+
+
+@pytest.fixture(scope="module")
+def expected(local_objects):
+    return expected_from(local_objects)
+
+
+def healthy(objects, expected) -> Cluster:
+    """The local stack as it runs when everything works."""
+    cluster = Cluster()
+    wanted = set(expected.workloads)
+    for d in objects:
+        if (d.kind, d.namespace, d.name) in wanted:
+            cluster.workload(d.obj)
+        elif d.kind == "CustomResourceDefinition" and d.name in expected.crds:
+            cluster.crd(d.obj)
+    for _, namespace, service in expected.webhook_services:
+        cluster.endpoints(namespace, service)
+    return cluster
+
+
+def client_for(kubeconfig):
+    return config.new_client_from_config(config_file=str(kubeconfig))
+
+
+def test_the_render_says_what_to_look_for(expected):
+    assert ("Deployment", "istio-system", "istiod") in expected.workloads
+    assert ("DaemonSet", "kube-system", "istio-cni-node") in expected.workloads
+    assert "secretproviderclasses.secrets-store.csi.x-k8s.io" in expected.crds
+    assert any(service == "gatekeeper-webhook-service" for _, _, service in expected.webhook_services)
+
+
+def test_a_healthy_cluster_passes_every_check(local_objects, expected, tmp_path):
+    with serving(healthy(local_objects, expected), tmp_path) as kubeconfig:
+        api = client_for(kubeconfig)
+        results = [check(api, expected) for check in (workloads_ready, crds_established, webhook_endpoints)]
+
+    assert [r.failures for r in results] == [[], [], []]
+    assert all(r.checked > 0 for r in results)
+
+
+def test_a_deployment_below_its_replicas_and_a_missing_daemonset_fail(local_objects, expected, tmp_path):
+    cluster = healthy(local_objects, expected)
+    istiod = next(d for d in local_objects if d.kind == "Deployment" and d.name == "istiod")
+    cluster.workload(istiod.obj, ready=0)
+    del cluster.objects["/apis/apps/v1/namespaces/kube-system/daemonsets/istio-cni-node"]
+
+    with serving(cluster, tmp_path) as kubeconfig:
+        result = workloads_ready(client_for(kubeconfig), expected)
+
+    assert sorted(result.failures) == ["DaemonSet kube-system/istio-cni-node: not found", "Deployment istio-system/istiod: 0/1 replicas ready"]
+
+
+def test_a_crd_not_established_fails(local_objects, expected, tmp_path):
+    cluster = healthy(local_objects, expected)
+    crd = next(d for d in local_objects if d.kind == "CustomResourceDefinition" and d.name.startswith("secretproviderclasses."))
+    cluster.crd(crd.obj, established=False)
+
+    with serving(cluster, tmp_path) as kubeconfig:
+        result = crds_established(client_for(kubeconfig), expected)
+
+    assert result.failures == ["CRD secretproviderclasses.secrets-store.csi.x-k8s.io: not Established (False)"]
+
+
+def test_a_webhook_without_a_ready_endpoint_fails(local_objects, expected, tmp_path):
+    cluster = healthy(local_objects, expected)
+    cluster.endpoints("gatekeeper-system", "gatekeeper-webhook-service", ready=False)
+
+    with serving(cluster, tmp_path) as kubeconfig:
+        result = webhook_endpoints(client_for(kubeconfig), expected)
+
+    assert result.failures and all("gatekeeper-system/gatekeeper-webhook-service has no ready endpoint" in f for f in result.failures)
+
+
+def test_the_command_exits_0_or_1_and_speaks_json(local_objects, expected, tmp_path, capsys):
+    cluster = healthy(local_objects, expected)
+    with serving(cluster, tmp_path) as kubeconfig:
+        assert main(["local", "--kubeconfig", str(kubeconfig), "--json"], expected=expected) == 0
+        report = json.loads(capsys.readouterr().out)
+        cluster.endpoints("gatekeeper-system", "gatekeeper-webhook-service", ready=False)
+        assert main(["local", "--kubeconfig", str(kubeconfig)], expected=expected) == 1
+        text = capsys.readouterr().out
+
+    assert report["passed"] is True and [c["check"] for c in report["checks"]] == ["workloads-ready", "crds-established", "webhook-endpoints"]
+    assert "FAIL  webhook-endpoints" in text and "webhook-endpoints    FAIL" in text
+
+
+def test_against_nothing_it_fails_with_one_line_naming_where_it_looked(tmp_path, capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
+        f"clusters: [{{name: gone, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: gone, context: {cluster: gone, user: u}}]\n"
+    )
+
+    assert main(["local", "--kubeconfig", str(kubeconfig)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+
+    assert len(err) == 1 and f"no cluster answers at http://127.0.0.1:{port}" in err[0] and str(kubeconfig) in err[0]
+
+
+def test_help_documents_every_check(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+
+    assert all(name in out for name in ("workloads-ready", "crds-established", "webhook-endpoints"))

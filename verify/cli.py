@@ -1,0 +1,112 @@
+"""`python -m verify <stack>`: run every check against the stack's live cluster, print a line per
+check and a summary, exit 1 if any fails (2 if the cluster cannot be reached or the stack read)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from kubernetes import client, config
+
+from .checks import CHECKS, CheckResult, Expected
+
+_EPILOG = "checks, in order:\n" + "\n".join(f"  {name:<20} {doc}" for name, _, doc in CHECKS) + (
+    "\n\nThe cluster: the stack's `kubeconfig` output (`pulumi stack output kubeconfig --show-secrets`), "
+    "or --kubeconfig/--context. Exit codes: 0 all checks pass, 1 a check fails, 2 no cluster or no stack."
+)
+
+
+class Unreachable(Exception):
+    """The cluster cannot be reached with the chosen kubeconfig/context."""
+
+
+def api_client(stack: str, kubeconfig: Path | None, context: str | None) -> tuple[client.ApiClient, str]:
+    """A client for the cluster and a description of where it points (for messages)."""
+    if kubeconfig is None and context is None:
+        pulumi = shutil.which("pulumi")
+        if pulumi is None:
+            raise Unreachable(f"stack {stack}: its kubeconfig comes from `pulumi stack output kubeconfig`, and the Pulumi CLI is not installed; "
+                              "pass --context (or --kubeconfig) to use a kubeconfig of yours")
+        out = subprocess.run([pulumi, "stack", "output", "kubeconfig", "--show-secrets", "-s", stack], capture_output=True, text=True, check=False)
+        if out.returncode != 0 or not out.stdout.strip():
+            raise Unreachable(f"stack {stack}: no kubeconfig output ({out.stderr.strip() or 'empty'}); run `make up` first, or pass --context")
+        handle, name = tempfile.mkstemp(prefix="verify-", suffix=".kubeconfig")  # 0600: it holds credentials
+        with os.fdopen(handle, "w") as file:
+            file.write(out.stdout)
+        try:
+            return _connect(Path(name), None, described=f"stack {stack}'s kubeconfig output")
+        finally:
+            Path(name).unlink(missing_ok=True)  # the client holds what it needs in memory
+    return _connect(kubeconfig, context)
+
+
+def _connect(kubeconfig: Path | None, context: str | None, described: str | None = None) -> tuple[client.ApiClient, str]:
+    source = described or f"context {context or 'current'} of {kubeconfig or '~/.kube/config'}"
+    try:
+        api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
+    except (config.ConfigException, OSError) as error:
+        raise Unreachable(f"no usable kubeconfig ({source}): {error}") from None
+    where = f"{api.configuration.host} ({source})"
+    try:
+        client.VersionApi(api).get_code(_request_timeout=5)
+    except Exception as error:  # any failure to connect is the same answer for the user
+        raise Unreachable(f"no cluster answers at {where}: {type(error).__name__}") from None
+    return api, where
+
+
+def run_checks(api: client.ApiClient, expected: Expected, *, progress: bool = True) -> list[CheckResult]:
+    results = []
+    for name, check, _ in CHECKS:
+        result = check(api, expected)
+        results.append(result)
+        if progress:
+            print(f"{'PASS' if result.passed else 'FAIL'}  {name}: {result.checked} checked, {len(result.failures)} failing", flush=True)
+            for failure in result.failures:
+                print(f"        {failure}", flush=True)
+    return results
+
+
+def summary_table(results: Sequence[CheckResult]) -> str:
+    rows = [f"{'check':<20} {'result':<7} {'checked':>7} {'failing':>7}"]
+    rows += [f"{r.name:<20} {'pass' if r.passed else 'FAIL':<7} {r.checked:>7} {len(r.failures):>7}" for r in results]
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None, expected: Expected | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m verify", description="Check that a live cluster of a stack works (read-only).",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("stack", help="stack name (local or aws); what it deploys comes from the offline render of Pulumi.<stack>.yaml")
+    parser.add_argument("--kubeconfig", type=Path, help="kubeconfig file instead of the stack's output")
+    parser.add_argument("--context", help="kubeconfig context instead of the stack's output (with --kubeconfig or ~/.kube/config)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON (no progress lines)")
+    args = parser.parse_args(argv)
+    try:
+        api, where = api_client(args.stack, args.kubeconfig, args.context)
+    except Unreachable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if expected is None:
+        from .expected import expected_for
+
+        try:
+            expected = expected_for(args.stack)
+        except (RuntimeError, OSError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    if not args.json:
+        print(f"verifying stack {args.stack} on {where}", flush=True)
+    results = run_checks(api, expected, progress=not args.json)
+    if args.json:
+        print(json.dumps({"stack": args.stack, "cluster": where, "passed": all(r.passed for r in results), "checks": [r.as_dict() for r in results]}, indent=2))
+    else:
+        print(summary_table(results))
+    return 0 if all(r.passed for r in results) else 1

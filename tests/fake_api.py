@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 import yaml
 
@@ -34,6 +34,9 @@ class Cluster:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
         self.slices: dict[str, list[dict[str, Any]]] = {}  # namespace/service -> EndpointSlices
+        self.proxied: dict[str, Any] = {}  # "namespace/service-name/path" (service-name as in the proxy URL) -> JSON it answers
+        self.reports: list[dict[str, Any]] = []  # VulnerabilityReports
+        self.gatekeeper = True  # whether dry-run pod creations meet the platform's constraints
 
     def workload(self, obj: Mapping[str, Any], ready: int | None = None) -> None:
         kind, meta = obj["kind"], obj["metadata"]
@@ -60,6 +63,16 @@ class Cluster:
         }]
 
 
+def _admission(pod: Mapping[str, Any]) -> str | None:
+    """Gatekeeper's answer to a pod, as its webhook words it (None: admitted)."""
+    for c in pod["spec"]["containers"]:
+        if (c.get("securityContext") or {}).get("privileged"):
+            return f"[platform-privileged] Privileged container is not allowed: {c['name']}"
+        if str(c.get("image", "")).endswith(":latest"):
+            return f"[platform-disallowedtags] container <{c['name']}> uses a disallowed tag <{c['image']}>"
+    return None
+
+
 def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -75,6 +88,7 @@ def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # http.server calls it by this name
             url = urlparse(self.path)
+            url = url._replace(path=unquote(url.path))
             if url.path.rstrip("/") == "/version":
                 return self._send(200, {
                     "major": "1", "minor": "33", "gitVersion": "v1.33.1", "gitCommit": "abc", "gitTreeState": "clean",
@@ -85,9 +99,28 @@ def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
                 service = parse_qs(url.query).get("labelSelector", [""])[0].removeprefix("kubernetes.io/service-name=")
                 items = cluster.slices.get(f"{parts[5]}/{service}", [])
                 return self._send(200, {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList", "metadata": {}, "items": items})
+            if url.path == "/apis/aquasecurity.github.io/v1alpha1/vulnerabilityreports":
+                return self._send(200, {"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReportList", "metadata": {}, "items": cluster.reports})
+            if "/proxy/" in url.path and url.path.startswith("/api/v1/namespaces/"):
+                namespace, service, path = parts[4], parts[6], url.path.split("/proxy/", 1)[1]
+                key = f"{namespace}/{service}/{path}"
+                if key in cluster.proxied:
+                    return self._send(200, cluster.proxied[key])
+                return self._send(503, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "no endpoints available", "code": 503})
             if url.path in cluster.objects:
                 return self._send(200, cluster.objects[url.path])
             return self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+
+        def do_POST(self) -> None:  # http.server calls it by this name
+            url = urlparse(self.path)
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            if url.path.endswith("/pods") and parse_qs(url.query).get("dryRun") == ["All"]:
+                denied = _admission(body) if cluster.gatekeeper else None
+                if denied:
+                    message = f'admission webhook "validation.gatekeeper.sh" denied the request: {denied}'
+                    return self._send(403, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": "Forbidden", "code": 403})
+                return self._send(201, body)
+            return self._send(405, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "only dry runs here", "code": 405})
 
     return Handler
 

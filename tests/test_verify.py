@@ -10,7 +10,16 @@ import pytest
 from kubernetes import config
 
 from fake_api import Cluster, serving
-from verify.checks import crds_established, webhook_endpoints, workloads_ready
+from verify.checks import (
+    CHECKS,
+    crds_established,
+    policy_denies,
+    prometheus_targets,
+    trivy_reports,
+    vault_unsealed,
+    webhook_endpoints,
+    workloads_ready,
+)
 from verify.cli import main
 from verify.expected import expected_from
 
@@ -37,6 +46,11 @@ def healthy(objects, expected) -> Cluster:
             cluster.crd(d.obj)
     for _, namespace, service in expected.webhook_services:
         cluster.endpoints(namespace, service)
+    cluster.proxied["monitoring/kps-prometheus:9090/api/v1/targets"] = {"status": "success", "data": {"activeTargets": [
+        {"scrapePool": "serviceMonitor/monitoring/istiod/0", "health": "up", "labels": {"namespace": "istio-system", "pod": "istiod-1"}},
+    ]}}
+    cluster.proxied["vault/vault:8200/v1/sys/seal-status"] = {"initialized": True, "sealed": False, "type": "shamir"}
+    cluster.reports = [{"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReport", "metadata": {"name": "r", "namespace": "apps"}}]
     return cluster
 
 
@@ -54,9 +68,9 @@ def test_the_render_says_what_to_look_for(expected):
 def test_a_healthy_cluster_passes_every_check(local_objects, expected, tmp_path):
     with serving(healthy(local_objects, expected), tmp_path) as kubeconfig:
         api = client_for(kubeconfig)
-        results = [check(api, expected) for check in (workloads_ready, crds_established, webhook_endpoints)]
+        results = [check(api, expected) for _, check, _ in CHECKS]
 
-    assert [r.failures for r in results] == [[], [], []]
+    assert [r.failures for r in results] == [[]] * len(CHECKS)
     assert all(r.checked > 0 for r in results)
 
 
@@ -102,7 +116,7 @@ def test_the_command_exits_0_or_1_and_speaks_json(local_objects, expected, tmp_p
         assert main(["local", "--kubeconfig", str(kubeconfig)], expected=expected) == 1
         text = capsys.readouterr().out
 
-    assert report["passed"] is True and [c["check"] for c in report["checks"]] == ["workloads-ready", "crds-established", "webhook-endpoints"]
+    assert report["passed"] is True and [c["check"] for c in report["checks"]] == [name for name, _, _ in CHECKS]
     assert "FAIL  webhook-endpoints" in text and "webhook-endpoints    FAIL" in text
 
 
@@ -128,4 +142,42 @@ def test_help_documents_every_check(capsys):
         main(["--help"])
     out = capsys.readouterr().out
 
-    assert all(name in out for name in ("workloads-ready", "crds-established", "webhook-endpoints"))
+    assert all(name in out for name, _, _ in CHECKS)
+
+
+def test_gatekeeper_that_admits_everything_fails_and_the_messages_name_the_constraints(local_objects, expected, tmp_path):
+    cluster = healthy(local_objects, expected)
+    with serving(cluster, tmp_path) as kubeconfig:
+        api = client_for(kubeconfig)
+        enforced = policy_denies(api, expected)
+        cluster.gatekeeper = False
+        open_door = policy_denies(api, expected)
+
+    assert enforced.failures == [] and enforced.checked == 3
+    assert open_door.failures == ["verify-privileged: a privileged pod was admitted in apps", "verify-latest: a latest pod was admitted in apps"]
+
+
+def test_a_down_target_an_unreadable_prometheus_a_sealed_vault_and_no_reports_fail(local_objects, expected, tmp_path):
+    cluster = healthy(local_objects, expected)
+    cluster.proxied["monitoring/kps-prometheus:9090/api/v1/targets"]["data"]["activeTargets"].append(
+        {"scrapePool": "podMonitor/monitoring/envoy-stats/0", "health": "down", "labels": {"namespace": "apps", "pod": "backend-1"}, "lastError": "connection refused"}
+    )
+    cluster.proxied["vault/vault:8200/v1/sys/seal-status"] = {"initialized": True, "sealed": True}
+    cluster.reports = []
+
+    with serving(cluster, tmp_path) as kubeconfig:
+        api = client_for(kubeconfig)
+        targets, vault, trivy = prometheus_targets(api, expected), vault_unsealed(api, expected), trivy_reports(api, expected)
+        del cluster.proxied["monitoring/kps-prometheus:9090/api/v1/targets"]
+        unreadable = prometheus_targets(api, expected)
+
+    assert targets.failures == ["podMonitor/monitoring/envoy-stats/0: apps/backend-1 is down (connection refused)"]
+    assert vault.failures == ["Vault vault/vault: sealed"]
+    assert trivy.failures and "no VulnerabilityReport yet" in trivy.failures[0]
+    assert unreadable.failures and "its targets could not be read" in unreadable.failures[0]
+
+
+def test_on_aws_vault_is_read_over_https(rendered):
+    _, _, stack = rendered("aws")
+
+    assert expected_from(stack.objects).vault == ("vault", "vault", 8200, True)

@@ -8,10 +8,18 @@ looks at is as the platform needs it, and names each object that is not.
 - `crds-established`: every CustomResourceDefinition the platform installs is `Established`.
 - `webhook-endpoints`: every admission webhook's Service has at least one ready endpoint (a
   webhook without one fails closed or is silently skipped, depending on its failure policy).
+- `policy-denies`: server-side dry runs in an app namespace: a privileged pod and a `:latest`
+  image are denied by Gatekeeper naming the constraint, and a compliant pod is admitted.
+  Dry runs create nothing.
+- `prometheus-targets`: Prometheus (through the API server's service proxy) reports no
+  scrape target down.
+- `vault-unsealed`: Vault reports itself initialised and unsealed.
+- `trivy-reports`: Trivy has produced at least one VulnerabilityReport.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +38,15 @@ class Expected:
     """Names of the CustomResourceDefinitions."""
     webhook_services: Sequence[tuple[str, str, str]] = ()
     """(webhook configuration, namespace, Service name) of every admission webhook backed by a Service."""
+    app_namespace: str | None = None
+    """An app namespace (sidecar injection on) for the policy dry runs; None: no Gatekeeper checks."""
+    compliant_image: str = "docker.io/istio/proxyv2:1.30.3"
+    """An image from an allowed registry, pinned (dry runs pull nothing)."""
+    prometheus: tuple[str, str, int] | None = None
+    """(namespace, Service, port) of Prometheus."""
+    vault: tuple[str, str, int, bool] | None = None
+    """(namespace, Service, port, TLS) of Vault."""
+    trivy: bool = False
 
 
 @dataclass
@@ -113,9 +130,132 @@ def webhook_endpoints(api: client.ApiClient, expected: Expected) -> CheckResult:
     return result
 
 
+
+
+def _pod(name: str, image: str, *, privileged: bool = False) -> dict[str, Any]:
+    """A pod that passes every platform constraint (unless made privileged or given a bad image)."""
+    security: dict[str, Any] = {
+        "allowPrivilegeEscalation": privileged, "privileged": privileged, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+        "runAsUser": 1337, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "verify", "version": "1", "environment": "verify"},
+                     "annotations": {"sidecar.istio.io/inject": "false"}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "probe", "image": image, "command": ["sleep", "1"], "securityContext": security,
+                            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}}}],
+        },
+    }
+
+
+def policy_denies(api: client.ApiClient, expected: Expected) -> CheckResult:
+    result = CheckResult("policy-denies", "Gatekeeper denies a privileged pod and a :latest image, and admits a compliant pod (dry runs)")
+    if expected.app_namespace is None:
+        return result
+    core, ns = client.CoreV1Api(api), expected.app_namespace
+    repository = expected.compliant_image.rsplit(":", 1)[0]
+    cases = [
+        ("verify-privileged", _pod("verify-privileged", expected.compliant_image, privileged=True), "privileged"),
+        ("verify-latest", _pod("verify-latest", f"{repository}:latest"), "latest"),
+        ("verify-compliant", _pod("verify-compliant", expected.compliant_image), None),
+    ]
+    for name, body, denied_for in cases:
+        result.checked += 1
+        try:
+            core.create_namespaced_pod(ns, body, dry_run="All")
+            if denied_for is not None:
+                result.failures.append(f"{name}: a {denied_for} pod was admitted in {ns}")
+        except ApiException as error:
+            message = _message(error)
+            if denied_for is None:
+                result.failures.append(f"{name}: a compliant pod was refused in {ns}: {message}")
+            elif "gatekeeper" not in message.lower() or "platform-" not in message:
+                result.failures.append(f"{name}: refused, but not by a platform constraint of Gatekeeper: {message}")
+    return result
+
+
+def _message(error: ApiException) -> str:
+    try:
+        return str(json.loads(error.body or "{}").get("message") or error.reason)
+    except ValueError:
+        return str(error.body or error.reason)
+
+
+def _reason(error: Exception) -> str:
+    """One line for a failed read: the API's status and message, or the parse error."""
+    if isinstance(error, ApiException):
+        return f"HTTP {error.status}: {_message(error)}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _proxy(api: client.ApiClient, namespace: str, service: str, port: int, path: str, tls: bool = False) -> Any:
+    """GET `path` of a Service through the API server's service proxy, as JSON."""
+    name = f"{'https:' if tls else ''}{service}:{port}"
+    text = client.CoreV1Api(api).connect_get_namespaced_service_proxy_with_path(name, namespace, path, _preload_content=False)
+    return json.loads(text.data)
+
+
+def prometheus_targets(api: client.ApiClient, expected: Expected) -> CheckResult:
+    result = CheckResult("prometheus-targets", "Prometheus reports no scrape target down")
+    if expected.prometheus is None:
+        return result
+    namespace, service, port = expected.prometheus
+    try:
+        targets = _proxy(api, namespace, service, port, "api/v1/targets")["data"]["activeTargets"]
+    except (ApiException, KeyError, ValueError) as error:
+        result.checked += 1
+        result.failures.append(f"Prometheus {namespace}/{service}: its targets could not be read ({_reason(error)})")
+        return result
+    for target in targets:
+        result.checked += 1
+        if target.get("health") != "up":
+            labels = target.get("labels") or {}
+            result.failures.append(
+                f"{target.get('scrapePool')}: {labels.get('namespace', '')}/{labels.get('pod') or labels.get('instance', '')} "
+                f"is {target.get('health')} ({target.get('lastError') or 'no error reported'})"
+            )
+    return result
+
+
+def vault_unsealed(api: client.ApiClient, expected: Expected) -> CheckResult:
+    result = CheckResult("vault-unsealed", "Vault is initialised and unsealed")
+    if expected.vault is None:
+        return result
+    namespace, service, port, tls = expected.vault
+    result.checked += 1
+    try:
+        status = _proxy(api, namespace, service, port, "v1/sys/seal-status", tls=tls)
+    except (ApiException, ValueError) as error:
+        result.failures.append(f"Vault {namespace}/{service}: its seal status could not be read ({_reason(error)})")
+        return result
+    if not status.get("initialized"):
+        result.failures.append(f"Vault {namespace}/{service}: not initialised (the bootstrap Job initialises it: kubectl -n vault logs job/vault-bootstrap)")
+    elif status.get("sealed"):
+        result.failures.append(f"Vault {namespace}/{service}: sealed")
+    return result
+
+
+def trivy_reports(api: client.ApiClient, expected: Expected) -> CheckResult:
+    result = CheckResult("trivy-reports", "Trivy has produced at least one VulnerabilityReport")
+    if not expected.trivy:
+        return result
+    result.checked += 1
+    reports = client.CustomObjectsApi(api).list_cluster_custom_object("aquasecurity.github.io", "v1alpha1", "vulnerabilityreports", limit=1)
+    if not reports.get("items"):
+        result.failures.append("no VulnerabilityReport yet: Trivy scans each workload's images after it starts (kubectl -n trivy-system logs deploy/trivy-operator)")
+    return result
+
+
 CHECKS: Sequence[tuple[str, Callable[[client.ApiClient, Expected], CheckResult], str]] = (
     ("workloads-ready", workloads_ready, "every Deployment, StatefulSet and DaemonSet of the stack is ready at its desired replicas"),
     ("crds-established", crds_established, "every CRD the platform installs is Established"),
     ("webhook-endpoints", webhook_endpoints, "every admission webhook's Service has a ready endpoint"),
+    ("policy-denies", policy_denies, "dry runs: a privileged pod and a :latest image are denied by Gatekeeper, a compliant pod is admitted"),
+    ("prometheus-targets", prometheus_targets, "Prometheus reports no scrape target down"),
+    ("vault-unsealed", vault_unsealed, "Vault is initialised and unsealed"),
+    ("trivy-reports", trivy_reports, "Trivy has produced at least one VulnerabilityReport"),
 )
 """(name, check, what it proves), in the order they run."""

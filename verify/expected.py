@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +25,17 @@ def expected_from(objects: Sequence[Deployed]) -> Expected:
                 service = (webhook.get("clientConfig") or {}).get("service")
                 if service:
                     services.append((d.name, str(service.get("namespace")), str(service.get("name"))))
-    return Expected(workloads=workloads, crds=crds, webhook_services=sorted(set(services)))
+    names = {(d.kind, d.namespace, d.name) for d in live}
+    injected = sorted(d.name for d in live if d.kind == "Namespace" and ((d.obj.get("metadata") or {}).get("labels") or {}).get("istio-injection") == "enabled")
+    gatekeeper = any(d.kind == "ConstraintTemplate" for d in live)
+    vault_tls = any(d.kind == "ConfigMap" and d.namespace == "vault" and "tls_cert_file" in json.dumps(d.obj.get("data") or {}) for d in live)
+    return Expected(
+        workloads=workloads, crds=crds, webhook_services=sorted(set(services)),
+        app_namespace=injected[0] if injected and gatekeeper else None,
+        prometheus=("monitoring", "kps-prometheus", 9090) if ("Service", "monitoring", "kps-prometheus") in names else None,
+        vault=("vault", "vault", 8200, vault_tls) if ("StatefulSet", "vault", "vault") in names else None,
+        trivy=("Deployment", "trivy-system", "trivy-operator") in names,
+    )
 
 
 def expected_for(stack: str, config_file: Path | None = None) -> Expected:

@@ -104,8 +104,8 @@ def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
             if "/proxy/" in url.path and url.path.startswith("/api/v1/namespaces/"):
                 namespace, service, path = parts[4], parts[6], url.path.split("/proxy/", 1)[1]
                 key = f"{namespace}/{service}/{path}"
-                if key in cluster.proxied:
-                    return self._send(200, cluster.proxied[key])
+                if key in cluster.proxied or key.rstrip("/") in cluster.proxied:
+                    return self._send(200, cluster.proxied.get(key, cluster.proxied.get(key.rstrip("/"))))
                 return self._send(503, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "no endpoints available", "code": 503})
             if url.path in cluster.objects:
                 return self._send(200, cluster.objects[url.path])

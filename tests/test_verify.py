@@ -14,8 +14,10 @@ from verify.checks import (
     CHECKS,
     crds_established,
     policy_denies,
+    prometheus_rules,
     prometheus_targets,
     trivy_reports,
+    ui_health,
     vault_unsealed,
     webhook_endpoints,
     workloads_ready,
@@ -51,6 +53,9 @@ def healthy(objects, expected) -> Cluster:
     ]}}
     cluster.proxied["vault/vault:8200/v1/sys/seal-status"] = {"initialized": True, "sealed": False, "type": "shamir"}
     cluster.reports = [{"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReport", "metadata": {"name": "r", "namespace": "apps"}}]
+    for _, namespace, service, port, path in expected.ui:
+        cluster.proxied[f"{namespace}/{service}:{port}/{path}"] = {"status": "ok"}
+    cluster.proxied["monitoring/kps-prometheus:9090/api/v1/rules"] = {"status": "success", "data": {"groups": [{"name": g} for g in expected.rule_groups]}}
     return cluster
 
 
@@ -181,3 +186,18 @@ def test_on_aws_vault_is_read_over_https(rendered):
     _, _, stack = rendered("aws")
 
     assert expected_from(stack.objects).vault == ("vault", "vault", 8200, True)
+
+
+def test_a_ui_that_does_not_answer_and_a_rule_group_not_loaded_fail(local_objects, expected, tmp_path):
+    cluster = healthy(local_objects, expected)
+    del cluster.proxied["istio-system/kiali:20001/kiali/healthz"]
+    groups = cluster.proxied["monitoring/kps-prometheus:9090/api/v1/rules"]["data"]["groups"]
+    missing = groups.pop()["name"]
+
+    with serving(cluster, tmp_path) as kubeconfig:
+        api = client_for(kubeconfig)
+        ui, rules = ui_health(api, expected), prometheus_rules(api, expected)
+
+    assert [f.split(":")[0] for f in ui.failures] == ["Kiali (istio-system/kiali"] and "HTTP 503" in ui.failures[0]
+    assert rules.failures == [f"rule group {missing}: not loaded (the operator has not picked up its PrometheusRule: check its labels and the operator's log)"]
+    assert {what for what, *_ in expected.ui} == {"Grafana", "Loki", "Jaeger", "Kiali", "Argo CD"}

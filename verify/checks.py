@@ -15,6 +15,9 @@ looks at is as the platform needs it, and names each object that is not.
   scrape target down.
 - `vault-unsealed`: Vault reports itself initialised and unsealed.
 - `trivy-reports`: Trivy has produced at least one VulnerabilityReport.
+- `ui-health`: Grafana, Loki, Jaeger, Kiali and Argo CD (those the stack installs) answer
+  their health endpoints (their readiness probes' paths) through the service proxy.
+- `prometheus-rules`: every PrometheusRule group the stack deploys is loaded by Prometheus.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ class Expected:
     vault: tuple[str, str, int, bool] | None = None
     """(namespace, Service, port, TLS) of Vault."""
     trivy: bool = False
+    ui: Sequence[tuple[str, str, str, int, str]] = ()
+    """(what, namespace, Service, port, health path) of each UI the stack installs."""
+    rule_groups: Sequence[str] = ()
+    """Names of the rule groups of every PrometheusRule the stack deploys."""
 
 
 @dataclass
@@ -249,6 +256,36 @@ def trivy_reports(api: client.ApiClient, expected: Expected) -> CheckResult:
     return result
 
 
+def ui_health(api: client.ApiClient, expected: Expected) -> CheckResult:
+    result = CheckResult("ui-health", "every UI the stack installs answers its health endpoint")
+    core = client.CoreV1Api(api)
+    for what, namespace, service, port, path in expected.ui:
+        result.checked += 1
+        try:
+            core.connect_get_namespaced_service_proxy_with_path(f"{service}:{port}", namespace, path, _preload_content=False)
+        except ApiException as error:
+            result.failures.append(f"{what} ({namespace}/{service}:{port}/{path}): {_reason(error)}")
+    return result
+
+
+def prometheus_rules(api: client.ApiClient, expected: Expected) -> CheckResult:
+    result = CheckResult("prometheus-rules", "Prometheus has loaded every rule group the stack deploys")
+    if expected.prometheus is None or not expected.rule_groups:
+        return result
+    namespace, service, port = expected.prometheus
+    try:
+        groups = {g.get("name") for g in _proxy(api, namespace, service, port, "api/v1/rules")["data"]["groups"]}
+    except (ApiException, KeyError, ValueError) as error:
+        result.checked += 1
+        result.failures.append(f"Prometheus {namespace}/{service}: its rules could not be read ({_reason(error)})")
+        return result
+    for name in expected.rule_groups:
+        result.checked += 1
+        if name not in groups:
+            result.failures.append(f"rule group {name}: not loaded (the operator has not picked up its PrometheusRule: check its labels and the operator's log)")
+    return result
+
+
 CHECKS: Sequence[tuple[str, Callable[[client.ApiClient, Expected], CheckResult], str]] = (
     ("workloads-ready", workloads_ready, "every Deployment, StatefulSet and DaemonSet of the stack is ready at its desired replicas"),
     ("crds-established", crds_established, "every CRD the platform installs is Established"),
@@ -257,5 +294,7 @@ CHECKS: Sequence[tuple[str, Callable[[client.ApiClient, Expected], CheckResult],
     ("prometheus-targets", prometheus_targets, "Prometheus reports no scrape target down"),
     ("vault-unsealed", vault_unsealed, "Vault is initialised and unsealed"),
     ("trivy-reports", trivy_reports, "Trivy has produced at least one VulnerabilityReport"),
+    ("ui-health", ui_health, "Grafana, Loki, Jaeger, Kiali and Argo CD (where installed) answer their health endpoints"),
+    ("prometheus-rules", prometheus_rules, "Prometheus has loaded every rule group of the stack's PrometheusRules"),
 )
 """(name, check, what it proves), in the order they run."""

@@ -14,6 +14,17 @@ _LIVE = ("program", "chart", "release", "crds", "config-group")
 """Origins of objects that exist once the stack is up (hooks and dropped hooks do not stay)."""
 
 
+_UIS = (
+    # (what, namespace, Service, port, health path): each UI's readiness probe path behind its Service.
+    ("Grafana", "monitoring", "kps-grafana", 80, "api/health"),
+    ("Loki", "monitoring", "loki", 3100, "ready"),
+    ("Loki", "monitoring", "loki-read", 3100, "ready"),
+    ("Jaeger", "monitoring", "jaeger", 16686, ""),
+    ("Kiali", "istio-system", "kiali", 20001, "kiali/healthz"),
+    ("Argo CD", "argocd", "argocd-server", 80, "healthz"),
+)
+
+
 def expected_from(objects: Sequence[Deployed]) -> Expected:
     live = [d for d in objects if d.origin in _LIVE]
     workloads = sorted({(d.kind, d.namespace, d.name) for d in live if d.kind in ("Deployment", "StatefulSet", "DaemonSet")})
@@ -35,6 +46,8 @@ def expected_from(objects: Sequence[Deployed]) -> Expected:
         prometheus=("monitoring", "kps-prometheus", 9090) if ("Service", "monitoring", "kps-prometheus") in names else None,
         vault=("vault", "vault", 8200, vault_tls) if ("StatefulSet", "vault", "vault") in names else None,
         trivy=("Deployment", "trivy-system", "trivy-operator") in names,
+        ui=[ui for ui in _UIS if ("Service", ui[1], ui[2]) in names],
+        rule_groups=sorted({str(g.get("name")) for d in live if d.kind == "PrometheusRule" for g in (d.obj.get("spec") or {}).get("groups") or []}),
     )
 
 

@@ -37,6 +37,8 @@ class Cluster:
         self.proxied: dict[str, Any] = {}  # "namespace/service-name/path" (service-name as in the proxy URL) -> JSON it answers
         self.reports: list[dict[str, Any]] = []  # VulnerabilityReports
         self.gatekeeper = True  # whether dry-run pod creations meet the platform's constraints
+        self.pods: list[dict[str, Any]] = []  # running pods (for the footprint)
+        self.pod_metrics: list[dict[str, Any]] | None = []  # metrics-server's PodMetrics; None: not installed
 
     def workload(self, obj: Mapping[str, Any], ready: int | None = None) -> None:
         kind, meta = obj["kind"], obj["metadata"]
@@ -99,6 +101,10 @@ def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
                 service = parse_qs(url.query).get("labelSelector", [""])[0].removeprefix("kubernetes.io/service-name=")
                 items = cluster.slices.get(f"{parts[5]}/{service}", [])
                 return self._send(200, {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList", "metadata": {}, "items": items})
+            if url.path == "/api/v1/pods":
+                return self._send(200, {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": cluster.pods})
+            if url.path == "/apis/metrics.k8s.io/v1beta1/pods" and cluster.pod_metrics is not None:
+                return self._send(200, {"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetricsList", "metadata": {}, "items": cluster.pod_metrics})
             if url.path == "/apis/aquasecurity.github.io/v1alpha1/vulnerabilityreports":
                 return self._send(200, {"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReportList", "metadata": {}, "items": cluster.reports})
             if "/proxy/" in url.path and url.path.startswith("/api/v1/namespaces/"):

@@ -201,3 +201,33 @@ def test_a_ui_that_does_not_answer_and_a_rule_group_not_loaded_fail(local_object
     assert [f.split(":")[0] for f in ui.failures] == ["Kiali (istio-system/kiali"] and "HTTP 503" in ui.failures[0]
     assert rules.failures == [f"rule group {missing}: not loaded (the operator has not picked up its PrometheusRule: check its labels and the operator's log)"]
     assert {what for what, *_ in expected.ui} == {"Grafana", "Loki", "Jaeger", "Kiali", "Argo CD"}
+
+
+def test_the_footprint_sets_what_runs_beside_the_estimate(local_objects, expected, tmp_path):
+    from verify.checks import Expected, footprint_line, measure_footprint
+
+    cluster = healthy(local_objects, expected)
+    cluster.pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "apps"}, "status": {"phase": "Running"},
+                     "spec": {"containers": [{"name": "c", "image": "x:1", "resources": {"requests": {"cpu": "250m", "memory": "128Mi"}}}]}}
+                    for i in range(2)]
+    cluster.pod_metrics = [{"metadata": {"name": "p0", "namespace": "apps"}, "containers": [{"name": "c", "usage": {"cpu": "12500000n", "memory": "64Mi"}}]}]
+    with_estimate = Expected(estimate=(1580, 4024))
+
+    with serving(cluster, tmp_path) as kubeconfig:
+        api = client_for(kubeconfig)
+        report = measure_footprint(api, with_estimate)
+        cluster.pod_metrics = None
+        without_metrics = measure_footprint(api, with_estimate)
+
+    assert report == {"scheduled": {"cpu_millicores": 500, "memory_mib": 256}, "estimate": {"cpu_millicores": 1580, "memory_mib": 4024},
+                      "used": {"cpu_millicores": 12, "memory_mib": 64}}
+    assert "500m CPU / 256 MiB requested by running pods (render's estimate 1580m / 4024 MiB); in use 12m / 64 MiB" in footprint_line(report)
+    assert without_metrics["used"] is None and "HTTP 404" in footprint_line(without_metrics)
+
+
+def test_the_estimate_is_the_renders_footprint(rendered):
+    from verify.expected import expected_for
+
+    _, data, _ = rendered("local")
+
+    assert expected_for("local").estimate == (data["footprint"]["cpu_millicores"], data["footprint"]["memory_mib"])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kubernetes import client, config
 
-from .checks import CHECKS, CheckResult, Expected
+from .checks import CHECKS, CheckResult, Expected, footprint_line, measure_footprint
 
 _EPILOG = "checks, in order:\n" + "\n".join(f"  {name:<20} {doc}" for name, _, doc in CHECKS) + (
     "\n\nThe cluster: the stack's `kubeconfig` output (`pulumi stack output kubeconfig --show-secrets`), "
@@ -105,8 +105,11 @@ def main(argv: Sequence[str] | None = None, expected: Expected | None = None) ->
     if not args.json:
         print(f"verifying stack {args.stack} on {where}", flush=True)
     results = run_checks(api, expected, progress=not args.json)
+    footprint = measure_footprint(api, expected)
     if args.json:
-        print(json.dumps({"stack": args.stack, "cluster": where, "passed": all(r.passed for r in results), "checks": [r.as_dict() for r in results]}, indent=2))
+        print(json.dumps({"stack": args.stack, "cluster": where, "passed": all(r.passed for r in results),
+                          "checks": [r.as_dict() for r in results], "footprint": footprint}, indent=2))
     else:
         print(summary_table(results))
+        print(footprint_line(footprint))
     return 0 if all(r.passed for r in results) else 1

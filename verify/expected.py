@@ -25,7 +25,7 @@ _UIS = (
 )
 
 
-def expected_from(objects: Sequence[Deployed]) -> Expected:
+def expected_from(objects: Sequence[Deployed], estimate: tuple[float, float] | None = None) -> Expected:
     live = [d for d in objects if d.origin in _LIVE]
     workloads = sorted({(d.kind, d.namespace, d.name) for d in live if d.kind in ("Deployment", "StatefulSet", "DaemonSet")})
     crds = sorted({d.name for d in live if d.kind == "CustomResourceDefinition"})
@@ -47,6 +47,7 @@ def expected_from(objects: Sequence[Deployed]) -> Expected:
         vault=("vault", "vault", 8200, vault_tls) if ("StatefulSet", "vault", "vault") in names else None,
         trivy=("Deployment", "trivy-system", "trivy-operator") in names,
         ui=[ui for ui in _UIS if ("Service", ui[1], ui[2]) in names],
+        estimate=estimate,
         rule_groups=sorted({str(g.get("name")) for d in live if d.kind == "PrometheusRule" for g in (d.obj.get("spec") or {}).get("groups") or []}),
     )
 
@@ -64,4 +65,10 @@ def expected_for(stack: str, config_file: Path | None = None) -> Expected:
     run, error = run_program_recording(stack, config, secret_keys=secret_keys)
     if error is not None:
         raise RuntimeError(f"the stack's program failed offline: {error}")
-    return expected_from(deployed_objects(run, upstream).objects)
+    from components.config import NAMESPACE, parse_config
+    from render.footprint import footprint, node_count
+    from render.injection import as_admitted
+
+    objects = deployed_objects(run, upstream).objects
+    estimate = footprint(as_admitted(objects), nodes=node_count(parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})), component_of=lambda _: "")
+    return expected_from(objects, (estimate["cpu_millicores"], estimate["memory_mib"]))

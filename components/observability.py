@@ -22,7 +22,7 @@ from .dashboards import DASHBOARDS, dashboard_json
 from .kiali import KialiConfig
 from .model import KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
 from .netpol import ANY_NAMESPACE, NamespaceIsolation, Peer
-from .podsecurity import namespace_metadata
+from .podsecurity import NODE_AGENT_REASONS, namespace_metadata
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -32,10 +32,6 @@ else:
     aws = optional_module("pulumi_aws", "ObservabilityStack with an EKS cluster")
 
 NAMESPACE = "monitoring"
-MONITORING_PRIVILEGE = (
-    "node agents: node-exporter reads the node through its network, PID namespace and root filesystem; "
-    "the log collector reads /var/log/pods through a hostPath volume"
-)
 RELEASE = "kps"
 PROMETHEUS_PORT, ALERTMANAGER_PORT, OTLP_PORT = 9090, 9093, 4317
 GRAFANA_PORT, JAEGER_QUERY_PORT = 3000, 16686
@@ -239,7 +235,7 @@ class ObservabilityStack(pulumi.ComponentResource):
         whose hook Jobs make the certificate."""
         super().__init__("gitops-platform:index:ObservabilityStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata=namespace_metadata(NAMESPACE, "privileged", MONITORING_PRIVILEGE), opts=child)
+        ns = k8s.core.v1.Namespace(f"{name}-ns", metadata=namespace_metadata(NAMESPACE, "privileged", NODE_AGENT_REASONS[NAMESPACE]), opts=child)
         self.created_namespaces = [ns]
         self.isolation = [monitoring_isolation(config, ns.metadata.apply(lambda m: m["name"]))]
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])

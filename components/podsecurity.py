@@ -18,6 +18,15 @@ Level = Literal["privileged", "baseline", "restricted"]
 LEVELS: tuple[Level, ...] = ("privileged", "baseline", "restricted")
 """From the most to the least permissive."""
 LABEL_PREFIX = "pod-security.kubernetes.io/"
+NODE_AGENT_REASONS: dict[str, str] = {
+    "monitoring": "node agents: node-exporter reads the node through its network, PID namespace and root filesystem; "
+    "the log collector reads /var/log/pods through a hostPath volume",
+    "falco": "a node agent: Falco loads eBPF programs and reads the host's /proc and /etc through hostPath volumes",
+    "vault": "the Vault CSI provider serves the kubelet's CSI driver through a hostPath socket directory",
+    "trivy-system": "the infra assessment's node-collector jobs (created by the operator) read the node's files through hostPath volumes",
+}
+"""Why each platform namespace that runs node agents may run below `restricted`: its namespace's
+`REASON_ANNOTATION` and its exemption from Gatekeeper's host-access constraints say the same."""
 REASON_ANNOTATION = "gitops-platform.io/pod-security-reason"
 """Why a namespace enforces less than `restricted` (required on every such namespace; the render checks)."""
 

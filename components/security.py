@@ -26,7 +26,7 @@ from .certificates import CertManager
 from .charts import CHARTS, HOOK_JOB_RESOURCES, image_sources, install_chart, install_release
 from .model import DNS_DOMAIN, DNS_LABEL, KeyProblem, Model, ProfiledModel, Profiles, ResourcesConfig, given_in_plain_text
 from .netpol import REASON_ANNOTATION, NamespaceIsolation, Peer, app_namespace_policies, isolation_policies
-from .podsecurity import Level, namespace_metadata, pod_security_labels
+from .podsecurity import NODE_AGENT_REASONS, Level, namespace_metadata, pod_security_labels
 from .quantity import cpu_millicores, memory_mib
 from .vault import CONFIGURATOR, DEV_ACCESS, RECOVERY_SECRET, VaultAccess, bootstrap_script, job_spec
 from .vault import IMAGE_SOURCES as VAULT_JOB_IMAGES
@@ -57,10 +57,7 @@ HOST_EXEMPT_NAMESPACES: dict[str, str] = {
     "kube-public": "the cluster's; holds no workloads",
     "kube-node-lease": "the cluster's; holds no workloads",
     "local-path-storage": "kind's volume provisioner creates hostPath helper pods",
-    "monitoring": "node-exporter uses the node's network, PID namespace and root filesystem; the log collector reads /var/log/pods",
-    FALCO_NAMESPACE: "Falco loads eBPF programs and reads the host's /proc and /etc",
-    VAULT_NAMESPACE: "the Vault CSI provider serves the kubelet through a hostPath socket directory",
-    TRIVY_NAMESPACE: "the infra assessment's node-collector jobs read the node's files (aws)",
+    **NODE_AGENT_REASONS,  # monitoring, falco, vault, trivy-system
 }
 # Convention constraints (required labels, allowed registries, limits, tags, network policy)
 # also skip the platform's own namespaces: their pods come from pinned charts and carry the
@@ -672,13 +669,13 @@ class SecurityStack(pulumi.ComponentResource):
             install_chart(f"{name}-trivy", CHARTS["trivy-operator"], TRIVY_NAMESPACE, trivy_values(config.trivy, service_monitors),
                    pulumi.ResourceOptions(parent=self, depends_on=[trivy_ns, *monitoring_ready]), "trivy-operator")
         if config.falco.enabled:
-            falco_ns = created[FALCO_NAMESPACE] = namespace(FALCO_NAMESPACE, "privileged", "a node agent: Falco loads eBPF programs and reads the host's /proc and /etc through hostPath volumes")
+            falco_ns = created[FALCO_NAMESPACE] = namespace(FALCO_NAMESPACE, "privileged", NODE_AGENT_REASONS[FALCO_NAMESPACE])
             own.append(falco_ns)
             self._falco(name, config.falco, registry_prefixes, [*config.gatekeeper.upstream_registries, *image_sources(), *VAULT_JOB_IMAGES], alertmanager_url,
                         service_monitors, [falco_ns, *monitoring_ready], sorted(app_namespaces or {}))
         if config.vault.enabled:
             vault_ns = created[VAULT_NAMESPACE] = namespace(
-                VAULT_NAMESPACE, *(("privileged", "the Vault CSI provider serves the kubelet's CSI driver through a hostPath socket directory")
+                VAULT_NAMESPACE, *(("privileged", NODE_AGENT_REASONS[VAULT_NAMESPACE])
                                    if config.vault.csi else ("restricted", None))
             )
             own.append(vault_ns)
@@ -945,7 +942,7 @@ def trivy_level(config: TrivyConfig) -> tuple[Level, str | None]:
     """trivy-system's Pod Security level and its reason: its scan jobs run as non-root
     (`trivy_values`); the infra assessment's node-collector jobs read the node's files."""
     if config.scanners.infra_assessment:
-        return "privileged", "the infra assessment's node-collector jobs (created by the operator) read the node's files through hostPath volumes"
+        return "privileged", NODE_AGENT_REASONS[TRIVY_NAMESPACE]
     return "restricted", None
 
 

@@ -212,6 +212,18 @@ def seed_env(secret_name: str, seeds: Mapping[str, Sequence[str]]) -> list[dict[
     ]
 
 
+def _with_recovery_steps(pod: dict[str, Any], vault: dict[str, Any], variables: list[dict[str, Any]], security: dict[str, Any]) -> None:
+    """The aws bootstrap: initialise, keep the keys where the operator (and this Job's retry)
+    find them, then configure with the root token while it is valid."""
+    root = {"name": "VAULT_ROOT_TOKEN", "valueFrom": {"secretKeyRef": {"name": RECOVERY_SECRET, "key": "root-token", "optional": True}}}
+    vault["env"] = [*variables, root]
+    pod["initContainers"] = [
+        {**vault, "name": "initialise", "command": ["/bin/sh", "-c", INIT_SCRIPT], "env": variables},
+        {"name": "store-recovery-keys", "image": PYTHON_IMAGE, "command": ["python3", "-c", STORE_RECOVERY_KEYS],
+         "volumeMounts": [{"name": "work", "mountPath": "/work", "readOnly": True}], "resources": _JOB_RESOURCES, "securityContext": security},
+    ]
+
+
 def job_spec(script: str, access: VaultAccess, *, store_recovery_keys: bool = False, env: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """A configuration Job: the Vault CLI as `vault-configurator`, signing in with a token for the
     `vault` audience; restricted Pod Security. `store_recovery_keys` (aws bootstrap): first
@@ -243,14 +255,7 @@ def job_spec(script: str, access: VaultAccess, *, store_recovery_keys: bool = Fa
         "containers": [vault],
     }
     if store_recovery_keys:
-        # Initialise, keep the keys where the operator (and this Job's retry) find them, then configure.
-        root = {"name": "VAULT_ROOT_TOKEN", "valueFrom": {"secretKeyRef": {"name": RECOVERY_SECRET, "key": "root-token", "optional": True}}}
-        vault["env"] = [*variables, root]
-        pod["initContainers"] = [
-            {**vault, "name": "initialise", "command": ["/bin/sh", "-c", INIT_SCRIPT], "env": variables},
-            {"name": "store-recovery-keys", "image": PYTHON_IMAGE, "command": ["python3", "-c", STORE_RECOVERY_KEYS],
-             "volumeMounts": [{"name": "work", "mountPath": "/work", "readOnly": True}], "resources": _JOB_RESOURCES, "securityContext": security},
-        ]
+        _with_recovery_steps(pod, vault, variables, security)
     return {
         "backoffLimit": 4,
         "activeDeadlineSeconds": 1500,

@@ -73,27 +73,19 @@ def is_injected(d: Deployed, namespace_labels: Mapping[str, Mapping[str, str]]) 
 
 
 def init_container(injector: Injector) -> dict[str, Any]:
+    """The injected init container: `istio-init` (root, NET_ADMIN/NET_RAW, sets up the
+    redirection) or, with Istio CNI, `istio-validation` (1337, no capabilities, only checks it)."""
+    if injector.cni:
+        name, add = "istio-validation", {}
+        user = {"readOnlyRootFilesystem": True, "runAsGroup": 1337, "runAsNonRoot": True, "runAsUser": 1337}
+    else:
+        name, add = "istio-init", {"add": ["NET_ADMIN", "NET_RAW"]}
+        user = {"readOnlyRootFilesystem": False, "runAsGroup": 0, "runAsNonRoot": False, "runAsUser": 0}
     return {
-        "name": "istio-init",
+        "name": name,
         "image": injector.image,
         "resources": dict(injector.resources),
-        "securityContext": {
-            "allowPrivilegeEscalation": False, "privileged": False, "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]},
-            "readOnlyRootFilesystem": False, "runAsGroup": 0, "runAsNonRoot": False, "runAsUser": 0,
-        },
-    }
-
-
-def validation_container(injector: Injector) -> dict[str, Any]:
-    """With Istio CNI: the init container that only checks the node agent's redirection."""
-    return {
-        "name": "istio-validation",
-        "image": injector.image,
-        "resources": dict(injector.resources),
-        "securityContext": {
-            "allowPrivilegeEscalation": False, "privileged": False, "capabilities": {"drop": ["ALL"]},
-            "readOnlyRootFilesystem": True, "runAsGroup": 1337, "runAsUser": 1337, "runAsNonRoot": True,
-        },
+        "securityContext": {"allowPrivilegeEscalation": False, "privileged": False, "capabilities": {**add, "drop": ["ALL"]}, **user},
     }
 
 
@@ -121,7 +113,7 @@ def inject(d: Deployed, injector: Injector) -> Deployed:
     metadata = template.setdefault("metadata", {})
     init = list(spec.get("initContainers") or [])
     main = list(spec.get("containers") or [])
-    added_init = [validation_container(injector) if injector.cni else init_container(injector)]
+    added_init = [init_container(injector)]
     if any(c.get("name") == "istio-proxy" for c in main):
         # A gateway (`inject.istio.io/templates: gateway`): the injector fills in the
         # pod's own istio-proxy container (its `image: auto`) and adds nothing.

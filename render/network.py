@@ -370,12 +370,14 @@ def _covers(pattern: str, host: str) -> bool:
     return pattern == host or (pattern.startswith("*.") and host.endswith(pattern[1:]))
 
 
-def registry_errors(objects: Sequence[Deployed], pods: _Pods) -> list[dict[str, str]]:
-    """Under `outboundTrafficPolicy: REGISTRY_ONLY`, an injected pod's external call needs a
-    ServiceEntry visible in its namespace for the host and port; otherwise its sidecar drops it."""
+def registry_errors(
+    objects: Sequence[Deployed], calls: Sequence[tuple[PodGroup, Flow]], ns_labels: Mapping[str, Mapping[str, str]]
+) -> list[dict[str, str]]:
+    """Under `outboundTrafficPolicy: REGISTRY_ONLY`, an injected pod's external call (`calls`,
+    from `_external_calls`) needs a ServiceEntry visible in its namespace for the host and port;
+    otherwise its sidecar drops it."""
     if ((_mesh_config(objects).get("outboundTrafficPolicy") or {}).get("mode")) != "REGISTRY_ONLY":
         return []
-    ns_labels = {d.name: (d.obj.get("metadata") or {}).get("labels") or {} for d in objects if d.kind == "Namespace"}
     entries = [d for d in objects if d.kind == "ServiceEntry"]
 
     def visible(entry: Deployed, namespace: str) -> bool:
@@ -392,7 +394,7 @@ def registry_errors(objects: Sequence[Deployed], pods: _Pods) -> list[dict[str, 
         return False
 
     errors = []
-    for group, flow in _external_calls(objects, pods):
+    for group, flow in calls:
         if not is_injected(group.owner, ns_labels):
             continue
         if not declared(flow.source.namespace, flow.destination.name, flow.port):
@@ -453,12 +455,13 @@ def network_report(objects: Sequence[Deployed], environment: str = "local") -> d
     pods = _Pods(objects, environment)
     policies = [d for d in objects if d.kind == "NetworkPolicy" and d.origin != "dropped-hook"]
     ns_labels = namespace_labels(objects)
+    external = list(_external_calls(objects, pods))
     flows = {
         (f.check, f.source.name, f.source.namespace, f.destination.name, f.destination.namespace, f.port, f.protocol): f
         for f in [
             *_dns_flows(pods), *_scrape_flows(objects, pods), *_api_server_flows(objects, pods),
             *_mesh_flows(objects, pods), *_gateway_flows(objects, pods), *_url_flows(objects, pods),
-            *(flow for _, flow in _external_calls(objects, pods)),
+            *(flow for _, flow in external),
         ]
     }
     blocked = []
@@ -473,6 +476,6 @@ def network_report(objects: Sequence[Deployed], environment: str = "local") -> d
     for p in policies:
         by_namespace.setdefault(p.namespace, []).append(p.obj.get("spec") or {})
     open_namespaces = sorted(ns for ns in with_pods if denies_by_default(by_namespace.get(ns, [])) != {"Ingress", "Egress"})
-    errors = sorted(blocked + registry_errors(objects, pods), key=lambda b: (b["check"], b["object"]))
+    errors = sorted(blocked + registry_errors(objects, external, ns_labels), key=lambda b: (b["check"], b["object"]))
     return {"flows": len(flows), "checks": dict(sorted(checks.items())), "errors": errors, "open_namespaces": open_namespaces}
 

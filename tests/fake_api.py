@@ -70,7 +70,7 @@ def _admission(pod: Mapping[str, Any]) -> str | None:
     for c in pod["spec"]["containers"]:
         if (c.get("securityContext") or {}).get("privileged"):
             return f"[platform-privileged] Privileged container is not allowed: {c['name']}"
-        if str(c.get("image", "")).endswith(":latest"):
+        if str(c.get("image", "")).endswith(":latest"):  # the floating tag K8sDisallowedTags refuses
             return f"[platform-disallowedtags] container <{c['name']}> uses a disallowed tag <{c['image']}>"
     return None
 

@@ -168,6 +168,7 @@ def policy_denies(api: client.ApiClient, expected: Expected) -> CheckResult:
     repository = expected.compliant_image.rsplit(":", 1)[0]
     cases = [
         ("verify-privileged", _pod("verify-privileged", expected.compliant_image, privileged=True), "privileged"),
+        # Deliberately the floating tag the platform forbids: the dry run must be denied.
         ("verify-latest", _pod("verify-latest", f"{repository}:latest"), "latest"),
         ("verify-compliant", _pod("verify-compliant", expected.compliant_image), None),
     ]

@@ -35,6 +35,8 @@ else:
 
 APPS_DIR = Path(__file__).resolve().parents[1] / "apps"
 APPS = ("backend", "frontend")
+SAMPLE_ENDPOINT = "/api/data"
+"""The backend's data, reached through the frontend at the gateway: the whole path a user's request takes (`make verify` asks it)."""
 _SMALL = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
 
 

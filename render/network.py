@@ -479,3 +479,33 @@ def network_report(objects: Sequence[Deployed], environment: str = "local") -> d
     errors = sorted(blocked + registry_errors(objects, external, ns_labels), key=lambda b: (b["check"], b["object"]))
     return {"flows": len(flows), "checks": dict(sorted(checks.items())), "errors": errors, "open_namespaces": open_namespaces}
 
+
+
+def plaintext_probes(objects: Sequence[Deployed], labels: Mapping[str, str], environment: str = "local") -> dict[str, list[tuple[str, str, int]]]:
+    """Where a pod labelled `labels`, without a sidecar, can call each Service of a namespace
+    with sidecar injection (its pods injected) in plaintext with the NetworkPolicies letting it through, so that only the sidecar's mTLS
+    can refuse it: `{probe namespace: [(namespace, Service, port)]}` (the first namespace, by
+    name, without injection that reaches all of a Service's pods on its first TCP port). A
+    Service that no such namespace reaches is left out: its NetworkPolicies already refuse
+    every un-injected caller."""
+    pods = _Pods(objects, environment)
+    policies = [d for d in objects if d.kind == "NetworkPolicy" and d.origin != "dropped-hook"]
+    ns_labels = namespace_labels(objects)
+    sources = sorted(ns for ns, found in ns_labels.items() if found.get("istio-injection") != "enabled")
+    probes: dict[str, list[tuple[str, str, int]]] = {}
+    meshed = [
+        d for d in objects
+        if d.kind == "Service" and (d.obj.get("spec") or {}).get("selector") and ns_labels.get(d.namespace, {}).get("istio-injection") == "enabled"
+    ]
+    for service in sorted(meshed, key=lambda d: (d.namespace, d.name)):
+        port = next((p for p in (service.obj.get("spec") or {}).get("ports") or [] if str(p.get("protocol") or "TCP") == "TCP"), None)
+        targets = list(_service_targets(pods, service, port)) if port else []
+        owners = [g.owner for g in pods.selected(service.namespace, {"matchLabels": service.obj["spec"]["selector"]})]
+        if not targets or not owners or not all(is_injected(o, ns_labels) for o in owners):
+            continue
+        for namespace in sources:
+            probe = Endpoint("a plaintext probe", namespace, dict(labels))
+            if all(verdict(Flow("mtls", probe, target, number), policies, ns_labels) is None for target, number in targets):
+                probes.setdefault(namespace, []).append((service.namespace, service.name, int(port["port"])))  # type: ignore[index]
+                break
+    return probes

@@ -3,16 +3,21 @@ with cluster states built from the offline render's own objects (ready and broke
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
+from contextlib import contextmanager
 
 import pytest
 from kubernetes import config
 
-from fake_api import Cluster, serving
+from fake_api import Cluster, Pki, serving, serving_gateway
 from verify.checks import (
     CHECKS,
     crds_established,
+    falco_rules,
+    gateway_https,
+    mesh_mtls,
     policy_denies,
     prometheus_rules,
     prometheus_targets,
@@ -34,7 +39,26 @@ def local_objects(rendered):
 
 @pytest.fixture(scope="module")
 def expected(local_objects):
-    return expected_from(local_objects)
+    return expected_from(local_objects, sample_host="app.localtest.me")
+
+
+@pytest.fixture(scope="module")
+def pki():
+    return Pki()
+
+
+FALCO_METRICS = """# HELP falcosecurity_falco_version_info https://falco.org/docs/metrics/
+# TYPE falcosecurity_falco_version_info gauge
+falcosecurity_falco_version_info{version="0.44.1"} 1
+# TYPE falcosecurity_falco_sha256_rules_files_info gauge
+falcosecurity_falco_sha256_rules_files_info{file_name="falco_rules.yaml",sha256="58a4f1"} 1
+falcosecurity_falco_sha256_rules_files_info{sha256="6f0078",file_name="platform-rules.yaml"} 1
+"""
+
+
+def _falco_pod(name, labels, phase="Running"):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "falco", "labels": dict(labels)}, "status": {"phase": phase},
+            "spec": {"containers": [{"name": "falco", "image": "docker.io/falcosecurity/falco:0.44.1"}]}}
 
 
 def healthy(objects, expected) -> Cluster:
@@ -56,7 +80,25 @@ def healthy(objects, expected) -> Cluster:
     for _, namespace, service, port, path in expected.ui:
         cluster.proxied[f"{namespace}/{service}:{port}/{path}"] = {"status": "ok"}
     cluster.proxied["monitoring/kps-prometheus:9090/api/v1/rules"] = {"status": "success", "data": {"groups": [{"name": g} for g in expected.rule_groups]}}
+    falco_labels = dict(term.split("=") for term in expected.falco.selector.split(","))
+    cluster.pods = [_falco_pod("falco-x7k2p", falco_labels)]
+    cluster.pod_proxied["falco/falco-x7k2p:8765/metrics"] = FALCO_METRICS
     return cluster
+
+
+def gateway_answers(expected):
+    """What a working gateway answers: each routed host's first path, and the sample's data."""
+    answers = {(host, path): 200 for host, path in zip(expected.gateway.hosts, expected.gateway.paths, strict=True)}
+    answers[expected.gateway.sample] = 200
+    return answers
+
+
+@contextmanager
+def gateway_for(expected, pki, tmp_path, answers=None, names=("localhost", "*.localtest.me")):
+    """A gateway serving `answers` with a certificate from `pki`; yields `expected` pointing at it and trusting the platform CA."""
+    cert, key = pki.issue(list(names), tmp_path)
+    with serving_gateway(gateway_answers(expected) if answers is None else answers, cert, key) as address:
+        yield dataclasses.replace(expected, gateway=dataclasses.replace(expected.gateway, address=address, ca_pem=pki.ca_pem))
 
 
 def client_for(kubeconfig):
@@ -70,13 +112,15 @@ def test_the_render_says_what_to_look_for(expected):
     assert any(service == "gatekeeper-webhook-service" for _, _, service in expected.webhook_services)
 
 
-def test_a_healthy_cluster_passes_every_check(local_objects, expected, tmp_path):
-    with serving(healthy(local_objects, expected), tmp_path) as kubeconfig:
+def test_a_healthy_cluster_passes_every_check(local_objects, expected, pki, tmp_path):
+    cluster = healthy(local_objects, expected)
+    with serving(cluster, tmp_path) as kubeconfig, gateway_for(expected, pki, tmp_path) as at_gateway:
         api = client_for(kubeconfig)
-        results = [check(api, expected) for _, check, _ in CHECKS]
+        results = [check(api, at_gateway) for _, check, _ in CHECKS]
 
     assert [r.failures for r in results] == [[]] * len(CHECKS)
     assert all(r.checked > 0 for r in results)
+    assert cluster.created == {} and len(cluster.deleted) == 1  # the plaintext probe, cleaned up
 
 
 def test_a_deployment_below_its_replicas_and_a_missing_daemonset_fail(local_objects, expected, tmp_path):
@@ -112,13 +156,17 @@ def test_a_webhook_without_a_ready_endpoint_fails(local_objects, expected, tmp_p
     assert result.failures and all("gatekeeper-system/gatekeeper-webhook-service has no ready endpoint" in f for f in result.failures)
 
 
-def test_the_command_exits_0_or_1_and_speaks_json(local_objects, expected, tmp_path, capsys):
+def test_the_command_exits_0_or_1_and_speaks_json(local_objects, expected, pki, tmp_path, capsys):
     cluster = healthy(local_objects, expected)
-    with serving(cluster, tmp_path) as kubeconfig:
-        assert main(["local", "--kubeconfig", str(kubeconfig), "--json"], expected=expected) == 0
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(pki.ca_pem)
+    with serving(cluster, tmp_path) as kubeconfig, gateway_for(expected, pki, tmp_path) as at_gateway:
+        address = "{}:{}".format(*at_gateway.gateway.address)
+        arguments = ["--kubeconfig", str(kubeconfig), "--ca-file", str(ca_file), "--gateway-address", address]
+        assert main(["local", *arguments, "--json"], expected=expected) == 0
         report = json.loads(capsys.readouterr().out)
         cluster.endpoints("gatekeeper-system", "gatekeeper-webhook-service", ready=False)
-        assert main(["local", "--kubeconfig", str(kubeconfig)], expected=expected) == 1
+        assert main(["local", *arguments], expected=expected) == 1
         text = capsys.readouterr().out
 
     assert report["passed"] is True and [c["check"] for c in report["checks"]] == [name for name, _, _ in CHECKS]
@@ -230,4 +278,96 @@ def test_the_estimate_is_the_renders_footprint(rendered):
 
     _, data, _ = rendered("local")
 
-    assert expected_for("local").estimate == (data["footprint"]["cpu_millicores"], data["footprint"]["memory_mib"])
+    local = expected_for("local")
+
+    assert local.estimate == (data["footprint"]["cpu_millicores"], data["footprint"]["memory_mib"])
+    assert local.gateway.address == ("localhost", 8443) and local.gateway.sample == ("app.localtest.me", "/api/data")
+
+
+def test_the_render_says_where_to_probe_the_mesh_the_gateway_and_falco(expected):
+    # istio-ingress is the first namespace without injection whose NetworkPolicies let a pod
+    # reach the apps' pods: only their sidecars can refuse the plaintext call there.
+    assert expected.plaintext_probes == {"istio-ingress": [("apps", "backend", 80), ("apps", "frontend", 80)]}
+    assert (expected.gateway.namespace, expected.gateway.service) == ("istio-ingress", "istio-ingressgateway")
+    assert expected.gateway.hosts == ["app.localtest.me", "argocd.localtest.me"] and expected.gateway.sample == ("app.localtest.me", "/api/data")
+    assert expected.falco.rules_files == ["falco_rules.yaml", "platform-rules.yaml"] and expected.falco.port == 8765
+
+
+def test_plaintext_that_is_answered_or_lost_fails_and_the_probe_pod_is_always_deleted(local_objects, expected, tmp_path):
+    cluster = healthy(local_objects, expected)
+    cluster.plaintext = {"backend.apps.svc.cluster.local:80": (0, "200"), "frontend.apps.svc.cluster.local:80": (28, "000")}
+
+    with serving(cluster, tmp_path) as kubeconfig:
+        api = client_for(kubeconfig)
+        leaky = mesh_mtls(api, expected)
+        cluster.probe_phase = "Pending"
+        stuck = mesh_mtls(api, dataclasses.replace(expected, probe_timeout=0))
+
+    assert leaky.failures == [
+        "apps/backend:80: answered HTTP 200 to a plaintext request from istio-ingress: mTLS is not STRICT for it",
+        "apps/frontend:80: inconclusive, curl exit 28 (no answer within 5 s: something dropped the request before the sidecar (a NetworkPolicy?))",
+    ]
+    assert stuck.failures == ["the plaintext probe pod in istio-ingress did not run: ProbeFailed: still Pending after 0 s (ImagePullBackOff)"]
+    assert cluster.created == {} and len(cluster.deleted) == 2 and all(key.startswith("istio-ingress/verify-mtls-") for key in cluster.deleted)
+
+
+def test_a_gateway_certificate_not_from_the_platform_ca_or_not_for_the_host_fails(local_objects, expected, pki, tmp_path):
+    with gateway_for(expected, Pki("someone else's CA"), tmp_path) as foreign:
+        untrusted = gateway_https(None, dataclasses.replace(foreign, gateway=dataclasses.replace(foreign.gateway, ca_pem=pki.ca_pem)))
+    with gateway_for(expected, pki, tmp_path, names=("localhost",)) as narrow:
+        wrong_host = gateway_https(None, narrow)
+
+    assert len(untrusted.failures) == 3 and all("certificate not trusted for" in f and "unable to get local issuer certificate" in f for f in untrusted.failures)
+    assert len(wrong_host.failures) == 3 and all("Hostname mismatch" in f for f in wrong_host.failures)
+
+
+def test_a_sample_app_that_does_not_answer_200_and_a_gateway_that_is_not_there_fail(local_objects, expected, pki, tmp_path):
+    answers = gateway_answers(expected)
+    answers[("app.localtest.me", "/api/data")] = 503
+    answers[("argocd.localtest.me", "/")] = 502
+    with gateway_for(expected, pki, tmp_path, answers=answers) as at_gateway:
+        broken = gateway_https(None, at_gateway)
+    gone = gateway_https(None, at_gateway)  # its server has stopped
+
+    assert broken.failures == [
+        f"https://argocd.localtest.me/ (at 127.0.0.1:{at_gateway.gateway.address[1]}): HTTP 502: the gateway has no healthy backend for the route",
+        f"https://app.localtest.me/api/data (at 127.0.0.1:{at_gateway.gateway.address[1]}): HTTP 503, expected 200",
+    ]
+    assert len(gone.failures) == 3 and all("ConnectionRefusedError" in f for f in gone.failures)
+
+
+def test_without_an_address_the_gateway_check_says_how_to_give_one(local_objects, expected, tmp_path):
+    cluster = healthy(local_objects, expected)
+    service = next(d for d in local_objects if d.kind == "Service" and d.name == "istio-ingressgateway")
+    cluster.objects["/api/v1/namespaces/istio-ingress/services/istio-ingressgateway"] = service.obj
+    balanced = {**service.obj, "spec": {**service.obj["spec"], "type": "LoadBalancer"}, "status": {"loadBalancer": {}}}
+
+    with serving(cluster, tmp_path) as kubeconfig:
+        api = client_for(kubeconfig)
+        node_port = gateway_https(api, expected)
+        cluster.objects["/api/v1/namespaces/istio-ingress/services/istio-ingressgateway"] = balanced
+        pending = gateway_https(api, expected)
+
+    assert node_port.failures == ["Service istio-ingress/istio-ingressgateway is a NodePort: pass --gateway-address HOST:PORT "
+                                  "(kind maps it to localhost:<cluster.ingress.httpsHostPort>)"]
+    assert pending.failures == ["Service istio-ingress/istio-ingressgateway: its load balancer has no address yet"]
+
+
+def test_a_falco_pod_without_the_platform_rules_unreadable_or_absent_fails(local_objects, expected, tmp_path):
+    cluster = healthy(local_objects, expected)
+    labels = cluster.pods[0]["metadata"]["labels"]
+    cluster.pods.append(_falco_pod("falco-q9w3e", labels))
+    cluster.pod_proxied["falco/falco-q9w3e:8765/metrics"] = "\n".join(line for line in FALCO_METRICS.splitlines() if "platform-rules" not in line)
+    cluster.pods.append(_falco_pod("falco-r4t5y", labels))  # its metrics do not answer
+
+    with serving(cluster, tmp_path) as kubeconfig:
+        api = client_for(kubeconfig)
+        partial = falco_rules(api, expected)
+        cluster.pods = [_falco_pod("falco-x7k2p", labels, phase="Pending")]
+        none = falco_rules(api, expected)
+
+    assert partial.checked == 3 and partial.failures[0] == (
+        "Falco pod falco/falco-q9w3e: not loaded: platform-rules.yaml (loaded: falco_rules.yaml; kubectl -n falco logs falco-q9w3e -c falco)"
+    )
+    assert len(partial.failures) == 2 and "falco/falco-r4t5y: its metrics could not be read (HTTP 503" in partial.failures[1]
+    assert none.failures == ["no Falco pod is running in falco (kubectl -n falco get pods)"]

@@ -8,27 +8,70 @@ looks at is as the platform needs it, and names each object that is not.
 - `crds-established`: every CustomResourceDefinition the platform installs is `Established`.
 - `webhook-endpoints`: every admission webhook's Service has at least one ready endpoint (a
   webhook without one fails closed or is silently skipped, depending on its failure policy).
+- `mesh-mtls`: a pod without a sidecar, in a namespace whose NetworkPolicies let it reach
+  the meshed Services (so only the sidecar can refuse it), calls each in plaintext: every
+  call must be refused (STRICT mTLS). The probe pod is deleted afterwards.
+- `gateway-https`: the ingress gateway completes TLS on its address for every host routed
+  through it, with a certificate trusted by the platform CA (and the system's roots) and
+  valid for that host; every host answers its route, and the sample app's data endpoint
+  (through the frontend, to the backend) returns 200.
 - `policy-denies`: server-side dry runs in an app namespace: a privileged pod and a `:latest`
   image are denied by Gatekeeper naming the constraint, and a compliant pod is admitted.
   Dry runs create nothing.
 - `prometheus-targets`: Prometheus (through the API server's service proxy) reports no
   scrape target down.
-- `vault-unsealed`: Vault reports itself initialised and unsealed.
-- `trivy-reports`: Trivy has produced at least one VulnerabilityReport.
 - `ui-health`: Grafana, Loki, Jaeger, Kiali and Argo CD (those the stack installs) answer
   their health endpoints (their readiness probes' paths) through the service proxy.
 - `prometheus-rules`: every PrometheusRule group the stack deploys is loaded by Prometheus.
+- `falco-rules`: every running Falco pod has loaded the upstream and the platform's rules
+  files (its metrics endpoint's `falcosecurity_falco_sha256_rules_files_info`).
+- `trivy-reports`: Trivy has produced at least one VulnerabilityReport.
+- `vault-unsealed`: Vault reports itself initialised and unsealed.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
+import secrets
+import socket
+import ssl
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """How to reach the ingress gateway from where `make verify` runs, and what to ask it."""
+
+    namespace: str
+    service: str
+    hosts: Sequence[str]
+    """Host names routed through the gateway (SNI and Host), each with the path of its first route."""
+    paths: Sequence[str]
+    address: tuple[str, int] | None = None
+    """(host, port) to connect to; None: the Service's load balancer on 443."""
+    sample: tuple[str, str] | None = None
+    """(host, path) of the sample app's endpoint that must answer 200."""
+    ca_pem: str | None = None
+    """The platform CA (PEM), trusted beside the system's roots."""
+
+
+@dataclass(frozen=True)
+class Falco:
+    namespace: str
+    selector: str
+    """Label selector of Falco's pods."""
+    port: int
+    """Falco's web server port (its `/metrics`)."""
+    rules_files: Sequence[str]
+    """Base names of the rules files every Falco pod must have loaded."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +87,8 @@ class Expected:
     app_namespace: str | None = None
     """An app namespace (sidecar injection on) for the policy dry runs; None: no Gatekeeper checks."""
     compliant_image: str = "docker.io/istio/proxyv2:1.30.3"
-    """An image from an allowed registry, pinned (dry runs pull nothing)."""
+    """An image from an allowed registry, pinned: the dry runs' (they pull nothing) and the
+    plaintext probe's (Istio's proxy image carries curl; the nodes already hold it)."""
     prometheus: tuple[str, str, int] | None = None
     """(namespace, Service, port) of Prometheus."""
     vault: tuple[str, str, int, bool] | None = None
@@ -56,6 +100,12 @@ class Expected:
     """Names of the rule groups of every PrometheusRule the stack deploys."""
     estimate: tuple[float, float] | None = None
     """The offline render's footprint: (CPU millicores, memory MiB) requested."""
+    plaintext_probes: Mapping[str, Sequence[tuple[str, str, int]]] = field(default_factory=dict)
+    """{probe namespace: [(namespace, Service, port)]}: meshed Services an un-injected pod there reaches through the NetworkPolicies."""
+    gateway: Gateway | None = None
+    falco: Falco | None = None
+    probe_timeout: float = 120.0
+    """Seconds a probe pod may take to pull, run and finish."""
 
 
 @dataclass
@@ -141,7 +191,11 @@ def webhook_endpoints(api: client.ApiClient, expected: Expected) -> CheckResult:
 
 
 
-def _pod(name: str, image: str, *, privileged: bool = False) -> dict[str, Any]:
+PROBE_LABELS = {"app": "verify-probe", "version": "1", "environment": "verify", "sidecar.istio.io/inject": "false"}
+"""Labels of every pod `make verify` creates: the platform's required labels, and no sidecar."""
+
+
+def _pod(name: str, image: str, *, privileged: bool = False, command: Sequence[str] = ("sleep", "1")) -> dict[str, Any]:
     """A pod that passes every platform constraint (unless made privileged or given a bad image)."""
     security: dict[str, Any] = {
         "allowPrivilegeEscalation": privileged, "privileged": privileged, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
@@ -149,12 +203,12 @@ def _pod(name: str, image: str, *, privileged: bool = False) -> dict[str, Any]:
     }
     return {
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app": "verify", "version": "1", "environment": "verify"},
-                     "annotations": {"sidecar.istio.io/inject": "false"}},
+        "metadata": {"name": name, "labels": dict(PROBE_LABELS)},
         "spec": {
+            "restartPolicy": "Never", "activeDeadlineSeconds": 300, "terminationGracePeriodSeconds": 0,
             "automountServiceAccountToken": False,
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{"name": "probe", "image": image, "command": ["sleep", "1"], "securityContext": security,
+            "containers": [{"name": "probe", "image": image, "command": list(command), "securityContext": security,
                             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}}}],
         },
     }
@@ -184,6 +238,161 @@ def policy_denies(api: client.ApiClient, expected: Expected) -> CheckResult:
                 result.failures.append(f"{name}: a compliant pod was refused in {ns}: {message}")
             elif "gatekeeper" not in message.lower() or "platform-" not in message:
                 result.failures.append(f"{name}: refused, but not by a platform constraint of Gatekeeper: {message}")
+    return result
+
+
+_PROBE_SCRIPT = (
+    'for target in "$@"; do '
+    "code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \"http://$target/\"); "
+    'echo "$target exit=$? http=$code"; done'
+)
+"""Each target in plaintext HTTP: one line `<host:port> exit=<curl's exit code> http=<status>`."""
+_PROBE_LINE = re.compile(r"^(\S+) exit=(\d+) http=(\d*)$")
+_REFUSED = {52: "empty reply", 56: "connection reset"}
+"""curl's exit codes when the server side closes a plaintext connection: what a STRICT sidecar does."""
+_INCONCLUSIVE = {
+    6: "the name did not resolve",
+    7: "connection refused: nothing listens behind the Service",
+    28: "no answer within 5 s: something dropped the request before the sidecar (a NetworkPolicy?)",
+}
+
+
+class ProbeFailed(Exception):
+    """A probe pod did not run to completion."""
+
+
+def _run_probe(core: client.CoreV1Api, namespace: str, name: str, command: Sequence[str], expected: Expected) -> str:
+    """Run a probe pod to completion and return its log; the pod is deleted whatever happens."""
+    core.create_namespaced_pod(namespace, _pod(name, expected.compliant_image, command=command))
+    try:
+        deadline = time.monotonic() + expected.probe_timeout
+        while True:
+            pod = core.read_namespaced_pod(name, namespace)
+            phase = pod.status.phase if pod.status else None
+            if phase in ("Succeeded", "Failed"):
+                return str(core.read_namespaced_pod_log(name, namespace, container="probe"))
+            if time.monotonic() > deadline:
+                waiting = [s.state.waiting.reason for s in (pod.status.container_statuses or []) if s.state and s.state.waiting] if pod.status else []
+                raise ProbeFailed(f"still {phase or 'unscheduled'} after {expected.probe_timeout:.0f} s{' (' + ', '.join(waiting) + ')' if waiting else ''}")
+            time.sleep(1)
+    finally:
+        try:
+            core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+
+def mesh_mtls(api: client.ApiClient, expected: Expected) -> CheckResult:
+    result = CheckResult("mesh-mtls", "a pod without a sidecar cannot call a meshed Service in plaintext (STRICT mTLS)")
+    core = client.CoreV1Api(api)
+    for namespace, targets in sorted(expected.plaintext_probes.items()):
+        names = {f"{service}.{ns}.svc.cluster.local:{port}": f"{ns}/{service}:{port}" for ns, service, port in targets}
+        result.checked += len(names)
+        try:
+            log = _run_probe(core, namespace, f"verify-mtls-{secrets.token_hex(3)}", ["sh", "-c", _PROBE_SCRIPT, "probe", *names], expected)
+        except (ApiException, ProbeFailed) as error:
+            result.failures.append(f"the plaintext probe pod in {namespace} did not run: {_reason(error)}")
+            continue
+        seen = {m[1]: (int(m[2]), m[3]) for m in (_PROBE_LINE.match(line.strip()) for line in log.splitlines()) if m}
+        for address, name in names.items():
+            if address not in seen:
+                result.failures.append(f"{name}: the probe reported nothing for it (its log: {log.strip()[-200:] or 'empty'})")
+                continue
+            code, status = seen[address]
+            if code == 0:
+                result.failures.append(f"{name}: answered HTTP {status} to a plaintext request from {namespace}: mTLS is not STRICT for it")
+            elif code not in _REFUSED:
+                result.failures.append(f"{name}: inconclusive, curl exit {code} ({_INCONCLUSIVE.get(code, 'see curl exit codes')})")
+    return result
+
+
+def _gateway_address(api: client.ApiClient, gateway: Gateway) -> tuple[str, int] | str:
+    """The gateway's (host, port), or why there is none."""
+    if gateway.address is not None:
+        return gateway.address
+    service = _get(lambda: client.CoreV1Api(api).read_namespaced_service(gateway.service, gateway.namespace))
+    if service is None:
+        return f"Service {gateway.namespace}/{gateway.service}: not found"
+    if service.spec.type != "LoadBalancer":
+        return (f"Service {gateway.namespace}/{gateway.service} is a {service.spec.type}: pass --gateway-address HOST:PORT "
+                "(kind maps it to localhost:<cluster.ingress.httpsHostPort>)")
+    ingress = (service.status.load_balancer.ingress if service.status and service.status.load_balancer else None) or []
+    if not ingress:
+        return f"Service {gateway.namespace}/{gateway.service}: its load balancer has no address yet"
+    return (ingress[0].hostname or ingress[0].ip, 443)
+
+
+def _https_get(address: tuple[str, int], host: str, path: str, context: ssl.SSLContext, timeout: float = 10.0) -> int:
+    """GET https://host/path from `address` (SNI and Host: `host`); the response's status."""
+    with socket.create_connection(address, timeout=timeout) as raw, context.wrap_socket(raw, server_hostname=host) as tls:
+        connection = http.client.HTTPConnection(host, timeout=timeout)
+        connection.sock = tls
+        connection.request("GET", path)
+        return connection.getresponse().status
+
+
+def gateway_https(api: client.ApiClient, expected: Expected) -> CheckResult:
+    result = CheckResult("gateway-https", "the ingress gateway serves every routed host over HTTPS with a trusted certificate; the sample app answers 200")
+    gateway = expected.gateway
+    if gateway is None:
+        return result
+    address = _gateway_address(api, gateway)
+    if isinstance(address, str):
+        result.checked += 1
+        result.failures.append(address)
+        return result
+    context = ssl.create_default_context()
+    if gateway.ca_pem:
+        context.load_verify_locations(cadata=gateway.ca_pem)
+    hint = "" if gateway.ca_pem else "; trust the platform CA with --ca-file (the stack's platformCaCertificate output)"
+    asks: list[tuple[str, str, int | None]] = [(host, path, None) for host, path in zip(gateway.hosts, gateway.paths, strict=True)]
+    asks += [(*gateway.sample, 200)] if gateway.sample else []
+    for host, path, wanted in asks:
+        result.checked += 1
+        where = f"https://{host}{path} (at {address[0]}:{address[1]})"
+        try:
+            status = _https_get(address, host, path, context)
+        except ssl.SSLCertVerificationError as error:
+            result.failures.append(f"{where}: certificate not trusted for {host}: {error.verify_message}{hint}")
+        except (OSError, http.client.HTTPException) as error:
+            result.failures.append(f"{where}: {type(error).__name__}: {error}")
+        else:
+            if wanted is not None and status != wanted:
+                result.failures.append(f"{where}: HTTP {status}, expected {wanted}")
+            elif status >= 500:
+                result.failures.append(f"{where}: HTTP {status}: the gateway has no healthy backend for the route")
+    return result
+
+
+_RULES_FILE = re.compile(r'^falcosecurity_falco_sha256_rules_files_info\{[^}]*\bfile_name="([^"]+)"')
+
+
+def falco_rules(api: client.ApiClient, expected: Expected) -> CheckResult:
+    result = CheckResult("falco-rules", "every running Falco pod has loaded the upstream and the platform's rules files")
+    falco = expected.falco
+    if falco is None:
+        return result
+    core = client.CoreV1Api(api)
+    running = [p for p in core.list_namespaced_pod(falco.namespace, label_selector=falco.selector).items if p.status and p.status.phase == "Running"]
+    if not running:
+        result.checked += 1
+        result.failures.append(f"no Falco pod is running in {falco.namespace} (kubectl -n {falco.namespace} get pods)")
+    for pod in running:
+        result.checked += 1
+        name = pod.metadata.name
+        try:
+            response = core.connect_get_namespaced_pod_proxy_with_path(f"{name}:{falco.port}", falco.namespace, "metrics", _preload_content=False)
+        except ApiException as error:
+            result.failures.append(f"Falco pod {falco.namespace}/{name}: its metrics could not be read ({_reason(error)})")
+            continue
+        loaded = {m[1] for m in (_RULES_FILE.match(line) for line in response.data.decode().splitlines()) if m}
+        missing = [f for f in falco.rules_files if f not in loaded]
+        if missing:
+            result.failures.append(
+                f"Falco pod {falco.namespace}/{name}: not loaded: {', '.join(missing)} (loaded: {', '.join(sorted(loaded)) or 'none'}; "
+                f"kubectl -n {falco.namespace} logs {name} -c falco)"
+            )
     return result
 
 
@@ -293,12 +502,15 @@ CHECKS: Sequence[tuple[str, Callable[[client.ApiClient, Expected], CheckResult],
     ("workloads-ready", workloads_ready, "every Deployment, StatefulSet and DaemonSet of the stack is ready at its desired replicas"),
     ("crds-established", crds_established, "every CRD the platform installs is Established"),
     ("webhook-endpoints", webhook_endpoints, "every admission webhook's Service has a ready endpoint"),
+    ("mesh-mtls", mesh_mtls, "a pod without a sidecar calling each meshed Service in plaintext is refused (STRICT mTLS); the probe pod is deleted"),
+    ("gateway-https", gateway_https, "the ingress gateway serves each routed host over HTTPS with a certificate the platform CA trusts; the sample app answers 200"),
     ("policy-denies", policy_denies, "dry runs: a privileged pod and a :latest image are denied by Gatekeeper, a compliant pod is admitted"),
     ("prometheus-targets", prometheus_targets, "Prometheus reports no scrape target down"),
-    ("vault-unsealed", vault_unsealed, "Vault is initialised and unsealed"),
-    ("trivy-reports", trivy_reports, "Trivy has produced at least one VulnerabilityReport"),
     ("ui-health", ui_health, "Grafana, Loki, Jaeger, Kiali and Argo CD (where installed) answer their health endpoints"),
     ("prometheus-rules", prometheus_rules, "Prometheus has loaded every rule group of the stack's PrometheusRules"),
+    ("falco-rules", falco_rules, "every running Falco pod has loaded the upstream and the platform's rules files"),
+    ("trivy-reports", trivy_reports, "Trivy has produced at least one VulnerabilityReport"),
+    ("vault-unsealed", vault_unsealed, "Vault is initialised and unsealed"),
 )
 """(name, check, what it proves), in the order they run."""
 

@@ -4,6 +4,7 @@ check and a summary, exit 1 if any fails (2 if the cluster cannot be reached or 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -19,7 +20,9 @@ from .checks import CHECKS, CheckResult, Expected, footprint_line, measure_footp
 
 _EPILOG = "checks, in order:\n" + "\n".join(f"  {name:<20} {doc}" for name, _, doc in CHECKS) + (
     "\n\nThe cluster: the stack's `kubeconfig` output (`pulumi stack output kubeconfig --show-secrets`), "
-    "or --kubeconfig/--context. Exit codes: 0 all checks pass, 1 a check fails, 2 no cluster or no stack."
+    "or --kubeconfig/--context. The platform CA the gateway's certificate must chain to: --ca-file, else the stack's "
+    "`platformCaCertificate` output (the system's roots are trusted too). The only objects created are the plaintext "
+    "probe's pod (deleted when it ends) and dry runs. Exit codes: 0 all checks pass, 1 a check fails, 2 no cluster or no stack."
 )
 
 
@@ -34,17 +37,33 @@ def api_client(stack: str, kubeconfig: Path | None, context: str | None) -> tupl
         if pulumi is None:
             raise Unreachable(f"stack {stack}: its kubeconfig comes from `pulumi stack output kubeconfig`, and the Pulumi CLI is not installed; "
                               "pass --context (or --kubeconfig) to use a kubeconfig of yours")
-        out = subprocess.run([pulumi, "stack", "output", "kubeconfig", "--show-secrets", "-s", stack], capture_output=True, text=True, check=False)
-        if out.returncode != 0 or not out.stdout.strip():
-            raise Unreachable(f"stack {stack}: no kubeconfig output ({out.stderr.strip() or 'empty'}); run `make up` first, or pass --context")
+        kubeconfig_text = _stack_output(stack, "kubeconfig")
+        if kubeconfig_text is None:
+            raise Unreachable(f"stack {stack}: `pulumi stack output kubeconfig -s {stack}` gave nothing; run `make up` first, or pass --context")
         handle, name = tempfile.mkstemp(prefix="verify-", suffix=".kubeconfig")  # 0600: it holds credentials
         with os.fdopen(handle, "w") as file:
-            file.write(out.stdout)
+            file.write(kubeconfig_text)
         try:
             return _connect(Path(name), None, described=f"stack {stack}'s kubeconfig output")
         finally:
             Path(name).unlink(missing_ok=True)  # the client holds what it needs in memory
     return _connect(kubeconfig, context)
+
+
+def _stack_output(stack: str, name: str) -> str | None:
+    """A stack output through the Pulumi CLI; None when there is no CLI or no such output."""
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        return None
+    out = subprocess.run([pulumi, "stack", "output", name, "--show-secrets", "-s", stack], capture_output=True, text=True, check=False)
+    return out.stdout if out.returncode == 0 and out.stdout.strip() else None
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT, e.g. localhost:8443")
+    return host, int(port)
 
 
 def _connect(kubeconfig: Path | None, context: str | None, described: str | None = None) -> tuple[client.ApiClient, str]:
@@ -81,12 +100,15 @@ def summary_table(results: Sequence[CheckResult]) -> str:
 
 def main(argv: Sequence[str] | None = None, expected: Expected | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m verify", description="Check that a live cluster of a stack works (read-only).",
+        prog="python -m verify", description="Check that a live cluster of a stack works (it reads state; it creates only dry runs and one short-lived probe pod).",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("stack", help="stack name (local or aws); what it deploys comes from the offline render of Pulumi.<stack>.yaml")
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig file instead of the stack's output")
     parser.add_argument("--context", help="kubeconfig context instead of the stack's output (with --kubeconfig or ~/.kube/config)")
+    parser.add_argument("--ca-file", type=Path, help="the platform CA (PEM) the gateway's certificate chains to; default: the stack's platformCaCertificate output")
+    parser.add_argument("--gateway-address", type=_address, metavar="HOST:PORT",
+                        help="where the ingress gateway answers HTTPS; default: localhost:<httpsHostPort> on kind, the load balancer on aws")
     parser.add_argument("--json", action="store_true", help="print the results as JSON (no progress lines)")
     args = parser.parse_args(argv)
     try:
@@ -102,6 +124,14 @@ def main(argv: Sequence[str] | None = None, expected: Expected | None = None) ->
         except (RuntimeError, OSError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    if expected.gateway is not None:
+        try:
+            ca = args.ca_file.read_text() if args.ca_file else _stack_output(args.stack, "platformCaCertificate")
+        except OSError as error:
+            print(f"error: --ca-file: {error}", file=sys.stderr)
+            return 2
+        gateway = dataclasses.replace(expected.gateway, ca_pem=ca, address=args.gateway_address or expected.gateway.address)
+        expected = dataclasses.replace(expected, gateway=gateway)
     if not args.json:
         print(f"verifying stack {args.stack} on {where}", flush=True)
     results = run_checks(api, expected, progress=not args.json)

@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import yaml
+
+from components.apps import SAMPLE_ENDPOINT
+from components.charts import CHARTS
+from components.mesh import INGRESS_LABEL
 from render.deployed import Deployed
+from render.network import plaintext_probes
+from render.workloads import containers, pod_spec
 
-from .checks import Expected
+from .checks import PROBE_LABELS, Expected, Falco, Gateway
 
 _LIVE = ("program", "chart", "release", "crds", "config-group")
 """Origins of objects that exist once the stack is up (hooks and dropped hooks do not stay)."""
@@ -25,7 +33,55 @@ _UIS = (
 )
 
 
-def expected_from(objects: Sequence[Deployed], estimate: tuple[float, float] | None = None) -> Expected:
+def _gateway(live: Sequence[Deployed], address: tuple[str, int] | None, sample_host: str | None) -> Gateway | None:
+    """The ingress gateway's Service and the hosts VirtualServices route through it (with their first path)."""
+    service = next((d for d in live if d.kind == "Service" and ((d.obj.get("spec") or {}).get("selector") or {}).get("istio") == INGRESS_LABEL), None)
+    if service is None:
+        return None
+    routes: dict[str, str] = {}
+    for vs in live:
+        spec = vs.obj.get("spec") or {} if vs.kind == "VirtualService" else {}
+        if not any(g != "mesh" for g in spec.get("gateways") or []):
+            continue
+        prefixes = [str(m["uri"]["prefix"]) for r in spec.get("http") or [] for m in r.get("match") or [] if "prefix" in (m.get("uri") or {})]
+        for host in spec.get("hosts") or []:
+            # Names a client outside the cluster can ask for (not the mesh's own `*.svc.cluster.local`).
+            if "*" not in str(host) and "." in str(host) and not str(host).endswith((".svc", ".cluster.local")):
+                routes.setdefault(str(host), prefixes[0] if prefixes else "/")
+    hosts = sorted(routes)
+    sample = (sample_host, SAMPLE_ENDPOINT) if sample_host in routes else None
+    return Gateway(service.namespace, service.name, hosts, [routes[h] for h in hosts], address=address, sample=sample)
+
+
+def _falco(live: Sequence[Deployed]) -> Falco | None:
+    """Falco's pods, web server port and rules files, when its metrics endpoint is on."""
+    daemonset = next((d for d in live if d.kind == "DaemonSet" and any(c.get("name") == "falco" for _, c in containers(pod_spec(d.obj) or {}))), None)
+    if daemonset is None:
+        return None
+    config: dict[str, Any] = {}
+    rules: set[str] = set()
+    for d in live:
+        data = d.obj.get("data") or {} if d.kind == "ConfigMap" and d.namespace == daemonset.namespace else {}
+        if "falco.yaml" in data:
+            config = yaml.safe_load(data["falco.yaml"]) or {}
+        elif "falcoctl.yaml" in data:
+            refs = ((yaml.safe_load(data["falcoctl.yaml"]) or {}).get("artifact") or {}).get("install", {}).get("refs") or []
+            rules |= {"falco_rules.yaml" for ref in refs if str(ref).split(":")[0].rsplit("/", 1)[-1] == "falco-rules"}
+        else:
+            rules |= {key for key in data if key.endswith((".yaml", ".yml"))}
+    web = config.get("webserver") or {}
+    if not ((config.get("metrics") or {}).get("enabled") and web.get("enabled") and web.get("prometheus_metrics_enabled")):
+        return None
+    selector = ",".join(f"{k}={v}" for k, v in sorted(((daemonset.obj.get("spec") or {}).get("selector") or {}).get("matchLabels", {}).items()))
+    return Falco(daemonset.namespace, selector, int(web.get("listen_port") or 8765), sorted(rules))
+
+
+def expected_from(
+    objects: Sequence[Deployed], estimate: tuple[float, float] | None = None, *,
+    environment: str = "local", gateway_address: tuple[str, int] | None = None, sample_host: str | None = None,
+) -> Expected:
+    """What to look for, from the render's objects. `gateway_address`: where the gateway is
+    reached (kind: localhost and the HTTPS host port); `sample_host`: the sample apps' host."""
     live = [d for d in objects if d.origin in _LIVE]
     workloads = sorted({(d.kind, d.namespace, d.name) for d in live if d.kind in ("Deployment", "StatefulSet", "DaemonSet")})
     crds = sorted({d.name for d in live if d.kind == "CustomResourceDefinition"})
@@ -49,6 +105,10 @@ def expected_from(objects: Sequence[Deployed], estimate: tuple[float, float] | N
         ui=[ui for ui in _UIS if ("Service", ui[1], ui[2]) in names],
         estimate=estimate,
         rule_groups=sorted({str(g.get("name")) for d in live if d.kind == "PrometheusRule" for g in (d.obj.get("spec") or {}).get("groups") or []}),
+        compliant_image=f"docker.io/istio/proxyv2:{CHARTS['istiod'].version}",
+        plaintext_probes=plaintext_probes(live, PROBE_LABELS, environment),
+        gateway=_gateway(live, gateway_address, sample_host),
+        falco=_falco(live),
     )
 
 
@@ -70,5 +130,12 @@ def expected_for(stack: str, config_file: Path | None = None) -> Expected:
     from render.injection import as_admitted
 
     objects = deployed_objects(run, upstream).objects
-    estimate = footprint(as_admitted(objects), nodes=node_count(parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})), component_of=lambda _: "")
-    return expected_from(objects, (estimate["cpu_millicores"], estimate["memory_mib"]))
+    platform = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
+    estimate = footprint(as_admitted(objects), nodes=node_count(platform), component_of=lambda _: "")
+    cluster = getattr(platform, "cluster", None)
+    kind = cluster is not None and getattr(cluster, "mode", None) == "kind"
+    return expected_from(
+        objects, (estimate["cpu_millicores"], estimate["memory_mib"]), environment=platform.environment,
+        gateway_address=("localhost", cluster.ingress.https_host_port) if kind else None,
+        sample_host=platform.apps.host if platform.apps.enabled else None,
+    )

@@ -28,7 +28,7 @@ help:
 	@echo "make render    offline render of STACK (default local) into build/render-STACK"
 	@echo "make verify    check the live cluster of STACK (ARGS=--help lists the checks; ARGS=--json, --context NAME)"
 	@echo "make preview   pulumi preview -s STACK with the policy pack"
-	@echo "make destroy   pulumi destroy -s STACK"
+	@echo "make destroy   pulumi destroy -s STACK (no confirmation on local, like make up)"
 
 # Re-installs only when the lock or the ranges change. requirements.lock holds the exact
 # versions of everything (all extras, transitive dependencies included);
@@ -87,4 +87,4 @@ preview: $(VENV)/.installed
 
 destroy: $(VENV)/.installed
 	$(require_pulumi)
-	pulumi destroy --stack $(STACK)
+	pulumi destroy --stack $(STACK) $(if $(filter local,$(STACK)),--yes --non-interactive,)

@@ -480,14 +480,13 @@ def network_report(objects: Sequence[Deployed], environment: str = "local") -> d
     return {"flows": len(flows), "checks": dict(sorted(checks.items())), "errors": errors, "open_namespaces": open_namespaces}
 
 
-
 def plaintext_probes(objects: Sequence[Deployed], labels: Mapping[str, str], environment: str = "local") -> dict[str, list[tuple[str, str, int]]]:
     """Where a pod labelled `labels`, without a sidecar, can call each Service of a namespace
-    with sidecar injection (its pods injected) in plaintext with the NetworkPolicies letting it through, so that only the sidecar's mTLS
-    can refuse it: `{probe namespace: [(namespace, Service, port)]}` (the first namespace, by
-    name, without injection that reaches all of a Service's pods on its first TCP port). A
-    Service that no such namespace reaches is left out: its NetworkPolicies already refuse
-    every un-injected caller."""
+    with sidecar injection in plaintext with the NetworkPolicies letting it through, so that
+    only the sidecars' mTLS can refuse it: `{probe namespace: [(namespace, Service, port)]}`.
+    The probe namespace of a Service is the first, by name, without injection from which the
+    flow reaches all its (injected) pods on its first TCP port. A Service no such namespace
+    reaches is left out: its NetworkPolicies already refuse every un-injected caller."""
     pods = _Pods(objects, environment)
     policies = [d for d in objects if d.kind == "NetworkPolicy" and d.origin != "dropped-hook"]
     ns_labels = namespace_labels(objects)
@@ -499,13 +498,15 @@ def plaintext_probes(objects: Sequence[Deployed], labels: Mapping[str, str], env
     ]
     for service in sorted(meshed, key=lambda d: (d.namespace, d.name)):
         port = next((p for p in (service.obj.get("spec") or {}).get("ports") or [] if str(p.get("protocol") or "TCP") == "TCP"), None)
-        targets = list(_service_targets(pods, service, port)) if port else []
+        if port is None:
+            continue
+        targets = list(_service_targets(pods, service, port))
         owners = [g.owner for g in pods.selected(service.namespace, {"matchLabels": service.obj["spec"]["selector"]})]
         if not targets or not owners or not all(is_injected(o, ns_labels) for o in owners):
             continue
         for namespace in sources:
             probe = Endpoint("a plaintext probe", namespace, dict(labels))
             if all(verdict(Flow("mtls", probe, target, number), policies, ns_labels) is None for target, number in targets):
-                probes.setdefault(namespace, []).append((service.namespace, service.name, int(port["port"])))  # type: ignore[index]
+                probes.setdefault(namespace, []).append((service.namespace, service.name, int(port["port"])))
                 break
     return probes

@@ -371,3 +371,15 @@ def test_a_falco_pod_without_the_platform_rules_unreadable_or_absent_fails(local
     )
     assert len(partial.failures) == 2 and "falco/falco-r4t5y: its metrics could not be read (HTTP 503" in partial.failures[1]
     assert none.failures == ["no Falco pod is running in falco (kubectl -n falco get pods)"]
+
+
+def test_the_probe_goes_where_the_network_policies_let_it_reach_the_sidecar(local_objects):
+    from render.network import plaintext_probes
+    from verify.checks import PROBE_LABELS
+
+    without_gateway_rule = [d for d in local_objects if not (d.kind == "NetworkPolicy" and d.namespace == "apps" and d.name == "allow-ingress-gateway")]
+    without_apps = [d for d in local_objects if d.namespace != "apps" or d.kind not in ("Deployment", "Rollout")]
+
+    # The backend admits only monitoring and its callers now; the exposed frontend still admits the gateway's namespace.
+    assert plaintext_probes(without_gateway_rule, PROBE_LABELS) == {"istio-ingress": [("apps", "frontend", 80)], "monitoring": [("apps", "backend", 80)]}
+    assert plaintext_probes(without_apps, PROBE_LABELS) == {}  # no pods behind the Services: nothing to probe

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -54,24 +53,27 @@ def _gateway(live: Sequence[Deployed], address: tuple[str, int] | None, sample_h
 
 
 def _falco(live: Sequence[Deployed]) -> Falco | None:
-    """Falco's pods, web server port and rules files, when its metrics endpoint is on."""
+    """Falco's pods, web server port and rules files, when its metrics endpoint is on. The rules
+    files: the upstream ruleset falcoctl installs, and every key of a ConfigMap that the falco
+    container mounts at one of its `rules_files` directories."""
     daemonset = next((d for d in live if d.kind == "DaemonSet" and any(c.get("name") == "falco" for _, c in containers(pod_spec(d.obj) or {}))), None)
     if daemonset is None:
         return None
-    config: dict[str, Any] = {}
-    rules: set[str] = set()
-    for d in live:
-        data = d.obj.get("data") or {} if d.kind == "ConfigMap" and d.namespace == daemonset.namespace else {}
-        if "falco.yaml" in data:
-            config = yaml.safe_load(data["falco.yaml"]) or {}
-        elif "falcoctl.yaml" in data:
-            refs = ((yaml.safe_load(data["falcoctl.yaml"]) or {}).get("artifact") or {}).get("install", {}).get("refs") or []
-            rules |= {"falco_rules.yaml" for ref in refs if str(ref).split(":")[0].rsplit("/", 1)[-1] == "falco-rules"}
-        else:
-            rules |= {key for key in data if key.endswith((".yaml", ".yml"))}
+    maps = {d.name: d.obj.get("data") or {} for d in live if d.kind == "ConfigMap" and d.namespace == daemonset.namespace}
+    config = next((yaml.safe_load(data["falco.yaml"]) or {} for data in maps.values() if "falco.yaml" in data), {})
     web = config.get("webserver") or {}
     if not ((config.get("metrics") or {}).get("enabled") and web.get("enabled") and web.get("prometheus_metrics_enabled")):
         return None
+    spec = pod_spec(daemonset.obj) or {}
+    volumes = {str(v.get("name")): str((v.get("configMap") or {}).get("name")) for v in spec.get("volumes") or [] if v.get("configMap")}
+    falco = next(c for _, c in containers(spec) if c.get("name") == "falco")
+    rules = {
+        key for m in falco.get("volumeMounts") or [] if m.get("name") in volumes and m.get("mountPath") in (config.get("rules_files") or [])
+        for key in maps.get(volumes[str(m["name"])], {}) if key.endswith((".yaml", ".yml"))
+    }
+    for data in maps.values():
+        refs = ((yaml.safe_load(data["falcoctl.yaml"]) or {}).get("artifact") or {}).get("install", {}).get("refs") or [] if "falcoctl.yaml" in data else []
+        rules |= {"falco_rules.yaml" for ref in refs if str(ref).split(":")[0].rsplit("/", 1)[-1] == "falco-rules"}
     selector = ",".join(f"{k}={v}" for k, v in sorted(((daemonset.obj.get("spec") or {}).get("selector") or {}).get("matchLabels", {}).items()))
     return Falco(daemonset.namespace, selector, int(web.get("listen_port") or 8765), sorted(rules))
 

@@ -1,10 +1,15 @@
 """A local HTTP server answering the Kubernetes API paths `make verify` reads, from objects given
-as dicts — the real Kubernetes client talks to it over HTTP, nothing is patched."""
+as dicts — the real Kubernetes client talks to it over HTTP, nothing is patched. Port-forwards
+speak the API server's WebSocket protocol (`v4.channel.k8s.io`) and connect to a real local
+HTTP(S) server standing for the pod's port."""
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Iterator, Mapping
@@ -36,7 +41,6 @@ class Cluster:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
         self.slices: dict[str, list[dict[str, Any]]] = {}  # namespace/service -> EndpointSlices
-        self.proxied: dict[str, Any] = {}  # "namespace/service-name/path" (service-name as in the proxy URL) -> JSON it answers
         self.reports: list[dict[str, Any]] = []  # VulnerabilityReports
         self.gatekeeper = True  # whether dry-run pod creations meet the platform's constraints
         self.pods: list[dict[str, Any]] = []  # running pods (for the footprint)
@@ -45,7 +49,52 @@ class Cluster:
         self.probe_phase = "Succeeded"  # the phase a created probe pod reports
         self.created: dict[str, dict[str, Any]] = {}  # "namespace/name" -> pods created (not dry runs) and not yet deleted
         self.deleted: list[str] = []  # "namespace/name" of deleted pods
-        self.pod_proxied: dict[str, str] = {}  # "namespace/pod:port/path" -> text a pod answers through the API server's proxy
+        self.pod_http: dict[tuple[str, str, int], dict[str, Any]] = {}  # (namespace, pod, port) -> {path: answer}: what a port-forward reaches
+        self.pod_tls: dict[tuple[str, str, int], tuple[Path, Path]] = {}  # (namespace, pod, port) -> (certificate, key) of a TLS port
+        self._listeners: dict[tuple[str, str, int], ThreadingHTTPServer] = {}
+
+    def service(self, obj: Mapping[str, Any], answers: dict[str, Any] | None = None, ready: bool = True) -> dict[str, Any]:
+        """A Service (from the render) with one pod, `<name>-0`, behind all its ports; returns what
+        that pod answers, by path without the leading slash (a value, or (status, value))."""
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        self.objects[f"/api/v1/namespaces/{namespace}/services/{name}"] = _as_served(obj)
+        pod = f"{name}-0"
+        ports = [{"name": p.get("name") or "", "protocol": "TCP", "port": p["targetPort"] if isinstance(p.get("targetPort"), int) else p["port"]}
+                 for p in obj["spec"]["ports"]]
+        self.slices[f"{namespace}/{name}"] = [{
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4", "ports": ports,
+            "metadata": {"name": f"{name}-abc", "namespace": namespace, "labels": {"kubernetes.io/service-name": name}},
+            "endpoints": [{"addresses": ["10.0.0.8"], "conditions": {"ready": ready}, "targetRef": {"kind": "Pod", "name": pod, "namespace": namespace}}],
+        }]
+        answers = {} if answers is None else answers
+        for port in ports:
+            self.pod_http[(namespace, pod, port["port"])] = answers
+        return answers
+
+    def answers(self, namespace: str, service: str) -> dict[str, Any]:
+        """What the pod behind a Service registered with `service` answers (to change it)."""
+        return self.pod_http[(namespace, f"{service}-0", self.slices[f"{namespace}/{service}"][0]["ports"][0]["port"])]
+
+    def listener(self, key: tuple[str, str, int]) -> tuple[str, int] | None:
+        """The address of a local server standing for a pod's port (started on first use); None: nothing listens."""
+        if key not in self.pod_http:
+            return None
+        if key not in self._listeners:
+            server = ThreadingHTTPServer(("127.0.0.1", 0), _pod_handler(self.pod_http, key))
+            if key in self.pod_tls:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(*self.pod_tls[key])
+                server.socket = context.wrap_socket(server.socket, server_side=True)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self._listeners[key] = server
+        host, port = self._listeners[key].server_address[:2]
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        for server in self._listeners.values():
+            server.shutdown()
+            server.server_close()
+        self._listeners.clear()
 
     def workload(self, obj: Mapping[str, Any], ready: int | None = None) -> None:
         kind, meta = obj["kind"], obj["metadata"]
@@ -70,6 +119,47 @@ class Cluster:
             "metadata": {"name": f"{service}-abc", "namespace": namespace, "labels": {"kubernetes.io/service-name": service}},
             "endpoints": [{"addresses": ["10.0.0.7"], "conditions": {"ready": ready}}],
         }]
+
+
+def _pod_handler(pods: Mapping[tuple[str, str, int], Mapping[str, Any]], key: tuple[str, str, int]) -> type[BaseHTTPRequestHandler]:
+    """Answers GETs from `pods[key]` (read at each request, so tests can change it): a JSON value,
+    a text, or (status, either); 404 for other paths."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # http.server calls it by this name
+            answer = pods[key].get(self.path.lstrip("/"), (404, "not found"))
+            status, body = answer if isinstance(answer, tuple) else (200, answer)
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+_WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def _frame(payload: bytes, opcode: int = 2) -> bytes:
+    """A WebSocket frame from the server (unmasked)."""
+    size = len(payload)
+    head = bytes([0x80 | opcode]) + (bytes([size]) if size < 126 else bytes([126]) + size.to_bytes(2, "big") if size < 65536 else bytes([127]) + size.to_bytes(8, "big"))
+    return head + payload
+
+
+def _read_frame(stream: Any) -> tuple[int, bytes] | None:
+    """A WebSocket frame from the client (masked): (opcode, payload); None at the end of the stream."""
+    head = stream.read(2)
+    if len(head) < 2:
+        return None
+    size = head[1] & 0x7F
+    size = int.from_bytes(stream.read({126: 2, 127: 8}[size]), "big") if size >= 126 else size
+    mask = stream.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+    return head[0] & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(stream.read(size)))
 
 
 def _probe_log(pod: Mapping[str, Any], plaintext: Mapping[str, tuple[int, str]]) -> str:
@@ -129,14 +219,10 @@ def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, {"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetricsList", "metadata": {}, "items": cluster.pod_metrics})
             if url.path == "/apis/aquasecurity.github.io/v1alpha1/vulnerabilityreports":
                 return self._send(200, {"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReportList", "metadata": {}, "items": cluster.reports})
+            if url.path.startswith("/api/v1/namespaces/") and len(parts) == 8 and parts[5] == "pods" and parts[7] == "portforward":
+                return self._port_forward(parts[4], parts[6], int(parse_qs(url.query)["ports"][0]))
             if url.path.startswith("/api/v1/namespaces/") and len(parts) >= 6 and parts[5] == "pods":
                 return self._pods(url, parts)
-            if "/proxy/" in url.path and url.path.startswith("/api/v1/namespaces/"):
-                namespace, service, path = parts[4], parts[6], url.path.split("/proxy/", 1)[1]
-                key = f"{namespace}/{service}/{path}"
-                if key in cluster.proxied or key.rstrip("/") in cluster.proxied:
-                    return self._send(200, cluster.proxied.get(key, cluster.proxied.get(key.rstrip("/"))))
-                return self._send(503, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "no endpoints available", "code": 503})
             if url.path in cluster.objects:
                 return self._send(200, cluster.objects[url.path])
             return self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
@@ -148,11 +234,6 @@ def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
                 selector = parse_qs(url.query).get("labelSelector", [""])[0]
                 items = [p for p in cluster.pods if p["metadata"].get("namespace") == namespace and _matches(p["metadata"].get("labels") or {}, selector)]
                 return self._send(200, {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items})
-            if len(parts) > 7 and parts[7] == "proxy":
-                text = cluster.pod_proxied.get(f"{namespace}/{parts[6]}/{'/'.join(parts[8:])}")
-                if text is None:
-                    return self._send(503, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "error trying to reach service", "code": 503})
-                return self._send(200, text, "text/plain")
             pod = cluster.created.get(f"{namespace}/{parts[6]}")
             if pod is None:
                 return self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
@@ -161,6 +242,37 @@ def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
             waiting = [] if cluster.probe_phase != "Pending" else [{"name": "probe", "image": "x", "imageID": "", "ready": False, "restartCount": 0,
                                                                       "state": {"waiting": {"reason": "ImagePullBackOff"}}}]
             return self._send(200, {**pod, "status": {"phase": cluster.probe_phase, "containerStatuses": waiting}})
+
+        def _port_forward(self, namespace: str, pod: str, port: int) -> None:
+            """The API server's port-forward: WebSocket, a data and an error channel for the port,
+            each opened with the port number; data relayed to the pod's port both ways."""
+            self.close_connection = True
+            accept = base64.b64encode(hashlib.sha1((self.headers["Sec-WebSocket-Key"] + _WEBSOCKET_GUID).encode()).digest()).decode()
+            self.wfile.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n").encode())
+            number = port.to_bytes(2, "little")
+            self.wfile.write(_frame(b"\0" + number) + _frame(b"\1" + number))
+            address = cluster.listener((namespace, pod, port))
+            if address is None:
+                self.wfile.write(_frame(b"\1" + f"error forwarding port {port} to pod {pod}: connection refused".encode()) + _frame(b"", 8))
+                return self.wfile.flush()
+            self.wfile.flush()
+            with socket.create_connection(address) as backend:
+                def upstream() -> None:
+                    try:
+                        while (frame := _read_frame(self.rfile)) is not None and frame[0] != 8:
+                            if frame[0] == 2 and frame[1][:1] == b"\0":
+                                backend.sendall(frame[1][1:])
+                        backend.shutdown(socket.SHUT_WR)
+                    except (OSError, ValueError):
+                        pass  # either side went away first: the relay is over
+
+                threading.Thread(target=upstream, daemon=True).start()
+                while chunk := backend.recv(65536):
+                    self.wfile.write(_frame(b"\0" + chunk))
+                    self.wfile.flush()
+            self.wfile.write(_frame(b"", 8))
+            self.wfile.flush()
 
         def do_POST(self) -> None:  # http.server calls it by this name
             url = urlparse(self.path)
@@ -206,6 +318,7 @@ def serving(cluster: Cluster, directory: Path) -> Iterator[Path]:
     finally:
         server.shutdown()
         server.server_close()
+        cluster.stop()
 
 
 class Pki:

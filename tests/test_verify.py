@@ -72,17 +72,20 @@ def healthy(objects, expected) -> Cluster:
             cluster.crd(d.obj)
     for _, namespace, service in expected.webhook_services:
         cluster.endpoints(namespace, service)
-    cluster.proxied["monitoring/kps-prometheus:9090/api/v1/targets"] = {"status": "success", "data": {"activeTargets": [
-        {"scrapePool": "serviceMonitor/monitoring/istiod/0", "health": "up", "labels": {"namespace": "istio-system", "pod": "istiod-1"}},
-    ]}}
-    cluster.proxied["vault/vault:8200/v1/sys/seal-status"] = {"initialized": True, "sealed": False, "type": "shamir"}
+    services = {(d.namespace, d.name): d.obj for d in objects if d.kind == "Service"}
+    cluster.service(services[("monitoring", "kps-prometheus")], {
+        "api/v1/targets": {"status": "success", "data": {"activeTargets": [
+            {"scrapePool": "serviceMonitor/monitoring/istiod/0", "health": "up", "labels": {"namespace": "istio-system", "pod": "istiod-1"}},
+        ]}},
+        "api/v1/rules": {"status": "success", "data": {"groups": [{"name": g} for g in expected.rule_groups]}},
+    })
+    cluster.service(services[("vault", "vault")], {"v1/sys/seal-status": {"initialized": True, "sealed": False, "type": "shamir"}})
     cluster.reports = [{"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReport", "metadata": {"name": "r", "namespace": "apps"}}]
-    for _, namespace, service, port, path in expected.ui:
-        cluster.proxied[f"{namespace}/{service}:{port}/{path}"] = {"status": "ok"}
-    cluster.proxied["monitoring/kps-prometheus:9090/api/v1/rules"] = {"status": "success", "data": {"groups": [{"name": g} for g in expected.rule_groups]}}
+    for _, namespace, service, _, path in expected.ui:
+        cluster.service(services[(namespace, service)], {path: {"status": "ok"}})
     falco_labels = dict(term.split("=") for term in expected.falco.selector.split(","))
     cluster.pods = [_falco_pod("falco-x7k2p", falco_labels)]
-    cluster.pod_proxied["falco/falco-x7k2p:8765/metrics"] = FALCO_METRICS
+    cluster.pod_http[("falco", "falco-x7k2p", 8765)] = {"metrics": FALCO_METRICS}
     return cluster
 
 
@@ -212,41 +215,59 @@ def test_gatekeeper_that_admits_everything_fails_and_the_messages_name_the_const
 
 def test_a_down_target_an_unreadable_prometheus_a_sealed_vault_and_no_reports_fail(local_objects, expected, tmp_path):
     cluster = healthy(local_objects, expected)
-    cluster.proxied["monitoring/kps-prometheus:9090/api/v1/targets"]["data"]["activeTargets"].append(
+    prometheus = cluster.answers("monitoring", "kps-prometheus")
+    prometheus["api/v1/targets"]["data"]["activeTargets"].append(
         {"scrapePool": "podMonitor/monitoring/envoy-stats/0", "health": "down", "labels": {"namespace": "apps", "pod": "backend-1"}, "lastError": "connection refused"}
     )
-    cluster.proxied["vault/vault:8200/v1/sys/seal-status"] = {"initialized": True, "sealed": True}
+    cluster.answers("vault", "vault")["v1/sys/seal-status"] = {"initialized": True, "sealed": True}
     cluster.reports = []
 
     with serving(cluster, tmp_path) as kubeconfig:
         api = client_for(kubeconfig)
         targets, vault, trivy = prometheus_targets(api, expected), vault_unsealed(api, expected), trivy_reports(api, expected)
-        del cluster.proxied["monitoring/kps-prometheus:9090/api/v1/targets"]
+        prometheus["api/v1/targets"] = (503, "Service Unavailable")
         unreadable = prometheus_targets(api, expected)
+        cluster.slices["monitoring/kps-prometheus"][0]["endpoints"][0]["conditions"]["ready"] = False
+        no_pod = prometheus_targets(api, expected)
 
     assert targets.failures == ["podMonitor/monitoring/envoy-stats/0: apps/backend-1 is down (connection refused)"]
     assert vault.failures == ["Vault vault/vault: sealed"]
     assert trivy.failures and "no VulnerabilityReport yet" in trivy.failures[0]
-    assert unreadable.failures and "its targets could not be read" in unreadable.failures[0]
+    assert unreadable.failures == ["Prometheus monitoring/kps-prometheus: its targets could not be read (ReadFailed: HTTP 503 from /api/v1/targets)"]
+    assert no_pod.failures == ["Prometheus monitoring/kps-prometheus: its targets could not be read (ReadFailed: no ready pod behind Service monitoring/kps-prometheus:9090)"]
 
 
-def test_on_aws_vault_is_read_over_https(rendered):
+def test_on_aws_vault_is_read_over_https(rendered, local_objects, expected, pki, tmp_path):
     _, _, stack = rendered("aws")
+    cluster = healthy(local_objects, expected)
+    cluster.pod_tls[("vault", "vault-0", 8200)] = pki.issue(["vault.vault.svc"], tmp_path)
+    over_tls = dataclasses.replace(expected, vault=expected_from(stack.objects).vault)
 
-    assert expected_from(stack.objects).vault == ("vault", "vault", 8200, True)
+    with serving(cluster, tmp_path) as kubeconfig:
+        api = client_for(kubeconfig)
+        unsealed = vault_unsealed(api, over_tls)
+        cluster.answers("vault", "vault")["v1/sys/seal-status"] = {"initialized": False, "sealed": True}
+        uninitialised = vault_unsealed(api, over_tls)
+
+    assert over_tls.vault == ("vault", "vault", 8200, True) and unsealed.failures == []
+    assert uninitialised.failures == ["Vault vault/vault: not initialised (the bootstrap Job initialises it: kubectl -n vault logs job/vault-bootstrap)"]
 
 
 def test_a_ui_that_does_not_answer_and_a_rule_group_not_loaded_fail(local_objects, expected, tmp_path):
     cluster = healthy(local_objects, expected)
-    del cluster.proxied["istio-system/kiali:20001/kiali/healthz"]
-    groups = cluster.proxied["monitoring/kps-prometheus:9090/api/v1/rules"]["data"]["groups"]
+    cluster.answers("istio-system", "kiali")["kiali/healthz"] = (503, "not ready")
+    del cluster.pod_http[("argocd", "argocd-server-0", 8080)]  # nothing listens inside the pod
+    groups = cluster.answers("monitoring", "kps-prometheus")["api/v1/rules"]["data"]["groups"]
     missing = groups.pop()["name"]
 
     with serving(cluster, tmp_path) as kubeconfig:
         api = client_for(kubeconfig)
         ui, rules = ui_health(api, expected), prometheus_rules(api, expected)
 
-    assert [f.split(":")[0] for f in ui.failures] == ["Kiali (istio-system/kiali"] and "HTTP 503" in ui.failures[0]
+    assert ui.failures == [
+        "Kiali (istio-system/kiali:20001/kiali/healthz): ReadFailed: HTTP 503",
+        "Argo CD (argocd/argocd-server:80/healthz): ReadFailed: error forwarding port 8080 to pod argocd-server-0: connection refused",
+    ]
     assert rules.failures == [f"rule group {missing}: not loaded (the operator has not picked up its PrometheusRule: check its labels and the operator's log)"]
     assert {what for what, *_ in expected.ui} == {"Grafana", "Loki", "Jaeger", "Kiali", "Argo CD"}
 
@@ -357,7 +378,7 @@ def test_a_falco_pod_without_the_platform_rules_unreadable_or_absent_fails(local
     cluster = healthy(local_objects, expected)
     labels = cluster.pods[0]["metadata"]["labels"]
     cluster.pods.append(_falco_pod("falco-q9w3e", labels))
-    cluster.pod_proxied["falco/falco-q9w3e:8765/metrics"] = "\n".join(line for line in FALCO_METRICS.splitlines() if "platform-rules" not in line)
+    cluster.pod_http[("falco", "falco-q9w3e", 8765)] = {"metrics": "\n".join(line for line in FALCO_METRICS.splitlines() if "platform-rules" not in line)}
     cluster.pods.append(_falco_pod("falco-r4t5y", labels))  # its metrics do not answer
 
     with serving(cluster, tmp_path) as kubeconfig:
@@ -369,7 +390,8 @@ def test_a_falco_pod_without_the_platform_rules_unreadable_or_absent_fails(local
     assert partial.checked == 3 and partial.failures[0] == (
         "Falco pod falco/falco-q9w3e: not loaded: platform-rules.yaml (loaded: falco_rules.yaml; kubectl -n falco logs falco-q9w3e -c falco)"
     )
-    assert len(partial.failures) == 2 and "falco/falco-r4t5y: its metrics could not be read (HTTP 503" in partial.failures[1]
+    assert partial.failures[1] == ("Falco pod falco/falco-r4t5y: its metrics could not be read "
+                                   "(ReadFailed: error forwarding port 8765 to pod falco-r4t5y: connection refused)")
     assert none.failures == ["no Falco pod is running in falco (kubectl -n falco get pods)"]
 
 

@@ -1,7 +1,11 @@
 """The checks `make verify` runs: each reads the cluster's state for what the stack deploys.
 
 Every check is a function `(api, expected) -> CheckResult`; it passes only when everything it
-looks at is as the platform needs it, and names each object that is not.
+looks at is as the platform needs it, and names each object that is not. What a check reads
+from a pod (Prometheus, Vault, the UIs, Falco's metrics) it reads through a port-forward to
+one of the Service's ready pods, as `kubectl port-forward` does: the platform's
+NetworkPolicies let the API server in only where it calls webhooks, so its service proxy
+would be dropped (on EKS, where the API server is not on the node).
 
 - `workloads-ready`: every Deployment, StatefulSet and DaemonSet the stack deploys exists and
   is ready at its desired replicas (DaemonSets: on every node they are scheduled to).
@@ -18,13 +22,12 @@ looks at is as the platform needs it, and names each object that is not.
 - `policy-denies`: server-side dry runs in an app namespace: a privileged pod and a `:latest`
   image are denied by Gatekeeper naming the constraint, and a compliant pod is admitted.
   Dry runs create nothing.
-- `prometheus-targets`: Prometheus (through the API server's service proxy) reports no
-  scrape target down.
+- `prometheus-targets`: Prometheus reports no scrape target down.
 - `ui-health`: Grafana, Loki, Jaeger, Kiali and Argo CD (those the stack installs) answer
-  their health endpoints (their readiness probes' paths) through the service proxy.
+  their health endpoints (their readiness probes' paths).
 - `prometheus-rules`: every PrometheusRule group the stack deploys is loaded by Prometheus.
 - `falco-rules`: every running Falco pod has loaded the upstream and the platform's rules
-  files (its metrics endpoint's `falcosecurity_falco_sha256_rules_files_info`).
+  files (`falcosecurity_falco_sha256_rules_files_info` on its metrics endpoint).
 - `trivy-reports`: Trivy has produced at least one VulnerabilityReport.
 - `vault-unsealed`: Vault reports itself initialised and unsealed.
 """
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import secrets
 import socket
@@ -44,6 +48,7 @@ from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import portforward
 
 
 @dataclass(frozen=True)
@@ -382,11 +387,13 @@ def falco_rules(api: client.ApiClient, expected: Expected) -> CheckResult:
         result.checked += 1
         name = pod.metadata.name
         try:
-            response = core.connect_get_namespaced_pod_proxy_with_path(f"{name}:{falco.port}", falco.namespace, "metrics", _preload_content=False)
-        except ApiException as error:
+            status, body = _forward_get(api, falco.namespace, name, falco.port, "metrics")
+            if status != 200:
+                raise ReadFailed(f"HTTP {status} from /metrics")
+        except READ_ERRORS as error:
             result.failures.append(f"Falco pod {falco.namespace}/{name}: its metrics could not be read ({_reason(error)})")
             continue
-        loaded = {m[1] for m in (_RULES_FILE.match(line) for line in response.data.decode().splitlines()) if m}
+        loaded = {m[1] for m in (_RULES_FILE.match(line) for line in body.decode().splitlines()) if m}
         missing = [f for f in falco.rules_files if f not in loaded]
         if missing:
             result.failures.append(
@@ -406,15 +413,72 @@ def _message(error: ApiException) -> str:
 def _reason(error: Exception) -> str:
     """One line for a failed read: the API's status and message, or the parse error."""
     if isinstance(error, ApiException):
-        return f"HTTP {error.status}: {_message(error)}"
+        return f"HTTP {error.status}: {_message(error)}" if error.status else f"{error.reason}"
     return f"{type(error).__name__}: {error}"
 
 
+class ReadFailed(Exception):
+    """A pod answered a read with an error status, or no pod could answer it."""
+
+
+READ_ERRORS = (ApiException, ReadFailed, OSError, http.client.HTTPException, ValueError, KeyError)
+"""What a read through a port-forward can fail with (ValueError/KeyError: an answer not as expected)."""
+
+
+def _pod_behind(api: client.ApiClient, namespace: str, service: str, port: int) -> tuple[str, int]:
+    """A ready pod behind `port` of a Service, and the container port that port maps to."""
+    spec = client.CoreV1Api(api).read_namespaced_service(service, namespace).spec
+    wanted = next((p for p in spec.ports or [] if p.port == port), None)
+    if wanted is None:
+        raise ReadFailed(f"Service {namespace}/{service} has no port {port}")
+    slices = client.DiscoveryV1Api(api).list_namespaced_endpoint_slice(namespace, label_selector=f"kubernetes.io/service-name={service}").items
+    for endpoint_slice in slices:
+        number = next((p.port for p in endpoint_slice.ports or [] if (p.name or "") == (wanted.name or "")), None)
+        for endpoint in endpoint_slice.endpoints or [] if number is not None else []:
+            ready = endpoint.conditions is None or endpoint.conditions.ready is not False
+            if ready and endpoint.target_ref is not None and endpoint.target_ref.kind == "Pod":
+                return endpoint.target_ref.name, number
+    raise ReadFailed(f"no ready pod behind Service {namespace}/{service}:{port}")
+
+
+def _forward_get(api: client.ApiClient, namespace: str, pod: str, port: int, path: str, *, tls: bool = False, timeout: float = 15.0) -> tuple[int, bytes]:
+    """GET `path` from a pod's port through a port-forward, as `kubectl port-forward` does: the
+    kubelet connects inside the pod, so the platform's NetworkPolicies (which let only their
+    callers in, and not the API server) do not stand in the way. (status, body)."""
+    forward = portforward(client.CoreV1Api(api).connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port))
+    try:
+        sock: Any = forward.socket(port)
+        sock.settimeout(timeout)
+        if tls:
+            # In-cluster TLS, inside an authenticated tunnel to this very pod: what is read is
+            # status, nothing secret is sent, so the pod's certificate is not verified here.
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            sock = context.wrap_socket(socket.socket(fileno=os.dup(sock.fileno())))
+        connection = http.client.HTTPConnection("localhost", port, timeout=timeout)
+        connection.sock = sock
+        connection.request("GET", "/" + path.lstrip("/"))
+        response = connection.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException) as error:
+        refused = forward.error(port)  # the kubelet's reason, when it could not connect inside the pod
+        raise ReadFailed(refused.strip()) if refused else error from None
+    finally:
+        forward.close()
+
+
+def _service_get(api: client.ApiClient, namespace: str, service: str, port: int, path: str, *, tls: bool = False) -> tuple[int, bytes]:
+    """GET `path` of a Service's port, from one of its ready pods (see `_forward_get`)."""
+    pod, number = _pod_behind(api, namespace, service, port)
+    return _forward_get(api, namespace, pod, number, path, tls=tls)
+
+
 def _proxy(api: client.ApiClient, namespace: str, service: str, port: int, path: str, tls: bool = False) -> Any:
-    """GET `path` of a Service through the API server's service proxy, as JSON."""
-    name = f"{'https:' if tls else ''}{service}:{port}"
-    text = client.CoreV1Api(api).connect_get_namespaced_service_proxy_with_path(name, namespace, path, _preload_content=False)
-    return json.loads(text.data)
+    """GET `path` of a Service as JSON; an error status raises ReadFailed."""
+    status, body = _service_get(api, namespace, service, port, path, tls=tls)
+    if status != 200:
+        raise ReadFailed(f"HTTP {status} from /{path}")
+    return json.loads(body)
 
 
 def prometheus_targets(api: client.ApiClient, expected: Expected) -> CheckResult:
@@ -424,7 +488,7 @@ def prometheus_targets(api: client.ApiClient, expected: Expected) -> CheckResult
     namespace, service, port = expected.prometheus
     try:
         targets = _proxy(api, namespace, service, port, "api/v1/targets")["data"]["activeTargets"]
-    except (ApiException, KeyError, ValueError) as error:
+    except READ_ERRORS as error:
         result.checked += 1
         result.failures.append(f"Prometheus {namespace}/{service}: its targets could not be read ({_reason(error)})")
         return result
@@ -447,7 +511,7 @@ def vault_unsealed(api: client.ApiClient, expected: Expected) -> CheckResult:
     result.checked += 1
     try:
         status = _proxy(api, namespace, service, port, "v1/sys/seal-status", tls=tls)
-    except (ApiException, ValueError) as error:
+    except READ_ERRORS as error:
         result.failures.append(f"Vault {namespace}/{service}: its seal status could not be read ({_reason(error)})")
         return result
     if not status.get("initialized"):
@@ -470,12 +534,13 @@ def trivy_reports(api: client.ApiClient, expected: Expected) -> CheckResult:
 
 def ui_health(api: client.ApiClient, expected: Expected) -> CheckResult:
     result = CheckResult("ui-health", "every UI the stack installs answers its health endpoint")
-    core = client.CoreV1Api(api)
     for what, namespace, service, port, path in expected.ui:
         result.checked += 1
         try:
-            core.connect_get_namespaced_service_proxy_with_path(f"{service}:{port}", namespace, path, _preload_content=False)
-        except ApiException as error:
+            status, _ = _service_get(api, namespace, service, port, path)
+            if status >= 400:
+                raise ReadFailed(f"HTTP {status}")
+        except READ_ERRORS as error:
             result.failures.append(f"{what} ({namespace}/{service}:{port}/{path}): {_reason(error)}")
     return result
 
@@ -487,7 +552,7 @@ def prometheus_rules(api: client.ApiClient, expected: Expected) -> CheckResult:
     namespace, service, port = expected.prometheus
     try:
         groups = {g.get("name") for g in _proxy(api, namespace, service, port, "api/v1/rules")["data"]["groups"]}
-    except (ApiException, KeyError, ValueError) as error:
+    except READ_ERRORS as error:
         result.checked += 1
         result.failures.append(f"Prometheus {namespace}/{service}: its rules could not be read ({_reason(error)})")
         return result

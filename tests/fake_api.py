@@ -42,7 +42,8 @@ class Cluster:
         self.objects: dict[str, dict[str, Any]] = {}
         self.slices: dict[str, list[dict[str, Any]]] = {}  # namespace/service -> EndpointSlices
         self.reports: list[dict[str, Any]] = []  # VulnerabilityReports
-        self.gatekeeper = True  # whether dry-run pod creations meet the platform's constraints
+        self.gatekeeper = True  # whether Gatekeeper's constraints are enforced on pod and Deployment creations
+        self.pod_security: dict[str, str] = {}  # namespace -> the Pod Security level it enforces
         self.pods: list[dict[str, Any]] = []  # running pods (for the footprint)
         self.pod_metrics: list[dict[str, Any]] | None = []  # metrics-server's PodMetrics; None: not installed
         self.plaintext: dict[str, tuple[int, str]] = {}  # "host:port" -> (curl's exit code, HTTP status) for a plaintext call; default refused
@@ -177,13 +178,24 @@ def _matches(labels: Mapping[str, str], selector: str) -> bool:
     return all(labels.get(k) == v for k, _, v in (term.partition("=") for term in selector.split(",") if term))
 
 
-def _admission(pod: Mapping[str, Any]) -> str | None:
-    """Gatekeeper's answer to a pod, as its webhook words it (None: admitted)."""
-    for c in pod["spec"]["containers"]:
-        if (c.get("securityContext") or {}).get("privileged"):
-            return f"[platform-privileged] Privileged container is not allowed: {c['name']}"
+def _admission(obj: Mapping[str, Any], namespace: str, cluster: Cluster) -> str | None:
+    """The API server's answer to a Pod or Deployment (None: admitted): Pod Security first (it
+    enforces on Pods only), then Gatekeeper's webhook, worded as each words it."""
+    kind, name = obj["kind"], obj["metadata"]["name"]
+    containers = (obj["spec"] if kind == "Pod" else obj["spec"]["template"]["spec"])["containers"]
+    privileged = [c["name"] for c in containers if (c.get("securityContext") or {}).get("privileged")]
+    level = cluster.pod_security.get(namespace)
+    if kind == "Pod" and privileged and level in ("baseline", "restricted"):
+        return (f'pods "{name}" is forbidden: violates PodSecurity "{level}:latest": privileged '
+                f'(container "{privileged[0]}" must not set securityContext.privileged=true)')
+    if not cluster.gatekeeper:
+        return None
+    for c in containers:
+        if c["name"] in privileged:
+            return f'admission webhook "validation.gatekeeper.sh" denied the request: [platform-privileged] {kind} {name}: container {c["name"]} is privileged'
         if str(c.get("image", "")).endswith(":latest"):  # the floating tag K8sDisallowedTags refuses
-            return f"[platform-disallowedtags] container <{c['name']}> uses a disallowed tag <{c['image']}>"
+            return (f'admission webhook "validation.gatekeeper.sh" denied the request: [platform-disallowedtags] '
+                    f'container <{c["name"]}> uses a disallowed tag <{c["image"]}>')
     return None
 
 
@@ -277,12 +289,12 @@ def _handler(cluster: Cluster) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # http.server calls it by this name
             url = urlparse(self.path)
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-            if url.path.endswith("/pods"):
-                denied = _admission(body) if cluster.gatekeeper else None
+            dry_run = parse_qs(url.query).get("dryRun") == ["All"]
+            if url.path.endswith("/pods") or (url.path.endswith("/deployments") and dry_run):
+                denied = _admission(body, url.path.split("/")[-2], cluster)
                 if denied:
-                    message = f'admission webhook "validation.gatekeeper.sh" denied the request: {denied}'
-                    return self._send(403, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": "Forbidden", "code": 403})
-                if parse_qs(url.query).get("dryRun") != ["All"]:
+                    return self._send(403, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": denied, "reason": "Forbidden", "code": 403})
+                if not dry_run:
                     body["metadata"]["namespace"] = url.path.split("/")[4]
                     cluster.created[f"{url.path.split('/')[4]}/{body['metadata']['name']}"] = body
                 return self._send(201, body)

@@ -80,6 +80,7 @@ def healthy(objects, expected) -> Cluster:
         "api/v1/rules": {"status": "success", "data": {"groups": [{"name": g} for g in expected.rule_groups]}},
     })
     cluster.service(services[("vault", "vault")], {"v1/sys/seal-status": {"initialized": True, "sealed": False, "type": "shamir"}})
+    cluster.pod_security = {expected.app_namespace: expected.app_pod_security}
     cluster.reports = [{"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReport", "metadata": {"name": "r", "namespace": "apps"}}]
     for _, namespace, service, _, path in expected.ui:
         cluster.service(services[(namespace, service)], {path: {"status": "ok"}})
@@ -208,9 +209,19 @@ def test_gatekeeper_that_admits_everything_fails_and_the_messages_name_the_const
         enforced = policy_denies(api, expected)
         cluster.gatekeeper = False
         open_door = policy_denies(api, expected)
+        cluster.gatekeeper, cluster.pod_security = True, {}
+        no_pod_security = policy_denies(api, expected)
 
-    assert enforced.failures == [] and enforced.checked == 3
-    assert open_door.failures == ["verify-privileged: a privileged pod was admitted in apps", "verify-latest: a latest pod was admitted in apps"]
+    assert enforced.failures == [] and enforced.checked == 4
+    assert open_door.failures == [
+        "privileged Deployment: admitted in apps, should be denied by platform-privileged",
+        ":latest pod: admitted in apps, should be denied by platform-disallowedtags",
+    ]
+    # Pod Security not enforced in the app namespace: Gatekeeper denies the privileged pod, which is not the layer expected first.
+    assert no_pod_security.failures == [
+        "privileged pod: refused in apps, but not by PodSecurity: admission webhook \"validation.gatekeeper.sh\" denied the request: "
+        "[platform-privileged] Pod verify-privileged: container probe is privileged"
+    ]
 
 
 def test_a_down_target_an_unreadable_prometheus_a_sealed_vault_and_no_reports_fail(local_objects, expected, tmp_path):

@@ -19,9 +19,9 @@ would be dropped (on EKS, where the API server is not on the node).
   through it, with a certificate trusted by the platform CA (and the system's roots) and
   valid for that host; every host answers its route, and the sample app's data endpoint
   (through the frontend, to the backend) returns 200.
-- `policy-denies`: server-side dry runs in an app namespace: a privileged pod and a `:latest`
-  image are denied by Gatekeeper naming the constraint, and a compliant pod is admitted.
-  Dry runs create nothing.
+- `policy-denies`: server-side dry runs in an app namespace: a privileged pod is denied by Pod
+  Security, a privileged Deployment by Gatekeeper's `platform-privileged`, a `:latest` image by
+  `platform-disallowedtags`, and a compliant pod is admitted. Dry runs create nothing.
 - `prometheus-targets`: Prometheus reports no scrape target down.
 - `ui-health`: Grafana, Loki, Jaeger, Kiali and Argo CD (those the stack installs) answer
   their health endpoints (their readiness probes' paths).
@@ -91,6 +91,8 @@ class Expected:
     """(webhook configuration, namespace, Service name) of every admission webhook backed by a Service."""
     app_namespace: str | None = None
     """An app namespace (sidecar injection on) for the policy dry runs; None: no Gatekeeper checks."""
+    app_pod_security: str = "restricted"
+    """The Pod Security level that namespace enforces."""
     compliant_image: str = "docker.io/istio/proxyv2:1.30.3"
     """An image from an allowed registry, pinned: the dry runs' (they pull nothing) and the
     plaintext probe's (Istio's proxy image carries curl; the nodes already hold it)."""
@@ -200,49 +202,67 @@ PROBE_LABELS = {"app": "verify-probe", "version": "1", "environment": "verify", 
 """Labels of every pod `make verify` creates: the platform's required labels, and no sidecar."""
 
 
-def _pod(name: str, image: str, *, privileged: bool = False, command: Sequence[str] = ("sleep", "1")) -> dict[str, Any]:
-    """A pod that passes every platform constraint (unless made privileged or given a bad image)."""
+def _pod_spec(image: str, *, privileged: bool = False, command: Sequence[str] = ("sleep", "1")) -> dict[str, Any]:
+    """A pod spec that passes every platform constraint and Pod Security `restricted` (unless made privileged or given a bad image)."""
     security: dict[str, Any] = {
         "allowPrivilegeEscalation": privileged, "privileged": privileged, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
         "runAsUser": 1337, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
     }
     return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "labels": dict(PROBE_LABELS)},
-        "spec": {
-            "restartPolicy": "Never", "activeDeadlineSeconds": 300, "terminationGracePeriodSeconds": 0,
-            "automountServiceAccountToken": False,
-            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{"name": "probe", "image": image, "command": list(command), "securityContext": security,
-                            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}}}],
-        },
+        "terminationGracePeriodSeconds": 0,
+        "automountServiceAccountToken": False,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "probe", "image": image, "command": list(command), "securityContext": security,
+                        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}}}],
+    }
+
+
+def _pod(name: str, image: str, *, privileged: bool = False, command: Sequence[str] = ("sleep", "1")) -> dict[str, Any]:
+    """A pod that runs once, for at most 5 minutes."""
+    spec = {"restartPolicy": "Never", "activeDeadlineSeconds": 300, **_pod_spec(image, privileged=privileged, command=command)}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": dict(PROBE_LABELS)}, "spec": spec}
+
+
+def _deployment(name: str, image: str, *, privileged: bool = False) -> dict[str, Any]:
+    selector = {"app": PROBE_LABELS["app"]}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": dict(PROBE_LABELS)},
+        "spec": {"replicas": 1, "selector": {"matchLabels": selector},
+                 "template": {"metadata": {"labels": dict(PROBE_LABELS)}, "spec": _pod_spec(image, privileged=privileged)}},
     }
 
 
 def policy_denies(api: client.ApiClient, expected: Expected) -> CheckResult:
-    result = CheckResult("policy-denies", "Gatekeeper denies a privileged pod and a :latest image, and admits a compliant pod (dry runs)")
+    """Dry runs in an app namespace. A privileged Pod there never reaches Gatekeeper: Pod
+    Security (`restricted`, enforced on Pods) refuses it first, and must. So Gatekeeper's
+    privileged rule is proven on a Deployment, which Pod Security only warns about and every
+    platform constraint also matches."""
+    result = CheckResult("policy-denies", "privileged workloads and :latest images are denied (Pod Security, Gatekeeper's constraints), a compliant pod is admitted (dry runs)")
     if expected.app_namespace is None:
         return result
-    core, ns = client.CoreV1Api(api), expected.app_namespace
-    repository = expected.compliant_image.rsplit(":", 1)[0]
-    cases = [
-        ("verify-privileged", _pod("verify-privileged", expected.compliant_image, privileged=True), "privileged"),
+    core, apps, ns = client.CoreV1Api(api), client.AppsV1Api(api), expected.app_namespace
+    image = expected.compliant_image
+    psa = expected.app_pod_security in ("baseline", "restricted")
+    cases: list[tuple[str, Callable[..., Any], dict[str, Any], str | None]] = [
+        ("privileged pod", core.create_namespaced_pod, _pod("verify-privileged", image, privileged=True),
+         "PodSecurity" if psa else "[platform-privileged]"),
+        ("privileged Deployment", apps.create_namespaced_deployment, _deployment("verify-privileged", image, privileged=True), "[platform-privileged]"),
         # Deliberately the floating tag the platform forbids: the dry run must be denied.
-        ("verify-latest", _pod("verify-latest", f"{repository}:latest"), "latest"),
-        ("verify-compliant", _pod("verify-compliant", expected.compliant_image), None),
+        (":latest pod", core.create_namespaced_pod, _pod("verify-latest", f"{image.rsplit(':', 1)[0]}:latest"), "[platform-disallowedtags]"),
+        ("compliant pod", core.create_namespaced_pod, _pod("verify-compliant", image), None),
     ]
-    for name, body, denied_for in cases:
+    for what, create, body, denied_by in cases:
         result.checked += 1
         try:
-            core.create_namespaced_pod(ns, body, dry_run="All")
-            if denied_for is not None:
-                result.failures.append(f"{name}: a {denied_for} pod was admitted in {ns}")
+            create(ns, body, dry_run="All")
+            if denied_by is not None:
+                result.failures.append(f"{what}: admitted in {ns}, should be denied by {denied_by.strip('[]')}")
         except ApiException as error:
             message = _message(error)
-            if denied_for is None:
-                result.failures.append(f"{name}: a compliant pod was refused in {ns}: {message}")
-            elif "gatekeeper" not in message.lower() or "platform-" not in message:
-                result.failures.append(f"{name}: refused, but not by a platform constraint of Gatekeeper: {message}")
+            if denied_by is None:
+                result.failures.append(f"{what}: refused in {ns}: {message}")
+            elif denied_by not in message:
+                result.failures.append(f"{what}: refused in {ns}, but not by {denied_by.strip('[]')}: {message}")
     return result
 
 
@@ -569,7 +589,7 @@ CHECKS: Sequence[tuple[str, Callable[[client.ApiClient, Expected], CheckResult],
     ("webhook-endpoints", webhook_endpoints, "every admission webhook's Service has a ready endpoint"),
     ("mesh-mtls", mesh_mtls, "a pod without a sidecar calling each meshed Service in plaintext is refused (STRICT mTLS); the probe pod is deleted"),
     ("gateway-https", gateway_https, "the ingress gateway serves each routed host over HTTPS with a certificate the platform CA trusts; the sample app answers 200"),
-    ("policy-denies", policy_denies, "dry runs: a privileged pod and a :latest image are denied by Gatekeeper, a compliant pod is admitted"),
+    ("policy-denies", policy_denies, "dry runs: a privileged pod (Pod Security), a privileged Deployment and a :latest image (Gatekeeper) are denied, a compliant pod is admitted"),
     ("prometheus-targets", prometheus_targets, "Prometheus reports no scrape target down"),
     ("ui-health", ui_health, "Grafana, Loki, Jaeger, Kiali and Argo CD (where installed) answer their health endpoints"),
     ("prometheus-rules", prometheus_rules, "Prometheus has loaded every rule group of the stack's PrometheusRules"),

@@ -101,6 +101,8 @@ def expected_from(
     return Expected(
         workloads=workloads, crds=crds, webhook_services=sorted(set(services)),
         app_namespace=injected[0] if injected and gatekeeper else None,
+        app_pod_security=next((str(((d.obj.get("metadata") or {}).get("labels") or {}).get("pod-security.kubernetes.io/enforce", "privileged"))
+                               for d in live if d.kind == "Namespace" and injected and d.name == injected[0]), "privileged"),
         prometheus=("monitoring", "kps-prometheus", 9090) if ("Service", "monitoring", "kps-prometheus") in names else None,
         vault=("vault", "vault", 8200, vault_tls) if ("StatefulSet", "vault", "vault") in names else None,
         trivy=("Deployment", "trivy-system", "trivy-operator") in names,

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import yaml
 
-_PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+_PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets", "Rollout": "rollouts"}
 
 
 def _as_served(obj: Any, key: str = "") -> Any:
@@ -104,9 +104,12 @@ class Cluster:
         ready = want if ready is None else ready
         if kind == "DaemonSet":
             body["status"] = {"desiredNumberScheduled": 1, "numberReady": min(ready, 1), "currentNumberScheduled": 1, "numberMisscheduled": 0}
+        elif kind == "Rollout":
+            body["status"] = {"replicas": want, "readyReplicas": ready, "phase": "Healthy" if ready >= want else "Progressing"}
         else:
             body["status"] = {"replicas": want, "readyReplicas": ready}
-        self.objects[f"/apis/apps/v1/namespaces/{meta['namespace']}/{_PLURALS[kind]}/{meta['name']}"] = body
+        group = "argoproj.io/v1alpha1" if kind == "Rollout" else "apps/v1"
+        self.objects[f"/apis/{group}/namespaces/{meta['namespace']}/{_PLURALS[kind]}/{meta['name']}"] = body
 
     def crd(self, obj: Mapping[str, Any], established: bool = True) -> None:
         body = json.loads(json.dumps(obj))

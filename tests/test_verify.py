@@ -127,16 +127,23 @@ def test_a_healthy_cluster_passes_every_check(local_objects, expected, pki, tmp_
     assert cluster.created == {} and len(cluster.deleted) == 1  # the plaintext probe, cleaned up
 
 
-def test_a_deployment_below_its_replicas_and_a_missing_daemonset_fail(local_objects, expected, tmp_path):
+def test_a_deployment_below_its_replicas_a_missing_daemonset_and_a_degraded_rollout_fail(local_objects, expected, tmp_path):
     cluster = healthy(local_objects, expected)
     istiod = next(d for d in local_objects if d.kind == "Deployment" and d.name == "istiod")
     cluster.workload(istiod.obj, ready=0)
     del cluster.objects["/apis/apps/v1/namespaces/kube-system/daemonsets/istio-cni-node"]
+    backend = cluster.objects["/apis/argoproj.io/v1alpha1/namespaces/apps/rollouts/backend"]
+    backend["status"].update(phase="Degraded", message="RolloutAborted: metric \"success-rate\" assessed Failed")
 
     with serving(cluster, tmp_path) as kubeconfig:
         result = workloads_ready(client_for(kubeconfig), expected)
 
-    assert sorted(result.failures) == ["DaemonSet kube-system/istio-cni-node: not found", "Deployment istio-system/istiod: 0/1 replicas ready"]
+    assert ("Rollout", "apps", "backend") in expected.workloads
+    assert sorted(result.failures) == [
+        "DaemonSet kube-system/istio-cni-node: not found",
+        "Deployment istio-system/istiod: 0/1 replicas ready",
+        'Rollout apps/backend: 2/2 replicas ready, phase Degraded: RolloutAborted: metric "success-rate" assessed Failed',
+    ]
 
 
 def test_a_crd_not_established_fails(local_objects, expected, tmp_path):

@@ -7,8 +7,9 @@ one of the Service's ready pods, as `kubectl port-forward` does: the platform's
 NetworkPolicies let the API server in only where it calls webhooks, so its service proxy
 would be dropped (on EKS, where the API server is not on the node).
 
-- `workloads-ready`: every Deployment, StatefulSet and DaemonSet the stack deploys exists and
-  is ready at its desired replicas (DaemonSets: on every node they are scheduled to).
+- `workloads-ready`: every Deployment, StatefulSet, DaemonSet and Argo Rollout the stack
+  deploys exists and is ready at its desired replicas (DaemonSets: on every node they are
+  scheduled to; Rollouts: not Degraded either).
 - `crds-established`: every CustomResourceDefinition the platform installs is `Established`.
 - `webhook-endpoints`: every admission webhook's Service has at least one ready endpoint (a
   webhook without one fails closed or is silently skipped, depending on its failure policy).
@@ -84,7 +85,7 @@ class Expected:
     """What the stack deploys, as the checks need it (from the offline render)."""
 
     workloads: Sequence[tuple[str, str, str]] = ()
-    """(kind, namespace, name) of every Deployment, StatefulSet and DaemonSet."""
+    """(kind, namespace, name) of every Deployment, StatefulSet, DaemonSet and Rollout."""
     crds: Sequence[str] = ()
     """Names of the CustomResourceDefinitions."""
     webhook_services: Sequence[tuple[str, str, str]] = ()
@@ -140,19 +141,31 @@ def _get(read: Callable[[], Any]) -> Any | None:
         raise
 
 
+def _rollout(api: client.ApiClient, name: str, namespace: str) -> Any:
+    return client.CustomObjectsApi(api).get_namespaced_custom_object("argoproj.io", "v1alpha1", namespace, "rollouts", name)
+
+
 def workloads_ready(api: client.ApiClient, expected: Expected) -> CheckResult:
     apps = client.AppsV1Api(api)
     readers: Mapping[str, Callable[[str, str], Any]] = {
         "Deployment": apps.read_namespaced_deployment,
         "StatefulSet": apps.read_namespaced_stateful_set,
         "DaemonSet": apps.read_namespaced_daemon_set,
+        "Rollout": lambda name, namespace: _rollout(api, name, namespace),
     }
-    result = CheckResult("workloads-ready", "every Deployment, StatefulSet and DaemonSet is ready at its desired replicas")
+    result = CheckResult("workloads-ready", "every Deployment, StatefulSet, DaemonSet and Rollout is ready at its desired replicas")
     for kind, namespace, name in expected.workloads:
         result.checked += 1
         obj = _get(lambda: readers[kind](name, namespace))  # noqa: B023 - called at once
         if obj is None:
             result.failures.append(f"{kind} {namespace}/{name}: not found")
+            continue
+        if kind == "Rollout":
+            # Argo Rollouts' own status: ready replicas, and a phase that is Degraded after an aborted rollout.
+            want, status = (obj.get("spec") or {}).get("replicas", 1), obj.get("status") or {}
+            if status.get("readyReplicas", 0) < want or status.get("phase") == "Degraded":
+                result.failures.append(f"{kind} {namespace}/{name}: {status.get('readyReplicas', 0)}/{want} replicas ready, phase {status.get('phase', 'unknown')}"
+                                       f"{': ' + status['message'] if status.get('message') else ''}")
             continue
         status = obj.status
         if kind == "DaemonSet":
@@ -584,7 +597,7 @@ def prometheus_rules(api: client.ApiClient, expected: Expected) -> CheckResult:
 
 
 CHECKS: Sequence[tuple[str, Callable[[client.ApiClient, Expected], CheckResult], str]] = (
-    ("workloads-ready", workloads_ready, "every Deployment, StatefulSet and DaemonSet of the stack is ready at its desired replicas"),
+    ("workloads-ready", workloads_ready, "every Deployment, StatefulSet, DaemonSet and Rollout of the stack is ready at its desired replicas"),
     ("crds-established", crds_established, "every CRD the platform installs is Established"),
     ("webhook-endpoints", webhook_endpoints, "every admission webhook's Service has a ready endpoint"),
     ("mesh-mtls", mesh_mtls, "a pod without a sidecar calling each meshed Service in plaintext is refused (STRICT mTLS); the probe pod is deleted"),

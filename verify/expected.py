@@ -85,7 +85,7 @@ def expected_from(
     """What to look for, from the render's objects. `gateway_address`: where the gateway is
     reached (kind: localhost and the HTTPS host port); `sample_host`: the sample apps' host."""
     live = [d for d in objects if d.origin in _LIVE]
-    workloads = sorted({(d.kind, d.namespace, d.name) for d in live if d.kind in ("Deployment", "StatefulSet", "DaemonSet")})
+    workloads = sorted({(d.kind, d.namespace, d.name) for d in live if d.kind in ("Deployment", "StatefulSet", "DaemonSet", "Rollout")})
     crds = sorted({d.name for d in live if d.kind == "CustomResourceDefinition"})
     services = []
     for d in live:

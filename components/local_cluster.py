@@ -197,6 +197,41 @@ class LocalCluster(pulumi.ComponentResource):
         )
 
 
+CONTROL_PLANE_METRICS = {"kube-controller-manager": 10257, "kube-scheduler": 10259, "etcd": 2381, "kube-proxy": 10249}
+"""The control plane's metrics ports that Prometheus scrapes on the node (kube-prometheus-stack's defaults)."""
+
+
+def _arg_list(args: dict[str, str]) -> list[dict[str, str]]:
+    """kubeadm v1beta4's form of `extraArgs`."""
+    return [{"name": k, "value": v} for k, v in args.items()]
+
+
+def _kubeadm_metrics_patches() -> list[str]:
+    """kubeadm binds the controller manager's, the scheduler's and etcd's metrics, and kube-proxy
+    its own, to 127.0.0.1: Prometheus (a pod) could never scrape them and their targets would
+    stay down. These patches bind them to the node's addresses, which on kind are on the kind
+    Docker network only (no port is published). One ClusterConfiguration patch per kubeadm
+    API version kind may generate (v1beta3 up to Kubernetes 1.35, v1beta4 from 1.36, where
+    `extraArgs` is a list); kind applies a patch only to the document of its apiVersion. The
+    v1beta4 list replaces kind's own, so it repeats kind's `enable-hostpath-provisioner`."""
+    cm, scheduler, etcd = (
+        {"bind-address": "0.0.0.0"},
+        {"bind-address": "0.0.0.0"},
+        {"listen-metrics-urls": f"http://0.0.0.0:{CONTROL_PLANE_METRICS['etcd']}"},
+    )
+    documents = [
+        {"apiVersion": "kubeadm.k8s.io/v1beta3", "kind": "ClusterConfiguration",
+         "controllerManager": {"extraArgs": {**cm, "enable-hostpath-provisioner": "true"}}, "scheduler": {"extraArgs": scheduler},
+         "etcd": {"local": {"extraArgs": etcd}}},
+        {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
+         "controllerManager": {"extraArgs": _arg_list({**cm, "enable-hostpath-provisioner": "true"})}, "scheduler": {"extraArgs": _arg_list(scheduler)},
+         "etcd": {"local": {"extraArgs": _arg_list(etcd)}}},
+        {"apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
+         "metricsBindAddress": f"0.0.0.0:{CONTROL_PLANE_METRICS['kube-proxy']}"},
+    ]
+    return [yaml.safe_dump(d, sort_keys=False) for d in documents]
+
+
 def kind_cluster_config(config: LocalClusterConfig) -> str:
     """The kind `Cluster` document for this config (also the replacement trigger)."""
     ingress = config.ingress
@@ -220,6 +255,7 @@ def kind_cluster_config(config: LocalClusterConfig) -> str:
         "containerdConfigPatches": [
             '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"'
         ],
+        "kubeadmConfigPatches": _kubeadm_metrics_patches(),
         "nodes": [control_plane] + [{"role": "worker", "image": config.node_image}] * config.workers,
     }
     return yaml.safe_dump(document, sort_keys=False)

@@ -405,7 +405,8 @@ def kube_prometheus_values(
     webhook_issuer: str | None = None,
 ) -> dict[str, Any]:
     """`managed_control_plane`: EKS runs etcd, the scheduler and the controller manager out of
-    reach: no Services, scrape jobs or alerts for them (they would select nothing and alert forever).
+    reach, and its kube-proxy serves metrics on 127.0.0.1 only: no Services, scrape jobs or
+    alerts for them (they would select nothing or stay down, and alert forever).
     `webhook_issuer`: the ClusterIssuer of the operator's webhook certificate (cert-manager
     injects its CA); without it the chart's hook Jobs create both."""
     p, a, g = config.prometheus, config.alerting, config.grafana
@@ -454,10 +455,12 @@ def kube_prometheus_values(
         "prometheus-node-exporter": {"resources": _TINY},
     }
     if managed_control_plane:
-        for component in ("kubeEtcd", "kubeScheduler", "kubeControllerManager"):
+        # EKS runs these out of reach; its kube-proxy binds metrics to 127.0.0.1, out of Prometheus's
+        # reach too (kind's is bound to the node by the cluster's kubeadm patches instead).
+        for component in ("kubeEtcd", "kubeScheduler", "kubeControllerManager", "kubeProxy"):
             values[component] = {"enabled": False}
         values["defaultRules"] = {
-            "rules": {"etcd": False, "kubeControllerManager": False, "kubeSchedulerAlerting": False, "kubeSchedulerRecording": False}
+            "rules": {"etcd": False, "kubeControllerManager": False, "kubeSchedulerAlerting": False, "kubeSchedulerRecording": False, "kubeProxy": False}
         }
     return values
 

@@ -217,3 +217,27 @@ def test_outputs_registry_host_and_secret_kubeconfig():
     run_program("local", local(), program=program)
 
     assert seen == {"host": "localhost:5001", "repo": "localhost:5001/backend", "secret": True}
+
+
+def test_kind_binds_the_control_plane_metrics_where_prometheus_scrapes_them(local_run, rendered):
+    from components.local_cluster import CONTROL_PLANE_METRICS
+
+    patches = [yaml.safe_load(p) for p in yaml.safe_load(kind_command(local_run).inputs["stdin"])["kubeadmConfigPatches"]]
+    by_version = {p["apiVersion"]: p for p in patches}
+    _, _, stack = rendered("local")
+    scraped = {
+        d.name.removeprefix("kps-").removeprefix("kube-"): port["targetPort"]
+        for d in stack.objects if d.kind == "Service" and d.namespace == "kube-system" and d.name.startswith("kps-kube-")
+        for port in d.obj["spec"]["ports"] if port["name"].startswith("http")
+    }
+
+    # kubeadm's v1beta3 (kind for Kubernetes <= 1.35) takes maps, v1beta4 (>= 1.36) lists; kind applies the matching one.
+    v3, v4 = by_version["kubeadm.k8s.io/v1beta3"], by_version["kubeadm.k8s.io/v1beta4"]
+    assert v3["controllerManager"]["extraArgs"]["bind-address"] == v3["scheduler"]["extraArgs"]["bind-address"] == "0.0.0.0"
+    assert {"name": "bind-address", "value": "0.0.0.0"} in v4["controllerManager"]["extraArgs"] and v4["scheduler"]["extraArgs"] == [{"name": "bind-address", "value": "0.0.0.0"}]
+    assert {"name": "enable-hostpath-provisioner", "value": "true"} in v4["controllerManager"]["extraArgs"]  # kind's own, kept
+    assert v3["etcd"]["local"]["extraArgs"] == {"listen-metrics-urls": "http://0.0.0.0:2381"}
+    assert by_version["kubeproxy.config.k8s.io/v1alpha1"]["metricsBindAddress"] == "0.0.0.0:10249"
+    # ... on the ports the kube-prometheus-stack Services scrape.
+    assert scraped == {"controller-manager": CONTROL_PLANE_METRICS["kube-controller-manager"], "scheduler": CONTROL_PLANE_METRICS["kube-scheduler"],
+                       "etcd": CONTROL_PLANE_METRICS["etcd"], "proxy": CONTROL_PLANE_METRICS["kube-proxy"]}

@@ -307,3 +307,11 @@ def test_every_platform_alert_has_its_runbook_section(local_obs, root):
     for name, rule in all_rules(local_obs).items():
         url = rule["annotations"]["runbook_url"]
         assert url == f"docs/runbooks.md#{name.lower()}" and name.lower() in sections, name
+
+
+def test_on_eks_nothing_scrapes_what_is_out_of_prometheus_reach(rendered):
+    # The managed control plane, and kube-proxy's metrics, which EKS binds to 127.0.0.1: scraped they would stay down and alert forever.
+    services = lambda stack: {d.name for d in rendered(stack)[2].objects if d.kind == "Service" and d.namespace == "kube-system" and d.name.startswith("kps-kube-")}  # noqa: E731
+
+    assert services("aws") == set()
+    assert services("local") == {"kps-kube-controller-manager", "kps-kube-scheduler", "kps-kube-etcd", "kps-kube-proxy"}

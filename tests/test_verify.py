@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import socket
 from contextlib import contextmanager
 
@@ -423,3 +424,25 @@ def test_the_probe_goes_where_the_network_policies_let_it_reach_the_sidecar(loca
     # The backend admits only monitoring and its callers now; the exposed frontend still admits the gateway's namespace.
     assert plaintext_probes(without_gateway_rule, PROBE_LABELS) == {"istio-ingress": [("apps", "frontend", 80)], "monitoring": [("apps", "backend", 80)]}
     assert plaintext_probes(without_apps, PROBE_LABELS) == {}  # no pods behind the Services: nothing to probe
+
+
+def test_with_wait_failing_checks_are_retried_until_they_pass_or_time_is_up(local_objects, expected, tmp_path, capsys):
+    import threading
+
+    from verify.cli import run_checks
+
+    cluster = healthy(local_objects, expected)
+    reports, cluster.reports = cluster.reports, []
+    no_gateway = dataclasses.replace(expected, gateway=None)
+    with serving(cluster, tmp_path) as kubeconfig:
+        api = client_for(kubeconfig)
+        never = run_checks(api, no_gateway, wait=0.3, interval=0.1)
+        threading.Timer(0.3, lambda: setattr(cluster, "reports", reports)).start()  # Trivy's first report arrives
+        converged = run_checks(api, no_gateway, wait=10, interval=0.1)
+    out = capsys.readouterr().out
+
+    assert [r.name for r in never if not r.passed] == ["trivy-reports"] and all(r.passed for r in converged)
+    assert re.search(r"waiting \d+ s for trivy-reports \(\d+ s left of --wait\)", out) and out.count("FAIL  trivy-reports") >= 3 and "PASS  trivy-reports" in out
+    with pytest.raises(SystemExit):
+        main(["local", "--wait", "-5"])
+    assert "--wait: '-5': expected a number of seconds, 0 or more" in capsys.readouterr().err

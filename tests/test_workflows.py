@@ -204,7 +204,7 @@ def test_e2e_brings_the_local_stack_up_verifies_it_load_tests_it_and_always_dest
     by_name = {step.get("name"): step for step in job["steps"]}
 
     assert set(workflow[True]) == {"pull_request", "schedule", "workflow_dispatch"}  # YAML 1.1 reads `on` as True
-    assert any("make up STACK=local" in r for r in runs) and any("make -s verify STACK=local ARGS=--json" in r for r in runs)
+    assert any("make up STACK=local" in r for r in runs) and any('make -s verify STACK=local ARGS="--json --wait 600"' in r for r in runs)
     assert any("scripts/check_load.py" in r and "--p95-ms 500" in r for r in runs)
     assert by_name["Destroy the stack"]["if"] == "always()" and "make destroy STACK=local" in by_name["Destroy the stack"]["run"]
     assert by_name["Upload diagnostics"]["if"] == "failure()" and by_name["Collect diagnostics"]["if"] == "failure()"

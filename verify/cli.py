@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,6 +67,16 @@ def _address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds, 0 or more")
+    return value
+
+
 def _connect(kubeconfig: Path | None, context: str | None, described: str | None = None) -> tuple[client.ApiClient, str]:
     source = described or f"context {context or 'current'} of {kubeconfig or '~/.kube/config'}"
     try:
@@ -80,16 +91,34 @@ def _connect(kubeconfig: Path | None, context: str | None, described: str | None
     return api, where
 
 
-def run_checks(api: client.ApiClient, expected: Expected, *, progress: bool = True) -> list[CheckResult]:
-    results = []
+def _report(result: CheckResult) -> None:
+    print(f"{'PASS' if result.passed else 'FAIL'}  {result.name}: {result.checked} checked, {len(result.failures)} failing", flush=True)
+    for failure in result.failures:
+        print(f"        {failure}", flush=True)
+
+
+def run_checks(api: client.ApiClient, expected: Expected, *, progress: bool = True, wait: float = 0.0, interval: float = 15.0) -> list[CheckResult]:
+    """Every check once; then, for up to `wait` more seconds, the failing ones again every `interval`
+    (a platform just brought up converges: Trivy's first reports, first scrapes, rollouts)."""
+    results: dict[str, CheckResult] = {}
     for name, check, _ in CHECKS:
-        result = check(api, expected)
-        results.append(result)
+        results[name] = check(api, expected)
         if progress:
-            print(f"{'PASS' if result.passed else 'FAIL'}  {name}: {result.checked} checked, {len(result.failures)} failing", flush=True)
-            for failure in result.failures:
-                print(f"        {failure}", flush=True)
-    return results
+            _report(results[name])
+    deadline = time.monotonic() + wait
+    checks = {name: check for name, check, _ in CHECKS}
+    while failing := [name for name, result in results.items() if not result.passed]:
+        left = deadline - time.monotonic()
+        if left < interval:
+            break
+        if progress:
+            print(f"waiting {interval:.0f} s for {', '.join(failing)} ({left:.0f} s left of --wait)", flush=True)
+        time.sleep(interval)
+        for name in failing:
+            results[name] = checks[name](api, expected)
+            if progress:
+                _report(results[name])
+    return list(results.values())
 
 
 def summary_table(results: Sequence[CheckResult]) -> str:
@@ -109,6 +138,8 @@ def main(argv: Sequence[str] | None = None, expected: Expected | None = None) ->
     parser.add_argument("--ca-file", type=Path, help="the platform CA (PEM) the gateway's certificate chains to; default: the stack's platformCaCertificate output")
     parser.add_argument("--gateway-address", type=_address, metavar="HOST:PORT",
                         help="where the ingress gateway answers HTTPS; default: localhost:<httpsHostPort> on kind, the load balancer on aws")
+    parser.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS",
+                        help="re-run failing checks every 15 s for up to SECONDS (right after `make up`, while the platform converges); default 0")
     parser.add_argument("--json", action="store_true", help="print the results as JSON (no progress lines)")
     args = parser.parse_args(argv)
     try:
@@ -134,7 +165,7 @@ def main(argv: Sequence[str] | None = None, expected: Expected | None = None) ->
         expected = dataclasses.replace(expected, gateway=gateway)
     if not args.json:
         print(f"verifying stack {args.stack} on {where}", flush=True)
-    results = run_checks(api, expected, progress=not args.json)
+    results = run_checks(api, expected, progress=not args.json, wait=args.wait)
     footprint = measure_footprint(api, expected)
     if args.json:
         print(json.dumps({"stack": args.stack, "cluster": where, "passed": all(r.passed for r in results),

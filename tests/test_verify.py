@@ -180,7 +180,11 @@ def test_the_command_exits_0_or_1_and_speaks_json(local_objects, expected, pki, 
         cluster.endpoints("gatekeeper-system", "gatekeeper-webhook-service", ready=False)
         assert main(["local", *arguments], expected=expected) == 1
         text = capsys.readouterr().out
+        ca_file.write_text("not a certificate")
+        assert main(["local", *arguments], expected=expected) == 2
+        bad_ca = capsys.readouterr().err.strip().splitlines()
 
+    assert len(bad_ca) == 1 and f"error: the platform CA ({ca_file}) is not a readable PEM certificate" in bad_ca[0]
     assert report["passed"] is True and [c["check"] for c in report["checks"]] == [name for name, _, _ in CHECKS]
     assert "FAIL  webhook-endpoints" in text and "webhook-endpoints    FAIL" in text
 

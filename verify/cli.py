@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -158,8 +159,10 @@ def main(argv: Sequence[str] | None = None, expected: Expected | None = None) ->
     if expected.gateway is not None:
         try:
             ca = args.ca_file.read_text() if args.ca_file else _stack_output(args.stack, "platformCaCertificate")
-        except OSError as error:
-            print(f"error: --ca-file: {error}", file=sys.stderr)
+            if ca:
+                ssl.create_default_context().load_verify_locations(cadata=ca)
+        except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+            print(f"error: the platform CA ({args.ca_file or 'the stack output platformCaCertificate'}) is not a readable PEM certificate: {error}", file=sys.stderr)
             return 2
         gateway = dataclasses.replace(expected.gateway, ca_pem=ca, address=args.gateway_address or expected.gateway.address)
         expected = dataclasses.replace(expected, gateway=gateway)

@@ -296,7 +296,8 @@ def test_a_ui_that_does_not_answer_and_a_rule_group_not_loaded_fail(local_object
 
 
 def test_the_footprint_sets_what_runs_beside_the_estimate(local_objects, expected, tmp_path):
-    from verify.checks import Expected, footprint_line, measure_footprint
+    from verify.footprint import footprint_line, measure_footprint
+    from verify.model import Expected
 
     cluster = healthy(local_objects, expected)
     cluster.pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "apps"}, "status": {"phase": "Running"},
@@ -420,7 +421,7 @@ def test_a_falco_pod_without_the_platform_rules_unreadable_or_absent_fails(local
 
 def test_the_probe_goes_where_the_network_policies_let_it_reach_the_sidecar(local_objects):
     from render.network import plaintext_probes
-    from verify.checks import PROBE_LABELS
+    from verify.probes import PROBE_LABELS
 
     without_gateway_rule = [d for d in local_objects if not (d.kind == "NetworkPolicy" and d.namespace == "apps" and d.name == "allow-ingress-gateway")]
     without_apps = [d for d in local_objects if d.namespace != "apps" or d.kind not in ("Deployment", "Rollout")]

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from kubernetes import client, config
 
-from .checks import CHECKS, CheckResult, Expected, footprint_line, measure_footprint
+from .checks import CHECKS
+from .footprint import footprint_line, measure_footprint
+from .model import CheckResult, Expected
 
 _EPILOG = "checks, in order:\n" + "\n".join(f"  {name:<20} {doc}" for name, _, doc in CHECKS) + (
     "\n\nThe cluster: the stack's `kubeconfig` output (`pulumi stack output kubeconfig --show-secrets`), "

@@ -15,7 +15,8 @@ from render.deployed import Deployed
 from render.network import plaintext_probes
 from render.workloads import containers, pod_spec
 
-from .checks import PROBE_LABELS, Expected, Falco, Gateway
+from .model import Expected, Falco, Gateway
+from .probes import PROBE_LABELS
 
 _LIVE = ("program", "chart", "release", "crds", "config-group")
 """Origins of objects that exist once the stack is up (hooks and dropped hooks do not stay)."""

@@ -104,17 +104,26 @@ def crds_established(api: client.ApiClient, expected: Expected) -> CheckResult:
 
 
 def webhook_endpoints(api: client.ApiClient, expected: Expected) -> CheckResult:
-    discovery = client.DiscoveryV1Api(api)
+    """Each webhook configuration the stack deploys, read from the cluster (it must exist), and
+    every Service its webhooks call: each must have a ready endpoint."""
+    admission, discovery = client.AdmissionregistrationV1Api(api), client.DiscoveryV1Api(api)
+    readers = {"ValidatingWebhookConfiguration": admission.read_validating_webhook_configuration,
+               "MutatingWebhookConfiguration": admission.read_mutating_webhook_configuration}
     result = CheckResult("webhook-endpoints", "every admission webhook's Service has a ready endpoint")
-    for webhook, namespace, service in sorted(set(expected.webhook_services)):
-        result.checked += 1
-        slices = discovery.list_namespaced_endpoint_slice(namespace, label_selector=f"kubernetes.io/service-name={service}").items
-        ready = [
-            endpoint for s in slices for endpoint in (s.endpoints or [])
-            if endpoint.conditions is None or endpoint.conditions.ready is not False
-        ]
-        if not ready:
-            result.failures.append(f"{webhook}: Service {namespace}/{service} has no ready endpoint")
+    for kind, name in expected.webhooks:
+        configuration = get_or_none(lambda: readers[kind](name))  # noqa: B023 - called at once
+        if configuration is None:
+            result.checked += 1
+            result.failures.append(f"{kind} {name}: not found")
+            continue
+        services = sorted({(w.client_config.service.namespace, w.client_config.service.name)
+                           for w in configuration.webhooks or [] if w.client_config and w.client_config.service})
+        for namespace, service in services:
+            result.checked += 1
+            slices = discovery.list_namespaced_endpoint_slice(namespace, label_selector=f"kubernetes.io/service-name={service}").items
+            ready = [e for s in slices for e in (s.endpoints or []) if e.conditions is None or e.conditions.ready is not False]
+            if not ready:
+                result.failures.append(f"{name}: Service {namespace}/{service} has no ready endpoint")
     return result
 
 
@@ -303,7 +312,13 @@ def vault_unsealed(api: client.ApiClient, expected: Expected) -> CheckResult:
     namespace, service, port, tls = expected.vault
     result.checked += 1
     try:
-        status = service_json(api, namespace, service, port, "v1/sys/seal-status", tls=tls)
+        if tls is None:  # not known offline (a Release in the stack's state): TLS first, then plain HTTP
+            try:
+                status = service_json(api, namespace, service, port, "v1/sys/seal-status", tls=True)
+            except ssl.SSLError:
+                status = service_json(api, namespace, service, port, "v1/sys/seal-status", tls=False)
+        else:
+            status = service_json(api, namespace, service, port, "v1/sys/seal-status", tls=tls)
     except READ_ERRORS as error:
         result.failures.append(f"Vault {namespace}/{service}: its seal status could not be read ({reason(error)})")
         return result

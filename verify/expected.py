@@ -1,10 +1,13 @@
-"""What a stack deploys, from the offline render: the objects `make verify` looks for in the cluster."""
+"""What a stack deploys — from the offline render, or from its state in a clone without the pinned upstream bundle: the objects `make verify` looks for in the cluster."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -88,19 +91,14 @@ def expected_from(
     live = [d for d in objects if d.origin in _LIVE]
     workloads = sorted({(d.kind, d.namespace, d.name) for d in live if d.kind in ("Deployment", "StatefulSet", "DaemonSet", "Rollout")})
     crds = sorted({d.name for d in live if d.kind == "CustomResourceDefinition"})
-    services = []
-    for d in live:
-        if d.kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
-            for webhook in d.obj.get("webhooks") or []:
-                service = (webhook.get("clientConfig") or {}).get("service")
-                if service:
-                    services.append((d.name, str(service.get("namespace")), str(service.get("name"))))
+    webhooks = sorted({(d.kind, d.name) for d in live if d.kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")})
     names = {(d.kind, d.namespace, d.name) for d in live}
     injected = sorted(d.name for d in live if d.kind == "Namespace" and ((d.obj.get("metadata") or {}).get("labels") or {}).get("istio-injection") == "enabled")
     gatekeeper = any(d.kind == "ConstraintTemplate" for d in live)
-    vault_tls = any(d.kind == "ConfigMap" and d.namespace == "vault" and "tls_cert_file" in json.dumps(d.obj.get("data") or {}) for d in live)
+    vault_config = [json.dumps(d.obj.get("data")) for d in live if d.kind == "ConfigMap" and d.namespace == "vault" and d.obj.get("data")]
+    vault_tls = any("tls_cert_file" in text for text in vault_config) if vault_config else None
     return Expected(
-        workloads=workloads, crds=crds, webhook_services=sorted(set(services)),
+        workloads=workloads, crds=crds, webhooks=webhooks,
         app_namespace=injected[0] if injected and gatekeeper else None,
         app_pod_security=next((str(((d.obj.get("metadata") or {}).get("labels") or {}).get("pod-security.kubernetes.io/enforce", "privileged"))
                                for d in live if d.kind == "Namespace" and injected and d.name == injected[0]), "privileged"),
@@ -117,25 +115,80 @@ def expected_from(
     )
 
 
+def objects_from_state(export: Mapping[str, Any]) -> list[Deployed]:
+    """The Kubernetes objects a stack's state holds (`pulumi stack export`), as the render's
+    `Deployed`: each resource's outputs (the object as last applied and read), its origin from
+    its parents (a v4 Chart's or a ConfigGroup's children, or the program's own)."""
+    resources = [r for r in (export.get("deployment") or {}).get("resources") or [] if not r.get("delete")]
+    types = {str(r.get("urn")): str(r.get("type", "")) for r in resources}
+    parents = {str(r.get("urn")): str(r.get("parent") or "") for r in resources}
+
+    def origin(urn: str) -> str:
+        while urn := parents.get(urn, ""):
+            if types.get(urn, "").startswith("kubernetes:helm.sh/"):
+                return "chart"
+            if types.get(urn, "").startswith("kubernetes:yaml/"):
+                return "config-group"
+        return "program"
+
+    objects = []
+    for r in resources:
+        if r.get("type") == "kubernetes:helm.sh/v3:Release":
+            objects += _release_objects(r)
+            continue
+        if not str(r.get("type", "")).startswith("kubernetes:") or not r.get("custom"):
+            continue
+        obj = {k: v for k, v in (r.get("outputs") or r.get("inputs") or {}).items() if not k.startswith("__")}
+        if obj.get("kind") and obj.get("apiVersion") and (obj.get("metadata") or {}).get("name"):
+            objects.append(Deployed(obj, str(r.get("urn")), origin(str(r.get("urn")))))
+    return objects
+
+
+def _release_objects(release: Mapping[str, Any]) -> list[Deployed]:
+    """A v3 Release's objects are not resources of the state: only their kinds and names are, in
+    its `resourceNames` output (`{"Deployment.apps/apps/v1": ["ns/name", ...], "Service/v1": ["name"]}`)."""
+    outputs = release.get("outputs") or {}
+    namespace = str(outputs.get("namespace") or (outputs.get("status") or {}).get("namespace") or "")
+    objects = []
+    for key, names in (outputs.get("resourceNames") or {}).items():
+        group_kind, _, api_version = str(key).partition("/")
+        for name in names or []:
+            ns, _, short = str(name).rpartition("/")
+            metadata = {"name": short, **({"namespace": ns or namespace} if ns or namespace else {})}
+            objects.append(Deployed({"apiVersion": api_version, "kind": group_kind.split(".")[0], "metadata": metadata}, str(release.get("urn")), "release"))
+    return objects
+
+
+def _state_objects(stack: str) -> list[Deployed]:
+    pulumi = shutil.which("pulumi")
+    out = subprocess.run([pulumi, "stack", "export", "-s", stack], capture_output=True, text=True, check=False) if pulumi else None
+    if out is None or out.returncode != 0:
+        why = "the Pulumi CLI is not installed" if out is None else out.stderr.strip() or f"exit {out.returncode}"
+        raise RuntimeError(f"what stack {stack} deploys comes from the offline render, which needs the pinned upstream bundle "
+                           f"(../shared/upstream or GITOPS_UPSTREAM), or from its state: `pulumi stack export -s {stack}` failed ({why})")
+    return objects_from_state(json.loads(out.stdout))
+
+
 def expected_for(stack: str, config_file: Path | None = None) -> Expected:
-    """Render `stack` offline (its Pulumi.<stack>.yaml) and return what it deploys."""
+    """What `stack` deploys: its program rendered offline (its Pulumi.<stack>.yaml, charts from
+    the pinned upstream bundle) or, in a clone without the bundle, its state (`pulumi stack export`)."""
+    from components.config import NAMESPACE, parse_config
     from render.deployed import deployed_objects
+    from render.footprint import footprint, node_count
     from render.harness import read_stack_file, run_program_recording
+    from render.injection import as_admitted
     from render.upstream import bundle
 
+    config, secret_keys = read_stack_file(config_file or Path(f"Pulumi.{stack}.yaml"))
+    platform = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
     upstream = bundle()
     if upstream is None:
-        raise RuntimeError("the pinned upstream bundle (../shared/upstream) is needed to know what the charts deploy")
-    config, secret_keys = read_stack_file(config_file or Path(f"Pulumi.{stack}.yaml"))
-    run, error = run_program_recording(stack, config, secret_keys=secret_keys)
-    if error is not None:
-        raise RuntimeError(f"the stack's program failed offline: {error}")
-    from components.config import NAMESPACE, parse_config
-    from render.footprint import footprint, node_count
-    from render.injection import as_admitted
-
-    objects = deployed_objects(run, upstream).objects
-    platform = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
+        objects = _state_objects(stack)
+    else:
+        run, error = run_program_recording(stack, config, secret_keys=secret_keys)
+        if error is not None:
+            raise RuntimeError(f"the stack's program failed offline: {error}")
+        objects = deployed_objects(run, upstream).objects
     estimate = footprint(as_admitted(objects), nodes=node_count(platform), component_of=lambda _: "")
     cluster = getattr(platform, "cluster", None)
     kind = cluster is not None and getattr(cluster, "mode", None) == "kind"

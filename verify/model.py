@@ -43,8 +43,8 @@ class Expected:
     """(kind, namespace, name) of every Deployment, StatefulSet, DaemonSet and Rollout."""
     crds: Sequence[str] = ()
     """Names of the CustomResourceDefinitions."""
-    webhook_services: Sequence[tuple[str, str, str]] = ()
-    """(webhook configuration, namespace, Service name) of every admission webhook backed by a Service."""
+    webhooks: Sequence[tuple[str, str]] = ()
+    """(kind, name) of every Validating/MutatingWebhookConfiguration; the check reads their Services from the cluster."""
     app_namespace: str | None = None
     """An app namespace (sidecar injection on) for the policy dry runs; None: no Gatekeeper checks."""
     app_pod_security: str = "restricted"
@@ -54,8 +54,8 @@ class Expected:
     plaintext probe's (Istio's proxy image carries curl; the nodes already hold it)."""
     prometheus: tuple[str, str, int] | None = None
     """(namespace, Service, port) of Prometheus."""
-    vault: tuple[str, str, int, bool] | None = None
-    """(namespace, Service, port, TLS) of Vault."""
+    vault: tuple[str, str, int, bool | None] | None = None
+    """(namespace, Service, port, TLS) of Vault; TLS None: not known offline, tried first."""
     trivy: bool = False
     ui: Sequence[tuple[str, str, str, int, str]] = ()
     """(what, namespace, Service, port, health path) of each UI the stack installs."""

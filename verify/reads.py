@@ -72,15 +72,16 @@ def forward_get(api: client.ApiClient, namespace: str, pod: str, port: int, path
     kubelet connects inside the pod, so the platform's NetworkPolicies (which let only their
     callers in, and not the API server) do not stand in the way. (status, body)."""
     forward = portforward(client.CoreV1Api(api).connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port))
+    raw: Any = forward.socket(port)
+    raw.settimeout(timeout)
+    sock: Any = raw
     try:
-        sock: Any = forward.socket(port)
-        sock.settimeout(timeout)
         if tls:
             # In-cluster TLS, inside an authenticated tunnel to this very pod: what is read is
             # status, nothing secret is sent, so the pod's certificate is not verified here.
             context = ssl.create_default_context()
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-            sock = context.wrap_socket(socket.socket(fileno=os.dup(sock.fileno())))
+            sock = context.wrap_socket(socket.socket(fileno=os.dup(raw.fileno())))
         connection = http.client.HTTPConnection("localhost", port, timeout=timeout)
         connection.sock = sock
         connection.request("GET", "/" + path.lstrip("/"))
@@ -90,11 +91,25 @@ def forward_get(api: client.ApiClient, namespace: str, pod: str, port: int, path
         refused = forward.error(port)  # the kubelet's reason, when it could not connect inside the pod
         raise ReadFailed(refused.strip()) if refused else error from None
     finally:
+        if sock is not raw:
+            sock.close()
+        _drain(raw)
         forward.close()
 
 
+def _drain(sock: Any) -> None:
+    """Read what is left: closing a socket with unread bytes resets the client's relay thread.
+    (http.client has closed it already when the response said `Connection: close`.)"""
+    try:
+        sock.setblocking(False)
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass
+
+
 def service_get(api: client.ApiClient, namespace: str, service: str, port: int, path: str, *, tls: bool = False) -> tuple[int, bytes]:
-    """GET `path` of a Service's port, from one of its ready pods (see `_forward_get`)."""
+    """GET `path` of a Service's port, from one of its ready pods (see `forward_get`)."""
     pod, number = pod_behind(api, namespace, service, port)
     return forward_get(api, namespace, pod, number, path, tls=tls)
 

@@ -11,8 +11,9 @@ would be dropped (on EKS, where the API server is not on the node).
   deploys exists and is ready at its desired replicas (DaemonSets: on every node they are
   scheduled to; Rollouts: not Degraded either).
 - `crds-established`: every CustomResourceDefinition the platform installs is `Established`.
-- `webhook-endpoints`: every admission webhook's Service has at least one ready endpoint (a
-  webhook without one fails closed or is silently skipped, depending on its failure policy).
+- `webhook-endpoints`: every webhook configuration the stack deploys exists, and every Service
+  its webhooks call has a ready endpoint (a webhook without one fails closed or is silently
+  skipped, depending on its failure policy).
 - `mesh-mtls`: a pod without a sidecar, in a namespace whose NetworkPolicies let it reach
   the meshed Services (so only the sidecar can refuse it), calls each in plaintext: every
   call must be refused (STRICT mTLS). The probe pod is deleted afterwards.

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import shutil
 import socket
 from contextlib import contextmanager
 
@@ -512,6 +514,14 @@ def test_without_the_upstream_bundle_the_stacks_state_says_the_same(local_object
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(RuntimeError, match=r"pinned upstream bundle .* or from its state: `pulumi stack export -s local` failed \(the Pulumi CLI is not installed\)"):
         expected_for("local")
+    (tmp_path / "export.json").write_text(json.dumps(state_export(local_objects)))
+    cat = shutil.which("cat", path=os.defpath)
+    pulumi = tmp_path / "pulumi"
+    pulumi.write_text(f'#!/bin/sh\n[ "$1 $2 $4" = "stack export local" ] && exec {cat} {tmp_path / "export.json"}\nexit 1\n')
+    pulumi.chmod(0o755)
+    through_cli = expected_for("local")
+    assert dataclasses.replace(through_cli, estimate=None, gateway=dataclasses.replace(through_cli.gateway, address=None)) == from_state
+    assert through_cli.gateway.address == ("localhost", 8443) and through_cli.estimate is not None
 
 
 def test_vault_of_unknown_listener_is_read_over_tls_or_else_plain_http(local_objects, expected, pki, tmp_path):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -214,18 +214,19 @@ def _kubeadm_metrics_patches() -> list[str]:
     API version kind may generate (v1beta3 up to Kubernetes 1.35, v1beta4 from 1.36, where
     `extraArgs` is a list); kind applies a patch only to the document of its apiVersion. The
     v1beta4 list replaces kind's own, so it repeats kind's `enable-hostpath-provisioner`."""
-    cm, scheduler, etcd = (
-        {"bind-address": "0.0.0.0"},
-        {"bind-address": "0.0.0.0"},
-        {"listen-metrics-urls": f"http://0.0.0.0:{CONTROL_PLANE_METRICS['etcd']}"},
-    )
+    args = {
+        "controllerManager": {"bind-address": "0.0.0.0", "enable-hostpath-provisioner": "true"},
+        "scheduler": {"bind-address": "0.0.0.0"},
+    }
+    etcd = {"listen-metrics-urls": f"http://0.0.0.0:{CONTROL_PLANE_METRICS['etcd']}"}
+
+    def cluster_configuration(version: str, form: Callable[[dict[str, str]], Any]) -> dict[str, Any]:
+        return {"apiVersion": f"kubeadm.k8s.io/{version}", "kind": "ClusterConfiguration",
+                **{component: {"extraArgs": form(values)} for component, values in args.items()}, "etcd": {"local": {"extraArgs": form(etcd)}}}
+
     documents = [
-        {"apiVersion": "kubeadm.k8s.io/v1beta3", "kind": "ClusterConfiguration",
-         "controllerManager": {"extraArgs": {**cm, "enable-hostpath-provisioner": "true"}}, "scheduler": {"extraArgs": scheduler},
-         "etcd": {"local": {"extraArgs": etcd}}},
-        {"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration",
-         "controllerManager": {"extraArgs": _arg_list({**cm, "enable-hostpath-provisioner": "true"})}, "scheduler": {"extraArgs": _arg_list(scheduler)},
-         "etcd": {"local": {"extraArgs": _arg_list(etcd)}}},
+        cluster_configuration("v1beta3", dict),
+        cluster_configuration("v1beta4", _arg_list),
         {"apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
          "metricsBindAddress": f"0.0.0.0:{CONTROL_PLANE_METRICS['kube-proxy']}"},
     ]

@@ -7,9 +7,7 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +19,7 @@ from kubernetes import client, config
 from .checks import CHECKS
 from .footprint import footprint_line, measure_footprint
 from .model import CheckResult, Expected
+from .stack import NO_CLI, pulumi_stack
 
 _EPILOG = "checks, in order:\n" + "\n".join(f"  {name:<20} {doc}" for name, _, doc in CHECKS) + (
     "\n\nThe cluster: the stack's `kubeconfig` output (`pulumi stack output kubeconfig --show-secrets`), "
@@ -37,11 +36,10 @@ class Unreachable(Exception):
 def api_client(stack: str, kubeconfig: Path | None, context: str | None) -> tuple[client.ApiClient, str]:
     """A client for the cluster and a description of where it points (for messages)."""
     if kubeconfig is None and context is None:
-        pulumi = shutil.which("pulumi")
-        if pulumi is None:
+        kubeconfig_text, why = pulumi_stack(stack, "output", "kubeconfig", "--show-secrets")
+        if why == NO_CLI:
             raise Unreachable(f"stack {stack}: its kubeconfig comes from `pulumi stack output kubeconfig`, and the Pulumi CLI is not installed; "
                               "pass --context (or --kubeconfig) to use a kubeconfig of yours")
-        kubeconfig_text = _stack_output(stack, "kubeconfig")
         if kubeconfig_text is None:
             raise Unreachable(f"stack {stack}: `pulumi stack output kubeconfig -s {stack}` gave nothing; run `make up` first, or pass --context")
         handle, name = tempfile.mkstemp(prefix="verify-", suffix=".kubeconfig")  # 0600: it holds credentials
@@ -52,15 +50,6 @@ def api_client(stack: str, kubeconfig: Path | None, context: str | None) -> tupl
         finally:
             Path(name).unlink(missing_ok=True)  # the client holds what it needs in memory
     return _connect(kubeconfig, context)
-
-
-def _stack_output(stack: str, name: str) -> str | None:
-    """A stack output through the Pulumi CLI; None when there is no CLI or no such output."""
-    pulumi = shutil.which("pulumi")
-    if pulumi is None:
-        return None
-    out = subprocess.run([pulumi, "stack", "output", name, "--show-secrets", "-s", stack], capture_output=True, text=True, check=False)
-    return out.stdout if out.returncode == 0 and out.stdout.strip() else None
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -160,7 +149,7 @@ def main(argv: Sequence[str] | None = None, expected: Expected | None = None) ->
             return 2
     if expected.gateway is not None:
         try:
-            ca = args.ca_file.read_text() if args.ca_file else _stack_output(args.stack, "platformCaCertificate")
+            ca = args.ca_file.read_text() if args.ca_file else pulumi_stack(args.stack, "output", "platformCaCertificate", "--show-secrets")[0]
             if ca:
                 ssl.create_default_context().load_verify_locations(cadata=ca)
         except (OSError, ValueError) as error:  # ssl.SSLError is an OSError

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from render.workloads import containers, pod_spec
 
 from .model import Expected, Falco, Gateway
 from .probes import PROBE_LABELS
+from .stack import pulumi_stack
 
 _LIVE = ("program", "chart", "release", "crds", "config-group")
 """Origins of objects that exist once the stack is up (hooks and dropped hooks do not stay)."""
@@ -160,13 +159,11 @@ def _release_objects(release: Mapping[str, Any]) -> list[Deployed]:
 
 
 def _state_objects(stack: str) -> list[Deployed]:
-    pulumi = shutil.which("pulumi")
-    out = subprocess.run([pulumi, "stack", "export", "-s", stack], capture_output=True, text=True, check=False) if pulumi else None
-    if out is None or out.returncode != 0:
-        why = "the Pulumi CLI is not installed" if out is None else out.stderr.strip() or f"exit {out.returncode}"
+    export, why = pulumi_stack(stack, "export")
+    if export is None:
         raise RuntimeError(f"what stack {stack} deploys comes from the offline render, which needs the pinned upstream bundle "
                            f"(../shared/upstream or GITOPS_UPSTREAM), or from its state: `pulumi stack export -s {stack}` failed ({why})")
-    return objects_from_state(json.loads(out.stdout))
+    return objects_from_state(json.loads(export))
 
 
 def expected_for(stack: str, config_file: Path | None = None) -> Expected:

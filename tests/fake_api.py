@@ -189,6 +189,7 @@ def _admission(obj: Mapping[str, Any], namespace: str, cluster: Cluster) -> str 
     privileged = [c["name"] for c in containers if (c.get("securityContext") or {}).get("privileged")]
     level = cluster.pod_security.get(namespace)
     if kind == "Pod" and privileged and level in ("baseline", "restricted"):
+        # `{level}:latest` is the Pod Security policy version the namespace enforces, not an image tag.
         return (f'pods "{name}" is forbidden: violates PodSecurity "{level}:latest": privileged '
                 f'(container "{privileged[0]}" must not set securityContext.privileged=true)')
     if not cluster.gatekeeper:

@@ -48,7 +48,7 @@ from kubernetes.client.exceptions import ApiException
 
 from .model import CheckResult, Expected, Gateway
 from .probes import ProbeFailed, deployment_body, pod_body, run_probe
-from .reads import READ_ERRORS, ReadFailed, api_message, forward_get, get_or_none, https_get, reason, service_get, service_json
+from .reads import READ_ERRORS, ReadFailed, api_message, forward_get, get_or_none, https_get, ok_body, reason, service_get, service_json
 
 
 def _rollout(api: client.ApiClient, name: str, namespace: str) -> Any:
@@ -268,9 +268,7 @@ def falco_rules(api: client.ApiClient, expected: Expected) -> CheckResult:
         result.checked += 1
         name = pod.metadata.name
         try:
-            status, body = forward_get(api, falco.namespace, name, falco.port, "metrics")
-            if status != 200:
-                raise ReadFailed(f"HTTP {status} from /metrics")
+            body = ok_body(forward_get(api, falco.namespace, name, falco.port, "metrics"), "metrics")
         except READ_ERRORS as error:
             result.failures.append(f"Falco pod {falco.namespace}/{name}: its metrics could not be read ({reason(error)})")
             continue

@@ -114,12 +114,17 @@ def service_get(api: client.ApiClient, namespace: str, service: str, port: int, 
     return forward_get(api, namespace, pod, number, path, tls=tls)
 
 
-def service_json(api: client.ApiClient, namespace: str, service: str, port: int, path: str, tls: bool = False) -> Any:
-    """GET `path` of a Service as JSON; an error status raises ReadFailed."""
-    status, body = service_get(api, namespace, service, port, path, tls=tls)
+def ok_body(answer: tuple[int, bytes], path: str) -> bytes:
+    """The body of a 200 answer to GET `path`; any other status raises ReadFailed."""
+    status, body = answer
     if status != 200:
         raise ReadFailed(f"HTTP {status} from /{path}")
-    return json.loads(body)
+    return body
+
+
+def service_json(api: client.ApiClient, namespace: str, service: str, port: int, path: str, tls: bool = False) -> Any:
+    """GET `path` of a Service as JSON; an error status raises ReadFailed."""
+    return json.loads(ok_body(service_get(api, namespace, service, port, path, tls=tls), path))
 
 
 def https_get(address: tuple[str, int], host: str, path: str, context: ssl.SSLContext, timeout: float = 10.0) -> int:

@@ -18,14 +18,16 @@ PULUMI_CONFIG_PASSPHRASE ?= gitops-platform-local
 export PULUMI_CONFIG_PASSPHRASE
 endif
 
-.PHONY: help test lint lock up preview destroy render verify venv
+.PHONY: help test lint lock up preview destroy render verify venv charts charts-lock
 
 help:
 	@echo "make up        pulumi up -s local with the policy pack (kind cluster + local registry; needs pulumi, docker, kind)"
 	@echo "make test      create .venv, install requirements.lock, run ruff, mypy and the test suite"
 	@echo "make lint      ruff and mypy --strict only"
 	@echo "make lock      rewrite requirements.lock from .venv (after a deliberate upgrade)"
-	@echo "make render    offline render of STACK (default local) into build/render-STACK"
+	@echo "make charts    fetch the charts charts.lock pins into the chart cache and verify their digests (GITOPS_CHARTS_MIRROR: an air-gapped mirror)"
+	@echo "make charts-lock  record each pinned chart's published digest in charts.lock (online, after a deliberate upgrade)"
+	@echo "make render    offline render of STACK (default local) into build/render-STACK (fetches the charts first)"
 	@echo "make verify    check the live cluster of STACK (ARGS=--help lists the checks; ARGS=--json, --context NAME)"
 	@echo "make preview   pulumi preview -s STACK with the policy pack"
 	@echo "make destroy   pulumi destroy -s STACK (no confirmation on local, like make up)"
@@ -42,7 +44,16 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 venv: $(VENV)/.installed
 
-test: $(VENV)/.installed
+# The pinned charts (charts.lock) in the per-user cache, verified; a cache hit touches no
+# network. GITOPS_CHARTS_MIRROR names an HTTP chart repository or a directory of chart
+# sources to take them from instead (see README, "No internet").
+charts: $(VENV)/.installed
+	$(PY) -m render.charts
+
+charts-lock: $(VENV)/.installed
+	$(PY) -m render.charts --lock
+
+test: charts
 	$(PY) -m ruff check components policies render verify program scripts tests bench examples
 	$(PY) -m mypy
 	$(PY) -m pytest
@@ -58,7 +69,7 @@ lock: $(VENV)/.installed
 	mv requirements.lock.new requirements.lock
 	$(PY) scripts/check_lock.py pyproject.toml requirements.lock
 
-render: $(VENV)/.installed
+render: charts
 	$(PY) -m render $(STACK) --out build/render-$(STACK)
 
 # Read-only checks of the live cluster of STACK (its kubeconfig output, or ARGS=--context NAME).

@@ -6,7 +6,7 @@
 
 What it creates:
 
-- cert-manager v1.21.1 (`helm.v4.Chart`, its CRDs from the chart's templates so that an
+- cert-manager (`helm.v4.Chart`, its CRDs from the chart's templates so that an
   upgrade upgrades them). The chart's `startupapicheck` is a post-install hook, which
   `helm.v4.Chart` drops; the same check (`cmctl check api`: a dry-run CertificateRequest
   through the webhook) runs as a plain Job the engine waits for, and every issuer waits

@@ -1,21 +1,27 @@
-"""The Helm charts the platform installs: one pinned version and https repository each.
+"""The Helm charts the platform installs: one pinned version, repository and digest each, from `charts.lock`.
 
-Component config models take their chart pins from here as defaults, so a pin lives
-in exactly one place. Every version equals the pinned upstream bundle
-(`../shared/upstream/versions.json`; a test compares them): bumping a pin means
-refreshing the bundle first, so the schema and values checks run against it.
+The chart lock (`charts.lock` at the project's top level, shipped inside the wheel as
+`components/charts.lock`) is the only place a chart's version is written: component
+config models, the offline render and the tests all read it through `CHARTS`. What
+each chart's containers are (`Chart.images`) is code, kept here beside the lock.
 
     from components.charts import CHARTS
-    chart = CHARTS["istiod"]     # Chart(name="istiod", version="1.30.3", repo="https://...")
+    chart = CHARTS["istiod"]     # Chart(name="istiod", version=..., repo="https://...", digest="sha256:...")
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
+
+LOCK_FILE = "charts.lock"
+_EXACT_VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 
 
 @dataclass(frozen=True)
@@ -25,9 +31,10 @@ class Chart:
     version: str
     """Exact chart version (never a range)."""
     repo: str
-    """Helm repository URL (https only)."""
-    upstream: str
-    """Key of this chart's entry in the upstream bundle's versions.json."""
+    """Where the engine fetches it: an https chart repository URL or an `oci://` reference."""
+    digest: str = ""
+    """`sha256:<hex>` of the published archive, as the repository's index lists it; "" until
+    `make charts-lock` records it."""
     images: tuple[str, ...] = ()
     """Where the chart's containers come from, as path prefixes of the repositories the container
     runtime reports (`docker.io/...` spelled out): the pods it renders and those its operators
@@ -40,42 +47,82 @@ HOOK_JOB_RESOURCES: dict[str, Any] = {"requests": {"cpu": "10m", "memory": "32Mi
 hook Jobs (certificate generation, namespace labels, CRD upgrades) and small helpers.
 Set explicitly so the footprint and the quota account for them."""
 
-_ISTIO = "https://istio-release.storage.googleapis.com/charts"
-# kubernetes/autoscaler publishes both of its charts to one chart-releaser index.
-_AUTOSCALER = "https://kubernetes.github.io/autoscaler"
-
-CHARTS: dict[str, Chart] = {
-    chart.name: chart
-    for chart in (
-        Chart("base", "1.30.3", _ISTIO, "istio"),
-        Chart("istiod", "1.30.3", _ISTIO, "istio", ("docker.io/istio",)),
-        Chart("gateway", "1.30.3", _ISTIO, "istio", ("docker.io/istio",)),
-        Chart("cni", "1.30.3", _ISTIO, "istio", ("docker.io/istio",)),
-        Chart("gatekeeper", "3.23.0", "https://open-policy-agent.github.io/gatekeeper/charts", "gatekeeper", ("docker.io/openpolicyagent", "docker.io/curlimages/curl")),
-        Chart("trivy-operator", "0.34.0", "https://aquasecurity.github.io/helm-charts", "trivy-operator", ("mirror.gcr.io/aquasec", "ghcr.io/aquasecurity/node-collector")),
-        Chart("falco", "9.1.0", "https://falcosecurity.github.io/charts", "falco", ("docker.io/falcosecurity",)),
-        Chart("vault", "0.34.1", "https://helm.releases.hashicorp.com", "vault", ("docker.io/hashicorp",)),
-        Chart(
-            "secrets-store-csi-driver", "1.6.0", "https://kubernetes-sigs.github.io/secrets-store-csi-driver/charts", "secrets-store-csi-driver",
-            ("registry.k8s.io/csi-secrets-store", "registry.k8s.io/sig-storage"),
-        ),
-        Chart("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack", (
-            "quay.io/prometheus-operator", "quay.io/prometheus", "docker.io/grafana/grafana", "quay.io/kiwigrid/k8s-sidecar",
-            "registry.k8s.io/kube-state-metrics",
-        )),
-        Chart("loki", "18.11.0", "https://grafana-community.github.io/helm-charts", "loki", ("docker.io/grafana/loki",)),
-        Chart("alloy", "1.11.1", "https://grafana.github.io/helm-charts", "alloy", ("docker.io/grafana/alloy",)),
-        Chart("kiali-server", "2.29.0", "https://kiali.org/helm-charts", "kiali", ("quay.io/kiali",)),
-        Chart("jaeger", "4.11.1", "https://jaegertracing.github.io/helm-charts", "jaeger", ("docker.io/jaegertracing",)),
-        Chart("keda", "2.20.2", "https://kedacore.github.io/charts", "keda", ("ghcr.io/kedacore",)),
-        Chart("metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/", "metrics-server", ("registry.k8s.io/metrics-server",)),
-        Chart("vertical-pod-autoscaler", "0.11.0", _AUTOSCALER, "vertical-pod-autoscaler", ("registry.k8s.io/autoscaling",)),
-        Chart("cluster-autoscaler", "9.59.0", _AUTOSCALER, "cluster-autoscaler", ("registry.k8s.io/autoscaling",)),
-        Chart("cert-manager", "v1.21.1", "https://charts.jetstack.io", "cert-manager", ("quay.io/jetstack",)),
-        Chart("argo-rollouts", "2.41.0", "https://argoproj.github.io/argo-helm", "argo-rollouts", ("quay.io/argoproj",)),
-        Chart("argo-cd", "10.1.1", "https://argoproj.github.io/argo-helm", "argo-cd", ("quay.io/argoproj", "ecr-public.aws.com/docker/library/redis")),
-    )
+IMAGES: dict[str, tuple[str, ...]] = {
+    "istiod": ("docker.io/istio",),
+    "gateway": ("docker.io/istio",),
+    "cni": ("docker.io/istio",),
+    "gatekeeper": ("docker.io/openpolicyagent", "docker.io/curlimages/curl"),
+    "trivy-operator": ("mirror.gcr.io/aquasec", "ghcr.io/aquasecurity/node-collector"),
+    "falco": ("docker.io/falcosecurity",),
+    "vault": ("docker.io/hashicorp",),
+    "secrets-store-csi-driver": ("registry.k8s.io/csi-secrets-store", "registry.k8s.io/sig-storage"),
+    "kube-prometheus-stack": (
+        "quay.io/prometheus-operator", "quay.io/prometheus", "docker.io/grafana/grafana", "quay.io/kiwigrid/k8s-sidecar",
+        "registry.k8s.io/kube-state-metrics",
+    ),
+    "loki": ("docker.io/grafana/loki",),
+    "alloy": ("docker.io/grafana/alloy",),
+    "kiali-server": ("quay.io/kiali",),
+    "jaeger": ("docker.io/jaegertracing",),
+    "keda": ("ghcr.io/kedacore",),
+    "metrics-server": ("registry.k8s.io/metrics-server",),
+    "vertical-pod-autoscaler": ("registry.k8s.io/autoscaling",),
+    "cluster-autoscaler": ("registry.k8s.io/autoscaling",),
+    "cert-manager": ("quay.io/jetstack",),
+    "argo-rollouts": ("quay.io/argoproj",),
+    "argo-cd": ("quay.io/argoproj", "ecr-public.aws.com/docker/library/redis"),
 }
+"""`Chart.images` of each locked chart (a chart whose pods all come from another chart's sources has none)."""
+
+
+class ChartLockError(ValueError):
+    """The chart lock is missing or malformed: what is wrong, and where."""
+
+
+def lock_path() -> Path:
+    """The chart lock: inside the installed package (wheel), else at the top of the checkout."""
+    packaged = Path(__file__).with_name(LOCK_FILE)
+    return packaged if packaged.is_file() else Path(__file__).resolve().parents[1] / LOCK_FILE
+
+
+def parse_lock(text: str, source: str = LOCK_FILE) -> dict[str, Chart]:
+    """The charts of a chart lock's text, by name; every entry checked (exact version, https or oci repository, digest form)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ChartLockError(f"{source}: not YAML: {error}") from None
+    entries = data.get("charts") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ChartLockError(f"{source}: expected a non-empty `charts:` list")
+    charts: dict[str, Chart] = {}
+    for index, entry in enumerate(entries):
+        where = f"{source}: charts[{index}]"
+        if not isinstance(entry, dict) or set(entry) != {"name", "repository", "version", "digest"}:
+            raise ChartLockError(f"{where}: each entry has exactly name, repository, version and digest")
+        name, repo, version, digest = (str(entry[k] or "") for k in ("name", "repository", "version", "digest"))
+        if not name or name in charts:
+            raise ChartLockError(f"{where}: name {name!r} is empty or listed twice")
+        if not repo.startswith(("https://", "oci://")):
+            raise ChartLockError(f"{where} ({name}): repository {repo!r} must be an https:// chart repository or an oci:// reference")
+        if not _EXACT_VERSION.fullmatch(version):
+            raise ChartLockError(f"{where} ({name}): version {version!r} must be one exact version, never a range")
+        if digest and not (digest.startswith("sha256:") and len(digest) == 71 and all(c in "0123456789abcdef" for c in digest[7:])):
+            raise ChartLockError(f"{where} ({name}): digest {digest!r} must be sha256:<64 lowercase hex> or \"\" (not recorded yet)")
+        charts[name] = Chart(name, version, repo, digest, IMAGES.get(name, ()))
+    return charts
+
+
+def _read_lock() -> dict[str, Chart]:
+    path = lock_path()
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ChartLockError(f"{path}: cannot read the chart lock ({error.strerror}); it ships with the project and its wheel") from None
+    return parse_lock(text, str(path))
+
+
+CHARTS: dict[str, Chart] = _read_lock()
+"""Every chart any stack installs, by chart name, as `charts.lock` pins it."""
 
 
 def install_chart(

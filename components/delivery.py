@@ -192,7 +192,7 @@ def rollouts_values(config: RolloutsConfig, service_monitors: bool) -> dict[str,
 
 
 class RolloutsController(pulumi.ComponentResource):
-    """Argo Rollouts 2.41.0 (`helm.v4.Chart` in `argo-rollouts`, CRDs from the chart's templates)."""
+    """Argo Rollouts (`helm.v4.Chart` in `argo-rollouts`, CRDs from the chart's templates)."""
 
     ready: list[pulumi.Resource]
     """What a Rollout or AnalysisTemplate waits for (the chart: its CRDs and controller)."""

@@ -303,7 +303,7 @@ def isolation(namespace_input: pulumi.Input[str] | None = None) -> NamespaceIsol
 
 
 class GitopsStack(pulumi.ComponentResource):
-    """Argo CD 10.1.1 (`helm.v4.Chart` in `argocd`), team projects and the cluster Secret."""
+    """Argo CD (`helm.v4.Chart` in `argocd`), team projects and the cluster Secret."""
 
     admin_password: pulumi.Output[str] | None
     """The local admin's password (secret), when no SSO is configured."""

@@ -4,7 +4,7 @@
                   grafana_url=obs.grafana_url, tracing_url=obs.tracing_query_url, after=mesh.ready)
 
 Installed in istio-system (Kiali's home: it reads istiod there) from the pinned chart
-`kiali-server` 2.29.0 with:
+`kiali-server` (pinned in charts.lock) with:
 
 - `token` authentication: a user signs in with a Kubernetes token and sees what that token
   may see (never anonymous). The `kiali-viewer` ServiceAccount, bound to the chart's

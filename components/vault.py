@@ -46,7 +46,7 @@ CONFIGURATOR_ROLE = "platform-configurator"
 AUDIENCE = "vault"
 KV_MOUNT = "secret"
 VAULT_IMAGE = "hashicorp/vault:2.0.4"
-"""The Vault CLI of the configuration Jobs: the server's image of the pinned chart (vault 0.34.1)."""
+"""The Vault CLI of the configuration Jobs: the server's image of the pinned vault chart."""
 PYTHON_IMAGE = "docker.io/library/python:3.12.12-alpine3.22"
 """Stores the recovery keys through the Kubernetes API (the Vault image has no verifying HTTP client)."""
 IMAGE_SOURCES = ("docker.io/library/python",)

@@ -1,10 +1,13 @@
 """The render's command line: run a stack's program under mocks, check everything it deploys, print verdicts.
 
-    python -m render local --out build/render-local [--config-file PATH] [--policy-config PATH]
+    python -m render local --out build/render-local [--config-file PATH] [--policy-config PATH] [--no-charts]
 
 Writes `DIR/manifests/` and `DIR/report.json` (see `render.report`), prints the
 verdicts of every layer first, then one line per Helm release, then the resource
-types, and exits 2 on a configuration error, 1 on an error in any layer, else 0.
+types, and exits 2 on a configuration error or when the pinned charts are not on this
+machine (one line saying how to get them, before the program runs), 1 on an error in
+any layer, else 0. `--no-charts` asks for a program-only render: PARTIAL in its first
+line and in report.json, the layers that read the charts' objects not run.
 """
 
 from __future__ import annotations
@@ -17,13 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from components.charts import CHARTS
 from components.config import ConfigError
 
+from .charts import ChartSet, ChartsUnavailable, available
 from .deployed import warm_up
 from .harness import read_stack_file, run_program_recording
 from .report import write
-from .upstream import bundle
 
 
 def _short(urn: str) -> str:
@@ -59,10 +61,7 @@ def _policies_lines(policies: Any) -> list[str]:
 
 def _schema_lines(schema: Any) -> list[str]:
     lines: list[str] = []
-    if schema is not None and schema.get("skipped"):
-        lines.append(f"schema checks SKIPPED: {schema['reason']}")
-        lines.append("admission, deployability, images and footprint SKIPPED: they need the charts of the upstream bundle")
-    elif schema is not None:
+    if schema is not None:
         lines.append(
             f"schema: {schema['validated']} objects validated, {len(schema['errors'])} errors, "
             f"{len(schema['unvalidated'])} unvalidated, {len(schema['values_errors'])} Helm values errors"
@@ -213,7 +212,10 @@ def verdicts(data: dict[str, Any]) -> list[str]:
 
 def summary(data: dict[str, Any], out: Path) -> str:
     """Verdicts first, then one line per Helm release, then the resource types."""
-    lines = [f"stack {data['stack']}: {len(data['resources'])} resources declared", *verdicts(data)]
+    partial = data.get("partial")
+    first = [f"PARTIAL render of stack {data['stack']}: {partial['reason']}; not run: {', '.join(partial['not_run'])}"] if partial else []
+    sources = [data["chart_sources"]] if data.get("chart_sources") else []
+    lines = [*first, f"stack {data['stack']}: {len(data['resources'])} resources declared", *sources, *verdicts(data)]
     charts = data.get("charts")
     if charts is not None:
         lines.append(f"helm releases: {len(charts)}, rendered with the real Helm engine")
@@ -264,7 +266,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--policy-config", type=Path, help="policy pack config JSON, as for `pulumi preview --policy-pack-config` (default: policies/config/<stack>.json if present)"
     )
+    parser.add_argument(
+        "--no-charts", action="store_true", help="program-only render without the pinned charts: PARTIAL, the layers that read the charts' objects not run"
+    )
     args = parser.parse_args(argv)
+    charts: ChartSet | None = None
+    if not args.no_charts:
+        try:
+            charts = available()
+        except ChartsUnavailable as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     policy_config_file = args.policy_config or Path("policies") / "config" / f"{args.stack}.json"
     pack_config: dict[str, Any] = {}
     if args.policy_config is not None or policy_config_file.is_file():
@@ -283,10 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    upstream = bundle()
-    if upstream is not None:
+    if charts is not None:
         # Chart loading and CRD parsing are the engine's work: they overlap with the program.
-        warm_up(upstream, [(c.name, c.version) for c in CHARTS.values()])
+        warm_up(charts)
     run, error = run_program_recording(args.stack, config, secret_keys=secret_keys)
     if isinstance(error, ConfigError):
         print(f"error: {error}", file=sys.stderr)
@@ -297,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from policies.evaluate import PolicyConfigError
 
     try:
-        data = write(run, args.out, config, pack_config)
+        data = write(run, args.out, config, pack_config, charts=charts)
     except PolicyConfigError as error:
         print(f"error: policy config {policy_config_file}: {error}", file=sys.stderr)
         return 2

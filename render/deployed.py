@@ -1,8 +1,8 @@
 """Everything a stack deploys: the objects the program declares plus every object inside its Helm releases.
 
 The program declares 100-odd resources; the engine deploys several hundred more from
-the charts. `deployed_objects(run, bundle)` renders each release from the pinned chart
-sources (`../shared/upstream/charts-src/`) through the real Helm engine, with exactly
+the charts. `deployed_objects(run, charts)` renders each release from the pinned charts
+(`charts.lock`, fetched by `make charts`: `render.charts`) through the real Helm engine, with exactly
 the values, release name and namespace the program passes, the stack's Kubernetes
 version and the API versions the cluster will serve, the way the engine installs it:
 
@@ -29,8 +29,8 @@ from typing import Any
 from components.local_cluster import KUBERNETES_VERSION
 
 from . import helm_engine
+from .charts import ChartSet
 from .harness import RecordedResource, Run, reveal
-from .upstream import Bundle
 
 V4_CHART = "kubernetes:helm.sh/v4:Chart"
 V3_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -61,11 +61,7 @@ BUILTIN_API_VERSIONS = (
     "rbac.authorization.k8s.io/v1", "resource.k8s.io/v1", "scheduling.k8s.io/v1", "storage.k8s.io/v1",
 )
 
-# Where the pinned chart sources live for a chart name (source directories are named
-# <dir>-<version>; the Istio charts carry an `istio-` prefix, cert-manager a `v`).
-_SOURCE_DIR = {"base": "istio-base", "gateway": "istio-gateway", "cni": "istio-cni", "ztunnel": "istio-ztunnel"}
-
-# Pinned chart files referenced by URL (yaml.v2 ConfigGroup) -> their place in charts-src.
+# Pinned chart files referenced by URL (yaml.v2 ConfigGroup) -> their place in the pinned chart.
 _RAW_CHART_URL = re.compile(
     r"^https://raw\.githubusercontent\.com/prometheus-community/helm-charts/"
     r"(?P<chart>kube-prometheus-stack)-(?P<version>[0-9.]+)/charts/kube-prometheus-stack/(?P<path>.+)$"
@@ -146,16 +142,6 @@ def install_kind(resource: RecordedResource) -> str:
     return "v4" if resource.type == V4_CHART else "v3"
 
 
-def chart_source(bundle: Bundle, chart: str, version: str) -> Path | None:
-    """The pinned chart source directory for `chart` `version`, or None when it is not bundled."""
-    base = bundle.root / "charts-src"
-    stem = _SOURCE_DIR.get(chart, chart)
-    for candidate in (f"{stem}-{version}", f"{stem}-v{version}"):
-        if (base / candidate / "Chart.yaml").is_file():
-            return base / candidate
-    return None
-
-
 def parse_documents(text: str) -> list[dict[str, Any]]:
     """The non-empty objects of a multi-document YAML text (a `kind: List` is flattened)."""
     out: list[dict[str, Any]] = []
@@ -215,7 +201,7 @@ def served_api_versions(crds: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 def _render_release(
-    resource: RecordedResource, bundle: Bundle, api_versions: Iterable[str]
+    resource: RecordedResource, charts: ChartSet, api_versions: Iterable[str]
 ) -> tuple[ChartRender, list[dict[str, Any]]]:
     """The release's ChartRender; also its raw templates' CRDs (for the API version list)."""
     inputs = reveal(resource.inputs)
@@ -228,9 +214,9 @@ def _render_release(
         namespace=str(inputs.get("namespace") or "default"),
         install=install,
     )
-    source = chart_source(bundle, render.chart, render.version)
+    source = charts.directory(render.chart, render.version)
     if source is None:
-        render.error = f"chart {render.chart} {render.version} is not in {bundle.root / 'charts-src'}; refresh the bundle or fix the pin"
+        render.error = charts.missing(render.chart, render.version)
         return render, []
     values = inputs.get("values") or {}
     try:
@@ -277,7 +263,7 @@ def _render_release(
     return render, [d.obj for d in render.objects if d.kind == "CustomResourceDefinition"]
 
 
-def _config_group_objects(resource: RecordedResource, bundle: Bundle) -> tuple[list[Deployed], list[str]]:
+def _config_group_objects(resource: RecordedResource, charts: ChartSet) -> tuple[list[Deployed], list[str]]:
     """Objects of a yaml.v2 ConfigGroup (inline `objs`/`yaml`, or `files` from pinned chart URLs)."""
     inputs = reveal(resource.inputs)
     objects: list[Deployed] = []
@@ -289,10 +275,10 @@ def _config_group_objects(resource: RecordedResource, bundle: Bundle) -> tuple[l
         objects.append(Deployed(dict(obj), resource.urn, "config-group", source_kind=resource.type))
     for url in inputs.get("files") or []:
         match = _RAW_CHART_URL.match(str(url))
-        source = chart_source(bundle, match["chart"], match["version"]) if match else None
+        source = charts.directory(match["chart"], match["version"]) if match else None
         path = source / match["path"] if source is not None and match else None
         if path is None or not path.is_file():
-            problems.append(f"{url}: not a file of a pinned chart in the bundle; the render cannot see what it applies")
+            problems.append(f"{url}: not a file of a chart charts.lock pins; the render cannot see what it applies")
             continue
         texts.append(path.read_text())
     for text in texts:
@@ -317,11 +303,11 @@ class DeployedStack:
     objects: list[Deployed]
     charts: list[ChartRender]
     problems: list[dict[str, str]]
-    """Sources the render could not expand (a ConfigGroup file outside the bundle)."""
+    """Sources the render could not expand (a ConfigGroup file outside the pinned charts)."""
     api_versions: list[str]
 
 
-def deployed_objects(run: Run, bundle: Bundle) -> DeployedStack:
+def deployed_objects(run: Run, charts: ChartSet) -> DeployedStack:
     """The program's Kubernetes objects plus every chart and ConfigGroup object, as the engine applies them."""
     objects: list[Deployed] = []
     problems: list[dict[str, str]] = []
@@ -329,8 +315,8 @@ def deployed_objects(run: Run, bundle: Bundle) -> DeployedStack:
     # The engine's calls release the GIL (ctypes), so the big CRD files and the charts
     # are parsed and rendered in parallel.
     pool = ThreadPoolExecutor(max_workers=4)
-    folders = [pool.submit(_crds_folder, r, bundle) for r in releases]
-    groups = {r.urn: pool.submit(_config_group_objects, r, bundle) for r in run.resources if r.type == CONFIG_GROUP}
+    folders = [pool.submit(_crds_folder, r, charts) for r in releases]
+    groups = {r.urn: pool.submit(_config_group_objects, r, charts) for r in run.resources if r.type == CONFIG_GROUP}
     for r in run.resources:
         if r.kubernetes_object:
             objects.append(Deployed(reveal(r.outputs), r.urn, "program", source_kind=r.type))
@@ -347,15 +333,15 @@ def deployed_objects(run: Run, bundle: Bundle) -> DeployedStack:
     for folder in folders:
         known_crds += folder.result()
     api_versions = set(BUILTIN_API_VERSIONS) | served_api_versions(known_crds)
-    asks = {r.urn: _asks_capabilities(r, bundle) for r in releases}
+    asks = {r.urn: _asks_capabilities(r, charts) for r in releases}
     renders: dict[str, ChartRender] = {}
     with pool:
         served = frozenset(api_versions)
-        for render, crds in pool.map(lambda r: _render_release(r, bundle, served), [r for r in releases if not asks[r.urn]]):
+        for render, crds in pool.map(lambda r: _render_release(r, charts, served), [r for r in releases if not asks[r.urn]]):
             renders[render.urn] = render
             api_versions |= served_api_versions(crds)
         served = frozenset(api_versions)
-        for render, _ in pool.map(lambda r: _render_release(r, bundle, served), [r for r in releases if asks[r.urn]]):
+        for render, _ in pool.map(lambda r: _render_release(r, charts, served), [r for r in releases if asks[r.urn]]):
             renders[render.urn] = render
     ordered = [renders[r.urn] for r in releases]
     for render in ordered:
@@ -364,10 +350,10 @@ def deployed_objects(run: Run, bundle: Bundle) -> DeployedStack:
     return DeployedStack(objects, ordered, problems, sorted(api_versions))
 
 
-def _crds_folder(resource: RecordedResource, bundle: Bundle) -> list[dict[str, Any]]:
+def _crds_folder(resource: RecordedResource, charts: ChartSet) -> list[dict[str, Any]]:
     """The CRDs in a release's chart `crds/` folders (those of disabled subcharts too: only for the API list)."""
     inputs = resource.inputs
-    source = chart_source(bundle, str(inputs.get("chart")), str(inputs.get("version")))
+    source = charts.directory(str(inputs.get("chart")), str(inputs.get("version")))
     if source is None:
         return []
     try:
@@ -387,8 +373,8 @@ def _parsed_crds(source: Path, enabled_subcharts: frozenset[str] | None) -> list
     return [(name, objs) for name, sub, objs in _crd_file_objects(source) if not sub or enabled_subcharts is None or sub in enabled_subcharts]
 
 
-def warm_up(bundle: Bundle, charts: Iterable[tuple[str, str]]) -> Future[None]:
-    """Load `charts` ((name, version) pairs) and parse their crds/ folders in the background.
+def warm_up(charts: ChartSet) -> Future[None]:
+    """Load every pinned chart and parse its crds/ folders in the background.
 
     The engine's calls release the GIL, so this overlaps with running the program under
     mocks; `deployed_objects` then finds them in its caches. Nothing depends on it
@@ -396,14 +382,12 @@ def warm_up(bundle: Bundle, charts: Iterable[tuple[str, str]]) -> Future[None]:
     """
 
     def load() -> None:
-        for name, version in charts:
-            source = chart_source(bundle, name, version)
-            if source is not None:
-                try:
-                    _crd_file_objects(source)
-                    helm_engine.uses_api_versions(source)
-                except helm_engine.HelmRenderError:
-                    continue  # reported where the release renders
+        for source in charts.sources.values():
+            try:
+                _crd_file_objects(source.directory)
+                helm_engine.uses_api_versions(source.directory)
+            except helm_engine.HelmRenderError:
+                continue  # reported where the release renders
 
     pool = ThreadPoolExecutor(max_workers=1)
     future = pool.submit(load)
@@ -411,9 +395,13 @@ def warm_up(bundle: Bundle, charts: Iterable[tuple[str, str]]) -> Future[None]:
     return future
 
 
-def _asks_capabilities(resource: RecordedResource, bundle: Bundle) -> bool:
-    source = chart_source(bundle, str(resource.inputs.get("chart")), str(resource.inputs.get("version")))
+def _asks_capabilities(resource: RecordedResource, charts: ChartSet) -> bool:
+    source = charts.directory(str(resource.inputs.get("chart")), str(resource.inputs.get("version")))
     return source is not None and helm_engine.uses_api_versions(source)
+
+
+def _directory(charts: ChartSet, chart: str, version: str) -> Path | None:
+    return charts.directory(chart, version)
 
 
 def _fill_namespaces(objects: Sequence[Deployed], renders: Sequence[ChartRender]) -> None:

@@ -1,16 +1,16 @@
 """The real Helm engine, offline: render a chart directory as `helm template` would, for a target cluster.
 
-This is the only module that touches `helm_python` (Helm's Go SDK through its C library,
-no helm binary). The SDK's public `Chart.render()` takes no Kubernetes version and no
+This is the only module that renders with `helm_python` (Helm's Go SDK through its C library,
+no helm binary; `render.charts` pulls and unpacks charts with its public API). The SDK's public `Chart.render()` takes no Kubernetes version and no
 API version list, yet charts branch on both (`.Capabilities.KubeVersion`,
 `.Capabilities.APIVersions.Has "monitoring.coreos.com/v1"`), so `render_templates`
 calls the library's native `helm_render` with them; the SDK's private surface stays
 here and nowhere else.
 
-    templates = render_templates(Path(".../charts-src/istiod-1.30.3"), {"replicaCount": 2},
+    templates = render_templates(charts.directory("istiod", CHARTS["istiod"].version), {"replicaCount": 2},
                                  release="istiod", namespace="istio-system",
                                  kube_version="v1.35.0", api_versions=("monitoring.coreos.com/v1",))
-    crds = chart_crds(Path(".../charts-src/gatekeeper-3.23.0"), enabled_subcharts={"..."})
+    crds = chart_crd_files(charts.directory("gatekeeper", CHARTS["gatekeeper"].version))
 
 What comes back is raw: one text per template path, hooks still in, `crds/` not in,
 exactly what Helm's template engine produced. Deciding what an install keeps (hooks
@@ -104,10 +104,20 @@ def merged_values(chart_dir: Path, values: Mapping[str, Any]) -> dict[str, Any]:
 
 @functools.cache
 def uses_api_versions(chart_dir: Path) -> bool:
-    """Whether any template of the chart (subcharts included) reads `.Capabilities.APIVersions`."""
-    return any("APIVersions" in t["data"] for t in _load(str(chart_dir)).templates) or any(
+    """Whether any template of the chart (subcharts included, unpacked or as archives) reads `.Capabilities.APIVersions`."""
+    import tarfile
+
+    if any("APIVersions" in t["data"] for t in _load(str(chart_dir)).templates) or any(
         "APIVersions" in path.read_text(errors="replace") for path in chart_dir.glob("charts/**/templates/**/*") if path.is_file()
-    )
+    ):
+        return True
+    for archive in chart_dir.glob("charts/*.tgz"):
+        with tarfile.open(archive) as tar:
+            for member in tar:
+                file = tar.extractfile(member) if member.isfile() and "/templates/" in member.name else None
+                if file is not None and b"APIVersions" in file.read():
+                    return True
+    return False
 
 
 # A line starting a new YAML document ("---", optionally followed by a comment).

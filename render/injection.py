@@ -1,7 +1,7 @@
 """What Istio's sidecar injector adds to a pod, so admission, quotas and scrapes see the pod as it runs.
 
-One model, tied to the pinned istiod 1.30.3 injection template
-(`charts-src/istiod-1.30.3/files/injection-template.yaml`; a test reads that text):
+One model, tied to the pinned istiod chart's injection template
+(`files/injection-template.yaml` of the chart; a test reads that text):
 
 - pods are injected in namespaces labelled `istio-injection=enabled`, or when they are
   labelled `sidecar.istio.io/inject=true` (unless labelled `false`);

@@ -28,6 +28,7 @@ from components.mesh import INGRESS_NAMESPACE
 from components.security import VAULT_NAMESPACE
 
 from .admission import admission_report
+from .charts import ChartSet
 from .configs import configs_report
 from .consistency import consistency_report
 from .deployability import (
@@ -44,7 +45,6 @@ from .invariants import invariants_report
 from .network import network_report
 from .ordering import dependency_edges, ordering_report
 from .scheduling import scheduling_report
-from .upstream import bundle
 from .validate import schema_report
 
 # libyaml's emitter when PyYAML has it (the wheels do): the CRDs alone are megabytes.
@@ -230,31 +230,42 @@ def chart_summaries(run: Run, stack: DeployedStack, data: dict[str, Any]) -> lis
     return summaries
 
 
-def report(run: Run, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None) -> dict[str, Any]:
+PARTIAL_LAYERS = (
+    "schema", "admission", "deployability", "ordering", "invariants", "images", "footprint", "consistency", "network", "scheduling", "configs",
+)
+"""The layers that read what the charts deploy: not run by a program-only (`--no-charts`) render."""
+
+
+def report(run: Run, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None, *, charts: ChartSet | None) -> dict[str, Any]:
     """The render report of a run; with the stack `config`, also every check on everything it deploys."""
-    return checked(run, config, pack_config)[0]
+    return checked(run, config, pack_config, charts=charts)[0]
 
 
 def checked(
-    run: Run, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None, stack: DeployedStack | None = None
+    run: Run, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None, stack: DeployedStack | None = None,
+    *, charts: ChartSet | None,
 ) -> tuple[dict[str, Any], DeployedStack | None]:
-    """(report, everything the stack deploys — None without config or bundle).
+    """(report, everything the stack deploys — None without config or charts).
 
-    `stack`: what `deployed_objects(run, bundle())` returned, if the caller has it already.
+    `charts`: the pinned charts (`render.charts.available()`); None asks for a program-only
+    report, marked `partial` with the layers it did not run. `stack`: what
+    `deployed_objects(run, charts)` returned, if the caller has it already.
     """
     data = _resources_report(run)
     if config is None:
         return data, None
-    upstream = bundle()
-    if stack is None and upstream is not None:
-        stack = deployed_objects(run, upstream)
+    if stack is None and charts is not None:
+        stack = deployed_objects(run, charts)
     platform_config = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
     data["policies"] = policy_report(run, pack_config, stack)
-    if stack is None:
-        objects = [(r.urn, manifest(r)) for r in run.resources if r.kubernetes_object]
-        data["schema"] = schema_report(objects, data["helm_releases"], None)
+    if stack is None or charts is None:
+        data["partial"] = {
+            "reason": "program only (--no-charts): no chart was rendered, so the policies saw the program's own resources only",
+            "not_run": list(PARTIAL_LAYERS),
+        }
         return data, None
-    data["schema"] = schema_report([(d.source, d.obj) for d in stack.objects if d.origin != "dropped-hook"], data["helm_releases"], upstream)
+    data["chart_sources"] = charts.verdict()
+    data["schema"] = schema_report([(d.source, d.obj) for d in stack.objects if d.origin != "dropped-hook"], data["helm_releases"], charts)
     live = stack.objects
     # What admission adds: Istio's sidecar and labels on the pods it injects.
     admitted = as_admitted(live)
@@ -345,14 +356,16 @@ def _redacted(d: Deployed, run_manifest: dict[str, Any] | None) -> dict[str, Any
     return ordered
 
 
-def write(run: Run, out: Path, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write `out/manifests/` (every object the stack deploys) and `out/report.json`; return the report."""
+def write(
+    run: Run, out: Path, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None, *, charts: ChartSet | None
+) -> dict[str, Any]:
+    """Write `out/manifests/` (every object the stack deploys) and `out/report.json`; return the report.
+    `charts` None: a program-only (partial) render."""
     manifests = out / "manifests"
     manifests.mkdir(parents=True, exist_ok=True)
     for stale in manifests.glob("*.yaml"):
         stale.unlink()
-    upstream = bundle()
-    stack = deployed_objects(run, upstream) if config is not None and upstream is not None else None
+    stack = deployed_objects(run, charts) if config is not None and charts is not None else None
     by_urn = run.by_urn()
     if stack is None:
         objects = [_redacted(Deployed(manifest(r), r.urn, "program"), manifest(r)) for r in run.resources if r.kubernetes_object]
@@ -362,7 +375,7 @@ def write(run: Run, out: Path, config: dict[str, Any] | None = None, pack_config
         ]
     # Emitting several MB of YAML is pure CPU: a child process does it while the checks run.
     join = _in_child(lambda: _write_manifests(objects, manifests))
-    data, _ = checked(run, config, pack_config, stack)
+    data, _ = checked(run, config, pack_config, stack, charts=charts)
     join()
     (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return data

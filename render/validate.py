@@ -3,11 +3,11 @@
 - Core Kubernetes objects are validated with kubernetes-validate's strict schemas at
   `KUBERNETES_VERSION` (unknown fields are errors, as under strict field validation).
 - Custom resources are validated against the `openAPIV3Schema` of the served version
-  of their CRD in the upstream bundle, converted to JSON Schema with the API server's
+  of their CRD among those the stack installs (rendered from the pinned charts), converted to JSON Schema with the API server's
   structural-schema rules: unknown fields are errors unless
   `x-kubernetes-preserve-unknown-fields`, `x-kubernetes-int-or-string` accepts both,
   `nullable` accepts null. (CEL `x-kubernetes-validations` cannot be evaluated here.)
-  A custom resource whose CRD is not bundled is reported as unvalidated, never passed.
+  A custom resource whose CRD the stack does not install is reported as unvalidated, never passed.
 - Helm values: every key path the program sets must exist in the pinned chart's
   default values.yaml (or its subchart's), be allowed by its values.schema.json, or lie
   under a declared free-form map (`FREE_FORM`). Where the chart ships a
@@ -30,7 +30,7 @@ import referencing.jsonschema
 
 from components.local_cluster import KUBERNETES_VERSION
 
-from .upstream import ISTIO_DEFAULTS_KEY, Bundle
+from .charts import ISTIO_DEFAULTS_KEY, ChartSet
 
 # Free-form maps: values whose keys are the user's (labels, annotations) or whose
 # structure is a Kubernetes or upstream type the chart passes through verbatim.
@@ -214,21 +214,6 @@ def structural_to_json_schema(node: Any, *, root: bool = False) -> Any:
     return out
 
 
-@functools.cache
-def _crd_validator(bundle: Bundle, group: str, kind: str, version: str) -> tuple[jsonschema.protocols.Validator | None, str]:
-    crd = bundle.crd(group, kind)
-    if crd is None:
-        return None, f"no CRD for {group}/{kind} in the upstream bundle"
-    served = _crd_version(crd, version)
-    if served is None or not served.get("served", False):
-        versions = [v["name"] for v in crd["spec"]["versions"] if v.get("served")]
-        return None, f"{group}/{version} is not a served version of {kind} (served: {', '.join(versions)})"
-    schema = (served.get("schema") or {}).get("openAPIV3Schema")
-    if schema is None:
-        return None, f"the {kind} CRD has no openAPIV3Schema for {version}"
-    return jsonschema.Draft4Validator(structural_to_json_schema(schema, root=True)), ""
-
-
 _STACK_VALIDATORS: dict[tuple[int, str], tuple[Any, str]] = {}
 
 
@@ -283,7 +268,6 @@ def constraint_schema(template: Mapping[str, Any]) -> dict[str, Any]:
 
 def validate_object(
     obj: Mapping[str, Any],
-    bundle: Bundle | None,
     templates: Mapping[str, Mapping[str, Any]] | None = None,
     crds: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> tuple[bool, list[dict[str, str]], str]:
@@ -292,7 +276,7 @@ def validate_object(
     `templates`: Gatekeeper ConstraintTemplates of the same render by constraint kind;
     a constraint validates against the schema Gatekeeper generates from its template.
     `crds`: the CRDs the stack itself installs, by (group, kind) — rendered from the pinned
-    charts, so exactly what the API server will validate against; the bundle's otherwise.
+    charts, so exactly what the API server will validate against.
     """
     api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
     validator = _core_validator(kind, api_version)
@@ -303,14 +287,12 @@ def validate_object(
             if template is None:
                 return False, [], f"no ConstraintTemplate for constraint kind {kind} in this program"
             validator = jsonschema.Draft4Validator(structural_to_json_schema(constraint_schema(template), root=True))
-        elif not group or bundle is None:
+        elif not group:
             return False, [], f"no schema for {api_version} {kind}"
-        elif crds is not None and (group, kind) in crds:
-            validator, reason = _stack_crd_validator(crds[(group, kind)], version)
-            if validator is None:
-                return False, [], reason
+        elif crds is None or (group, kind) not in crds:
+            return False, [], f"no CRD for {group}/{kind} among those the stack installs"
         else:
-            validator, reason = _crd_validator(bundle, group, kind, version)
+            validator, reason = _stack_crd_validator(crds[(group, kind)], version)
             if validator is None:
                 return False, [], reason
     errors = [
@@ -394,16 +376,14 @@ def _deep_merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
-def check_values(chart: str, version: str, values: Mapping[str, Any], bundle: Bundle) -> list[dict[str, str]]:
+def check_values(chart: str, version: str, values: Mapping[str, Any], charts: ChartSet) -> list[dict[str, str]]:
     """Problems with `values` for `chart` `version` (key paths that do not exist, schema violations)."""
-    info = bundle.chart(chart, version)
-    if info is None:
-        return [{"path": "", "message": f"chart {chart} {version} is not in the upstream bundle; refresh the bundle or fix the pin"}]
-    defaults = bundle.chart_values(chart, version) or {}
-    schema = bundle.chart_schema(chart, version)
-    # The bundle's index lists a dependency as its Chart.yaml entry, or (a local subchart, like alloy's `crds`) by name.
-    subcharts = {d: d for d in info.dependencies if isinstance(d, str)}
-    subcharts |= {d.get("alias") or d["name"]: d["name"] for d in info.dependencies if not isinstance(d, str)}
+    if charts.directory(chart, version) is None:
+        return [{"path": "", "message": charts.missing(chart, version)}]
+    defaults = charts.values(chart, version) or {}
+    schema = charts.schema(chart, version)
+    # Values key (alias or name) -> defaults of each subchart the chart vendors.
+    subcharts = charts.subcharts(chart, version)
     problems = []
     for path in _leaves(dict(values)):
         if not path:
@@ -413,15 +393,13 @@ def check_values(chart: str, version: str, values: Mapping[str, Any], bundle: Bu
             continue
         if schema is not None and _schema_allows(schema, path, schema):
             continue
-        sub = bundle.subchart(info, subcharts[path[0]]) if path[0] in subcharts else None
-        if sub is not None and len(path) > 1:
-            rest = path[1:]
-            sub_defaults = bundle.chart_values(sub.name, sub.version) or {}
-            if _exists(sub_defaults, rest) or any(_free_form(sub.name, rest[: i + 1]) for i in range(len(rest))):
+        if path[0] in subcharts and len(path) > 1:
+            rest, (sub_chart, sub_defaults) = path[1:], subcharts[path[0]]
+            if _exists(sub_defaults, rest) or any(_free_form(sub_chart, rest[: i + 1]) for i in range(len(rest))):
                 continue
         problems.append({"path": ".".join(path), "message": f"no such key in {chart} {version} values.yaml (nor its schema or subcharts)"})
     if schema is not None:
-        raw = bundle.raw_chart_values(chart, version) or {}
+        raw = charts.raw_values(chart, version) or {}
         merged = {**raw, **dict(values)} if ISTIO_DEFAULTS_KEY in raw else _deep_merge(raw, dict(values))
         validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
         for error in validator_class(schema).iter_errors(merged):
@@ -436,15 +414,13 @@ def _ref(obj: Mapping[str, Any]) -> str:
 
 
 def schema_report(
-    objects: Iterable[tuple[str, Mapping[str, Any]]], releases: Iterable[Mapping[str, Any]], bundle: Bundle | None
+    objects: Iterable[tuple[str, Mapping[str, Any]]], releases: Iterable[Mapping[str, Any]], charts: ChartSet
 ) -> dict[str, Any]:
     """The render report's `schema` section for `objects` ((source urn, object) pairs) and Helm `releases`.
 
-    Custom resources validate against the CRDs among `objects` (what the stack installs),
-    else against the bundle's.
+    Custom resources validate against the CRDs among `objects` (what the stack installs);
+    Helm values against the pinned charts' defaults and schemas.
     """
-    if bundle is None:
-        return {"skipped": True, "reason": "upstream bundle not found (../shared/upstream or $GITOPS_UPSTREAM)"}
     objects = list(objects)
     templates = {
         ((((o.get("spec") or {}).get("crd") or {}).get("spec") or {}).get("names") or {}).get("kind"): o
@@ -458,7 +434,7 @@ def schema_report(
     }
     validated, errors, unvalidated = 0, [], []
     for urn, obj in objects:
-        ok, problems, reason = validate_object(obj, bundle, templates, crds)
+        ok, problems, reason = validate_object(obj, templates, crds)
         kind = f"{obj.get('apiVersion')}/{obj.get('kind')}"
         if not ok:
             unvalidated.append({"urn": urn, "kind": kind, "object": _ref(obj), "reason": reason})
@@ -468,6 +444,6 @@ def schema_report(
     values_errors = [
         {"urn": release["urn"], "chart": release["chart"], "version": release["version"], **problem}
         for release in releases
-        for problem in check_values(release["chart"], release["version"], release.get("values") or {}, bundle)
+        for problem in check_values(release["chart"], release["version"], release.get("values") or {}, charts)
     ]
     return {"validated": validated, "errors": errors, "unvalidated": unvalidated, "values_errors": values_errors}

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from helpers import stack_config, stack_pack_config  # noqa: E402 - after the sys.path entry
+from helpers import pinned_charts, stack_config, stack_pack_config  # noqa: E402 - after the sys.path entry
 from render.harness import Run, run_program, run_stack  # noqa: E402
 
 
@@ -31,17 +31,15 @@ def local_run() -> Run:
 def rendered() -> Any:
     """`rendered("local" | "aws" | "aws-apps")` -> (run, report, deployed stack), each rendered once per session."""
     from render.report import checked
-    from render.upstream import bundle
 
     cache: dict[str, Any] = {}
 
     def get(stack: str) -> Any:
-        if bundle() is None:
-            pytest.skip("upstream bundle (../shared/upstream) not present: the charts cannot be rendered")
+        charts = pinned_charts()
         if stack not in cache:
             config, secrets = stack_config(stack)
             run = run_program(stack.split("-")[0], config, secret_keys=secrets)
-            data, deployed = checked(run, config, stack_pack_config(stack))
+            data, deployed = checked(run, config, stack_pack_config(stack), charts=charts)
             cache[stack] = (run, data, deployed)
         return cache[stack]
 

@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from components.charts import CHARTS
+from render.charts import ChartSet, ChartsUnavailable, available
 from render.deployed import V3_RELEASE, V4_CHART, DeployedStack, deployed_objects
 from render.harness import RecordedResource, Run
-from render.upstream import bundle
+
+
+def pinned(chart: str) -> str:
+    """The version charts.lock pins for `chart` (tests never write a chart version)."""
+    return CHARTS[chart].version
+
+
+def pinned_charts() -> ChartSet:
+    """The pinned charts on this machine (`make charts`, or GITOPS_CHARTS_MIRROR).
+
+    Without them a test that needs them fails under CI=true (a green run would prove
+    nothing) and is skipped, with the reason and the fix, anywhere else."""
+    try:
+        return available()
+    except ChartsUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"this test needs the pinned charts, and CI=true forbids skipping it: {error}")
+        pytest.skip(f"the pinned charts are not on this machine: {error}")
 
 
 def local(**keys: Any) -> dict[str, Any]:
@@ -67,7 +89,7 @@ def release(chart: str, version: str, namespace: str, values: dict | None = None
 
 def render(*releases: RecordedResource) -> DeployedStack:
     """Everything `releases` deploy, rendered from the pinned charts."""
-    return deployed_objects(Run("test", list(releases)), bundle())
+    return deployed_objects(Run("test", list(releases)), pinned_charts())
 
 
 AWS_APPS = {"apps": {"enabled": True, "host": "app.example.com"}, "registry": {"services": ["backend", "frontend"]}}

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from components.config import ConfigError
-from helpers import aws, local
+from helpers import aws, local, pinned
 from render.harness import run_program, run_program_recording
 
 
@@ -29,7 +29,7 @@ def chart(run, name):
 def test_metrics_server_is_its_pinned_chart_and_skips_kubelet_tls_only_on_kind(local_run, aws_run):
     local_ms, aws_ms = chart(local_run, "metrics-server"), chart(aws_run, "metrics-server")
 
-    assert (local_ms.inputs["version"], local_ms.inputs["namespace"]) == ("3.13.1", "kube-system")
+    assert (local_ms.inputs["version"], local_ms.inputs["namespace"]) == (pinned("metrics-server"), "kube-system")
     assert local_ms.inputs["repositoryOpts"] == {"repo": "https://kubernetes-sigs.github.io/metrics-server/"}
     assert local_ms.inputs["values"]["image"] == {"tag": "v0.8.1"}
     assert local_ms.inputs["values"]["args"] == ["--kubelet-insecure-tls"]
@@ -51,9 +51,9 @@ def run_of_type_names(run, type_, suffix):
 def test_keda_and_vpa_are_pinned_charts_with_profile_resources(local_run, aws_run):
     keda, vpa = chart(local_run, "keda"), chart(local_run, "vertical-pod-autoscaler")
 
-    assert (keda.inputs["version"], keda.inputs["namespace"]) == ("2.20.2", "keda")
+    assert (keda.inputs["version"], keda.inputs["namespace"]) == (pinned("keda"), "keda")
     assert keda.inputs["values"]["resources"]["operator"]["requests"] == {"cpu": "20m", "memory": "64Mi"}
-    assert vpa.inputs["version"] == "0.11.0"
+    assert vpa.inputs["version"] == pinned("vertical-pod-autoscaler")
     assert vpa.inputs["values"]["recommender"]["replicas"] == 1
     assert chart(aws_run, "vertical-pod-autoscaler").inputs["values"]["updater"]["replicas"] == 2
 
@@ -63,7 +63,7 @@ def test_cluster_autoscaler_only_on_aws(local_run, aws_run):
     ca = chart(aws_run, "cluster-autoscaler")
     values = ca.inputs["values"]
 
-    assert ca.inputs["version"] == "9.59.0" and ca.inputs["namespace"] == "kube-system"
+    assert ca.inputs["version"] == pinned("cluster-autoscaler") and ca.inputs["namespace"] == "kube-system"
     assert values["autoDiscovery"] == {"clusterName": "gitops-platform"}
     assert values["awsRegion"] == "eu-west-1"
     assert values["extraArgs"] == {

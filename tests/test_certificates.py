@@ -8,7 +8,7 @@ import pytest
 
 from components.certificates import ACME_SERVERS, TlsConfig, cert_manager_values, route53_policy
 from components.config import ConfigError, parse_config
-from helpers import AWS_ACME, aws, local
+from helpers import AWS_ACME, aws, local, pinned
 from render.harness import run_program
 
 CM = "kubernetes:cert-manager.io/v1"
@@ -40,7 +40,7 @@ def test_chart_installs_and_upgrades_its_crds_and_drops_the_hook_it_cannot_run(l
     [chart] = [r for r in local_run.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == "cert-manager"]
     values = chart.inputs["values"]
 
-    assert chart.inputs["version"] == "v1.21.1" and chart.inputs["namespace"] == "cert-manager"
+    assert chart.inputs["version"] == pinned("cert-manager") and chart.inputs["namespace"] == "cert-manager"
     assert values["crds"] == {"enabled": True, "keep": True}
     assert values["startupapicheck"] == {"enabled": False}
     for part in (values, values["webhook"], values["cainjector"]):
@@ -56,7 +56,7 @@ def test_the_readiness_gate_is_a_job_every_issuer_and_certificate_waits_for(loca
     [chart] = [r for r in local_run.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == "cert-manager"]
     [container] = job.inputs["spec"]["template"]["spec"]["containers"]
 
-    assert container["image"] == "quay.io/jetstack/cert-manager-startupapicheck:v1.21.1"
+    assert container["image"] == f"quay.io/jetstack/cert-manager-startupapicheck:{pinned('cert-manager')}"
     assert container["args"][:2] == ["check", "api"]
     assert chart.urn in job.dependencies
     for resource in [*of_kind(local_run, "ClusterIssuer"), *of_kind(local_run, "Certificate")]:

@@ -7,18 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import release, render
+from helpers import pinned, release, render
 from render.deployed import V3_RELEASE, V4_CHART
-from render.upstream import bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 
-needs_bundle = pytest.mark.skipif(bundle() is None, reason="upstream bundle (../shared/upstream) not present: chart sources unavailable")
 
-
-@needs_bundle
 def test_a_v4_chart_drops_hooks_and_includes_crds():
-    [chart] = render(release("gatekeeper", "3.23.0", "gatekeeper-system")).charts
+    [chart] = render(release("gatekeeper", pinned("gatekeeper"), "gatekeeper-system")).charts
 
     assert chart.install == "v4"
     assert {h["name"] for h in chart.hooks_dropped} >= {"gatekeeper-update-namespace-label", "gatekeeper-update-crds-hook"}
@@ -27,62 +23,69 @@ def test_a_v4_chart_drops_hooks_and_includes_crds():
     assert ("CustomResourceDefinition", "crds") in kinds and ("Job", "hook") not in kinds
 
 
-@needs_bundle
 def test_a_v3_release_keeps_hooks_but_not_test_hooks_and_honours_skip_crds():
-    [chart] = render(release("gatekeeper", "3.23.0", "gatekeeper-system", v3=True, skipCrds=True)).charts
+    [chart] = render(release("gatekeeper", pinned("gatekeeper"), "gatekeeper-system", v3=True, skipCrds=True)).charts
 
     assert {h["name"] for h in chart.hooks_kept} >= {"gatekeeper-update-namespace-label"}
     assert all(d.kind != "CustomResourceDefinition" for d in chart.objects)
     assert any(d.origin == "hook" and d.kind == "Job" for d in chart.objects)
 
 
-@needs_bundle
 def test_chart_objects_get_the_release_namespace_unless_cluster_scoped():
-    stack = render(release("keda", "2.20.2", "autoscale"))
+    stack = render(release("keda", pinned("keda"), "autoscale"))
 
     namespaced = [d for d in stack.objects if d.kind in ("Deployment", "Service", "ServiceAccount")]
     assert namespaced and all(d.namespace == "autoscale" for d in namespaced)
     assert all(d.namespace == "" for d in stack.objects if d.kind in ("ClusterRole", "APIService", "CustomResourceDefinition"))
 
 
-@needs_bundle
 def test_charts_see_the_api_versions_the_platform_installs():
     # falcosidekick renders its ServiceMonitor only when the cluster serves monitoring.coreos.com/v1.
     values = {"falcosidekick": {"enabled": True, "serviceMonitor": {"enabled": True}}}
-    alone = render(release("falco", "9.1.0", "falco", values))
-    crds = release("kube-prometheus-stack", "88.5.3", "monitoring", v3=True, name="kps")
-    with_prometheus = render(release("falco", "9.1.0", "falco", values), crds)
+    alone = render(release("falco", pinned("falco"), "falco", values))
+    crds = release("kube-prometheus-stack", pinned("kube-prometheus-stack"), "monitoring", v3=True, name="kps")
+    with_prometheus = render(release("falco", pinned("falco"), "falco", values), crds)
 
     assert not any(d.kind == "ServiceMonitor" for d in alone.objects)
     assert any(d.kind == "ServiceMonitor" and d.release == "falco" for d in with_prometheus.objects)
     assert "monitoring.coreos.com/v1" in with_prometheus.api_versions
 
 
-@needs_bundle
 def test_a_chart_that_fails_to_render_reports_the_engines_message():
-    [chart] = render(release("loki", "18.11.0", "monitoring", {"deploymentMode": "SimpleScalable", "loki": {"storage": {"type": "s3"}}})).charts
+    [chart] = render(release("loki", pinned("loki"), "monitoring", {"deploymentMode": "SimpleScalable", "loki": {"storage": {"type": "s3"}}})).charts
 
     assert "bucketNames" in chart.error and chart.objects == []
 
 
-@needs_bundle
-def test_a_chart_missing_from_the_bundle_is_an_error_not_a_skip():
-    [chart] = render(release("istiod", "1.29.0", "istio-system")).charts
+def test_a_chart_version_the_lock_does_not_pin_is_an_error_not_a_skip():
+    [chart] = render(release("istiod", "0.0.1", "istio-system")).charts
 
-    assert "not in" in chart.error and "refresh the bundle or fix the pin" in chart.error
+    assert chart.error == f"chart istiod 0.0.1 is not the version charts.lock pins ({pinned('istiod')}); fix the pin in the program or the lock"
 
 
-def test_only_one_module_touches_the_helm_sdk():
-    # The SDK's native call is private surface: one wrapper module of ours, nothing else.
-    users = []
+def test_a_chart_the_lock_does_not_list_is_an_error_naming_the_lock():
+    [chart] = render(release("nginx", "1.0.0", "web")).charts
+
+    assert chart.error == "chart nginx is not in charts.lock; add it there (and run `make charts-lock`)"
+
+
+def test_one_module_renders_with_the_helm_sdk_and_one_fetches_with_it():
+    # The SDK's native call is private surface: one wrapper module of ours renders with it;
+    # render/charts.py pulls, indexes and unpacks with its public functions only.
+    users, native = [], []
     for path in sorted(ROOT.glob("**/*.py")):
         if ".venv" in path.parts or "tests" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "helm_python":
+                names += [f"{node.module}.{a.name}" for a in node.names]
             if any(n.split(".")[0] == "helm_python" for n in names):
                 users.append(path.relative_to(ROOT).as_posix())
-    assert sorted(set(users)) == ["render/helm_engine.py"]
+            if any("_native" in n for n in names):
+                native.append(path.relative_to(ROOT).as_posix())
+    assert sorted(set(users)) == ["render/charts.py", "render/helm_engine.py"]
+    assert sorted(set(native)) == ["render/helm_engine.py"]
 
 
 @pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])

@@ -1,4 +1,4 @@
-"""Offline admission checks: schemas, CRDs, chart values, chart pins — each catches a real mistake."""
+"""Offline admission checks: schemas, CRDs, chart values — each catches a real mistake."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import json
 import pytest
 
 from components.charts import CHARTS
-from render.upstream import bundle
+from helpers import pinned, pinned_charts
+from render.charts import ChartSet
 from render.validate import check_values, structural_to_json_schema, validate_object
 
 DEPLOYMENT = {
@@ -37,70 +38,73 @@ VIRTUAL_SERVICE = {
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    found = bundle()
-    if found is None:
-        pytest.skip("upstream bundle (../shared/upstream) not present")
-    return found
+def stack_crds(rendered) -> dict[tuple[str, str], dict]:
+    """The CRDs the local stack installs, by (group, kind): what its custom resources validate against."""
+    _, _, deployed = rendered("local")
+    return {(d.obj["spec"]["group"], d.obj["spec"]["names"]["kind"]): d.obj for d in deployed.objects if d.kind == "CustomResourceDefinition"}
 
 
-def test_valid_core_object_passes(upstream):
-    assert validate_object(DEPLOYMENT, upstream) == (True, [], "")
+@pytest.fixture(scope="module")
+def charts() -> ChartSet:
+    return pinned_charts()
 
 
-def test_wrong_type_in_a_deployment_is_an_error(upstream):
+def test_valid_core_object_passes():
+    assert validate_object(DEPLOYMENT) == (True, [], "")
+
+
+def test_wrong_type_in_a_deployment_is_an_error():
     bad = copy.deepcopy(DEPLOYMENT)
     bad["spec"]["replicas"] = "two"
 
-    validated, errors, _ = validate_object(bad, upstream)
+    validated, errors, _ = validate_object(bad)
 
     assert validated
     assert [e["path"] for e in errors] == ["spec.replicas"]
 
 
-def test_unknown_field_in_a_core_object_is_an_error_as_under_strict_validation(upstream):
+def test_unknown_field_in_a_core_object_is_an_error_as_under_strict_validation():
     bad = copy.deepcopy(DEPLOYMENT)
     bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"
     bad["spec"]["template"]["spec"]["containers"][0]["imagePulPolicy"] = "Always"
 
-    _, errors, _ = validate_object(bad, upstream)
+    _, errors, _ = validate_object(bad)
 
     assert len(errors) == 1
     assert errors[0]["path"] == "spec.template.spec.containers[0]"
     assert "imagePulPolicy" in errors[0]["message"]
 
 
-def test_valid_virtual_service_passes_against_its_crd(upstream):
-    assert validate_object(VIRTUAL_SERVICE, upstream) == (True, [], "")
+def test_valid_virtual_service_passes_against_its_crd(stack_crds):
+    assert validate_object(VIRTUAL_SERVICE, crds=stack_crds) == (True, [], "")
 
 
-def test_misspelled_field_in_a_virtual_service_is_an_error(upstream):
+def test_misspelled_field_in_a_virtual_service_is_an_error(stack_crds):
     bad = copy.deepcopy(VIRTUAL_SERVICE)
     bad["spec"]["http"][0]["retires"] = {"attempts": 3}
 
-    _, errors, _ = validate_object(bad, upstream)
+    _, errors, _ = validate_object(bad, crds=stack_crds)
 
     assert errors == [{"path": "spec.http[0]", "message": "Additional properties are not allowed ('retires' was unexpected)"}]
 
 
-def test_unserved_crd_version_is_unvalidated_with_the_reason(upstream):
+def test_unserved_crd_version_is_unvalidated_with_the_reason(stack_crds):
     old = dict(VIRTUAL_SERVICE, apiVersion="networking.istio.io/v9")
 
-    validated, _, reason = validate_object(old, upstream)
+    validated, _, reason = validate_object(old, crds=stack_crds)
 
     assert not validated and "not a served version" in reason
 
 
-def test_custom_resource_without_a_bundled_crd_is_reported_unvalidated(upstream):
-    rollout = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "api"}, "spec": {}}
+def test_custom_resource_whose_crd_the_stack_does_not_install_is_reported_unvalidated(stack_crds):
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "api"}, "spec": {}}
 
-    validated, errors, reason = validate_object(rollout, upstream)
+    validated, errors, reason = validate_object(widget, crds=stack_crds)
 
     assert (validated, errors) == (False, [])
-    assert "no CRD for argoproj.io/Rollout" in reason
+    assert reason == "no CRD for example.com/Widget among those the stack installs"
 
-
-def test_constraints_validate_against_the_schema_gatekeeper_generates_from_their_template(upstream):
+def test_constraints_validate_against_the_schema_gatekeeper_generates_from_their_template(stack_crds):
     template = {
         "apiVersion": "templates.gatekeeper.sh/v1",
         "kind": "ConstraintTemplate",
@@ -119,15 +123,15 @@ def test_constraints_validate_against_the_schema_gatekeeper_generates_from_their
     bad_action = copy.deepcopy(constraint)
     bad_action["spec"]["enforcementAction"] = "block"
 
-    assert validate_object(template, upstream) == (True, [], "")
-    assert validate_object(constraint, upstream, templates) == (True, [], "")
-    assert validate_object(bad_parameter, upstream, templates)[1][0]["path"] == "spec.parameters"
-    assert validate_object(bad_action, upstream, templates)[1][0]["path"] == "spec.enforcementAction"
-    validated, _, reason = validate_object(constraint, upstream, {})
+    assert validate_object(template, crds=stack_crds) == (True, [], "")
+    assert validate_object(constraint, templates) == (True, [], "")
+    assert validate_object(bad_parameter, templates)[1][0]["path"] == "spec.parameters"
+    assert validate_object(bad_action, templates)[1][0]["path"] == "spec.enforcementAction"
+    validated, _, reason = validate_object(constraint, {})
     assert not validated and "no ConstraintTemplate for constraint kind K8sRequiredLabels" in reason
 
 
-def test_int_or_string_fields_accept_both(upstream):
+def test_int_or_string_fields_accept_both(stack_crds):
     monitor = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
@@ -137,8 +141,8 @@ def test_int_or_string_fields_accept_both(upstream):
     bad = copy.deepcopy(monitor)
     bad["spec"]["podMetricsEndpoints"][0]["targetPort"] = 8.5
 
-    assert validate_object(monitor, upstream) == (True, [], "")
-    assert validate_object(bad, upstream)[1]
+    assert validate_object(monitor, crds=stack_crds) == (True, [], "")
+    assert validate_object(bad, crds=stack_crds)[1]
 
 
 def test_structural_schema_rules():
@@ -170,55 +174,44 @@ def test_structural_schema_rules():
     assert list(validator.iter_errors({"spec": {"labels": {"a": 1}}}))
 
 
-def test_values_key_that_does_not_exist_in_the_chart_is_an_error(upstream):
-    problems = check_values("istiod", "1.30.3", {"pilot": {"replicaCount": 1}, "replicaCount": 1}, upstream)
+def test_values_key_that_does_not_exist_in_the_chart_is_an_error(charts):
+    problems = check_values("istiod", pinned("istiod"), {"pilot": {"replicaCount": 1}, "replicaCount": 1}, charts)
 
     assert [p["path"] for p in problems] == ["pilot.replicaCount"]
-    assert "no such key in istiod 1.30.3 values.yaml" in problems[0]["message"]
+    assert f"no such key in istiod {pinned('istiod')} values.yaml" in problems[0]["message"]
 
 
-def test_istio_values_are_checked_against_the_unwrapped_defaults(upstream):
+def test_istio_values_are_checked_against_the_unwrapped_defaults(charts):
     values = {"replicaCount": 1, "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}, "meshConfig": {"accessLogFile": "/dev/stdout"}}
 
-    assert check_values("istiod", "1.30.3", values, upstream) == []
+    assert check_values("istiod", pinned("istiod"), values, charts) == []
 
 
-def test_free_form_maps_take_any_key(upstream):
+def test_free_form_maps_take_any_key(charts):
     values = {"podAnnotations": {"example.com/team": "platform"}, "nodeSelector": {"disk": "ssd"}}
 
-    assert check_values("gatekeeper", "3.23.0", values, upstream) == []
+    assert check_values("gatekeeper", pinned("gatekeeper"), values, charts) == []
 
 
-def test_subchart_values_are_checked_against_the_subchart(upstream):
-    ok = check_values("kube-prometheus-stack", "88.5.3", {"grafana": {"sidecar": {"dashboards": {"enabled": True}}}}, upstream)
-    bad = check_values("kube-prometheus-stack", "88.5.3", {"grafana": {"sidecar": {"dashbaords": {"enabled": True}}}}, upstream)
+def test_subchart_values_are_checked_against_the_subchart(charts):
+    ok = check_values("kube-prometheus-stack", pinned("kube-prometheus-stack"), {"grafana": {"sidecar": {"dashboards": {"enabled": True}}}}, charts)
+    bad = check_values("kube-prometheus-stack", pinned("kube-prometheus-stack"), {"grafana": {"sidecar": {"dashbaords": {"enabled": True}}}}, charts)
 
     assert ok == []
     assert [p["path"] for p in bad] == ["grafana.sidecar.dashbaords.enabled"]
 
 
-def test_values_schema_violations_are_errors_as_helm_install_would_report(upstream):
-    problems = check_values("gateway", "1.30.3", {"kind": "Pod"}, upstream)
+def test_values_schema_violations_are_errors_as_helm_install_would_report(charts):
+    problems = check_values("gateway", pinned("gateway"), {"kind": "Pod"}, charts)
 
     assert len(problems) == 1
     assert problems[0]["message"].startswith("values.schema.json:") and "'Pod' is not one of" in problems[0]["message"]
 
 
-def test_chart_version_missing_from_the_bundle_is_an_error(upstream):
-    [problem] = check_values("istiod", "1.29.0", {}, upstream)
+def test_chart_version_the_lock_does_not_pin_is_an_error(charts):
+    [problem] = check_values("istiod", "0.0.1", {}, charts)
 
-    assert "istiod 1.29.0 is not in the upstream bundle" in problem["message"]
-
-
-def test_chart_pins_equal_the_upstream_bundle(upstream):
-    mismatches = []
-    for chart in CHARTS.values():
-        entry = upstream.versions[chart.upstream]
-        subchart = (entry.get("subcharts") or {}).get(chart.name) if chart.name != entry.get("chart_name") else None
-        pinned_upstream = subchart["chart_version"] if subchart else (entry.get("charts") or {}).get(chart.name, entry["chart_version"])
-        if chart.version != pinned_upstream:
-            mismatches.append(f"{chart.name}: program pins {chart.version}, bundle has {pinned_upstream}")
-    assert mismatches == []
+    assert problem["message"] == f"chart istiod 0.0.1 is not the version charts.lock pins ({pinned('istiod')}); fix the pin in the program or the lock"
 
 
 def test_chart_repositories_are_https():
@@ -227,8 +220,6 @@ def test_chart_repositories_are_https():
 
 @pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])
 def test_every_deployed_object_validates_against_its_schema(rendered, stack):
-    if bundle() is None:
-        pytest.skip("upstream bundle (../shared/upstream) not present")
     _, data, deployed = rendered(stack)
     schema = data["schema"]
 

@@ -8,11 +8,10 @@ from pydantic import ValidationError
 
 from components import MicroserviceConfig, MicroserviceStack
 from components.delivery import PLATFORM_PROMETHEUS, DeliveryConfig, RolloutsConfig, RolloutsController, rollouts_values
-from helpers import local
+from helpers import local, pinned_charts
 from render.deployed import deployed_objects
 from render.harness import run_program
 from render.report import policy_report
-from render.upstream import bundle
 from render.validate import schema_report
 
 BASE = {"name": "api", "image": "localhost:5001/api:1.4.0"}
@@ -109,11 +108,14 @@ def test_the_controller_installs_its_crds_and_only_the_istio_router():
     assert values["controller"]["metrics"]["serviceMonitor"]["enabled"] is True
 
 
-@pytest.mark.skipif(bundle() is None, reason="upstream bundle not present")
-def test_the_rollout_validates_against_the_charts_crd_and_passes_the_policy_pack(canary):
-    stack = deployed_objects(canary, bundle())
+def test_the_rollout_validates_against_the_charts_crd_and_passes_the_policy_pack(canary, rendered):
+    charts = pinned_charts()
+    stack = deployed_objects(canary, charts)
     rollout_crds = [d for d in stack.objects if d.kind == "CustomResourceDefinition" and d.name == "rollouts.argoproj.io"]
-    report = schema_report([(d.source, d.obj) for d in stack.objects], [], bundle())
+    # The mesh's and Prometheus' custom resources validate against the CRDs the platform (the local stack) installs.
+    _, _, platform = rendered("local")
+    platform_crds = [(d.source, d.obj) for d in platform.objects if d.kind == "CustomResourceDefinition" and d.name != "rollouts.argoproj.io"]
+    report = schema_report([(d.source, d.obj) for d in stack.objects] + platform_crds, [], charts)
     violations = [v for v in policy_report(canary, None, stack)["violations"] if "MicroserviceStack" in v["urn"]]
 
     assert rollout_crds
@@ -158,7 +160,6 @@ def test_a_fixed_canary_and_a_rollout_cannot_both_route_the_service():
     assert "delivery.strategy" in str(error.value)
 
 
-@pytest.mark.skipif(bundle() is None, reason="upstream bundle not present")
 def test_the_analysis_prometheus_address_must_resolve_to_a_service(rendered):
     from render.deployability import Facts, check_addresses
 

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from helpers import release, render
+from helpers import pinned, release, render
 from render.deployability import (
     Facts,
     Prerequisite,
@@ -20,9 +20,6 @@ from render.deployability import (
     deployability_report,
 )
 from render.deployed import Deployed
-from render.upstream import bundle
-
-needs_bundle = pytest.mark.skipif(bundle() is None, reason="upstream bundle (../shared/upstream) not present: chart sources unavailable")
 
 LOCAL = Facts(environment="local")
 
@@ -172,11 +169,10 @@ def test_a_webhook_pointing_at_a_missing_service_is_an_error():
     assert "webhook policy.example.com calls Service apps/policy, which nothing in the stack creates" in finding["message"]
 
 
-@needs_bundle
 def test_a_webhook_whose_ca_comes_from_a_dropped_hook_is_an_error():
     # The VPA chart's certgen Jobs create the admission controller's TLS Secret and patch
     # its webhook's caBundle; as a helm.v4.Chart both are dropped.
-    stack = render(release("vertical-pod-autoscaler", "0.11.0", "kube-system", name="vpa"))
+    stack = render(release("vertical-pod-autoscaler", pinned("vertical-pod-autoscaler"), "kube-system", name="vpa"))
     objects = [namespace("kube-system"), *stack.objects]
 
     [webhook] = check_webhooks(objects, stack.charts, LOCAL)
@@ -189,9 +185,8 @@ def test_a_webhook_whose_ca_comes_from_a_dropped_hook_is_an_error():
 # --- hooks --------------------------------------------------------------------------------
 
 
-@needs_bundle
 def test_a_v4_chart_that_needs_its_dropped_hooks_is_an_error():
-    stack = render(release("vertical-pod-autoscaler", "0.11.0", "kube-system", name="vpa"))
+    stack = render(release("vertical-pod-autoscaler", pinned("vertical-pod-autoscaler"), "kube-system", name="vpa"))
 
     findings = check_dropped_hooks(stack.charts)
 
@@ -202,9 +197,8 @@ def test_a_v4_chart_that_needs_its_dropped_hooks_is_an_error():
     assert all("install it as a helm.v3.Release" in f["message"] for f in findings)
 
 
-@needs_bundle
 def test_the_same_chart_as_a_v3_release_runs_its_hooks_and_passes():
-    stack = render(release("vertical-pod-autoscaler", "0.11.0", "kube-system", v3=True, name="vpa"))
+    stack = render(release("vertical-pod-autoscaler", pinned("vertical-pod-autoscaler"), "kube-system", v3=True, name="vpa"))
     objects = [namespace("kube-system"), *stack.objects]
 
     assert check_dropped_hooks(stack.charts) == []
@@ -215,10 +209,9 @@ def test_the_same_chart_as_a_v3_release_runs_its_hooks_and_passes():
 # --- namespaces ---------------------------------------------------------------------------
 
 
-@needs_bundle
 def test_a_hook_labelling_a_missing_namespace_is_an_error():
     values = {"postInstall": {"labelNamespace": {"extraNamespaces": ["kube-system", "istio-egress"]}}}
-    stack = render(release("gatekeeper", "3.23.0", "gatekeeper-system", values, v3=True, createNamespace=True))
+    stack = render(release("gatekeeper", pinned("gatekeeper"), "gatekeeper-system", values, v3=True, createNamespace=True))
 
     findings = check_namespaces(stack.objects, LOCAL)
 
@@ -243,10 +236,9 @@ def test_builtin_namespaces_differ_per_environment():
 # --- rendering ----------------------------------------------------------------------------
 
 
-@needs_bundle
 def test_a_chart_failing_to_render_is_an_error():
     # A required value left empty (as when a mock returns no bucket name) fails the render.
-    stack = render(release("loki", "18.11.0", "monitoring", {"deploymentMode": "SimpleScalable", "loki": {"storage": {"type": "s3", "bucketNames": {}}}}))
+    stack = render(release("loki", pinned("loki"), "monitoring", {"deploymentMode": "SimpleScalable", "loki": {"storage": {"type": "s3", "bucketNames": {}}}}))
 
     [finding] = check_renders(stack.charts, stack.problems)
 

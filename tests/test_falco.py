@@ -42,7 +42,7 @@ CASES = {
     "Shell spawned in a platform container": (exec_("bash", tty=34816), exec_("sh", tty=0)),  # a probe's `sh -c` has no tty
     "Sensitive file read in a container": (open_("/etc/shadow"), open_("/var/run/secrets/kubernetes.io/serviceaccount/token")),
     "Crypto mining activity": (exec_("xmrig"), exec_("python", **{"proc.cmdline": "python -m app"})),
-    "Container from an unapproved registry": (started("evil.example.com/miner:1"), started("quay.io/jetstack/cert-manager-controller:v1.21.1")),
+    "Container from an unapproved registry": (started("evil.example.com/miner:1"), started("quay.io/jetstack/cert-manager-controller:v1.0.0")),
     "Undeclared egress from an app namespace": (connect("203.0.113.7", "paste.example.net"), connect("198.51.100.9", "api.stripe.com")),
 }
 

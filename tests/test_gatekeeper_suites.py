@@ -144,7 +144,7 @@ def test_with_istio_cni_no_injected_container_is_exempt():
     def injected(name, security):
         def add(o):
             spec_of(o)["initContainers"].append({
-                "name": name, "image": "docker.io/istio/proxyv2:1.30.3", "resources": {"limits": {"cpu": "2", "memory": "1Gi"}},
+                "name": name, "image": "docker.io/istio/proxyv2:1.0.0", "resources": {"limits": {"cpu": "2", "memory": "1Gi"}},
                 "securityContext": security,
             })
         return mutate(add)

@@ -6,7 +6,7 @@ import pytest
 
 from components.config import ConfigError, parse_config
 from components.gitops import GitopsConfig, argocd_values
-from helpers import AWS_MINIMAL, aws, local
+from helpers import AWS_MINIMAL, aws, local, pinned
 from render.harness import Secret, reveal, run_program, run_program_recording
 
 APP_PROJECT = "kubernetes:argoproj.io/v1alpha1:AppProject"
@@ -41,7 +41,7 @@ def test_argo_cd_is_read_only_by_default_without_exec_anonymous_or_dex(local_run
     values = reveal(chart(local_run).inputs["values"])
     cm = values["configs"]["cm"]
 
-    assert chart(local_run).inputs["version"] == "10.1.1"
+    assert chart(local_run).inputs["version"] == pinned("argo-cd")
     assert values["configs"]["rbac"]["policy.default"] == "role:readonly"
     assert (cm["exec.enabled"], cm["users.anonymous.enabled"], cm["admin.enabled"]) == (False, False, True)
     assert values["dex"] == {"enabled": False} and values["notifications"] == {"enabled": False}

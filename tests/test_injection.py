@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
+from helpers import pinned, pinned_charts
 from render.admission import quota_verdicts, with_limit_range
 from render.deployed import Deployed
 from render.injection import Injector, as_admitted, inject
-from render.upstream import bundle
 
-INJECTOR = Injector(image="docker.io/istio/proxyv2:1.30.3", resources={"requests": {"cpu": "10m", "memory": "40Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}})
+INJECTOR = Injector(image="docker.io/istio/proxyv2:1.0.0", resources={"requests": {"cpu": "10m", "memory": "40Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}})
 
 
 def workload(namespace: str = "apps", labels=None) -> Deployed:
@@ -19,10 +17,9 @@ def workload(namespace: str = "apps", labels=None) -> Deployed:
                      "spec": {"replicas": 2, "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}}}, "urn:api", "program")
 
 
-@pytest.mark.skipif(bundle() is None, reason="upstream bundle (../shared/upstream) not present")
 def test_the_model_matches_the_pinned_injection_template():
     # A chart bump that changes what is injected must fail here, loudly.
-    text = (bundle().root / "charts-src" / "istiod-1.30.3" / "files" / "injection-template.yaml").read_text()
+    text = (pinned_charts().directory("istiod", pinned("istiod")) / "files" / "injection-template.yaml").read_text()
     init, proxy = text.index("- name: istio-init"), text.index("- name: istio-proxy")
     init_block = text[init:proxy]
 
@@ -47,7 +44,7 @@ def test_an_injected_pod_gets_init_proxy_and_labels():
 def test_only_injected_namespaces_and_labelled_pods_are_injected():
     namespace = Deployed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps", "labels": {"istio-injection": "enabled"}}}, "urn:ns", "program")
     injector_config = Deployed({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio-sidecar-injector", "namespace": "istio-system"},
-                                "data": {"values": '{"global": {"hub": "docker.io/istio", "tag": "1.30.3", "proxy": {"image": "proxyv2"}}}'}}, "urn:istiod", "chart")
+                                "data": {"values": '{"global": {"hub": "docker.io/istio", "tag": "1.0.0", "proxy": {"image": "proxyv2"}}}'}}, "urn:istiod", "chart")
     plain = workload(namespace="tools")
     opted_out = workload(labels={"app": "api", "sidecar.istio.io/inject": "false"})
 

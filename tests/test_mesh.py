@@ -6,7 +6,7 @@ import pytest
 
 from components.config import ConfigError
 from components.mesh import MeshConfig, MeshStack
-from helpers import aws, local
+from helpers import aws, local, pinned
 from render.harness import Secret, run_program, run_program_recording
 
 CHART = "kubernetes:helm.sh/v4:Chart"
@@ -40,7 +40,7 @@ def test_istio_charts_are_pinned_from_the_official_repository(local_mesh):
 
     assert set(installed) == {"base", "istiod", "gateway", "cni"}
     for chart in installed.values():
-        assert chart.inputs["version"] == "1.30.3"
+        assert chart.inputs["version"] == pinned(chart.inputs["chart"])
         assert chart.inputs["repositoryOpts"] == {"repo": "https://istio-release.storage.googleapis.com/charts"}
     assert installed["base"].inputs["namespace"] == "istio-system"
     assert installed["istiod"].inputs["namespace"] == "istio-system"
@@ -54,7 +54,7 @@ def test_istio_images_come_from_a_fixed_hub_and_tag(local_mesh):
     values = charts(local_mesh)["istiod"].inputs["values"]
 
     assert values["global"]["hub"] == "docker.io/istio"
-    assert values["global"]["tag"] == "1.30.3"
+    assert values["global"]["tag"] == pinned("istiod")
 
 
 def test_local_profile_runs_single_small_replicas(local_mesh):
@@ -197,7 +197,7 @@ def test_istio_cni_replaces_the_privileged_init_container(local_mesh):
     istiod = charts(local_mesh)["istiod"]
 
     assert cni.inputs["namespace"] == "kube-system"  # beside the cluster's own CNI agents
-    assert cni.inputs["values"]["global"] == {"hub": "docker.io/istio", "tag": "1.30.3"}
+    assert cni.inputs["values"]["global"] == {"hub": "docker.io/istio", "tag": pinned("cni")}
     assert cni.inputs["values"]["resources"]["requests"] == {"cpu": "10m", "memory": "40Mi"}
     assert istiod.inputs["values"]["cni"] == {"enabled": True}
 

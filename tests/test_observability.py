@@ -9,7 +9,7 @@ import pytest
 from components.config import ConfigError
 from components.dashboards import COLLECTED_METRICS, DASHBOARDS, metrics_in
 from components.observability import RulesConfig, platform_rule_groups
-from helpers import aws, local
+from helpers import aws, local, pinned
 from render.harness import Secret, reveal, run_program, run_program_recording
 
 NS = "gitops-platform"
@@ -40,7 +40,7 @@ def test_prometheus_crds_are_owned_apart_from_the_chart(local_obs):
     stack = kps(local_obs)
 
     assert len(crds.inputs["files"]) == 10
-    assert all(f.startswith("https://raw.githubusercontent.com/prometheus-community/helm-charts/kube-prometheus-stack-88.5.3/") for f in crds.inputs["files"])
+    assert all(f.startswith(f"https://raw.githubusercontent.com/prometheus-community/helm-charts/kube-prometheus-stack-{pinned('kube-prometheus-stack')}/") for f in crds.inputs["files"])
     assert any(f.endswith("/crd-servicemonitors.yaml") for f in crds.inputs["files"])
     assert stack.inputs["skipCrds"] is True and stack.inputs["values"]["crds"] == {"enabled": False}
     assert crds.urn in stack.dependencies
@@ -214,7 +214,7 @@ def test_loki_single_binary_on_local_with_alloy_collecting_logs(local_obs):
     assert loki["singleBinary"]["replicas"] == 1
     assert loki["loki"]["storage"] == {"type": "filesystem"}
     assert loki["loki"]["limits_config"]["retention_period"] == "72h"
-    assert (alloy.inputs["version"], alloy.inputs["namespace"]) == ("1.11.1", "monitoring")
+    assert (alloy.inputs["version"], alloy.inputs["namespace"]) == (pinned("alloy"), "monitoring")
     assert release(local_obs, "promtail") is None
     config = alloy.inputs["values"]["alloy"]["configMap"]["content"]
     assert 'url = "http://loki.monitoring.svc.cluster.local:3100/loki/api/v1/push"' in config

@@ -7,14 +7,11 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from components.platform import Platform
-from helpers import local, stack_config
+from helpers import local, pinned_charts, stack_config
 from program import load_config
 from render.deployed import deployed_objects
 from render.harness import run_program
 from render.ordering import Graph, check_crds, check_injection, check_providers, check_webhooks, ordering_report
-from render.upstream import bundle
-
-pytestmark = pytest.mark.skipif(bundle() is None, reason="upstream bundle (../shared/upstream) not present: the charts cannot be rendered")
 
 
 def _with(extra, config=None):
@@ -25,7 +22,7 @@ def _with(extra, config=None):
         extra(platform)
 
     run = run_program("local", config or local(), program=program)
-    return run, deployed_objects(run, bundle()).objects
+    return run, deployed_objects(run, pinned_charts()).objects
 
 
 def test_a_custom_resource_that_does_not_wait_for_its_crd_is_an_error():
@@ -129,7 +126,7 @@ def test_observability_off_with_the_sample_apps_on_creates_no_orphan_custom_reso
     config["gitops-platform:apps"] = {**config.get("gitops-platform:apps", {}), "delivery": {"strategy": "rolling"}}
     run = run_program("local", config, secret_keys=secrets)
 
-    report = ordering_report(run, deployed_objects(run, bundle()).objects)
+    report = ordering_report(run, deployed_objects(run, pinned_charts()).objects)
 
     assert report["errors"] == []
     assert not any(r.type.startswith("kubernetes:monitoring.coreos.com") for r in run.resources)

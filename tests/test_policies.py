@@ -148,7 +148,7 @@ CHART = "kubernetes:helm.sh/v4:Chart"
 
 
 def chart(**overrides):
-    props = {"chart": "istiod", "name": "istiod", "version": "1.30.3", "repositoryOpts": {"repo": "https://istio-release.storage.googleapis.com/charts"}}
+    props = {"chart": "istiod", "name": "istiod", "version": "1.2.3", "repositoryOpts": {"repo": "https://istio-release.storage.googleapis.com/charts"}}
     props.update(overrides)
     return props
 

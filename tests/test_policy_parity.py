@@ -87,7 +87,7 @@ def fixtures():
     # Istio's injected init container runs as root with a writable root: exempt by image.
     def injected(o):
         o["spec"]["template"]["spec"]["initContainers"].append(
-            {"name": "istio-init", "image": "docker.io/istio/proxyv2:1.30.3", "securityContext": {"runAsNonRoot": False, "runAsUser": 0}}
+            {"name": "istio-init", "image": "docker.io/istio/proxyv2:1.0.0", "securityContext": {"runAsNonRoot": False, "runAsUser": 0}}
         )
     out.append(("istio-init-exempt", mutate(injected)))
     return out

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -22,17 +25,31 @@ def test_ci_runs_the_readme_test_command():
     assert re.search(r"^make test$", ci, re.MULTILINE)
 
 
-def test_ci_refuses_to_run_without_the_upstream_bundle(tmp_path):
-    # Without ../shared/upstream the chart tests skip; a green CI run would prove nothing.
-    import os
-    import subprocess
+def _ci_environment(project: Path, env: dict[str, str]) -> dict[str, str]:
+    """The environment .ci/run gives `make test`, read through a `make` that records it."""
+    fake = project / "bin"
+    fake.mkdir(exist_ok=True)
+    (fake / "make").write_text("#!/bin/sh\nenv > \"$(dirname \"$0\")/env.txt\"\n")
+    (fake / "make").chmod(0o755)
+    subprocess.run(["bash", str(project / ".ci" / "run")], env={**env, "PATH": f"{fake}:{env['PATH']}"}, check=True, timeout=60)
+    return dict(line.split("=", 1) for line in (fake / "env.txt").read_text().splitlines() if "=" in line)
 
-    env = {**os.environ, "GITOPS_UPSTREAM": str(tmp_path / "absent")}
-    proc = subprocess.run(["bash", str(ROOT / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60)
 
-    assert proc.returncode == 1
-    assert "the pinned upstream bundle is missing" in proc.stderr
+def test_ci_takes_the_charts_from_the_mirror_beside_the_project_and_forbids_skips(tmp_path):
+    # Beside the project: the offline mirror of the pinned charts' sources.
+    project = tmp_path / "work" / "gitops-platform"
+    (project / ".ci").mkdir(parents=True)
+    shutil.copy2(ROOT / ".ci" / "run", project / ".ci" / "run")
+    (tmp_path / "work" / "shared" / "upstream" / "charts-src").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("GITOPS_CHARTS_MIRROR", "CI")}
 
+    beside = _ci_environment(project, env)
+    shutil.rmtree(tmp_path / "work" / "shared")
+    alone = _ci_environment(project, env)
+
+    assert beside["GITOPS_CHARTS_MIRROR"] == str(tmp_path / "work" / "shared" / "upstream" / "charts-src") and beside["CI"] == "true"
+    # Anywhere else `make test` fetches the charts itself (make charts runs first).
+    assert "GITOPS_CHARTS_MIRROR" not in alone and alone["CI"] == "true"
 
 def test_the_lock_satisfies_every_range_of_the_library_and_its_extras():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())

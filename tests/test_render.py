@@ -13,12 +13,8 @@ import yaml
 
 from render.harness import RecordedResource, read_stack_file, redact
 from render.report import critical_path
-from render.upstream import bundle
 
 ROOT = Path(__file__).resolve().parents[1]
-
-needs_bundle = pytest.mark.skipif(bundle() is None, reason="upstream bundle (../shared/upstream) not present: the charts cannot be rendered")
-
 
 def render(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -41,7 +37,6 @@ def test_render_local_succeeds_with_a_summary(rendered):
     assert "critical path:" in proc.stdout
 
 
-@needs_bundle
 def test_report_matches_what_the_program_declares(rendered, local_run):
     out, _ = rendered
     report = json.loads((out / "report.json").read_text())
@@ -60,7 +55,7 @@ def test_report_matches_what_the_program_declares(rendered, local_run):
     assert {h["urn"] for h in report["helm_releases"]} == charts and charts
     assert set(report) == {
         "stack", "resources", "helm_releases", "critical_path", "policies", "schema", "admission", "deployability",
-        "images", "footprint", "charts", "api_versions", "ordering", "invariants", "consistency", "network", "scheduling", "configs",
+        "images", "footprint", "charts", "chart_sources", "api_versions", "ordering", "invariants", "consistency", "network", "scheduling", "configs",
     }
 
 
@@ -75,7 +70,6 @@ def test_report_never_contains_secret_values(rendered, local_run):
     assert command.outputs["stdout"] not in text
 
 
-@needs_bundle
 def test_manifests_hold_every_object_the_stack_deploys(rendered, local_run):
     out, _ = rendered
     files = sorted((out / "manifests").glob("*.yaml"))
@@ -202,10 +196,7 @@ def test_render_exits_non_zero_on_a_schema_error(monkeypatch, tmp_path):
 
     import render.cli as render_module
     from program import main as platform_program
-    from render.upstream import bundle
 
-    if bundle() is None:
-        pytest.skip("upstream bundle (../shared/upstream) not present")
     real = render_module.run_program_recording
 
     def program():
@@ -313,8 +304,6 @@ def test_render_honours_the_policy_pack_config(monkeypatch, tmp_path):
     [violation] = data["policies"]["violations"]
     assert violation["enforcement"] == "advisory"
     # The pack's config does not change admission: Gatekeeper still refuses the pod.
-    if bundle() is None:
-        return  # admission needs the charts; the policy verdict above holds either way
     assert any(d["constraint"] == "K8sPSPPrivileged platform-privileged" for d in data["admission"]["gatekeeper"]["denied"])
 
 

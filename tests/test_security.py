@@ -9,7 +9,7 @@ import yaml
 
 from components.config import ConfigError
 from components.security import HOST_EXEMPT_NAMESPACES, TEMPLATES
-from helpers import aws, local
+from helpers import aws, local, pinned
 from policies.rego import rego_source
 from render.harness import Secret, reveal, run_program, run_program_recording
 
@@ -44,7 +44,7 @@ def test_gatekeeper_is_a_pinned_release_that_fails_open_and_skips_platform_names
     gk = release(local_sec, "gatekeeper")
 
     assert gk.type == RELEASE, "its chart needs hooks"
-    assert gk.inputs["version"] == "3.23.0"
+    assert gk.inputs["version"] == pinned("gatekeeper")
     assert gk.inputs["repositoryOpts"]["repo"] == "https://open-policy-agent.github.io/gatekeeper/charts"
     assert gk.inputs["namespace"] == "gatekeeper-system" and gk.inputs["createNamespace"] is True
     values = gk.inputs["values"]
@@ -123,7 +123,7 @@ def test_trivy_scans_fixed_high_and_critical_with_compliance_reports(local_sec):
     trivy = release(local_sec, "trivy-operator")
     values = trivy.inputs["values"]
 
-    assert trivy.type == CHART and trivy.inputs["version"] == "0.34.0" and trivy.inputs["namespace"] == "trivy-system"
+    assert trivy.type == CHART and trivy.inputs["version"] == pinned("trivy-operator") and trivy.inputs["namespace"] == "trivy-system"
     assert values["trivy"]["ignoreUnfixed"] is True
     assert values["trivy"]["severity"] == "HIGH,CRITICAL"
     assert values["compliance"]["specs"] == ["k8s-nsa-1.0", "k8s-cis-1.23"]
@@ -223,7 +223,7 @@ def test_vaults_csi_provider_has_the_secrets_store_driver_it_plugs_into(local_se
     driver = next(r for r in local_sec.of_type(CHART) if r.inputs["chart"] == "secrets-store-csi-driver")
     values = driver.inputs["values"]
 
-    assert (driver.inputs["version"], driver.inputs["namespace"]) == ("1.6.0", "kube-system")
+    assert (driver.inputs["version"], driver.inputs["namespace"]) == (pinned("secrets-store-csi-driver"), "kube-system")
     assert values["tokenRequests"] == [{"audience": "vault"}]  # each pod's own token, for Vault's Kubernetes auth
     assert values["syncSecret"] == {"enabled": True} and values["enableSecretRotation"] is True
     assert values["linux"]["crds"] == {"enabled": False}  # no Helm hook: the engine owns the CRDs from crds/
@@ -240,7 +240,7 @@ def test_vault_is_a_single_dev_pod_on_local(local_sec):
     vault = release(local_sec, "vault")
     values = vault.inputs["values"]
 
-    assert vault.type == RELEASE and vault.inputs["version"] == "0.34.1"
+    assert vault.type == RELEASE and vault.inputs["version"] == pinned("vault")
     assert values["server"]["dev"] == {"enabled": True}
     assert "ha" not in values["server"]
     assert values["ui"] == {"enabled": True, "serviceType": "ClusterIP"}

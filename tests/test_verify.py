@@ -15,6 +15,7 @@ import pytest
 from kubernetes import config
 
 from fake_api import Cluster, Pki, serving, serving_gateway
+from render.charts import ChartsUnavailable
 from verify.checks import (
     CHECKS,
     crds_established,
@@ -501,7 +502,7 @@ def state_export(objects):
     return {"version": 3, "deployment": {"resources": resources + list(releases.values())}}
 
 
-def test_without_the_upstream_bundle_the_stacks_state_says_the_same(local_objects, expected, monkeypatch, tmp_path):
+def test_without_the_pinned_charts_the_stacks_state_says_the_same(local_objects, expected, monkeypatch, tmp_path):
     from verify.expected import expected_for, objects_from_state
 
     from_state = expected_from(objects_from_state(state_export(local_objects)), sample_host="app.localtest.me")
@@ -510,9 +511,12 @@ def test_without_the_upstream_bundle_the_stacks_state_says_the_same(local_object
     assert from_state == dataclasses.replace(expected, vault=("vault", "vault", 8200, None))
     assert ("StatefulSet", "vault", "vault") in from_state.workloads
     # expected_for falls back to the state through the Pulumi CLI, and says what it tried when that fails.
-    monkeypatch.setattr("render.upstream.bundle", lambda: None)
+    def no_charts():
+        raise ChartsUnavailable("none of the pinned charts are in the chart cache")
+
+    monkeypatch.setattr("render.charts.available", no_charts)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(RuntimeError, match=r"pinned upstream bundle .* or from its state: `pulumi stack export -s local` failed \(the Pulumi CLI is not installed\)"):
+    with pytest.raises(RuntimeError, match=r"needs the pinned charts \(`make charts`\), or from its state: `pulumi stack export -s local` failed \(the Pulumi CLI is not installed\)"):
         expected_for("local")
     (tmp_path / "export.json").write_text(json.dumps(state_export(local_objects)))
     cat = shutil.which("cat", path=os.defpath)

@@ -1,4 +1,4 @@
-"""What a stack deploys — from the offline render, or from its state in a clone without the pinned upstream bundle: the objects `make verify` looks for in the cluster."""
+"""What a stack deploys — from the offline render, or from its state on a machine without the pinned charts: the objects `make verify` looks for in the cluster."""
 
 from __future__ import annotations
 
@@ -161,31 +161,32 @@ def _release_objects(release: Mapping[str, Any]) -> list[Deployed]:
 def _state_objects(stack: str) -> list[Deployed]:
     export, why = pulumi_stack(stack, "export")
     if export is None:
-        raise RuntimeError(f"what stack {stack} deploys comes from the offline render, which needs the pinned upstream bundle "
-                           f"(../shared/upstream or GITOPS_UPSTREAM), or from its state: `pulumi stack export -s {stack}` failed ({why})")
+        raise RuntimeError(f"what stack {stack} deploys comes from the offline render, which needs the pinned charts "
+                           f"(`make charts`), or from its state: `pulumi stack export -s {stack}` failed ({why})")
     return objects_from_state(json.loads(export))
 
 
 def expected_for(stack: str, config_file: Path | None = None) -> Expected:
-    """What `stack` deploys: its program rendered offline (its Pulumi.<stack>.yaml, charts from
-    the pinned upstream bundle) or, in a clone without the bundle, its state (`pulumi stack export`)."""
+    """What `stack` deploys: its program rendered offline (its Pulumi.<stack>.yaml, the pinned
+    charts `make charts` fetched) or, on a machine without them, its state (`pulumi stack export`)."""
     from components.config import NAMESPACE, parse_config
+    from render.charts import ChartsUnavailable, available
     from render.deployed import deployed_objects
     from render.footprint import footprint, node_count
     from render.harness import read_stack_file, run_program_recording
     from render.injection import as_admitted
-    from render.upstream import bundle
 
     config, secret_keys = read_stack_file(config_file or Path(f"Pulumi.{stack}.yaml"))
     platform = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
-    upstream = bundle()
-    if upstream is None:
+    try:
+        charts = available()
+    except ChartsUnavailable:
         objects = _state_objects(stack)
     else:
         run, error = run_program_recording(stack, config, secret_keys=secret_keys)
         if error is not None:
             raise RuntimeError(f"the stack's program failed offline: {error}")
-        objects = deployed_objects(run, upstream).objects
+        objects = deployed_objects(run, charts).objects
     estimate = footprint(as_admitted(objects), nodes=node_count(platform), component_of=lambda _: "")
     cluster = getattr(platform, "cluster", None)
     kind = cluster is not None and getattr(cluster, "mode", None) == "kind"

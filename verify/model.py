@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.charts import CHARTS
+
 
 @dataclass(frozen=True)
 class Gateway:
@@ -49,7 +51,7 @@ class Expected:
     """An app namespace (sidecar injection on) for the policy dry runs; None: no Gatekeeper checks."""
     app_pod_security: str = "restricted"
     """The Pod Security level that namespace enforces."""
-    compliant_image: str = "docker.io/istio/proxyv2:1.30.3"
+    compliant_image: str = f"docker.io/istio/proxyv2:{CHARTS['istiod'].version}"
     """An image from an allowed registry, pinned: the dry runs' (they pull nothing) and the
     plaintext probe's (Istio's proxy image carries curl; the nodes already hold it)."""
     prometheus: tuple[str, str, int] | None = None

@@ -26,7 +26,7 @@ def check_version(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str
     version = obj.get("version")
     if version and _EXACT_VERSION.match(str(version)):
         return []
-    return [f"{_name(obj)} has version {version!r}; pin an exact chart version (e.g. 1.30.3), never a range or nothing"]
+    return [f"{_name(obj)} has version {version!r}; pin an exact chart version (e.g. 1.2.3), never a range or nothing"]
 
 
 def check_repository(obj: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:

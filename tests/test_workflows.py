@@ -60,11 +60,16 @@ def test_ci_runs_the_readme_test_command_without_secrets():
     readme = (ROOT / "README.md").read_text()
     dot_ci = (ROOT / ".ci" / "run").read_text()
 
-    assert "run: make test" in ci
+    # .ci/run itself, not a copy of its steps, after the charts are fetched into a cache keyed on the lock.
+    [job] = [j for j in load(ROOT / ".github" / "workflows" / "ci.yml")["jobs"].values() if any("bash .ci/run" in s.get("run", "") for s in j["steps"])]
+    runs = [s.get("run", "") for s in job["steps"]]
+    cache = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/cache@"))
+    assert runs.index("make charts") < runs.index("bash .ci/run")
+    assert cache["with"] == {"path": "~/.cache/gitops-platform/charts", "key": "charts-${{ hashFiles('charts.lock') }}"}
     assert "make test   # create .venv if missing" in readme
     assert re.search(r"^make test$", dot_ci, re.MULTILINE)
     assert "secrets." not in ci, "ci.yml must work on forks"
-    assert "-m render local" in ci and "-m render aws" in ci
+    assert "make render STACK=local" in ci and "make render STACK=aws" in ci
 
 
 def test_deploy_and_drift_run_the_policy_pack():
@@ -76,11 +81,20 @@ def test_deploy_and_drift_run_the_policy_pack():
     assert all("--policy-pack-config" in r and "policies/config/" in r for r in pulumi)
 
 
-def test_pull_requests_get_the_offline_render_with_the_pack():
-    runs = " ".join(s.get("run", "") for s in steps(load(ROOT / ".github" / "workflows" / "preview.yml")))
+def test_pull_requests_get_the_offline_render_with_every_chart_and_the_real_engine_with_the_pack():
+    jobs = load(ROOT / ".github" / "workflows" / "preview.yml")["jobs"]
+    render = " ".join(s.get("run", "") for s in jobs["render"]["steps"])
+    engine = jobs["engine"]
 
-    # `make render` judges with policies/config/<stack>.json, exactly what the engine gets.
-    assert "make render STACK=aws" in runs and "pulumi" not in runs
+    # `make render` judges with policies/config/<stack>.json, exactly what the engine gets; it fetches every chart first.
+    assert "make charts" in render and "make render STACK=aws" in render and "pulumi" not in render
+    # The engine: `make preview` runs `pulumi preview --policy-pack policies`, on the local stack, in a throwaway file backend.
+    assert any(s.get("run") == "make preview STACK=local" for s in engine["steps"])
+    assert any(str(s.get("uses", "")).startswith("pulumi/actions@") for s in engine["steps"])
+    assert engine["env"] == {"PULUMI_BACKEND_URL": "file://${{ github.workspace }}/.pulumi-state", "PULUMI_CONFIG_PASSPHRASE": "gitops-platform-local"}
+    assert engine["permissions"] == {"contents": "read"} and "environment" not in engine
+    make = (ROOT / "Makefile").read_text()
+    assert "pulumi preview --stack $(STACK) --diff $(POLICY_FLAGS)" in make and "POLICY_FLAGS = --policy-pack policies" in make
 
 
 def test_cloud_access_uses_oidc_not_keys():
@@ -207,9 +221,25 @@ def test_e2e_brings_the_local_stack_up_verifies_it_load_tests_it_and_always_dest
     assert any("make up STACK=local" in r for r in runs) and any('make -s verify STACK=local ARGS="--json --wait 600"' in r for r in runs)
     assert any("scripts/check_load.py" in r and "--p95-ms 500" in r for r in runs)
     assert by_name["Destroy the stack"]["if"] == "always()" and "make destroy STACK=local" in by_name["Destroy the stack"]["run"]
-    assert by_name["Upload diagnostics"]["if"] == "failure()" and by_name["Collect diagnostics"]["if"] == "failure()"
+    # Diagnostics on a failure, a cancel and a timeout (a timed-out job is cancelled).
+    assert by_name["Upload diagnostics"]["if"] == "failure() || cancelled()" and by_name["Collect diagnostics"]["if"] == "failure() || cancelled()"
     assert job["permissions"] == {"contents": "read"} and "environment" not in job  # no secrets, no cloud
-    assert "sha256sum -c" in by_name["Install kind (pinned, checksum verified)"]["run"]
+
+
+def test_e2e_pins_kind_s_checksum_frees_disk_first_and_bounds_every_long_step():
+    [job] = load(ROOT / ".github" / "workflows" / "e2e.yml")["jobs"].values()
+    by_name = {step.get("name"): step for step in job["steps"]}
+    names = list(by_name)
+
+    # The checksum is in the workflow, not fetched beside the binary.
+    assert re.fullmatch(r"[0-9a-f]{64}", job["env"]["KIND_SHA256"])
+    install = by_name["Install kind (pinned, checksum verified)"]["run"]
+    assert 'echo "${KIND_SHA256}  $RUNNER_TEMP/kind" | sha256sum -c -' in install and "sha256sum\"" not in install and ".sha256sum" not in install
+    assert names.index("Free disk for the cluster's images") < names.index("Bring the local stack up with the policy pack")
+    for step in job["steps"]:
+        if "run" in step or "pulumi/actions" in str(step.get("uses")):
+            assert 0 < step.get("timeout-minutes", 0) <= 40, step.get("name")
+    assert sum(s["timeout-minutes"] for s in job["steps"] if "timeout-minutes" in s) <= job["timeout-minutes"]
 
 
 def test_the_load_verdict_fails_on_latency_errors_and_silence(tmp_path):

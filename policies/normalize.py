@@ -19,10 +19,23 @@ SPECIAL_SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
 
 
 class Unknown:
-    """A value not known until the update (a preview of a resource that depends on an output)."""
+    """A value not known until the update (a preview of a resource that depends on an output).
 
-    def __repr__(self) -> str:
-        return "<unknown>"
+    Any use of it — truth, comparison, formatting, lookup, iteration — raises the SDK's
+    `UnknownValueError`, as the engine's own proxies do when a rule reads an unknown
+    property; the rule wrappers (`rules.common`) then skip that rule for that resource at
+    preview, and it runs on the known value at update. A verdict never rests on an unknown."""
+
+    def _unknown(self, *args: Any, **kwargs: Any) -> Any:
+        from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
+
+        raise UnknownValueError(UNKNOWN_STRING_VALUE, [])
+
+    __bool__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __hash__ = _unknown
+    __str__ = __repr__ = __format__ = __len__ = __iter__ = __contains__ = __getitem__ = _unknown
+
+    def __getattr__(self, name: str) -> Any:
+        return self._unknown()
 
 
 UNKNOWN = Unknown()

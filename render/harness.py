@@ -356,6 +356,14 @@ def engine_config(values: Mapping[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
 
 
+class PreviewMocks(PlatformMocks):
+    """The engine's `pulumi preview`: a provider returns a resource's inputs and nothing it
+    would compute, so every computed output (a kubeconfig, an ARN, an image digest) is unknown."""
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+        return "", dict(args.inputs)
+
+
 def run_program(
     stack: str,
     config: Mapping[str, Any],
@@ -368,7 +376,7 @@ def run_program(
     """Run `program` (default: the platform program) for `stack` with `config` under mocks.
 
     Each run gets a fresh context (settings, root stack, config), so runs in one process
-    are independent. Exceptions from the program propagate; `Run.resources` holds what
+    are independent. `preview`: as `pulumi preview` runs it, every computed output unknown. Exceptions from the program propagate; `Run.resources` holds what
     was registered up to then (see `run_program_recording`).
     """
     run, error = run_program_recording(stack, config, secret_keys=secret_keys, program=program, preview=preview, project=project)
@@ -390,7 +398,7 @@ def run_program_recording(
     if program is None:
         from program import main as program
     region = str(config.get(f"{NAMESPACE}:region") or "eu-west-1")
-    monitor = RecordingMonitor(PlatformMocks(region))
+    monitor = RecordingMonitor(PreviewMocks(region) if preview else PlatformMocks(region))
     outcome: list[BaseException | None] = [None]
 
     def execute() -> None:

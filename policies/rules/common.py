@@ -15,6 +15,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from ..normalize import plain
 
@@ -117,9 +118,13 @@ def resource_policy(
             return
         config = plain(args.get_config())
         props = plain(args.props)  # the engine hands in read-only proxies: rules read plain data
-        if workload and namespace_of(props) in config.get("exemptNamespaces", PLATFORM_NAMESPACES):
-            return
-        for message in check(props, config):
+        try:
+            if workload and namespace_of(props) in config.get("exemptNamespaces", PLATFORM_NAMESPACES):
+                return
+            messages = check(props, config)
+        except UnknownValueError:
+            return  # a value only the update knows (preview): judged then, never guessed now
+        for message in messages:
             report(message, None)
 
     return ResourceValidationPolicy(
@@ -145,7 +150,10 @@ def stack_policy(
     def plain_validate(args: StackValidationArgs, report: ReportViolation) -> None:
         for resource in args.resources:
             resource.props = plain(resource.props)  # as for resource rules: plain data, whoever calls
-        validate(args, report)
+        try:
+            validate(args, report)
+        except UnknownValueError:
+            return  # the stack holds a value only the update knows (preview): judged then
 
     return StackValidationPolicy(
         name=name,

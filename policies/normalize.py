@@ -35,6 +35,8 @@ class Unknown:
     __str__ = __repr__ = __format__ = __len__ = __iter__ = __contains__ = __getitem__ = _unknown
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # protocol lookups (copy, pickle) see a plain object
+            raise AttributeError(name)
         return self._unknown()
 
 

@@ -135,7 +135,9 @@ class ChartSet:
         directory = self.directory(name, version)
         if directory is None:
             return None
-        return _load_yaml(directory / "values.yaml") or {} if (directory / "values.yaml").is_file() else {}
+        if not (directory / "values.yaml").is_file():
+            return {}
+        return _load_yaml(directory / "values.yaml") or {}
 
     def values(self, name: str, version: str) -> dict[str, Any] | None:
         """Default values of a chart version as users set them (Istio's defaults wrapper removed)."""
@@ -341,8 +343,11 @@ def _fetch_one(chart: Chart, origin: str, cache: Path, say: Callable[[str], None
             helm.expand(work / "unpacked", archive)
         except HelmError as error:
             raise ChartFetchError(chart, origin, f"the archive does not unpack ({error})", "check the repository serves a Helm chart archive") from None
-        [directory] = [d for d in (work / "unpacked").iterdir() if d.is_dir()] or [work / "unpacked"]
-        metadata = _load_yaml(directory / "Chart.yaml") if (directory / "Chart.yaml").is_file() else {}
+        folders = [d for d in (work / "unpacked").iterdir() if d.is_dir()]
+        if len(folders) != 1 or not (folders[0] / "Chart.yaml").is_file():
+            raise ChartFetchError(chart, origin, "the archive is not one chart folder with a Chart.yaml", "check the repository serves a Helm chart archive")
+        directory = folders[0]
+        metadata = _load_yaml(directory / "Chart.yaml") or {}
         if (str(metadata.get("name")), str(metadata.get("version"))) != (chart.name, chart.version):
             raise ChartFetchError(chart, origin, f"the archive holds chart {metadata.get('name')} {metadata.get('version')}", "check the repository in charts.lock")
         record = {"chart": chart.name, "version": chart.version, "origin": origin, "digest": digest, "directory": directory.name}

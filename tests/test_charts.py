@@ -243,6 +243,16 @@ def _clone(tmp_path: Path) -> Path:
     return clone
 
 
+def _installed_venv() -> Path:
+    """The virtualenv running these tests, as `make` knows it (VENV=...): the clone's make installs nothing."""
+    venv = Path(sys.prefix)
+    if not (venv / ".installed").is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"run the tests from the virtualenv `make test` installs (.venv), not {venv}")
+        pytest.skip(f"{venv} is not a virtualenv `make venv` installed: run `make test`")
+    return venv
+
+
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in (store.MIRROR_ENV, store.CACHE_ENV, "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL")}
     return {**env, "XDG_CACHE_HOME": str(tmp_path / "xdg"), **extra}
@@ -274,9 +284,7 @@ def test_a_program_only_render_says_partial_first_and_in_its_report(tmp_path):
 
 
 def test_make_charts_offline_fails_in_one_line_naming_the_way_out(tmp_path):
-    venv = ROOT / ".venv"
-    if not (venv / "bin" / "python").is_file():
-        pytest.skip("needs the project's .venv (make test creates it)")
+    venv = _installed_venv()
     clone = _clone(tmp_path)
 
     proc = subprocess.run(["make", "-s", "charts", f"VENV={venv}"], cwd=clone, env=_env(tmp_path, **{store.MIRROR_ENV: f"http://127.0.0.1:{_closed_port()}"}),
@@ -293,9 +301,7 @@ def test_make_charts_offline_fails_in_one_line_naming_the_way_out(tmp_path):
 def test_a_fresh_clone_renders_both_stacks_completely_from_a_mirror_repository(repository, tmp_path):
     # A new user's clone with no ../shared: the charts come from GITOPS_CHARTS_MIRROR, an HTTP
     # chart repository, verified against the digests `make charts-lock` records from it.
-    venv = ROOT / ".venv"
-    if not (venv / "bin" / "python").is_file():
-        pytest.skip("needs the project's .venv (make test creates it)")
+    venv = _installed_venv()
     url, _ = repository
     clone = _clone(tmp_path)
     env = _env(tmp_path, **{store.MIRROR_ENV: url})

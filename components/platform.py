@@ -64,6 +64,8 @@ class Platform(pulumi.ComponentResource):
     """The Argo Rollouts controller, when a service needs it or it is configured."""
     gitops: GitopsStack | None
     """Argo CD and the GitOps hand-off, when enabled (and the mesh serves its UI)."""
+    grafana_admin_password: pulumi.Output[str] | None
+    """Grafana's `admin` password (secret), when observability is enabled."""
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gitops-platform:index:Platform", name, None, opts)
@@ -83,11 +85,13 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-tls", config.tls, eks=eks, region=region, opts=pulumi.ResourceOptions(parent=self, providers=providers)
             )
         observability = None
+        self.grafana_admin_password = None
         if config.observability.enabled:
             observability = ObservabilityStack(
                 f"{name}-observability", config.observability, eks=eks, region=region, certificates=self.certificates,
                 opts=pulumi.ResourceOptions(parent=self, providers=providers),
             )
+            self.grafana_admin_password = observability.grafana_admin_password
             if self.certificates is not None:
                 self.certificates.monitor(observability.ready)
         autoscaling = None

@@ -128,6 +128,8 @@ def main() -> Platform:
         pulumi.export("frontendUrl", platform.frontend_url)
     if platform.gitops is not None and platform.gitops.admin_password is not None:
         pulumi.export("argocdAdminPassword", platform.gitops.admin_password)  # secret
+    if platform.grafana_admin_password is not None:
+        pulumi.export("grafanaAdminPassword", platform.grafana_admin_password)  # secret: Grafana's `admin`
     if platform.certificates is not None:
         # Trust it to reach the gateway on local and every in-cluster TLS endpoint (README: TLS).
         pulumi.export("platformCaCertificate", platform.certificates.ca_certificate)

@@ -80,6 +80,8 @@ class Run:
 
     stack: str
     resources: list[RecordedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """The stack's outputs (`pulumi.export`), secrets as `Secret` — what `pulumi stack output` lists."""
 
     def of_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -321,6 +323,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
 
+
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
@@ -400,6 +403,7 @@ def run_program_recording(
     region = str(config.get(f"{NAMESPACE}:region") or "eu-west-1")
     monitor = RecordingMonitor(PreviewMocks(region) if preview else PlatformMocks(region))
     outcome: list[BaseException | None] = [None]
+    outputs: dict[str, Any] = {}
 
     def execute() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
@@ -407,6 +411,7 @@ def run_program_recording(
         set_all_config(engine_config(config), list(secret_keys))
         try:
             _sync_await(run_pulumi_func(program))
+            outputs.update(_stack_outputs())
         except BaseException as error:
             outcome[0] = error
         finally:
@@ -414,7 +419,20 @@ def run_program_recording(
 
     contextvars.Context().run(execute)
     # Registration order depends on how Outputs resolve; sort so reports diff cleanly.
-    return Run(stack=stack, resources=sorted(monitor.recorded, key=lambda r: r.urn)), outcome[0]
+    return Run(stack=stack, resources=sorted(monitor.recorded, key=lambda r: r.urn), outputs=outputs), outcome[0]
+
+
+def _stack_outputs() -> dict[str, Any]:
+    """What the program exported, resolved (secrets as `Secret`). The mock root stack finishes
+    before the program runs, so its outputs are read from it rather than from the monitor."""
+    from pulumi.runtime.settings import get_root_resource
+
+    resolved: dict[str, Any] = {}
+    for key, value in (getattr(get_root_resource(), "outputs", None) or {}).items():
+        output = pulumi.Output.from_input(value)
+        plain = _sync_await(output.future(with_unknowns=True))
+        resolved[key] = Secret(plain) if _sync_await(output.is_secret()) else plain
+    return resolved
 
 
 def read_stack_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:

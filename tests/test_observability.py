@@ -315,3 +315,14 @@ def test_on_eks_nothing_scrapes_what_is_out_of_prometheus_reach(rendered):
 
     assert services("aws") == set()
     assert services("local") == {"kps-kube-controller-manager", "kps-kube-scheduler", "kps-kube-etcd", "kps-kube-proxy"}
+
+
+def test_the_program_exports_grafanas_admin_password_as_a_secret():
+    # README's UI table tells users to read it with `pulumi stack output grafanaAdminPassword --show-secrets`.
+    import program
+
+    run = run_program("local", local(), program=program.main)
+    grafana_secret = next(r for r in run.resources if r.type == "kubernetes:core/v1:Secret" and r.name.endswith("grafana-admin-secret"))
+
+    assert isinstance(run.outputs["grafanaAdminPassword"], Secret)
+    assert reveal(run.outputs["grafanaAdminPassword"]) == reveal(grafana_secret.inputs)["stringData"]["admin-password"]

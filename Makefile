@@ -8,9 +8,14 @@ SHELL := /bin/bash
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= local
-# `pulumi login --local` semantics: state in ~/.pulumi unless the caller chose a backend.
+# State. local: the file backend in ~/.pulumi (`pulumi login --local`) unless you chose one.
+# Any other stack holds real infrastructure, whose state in a file on one machine is lost
+# with it: up, preview and destroy refuse a file backend (PULUMI_BACKEND_URL=file://..., or
+# no PULUMI_BACKEND_URL and `pulumi login --local`) unless ALLOW_FILE_BACKEND=1 says so.
+ifeq ($(STACK),local)
 PULUMI_BACKEND_URL ?= file://~
 export PULUMI_BACKEND_URL
+endif
 # The local stack's secrets provider is a passphrase. Its documented default is for the
 # throwaway kind stack only; any other stack must bring its own PULUMI_CONFIG_PASSPHRASE.
 ifeq ($(STACK),local)
@@ -80,7 +85,13 @@ verify: $(VENV)/.installed
 
 define require_pulumi
 	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is required: https://www.pulumi.com/docs/install/" >&2; exit 1; }
-	@test -n "$${PULUMI_CONFIG_PASSPHRASE:-}$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" || [[ "$(PULUMI_BACKEND_URL)" != file://* ]] || { echo "Set PULUMI_CONFIG_PASSPHRASE for stack $(STACK)" >&2; exit 1; }
+	@backend="$${PULUMI_BACKEND_URL:-$$(pulumi whoami --verbose 2>/dev/null | sed -n 's/^Backend URL: *//p')}"; \
+	if [[ "$(STACK)" != local && ( -z "$$backend" || "$$backend" == file://* ) && "$${ALLOW_FILE_BACKEND:-}" != 1 ]]; then \
+	  echo "error: stack $(STACK) refuses a local file state backend ($${backend:-none chosen}): its state would be lost with this machine. Set PULUMI_BACKEND_URL to shared, backed-up state (s3://<bucket>, azblob://<container>, gs://<bucket>, or https://api.pulumi.com), or ALLOW_FILE_BACKEND=1 to keep it in a file on purpose" >&2; exit 2; \
+	fi; \
+	if [[ "$$backend" == file://* && -z "$${PULUMI_CONFIG_PASSPHRASE:-}$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then \
+	  echo "error: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) for stack $(STACK)" >&2; exit 1; \
+	fi
 	pulumi stack select --create $(STACK)
 endef
 

@@ -95,3 +95,49 @@ def test_no_function_is_longer_than_80_lines():
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 80:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)")
     assert long == []
+
+
+def _make_with_fake_pulumi(tmp_path: Path, target: str, stack: str, **env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """`make <target> STACK=<stack>` with a `pulumi` on PATH that records its calls and says its backend is a file."""
+    import sys
+
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    calls = tmp_path / "calls.txt"
+    (fake / "pulumi").write_text(
+        f'#!/bin/sh\necho "$@ | backend=$PULUMI_BACKEND_URL" >> {calls}\n'
+        '[ "$1" = whoami ] && echo "User: someone" && echo "Backend URL: file://~"\nexit 0\n'
+    )
+    (fake / "pulumi").chmod(0o755)
+    base = {k: v for k, v in os.environ.items() if k not in ("PULUMI_BACKEND_URL", "ALLOW_FILE_BACKEND", "PULUMI_CONFIG_PASSPHRASE", "MAKEFLAGS", "MAKELEVEL")}
+    proc = subprocess.run(
+        ["make", "-s", target, f"STACK={stack}", f"VENV={sys.prefix}"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**base, "PATH": f"{fake}:{base['PATH']}", **env},
+    )
+    return proc, calls.read_text().splitlines() if calls.exists() else []
+
+
+@pytest.mark.parametrize("backend", [{}, {"PULUMI_BACKEND_URL": "file:///srv/state"}])
+def test_a_stack_other_than_local_refuses_a_file_state_backend(tmp_path, backend):
+    proc, calls = _make_with_fake_pulumi(tmp_path, "preview", "aws", PULUMI_CONFIG_PASSPHRASE="x", **backend)
+
+    assert proc.returncode == 2
+    assert "error: stack aws refuses a local file state backend" in proc.stderr and "Set PULUMI_BACKEND_URL" in proc.stderr
+    assert "ALLOW_FILE_BACKEND=1" in proc.stderr
+    assert not any(c.startswith(("stack", "preview")) for c in calls)
+
+
+@pytest.mark.parametrize(
+    ("stack", "env", "backend"),
+    [
+        ("aws", {"PULUMI_BACKEND_URL": "s3://team-state", "PULUMI_CONFIG_PASSPHRASE": "x"}, "s3://team-state"),
+        ("aws", {"ALLOW_FILE_BACKEND": "1", "PULUMI_CONFIG_PASSPHRASE": "x"}, ""),
+        ("local", {}, "file://~"),
+    ],
+)
+def test_shared_state_an_explicit_file_backend_and_the_local_stack_go_ahead(tmp_path, stack, env, backend):
+    proc, calls = _make_with_fake_pulumi(tmp_path, "preview", stack, **env)
+
+    assert proc.returncode == 0, proc.stderr
+    assert f"stack select --create {stack} | backend={backend}" in calls
+    assert any(c.startswith(f"preview --stack {stack} --diff --policy-pack policies") for c in calls)

@@ -1,4 +1,4 @@
-"""Sample apps: Dockerfiles pass hadolint, pin their bases, run unprivileged with a health check."""
+"""Sample apps and the team example's service: Dockerfiles pass hadolint, pin their bases, run unprivileged with a health check."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILES = sorted((ROOT / "apps").glob("*/Dockerfile"))
+DOCKERFILES = [*sorted((ROOT / "apps").glob("*/Dockerfile")), ROOT / "examples" / "team-app" / "app" / "Dockerfile"]
 
 
-def test_both_apps_have_a_dockerfile():
-    assert [p.parent.name for p in DOCKERFILES] == ["backend", "frontend"]
+def test_both_apps_and_the_team_example_have_a_dockerfile():
+    assert [p.relative_to(ROOT).parent.as_posix() for p in DOCKERFILES] == ["apps/backend", "apps/frontend", "examples/team-app/app"]
 
 
 def test_dockerfiles_pass_hadolint():
@@ -22,7 +22,7 @@ def test_dockerfiles_pass_hadolint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.relative_to(ROOT).parent.as_posix())
 def test_dockerfile_pins_its_base_runs_unprivileged_and_checks_health(path):
     text = path.read_text()
     bases = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)

@@ -66,3 +66,20 @@ def test_every_key_of_the_reference_is_one_the_models_accept():
     assert len(rows) > 250 and "rollouts.chaos" not in rows and "apps.chaos" in rows
     with pytest.raises(ConfigError, match="unknown key"):
         parse_config({"environment": "local", "rollouts": {"chaos": {"enabled": True}}})
+
+
+def test_the_readmes_team_snippet_runs_as_a_separate_program():
+    # It is a whole program of its own (no names from this one): run it as it stands.
+    from render.harness import run_program
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Services (`MicroserviceStack`, for app teams)"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+    run = run_program("dev", {}, program=lambda: exec(compile(code, "README.md", "exec"), {}), project="team-shop")
+
+    deployments = {r.name: r for r in run.of_type("kubernetes:apps/v1:Deployment")}
+    assert set(deployments) == {"shop-stable", "shop-canary"}
+    assert run.outputs["endpoint"]
+    shop = (ROOT / "examples" / "team-app" / "shop.py").read_text()
+    assert 'autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 6}' in code and 'autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 6}' in shop

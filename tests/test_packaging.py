@@ -108,4 +108,4 @@ def test_the_team_example_passes_its_own_tests_against_the_installed_library(tea
     result = _run(team_venv, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=example, path=tools)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 passed" in result.stdout
+    assert "7 passed" in result.stdout

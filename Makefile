@@ -61,12 +61,13 @@ charts-lock: $(VENV)/.installed
 
 # The pages generated from the code (a test fails when one is stale).
 docs: $(VENV)/.installed
-	$(PY) scripts/config_reference.py
+	$(PY) scripts/generate_docs.py
 
 # The suite runs one worker per core (pytest-xdist): on 2 cores ~275 s instead of ~410 s.
 test: charts
 	$(PY) -m ruff check components policies render verify program scripts tests bench examples
 	$(PY) -m mypy
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 	$(PY) -m pytest -n auto
 
 lint: $(VENV)/.installed

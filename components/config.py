@@ -80,7 +80,7 @@ class ConfigError(pulumi.RunError):
         lines += [f"  - {p}" for p in self.problems]
         lines.append(
             "Fix each key above in the stack file or with "
-            f"`pulumi config set --path '{NAMESPACE}:<key>' <value>`; see README.md, Configuration."
+            f"`pulumi config set --path '{NAMESPACE}:<key>' <value>`; every key: docs/reference/configuration.md."
         )
         super().__init__("\n".join(lines))
 

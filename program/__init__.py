@@ -116,6 +116,19 @@ def refuse_duplicate_keys(text: str, source: str) -> Any:
     return document
 
 
+OUTPUTS: dict[str, str] = {
+    "environment": "`local` or `aws`: which environment the stack built.",
+    "clusterName": "The cluster's name: the kind cluster, the EKS cluster, or the kubeconfig context of an `existing` cluster.",
+    "kubeconfig": "Kubeconfig of the platform's cluster (secret): `pulumi stack output kubeconfig --show-secrets > kubeconfig`.",
+    "registryHost": "`host[:port]` the platform's images are pushed to and pulled from (`docker push <registryHost>/<image>:<tag>`).",
+    "frontendUrl": "The sample app's URL at the mesh gateway (when the sample apps are deployed).",
+    "argocdAdminPassword": "Argo CD's `admin` password (secret), when Argo CD runs without SSO.",
+    "grafanaAdminPassword": "Grafana's `admin` password (secret), when observability is on.",
+    "platformCaCertificate": "The platform CA's certificate (PEM), with tls on: trust it to reach the gateway on local and every in-cluster TLS endpoint.",
+}
+"""Every output the program may export, with what it is for (the generated stack outputs page reads this)."""
+
+
 def main() -> Platform:
     """The program: load and validate config, build the platform, export its outputs."""
     config = load_config()

@@ -256,3 +256,19 @@ def test_the_load_verdict_fails_on_latency_errors_and_silence(tmp_path):
     assert verdict(stats(",Aggregated,1000,2,900\n"), 500, 1) == ["p95 latency 900 ms is above 500 ms"]
     assert verdict(stats(",Aggregated,100,5,100\n"), 500, 1) == ["5 of 100 requests failed (5.00 % > 1 %)"]
     assert verdict(stats(",Aggregated,0,0,0\n"), 500, 1) == ["no requests were sent (is the gateway reachable?)"]
+
+
+def test_e2e_runs_the_team_examples_readme_commands_verbatim(tmp_path):
+    # "Its README's commands are the ones CI runs": the step extracts the README's first bash
+    # block with this awk program; run it here on the README and compare.
+    [job] = load(ROOT / ".github" / "workflows" / "e2e.yml")["jobs"].values()
+    step = next(s for s in job["steps"] if s.get("name", "").startswith("The team example"))
+    program = re.search(r"awk '([^']+)' README.md", step["run"]).group(1)
+    readme = (ROOT / "examples" / "team-app" / "README.md").read_text()
+
+    extracted = subprocess.run(["awk", program, "README.md"], cwd=ROOT / "examples" / "team-app", capture_output=True, text=True, check=True).stdout
+
+    assert step["working-directory"] == "examples/team-app" and 'bash -euo pipefail "$RUNNER_TEMP/team-app.sh"' in step["run"]
+    assert extracted.startswith("docker build --build-arg VERSION=1.2.0") and extracted.strip().endswith("https://shop.localtest.me:8443/")
+    assert extracted in readme and "pulumi up --yes" in extracted
+    assert "pulumi destroy --yes --stack dev" in step["run"] and 0 < step["timeout-minutes"] <= 40

@@ -25,6 +25,16 @@ from pulumi.runtime.rpc import UNKNOWN
 from helpers import stack_config, stack_pack_config
 from policies.evaluate import Resource, evaluate
 from policies.normalize import SECRET_SIGNATURE, SPECIAL_SIGNATURE_KEY
+from policy_fixtures import (
+    APP_PROJECT_MUTATIONS,
+    APP_PROJECT_TYPE,
+    NETWORK_POLICY_MUTATIONS,
+    NETWORK_POLICY_TYPE,
+    WORKLOAD_MUTATIONS,
+    mutate,
+    mutate_app_project,
+    mutate_network_policy,
+)
 from render.harness import Secret, run_program
 from render.report import _policy_resources
 
@@ -241,3 +251,38 @@ def test_the_engines_preview_registers_every_resource_and_the_pack_judges_it_wit
     assert [r.urn for r in preview.resources] == [r.urn for r in full.resources]
     assert sum(_unknowns(r.inputs) for r in preview.resources) > 10  # the preview really is unknown-laden
     assert [f for f in found if f[3] == "mandatory"] == []
+
+
+def _violating() -> list[tuple[str, str, Resource]]:
+    """(rule, case, resource) breaking each Kubernetes rule, every mutation of the shared fixtures, plus the two rules they leave out."""
+    cases = []
+    for mutations, build, type_ in ((WORKLOAD_MUTATIONS, mutate, "kubernetes:apps/v1:Deployment"),
+                                    (NETWORK_POLICY_MUTATIONS, mutate_network_policy, NETWORK_POLICY_TYPE),
+                                    (APP_PROJECT_MUTATIONS, mutate_app_project, APP_PROJECT_TYPE)):
+        for rule, found in mutations.items():
+            cases += [(rule, case, Resource(type_, f"urn:pulumi:test::p::{type_}::{case}", case, build(fn))) for case, fn, _ in found]
+    balancer = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "apps"},
+                "spec": {"type": "LoadBalancer", "selector": {"app": "api"}, "ports": [{"port": 80}]}}
+    cases.append(("kubernetes-service-no-load-balancer", "load-balancer", Resource("kubernetes:core/v1:Service", "urn:pulumi:test::p::kubernetes:core/v1:Service::api", "api", balancer)))
+    # A workload in a namespace with no default deny: the stack rule.
+    cases.append(("kubernetes-namespace-default-deny", "no-default-deny", Resource("kubernetes:apps/v1:Deployment", "urn:pulumi:test::p::kubernetes:apps/v1:Deployment::api", "api", mutate(lambda o: None))))
+    return cases
+
+
+VIOLATING = _violating()
+
+
+def test_every_kubernetes_rule_has_a_case_that_breaks_it():
+    from policies import ALL_POLICIES
+
+    assert {p.name for p in ALL_POLICIES if p.name.startswith(("kubernetes-", "argocd-"))} == {rule for rule, _, _ in VIOLATING}
+
+
+@pytest.mark.parametrize(("rule", "case", "resource"), VIOLATING, ids=[f"{rule}:{case}" for rule, case, _ in VIOLATING])
+def test_each_kubernetes_rule_reports_its_violation_over_grpc_as_offline(analyzer, rule, case, resource):
+    # Not only empty lists agreeing: the violation itself crosses the wire, with the same message.
+    configure(analyzer, {})
+
+    over_the_wire = [f for f in analyze(analyzer, requests([resource])) if f[0] == rule]
+
+    assert over_the_wire and over_the_wire == [f for f in offline([resource], {}) if f[0] == rule]

@@ -403,7 +403,9 @@ def parse_config(
     except ValidationError as error:
         problems = _problems(error, model)
         # The engine marks secrets per top-level key: nothing under a secret key is echoed,
-        # not even a misplaced or invalid value.
-        hidden = set(secret_keys or ())
-        problems = [Problem(path=p.path, value="[secret]", message=p.message) if _top_level(p.path) in hidden and p.value is not MISSING else p for p in problems]
+        # not even a misplaced or invalid value. The stack file's `secure:` values mark their
+        # top-level keys too (a misspelt key the engine might not report), in any letter case.
+        hidden = {key.lower() for key in secret_keys or ()}
+        hidden |= {re.split(r"[.\[]", path, maxsplit=1)[0].lower() for path in secure_paths or ()}
+        problems = [Problem(path=p.path, value="[secret]", message=p.message) if _top_level(p.path).lower() in hidden and p.value is not MISSING else p for p in problems]
         raise ConfigError(problems, source) from None

@@ -172,3 +172,15 @@ def test_a_key_set_twice_in_a_stack_file_is_refused_with_both_lines(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     run, error = run_program_recording("dup", {"gitops-platform:environment": "local"})
     assert isinstance(error, ConfigError) and run.resources == []
+
+
+@pytest.mark.parametrize("secret_keys", [set(), {"observability"}])
+def test_a_misspelt_key_holding_a_secure_value_never_echoes_it(secret_keys):
+    # `Observability:` (a typo) with a `secure:` pager key: whatever the engine reports as
+    # secret, the stack file's secure path alone keeps the value out of the message.
+    raw = {"environment": "local", "Observability": {"alerting": {"pager": {"type": "pagerduty", "secret": "TOPSECRET"}}}}
+
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, secret_keys=secret_keys, secure_paths={"Observability.alerting.pager.secret"})
+
+    assert "TOPSECRET" not in str(error.value) and "gitops-platform:Observability: unknown key" in str(error.value)

@@ -557,10 +557,10 @@ def platform_rule_groups(rules: RulesConfig) -> list[dict[str, Any]]:
                   "warning", "Container {{ $labels.container }} near its CPU limit", f"CPU above {rules.cpu_percent_of_limit}% of the limit for {window}.", window),
         ]},
         {"name": "istio", "rules": [
-            alert("IstioHighP99Latency",
+            alert("IstioHighRequestLatency",
                   f"histogram_quantile(0.99, sum by (le, destination_service_name) (rate(istio_request_duration_milliseconds_bucket[5m]))) > {rules.istio_p99_latency_ms}",
                   "warning", "{{ $labels.destination_service_name }}: p99 latency high", f"p99 above {rules.istio_p99_latency_ms} ms for {window}.", window),
-            alert("IstioHigh5xxRate",
+            alert("IstioHighErrorRate",
                   f'sum by (destination_service_name) (rate(istio_requests_total{{response_code=~"5.."}}[5m])) / sum by (destination_service_name) (rate(istio_requests_total[5m])) * 100 > {rules.istio_error_percent}',
                   "critical", "{{ $labels.destination_service_name }}: many 5xx", f"More than {rules.istio_error_percent}% of requests fail for {window}.", window),
             # A sidecar's call to a host outside the mesh's registry: dropped (BlackHoleCluster)
@@ -576,7 +576,7 @@ def platform_rule_groups(rules: RulesConfig) -> list[dict[str, Any]]:
         {"name": "security", "rules": [
             alert("TrivyCriticalVulnerability", 'sum by (namespace, image_repository, image_tag) (trivy_image_vulnerabilities{severity="Critical"}) > 0', "critical",
                   "Critical vulnerability in {{ $labels.image_repository }}:{{ $labels.image_tag }}", "Trivy found {{ $value }} fixable critical vulnerabilities; rebuild on a patched base."),
-            alert("GatekeeperViolations", "sum by (enforcement_action) (gatekeeper_violations) > 0", "warning",
+            alert("GatekeeperViolation", "sum by (enforcement_action) (gatekeeper_violations) > 0", "warning",
                   "Gatekeeper audit found violations", "{{ $value }} objects violate constraints ({{ $labels.enforcement_action }}); `kubectl get constraints`.", "10m"),
         ]},
         {"name": "certificates", "rules": [

@@ -184,3 +184,13 @@ def test_a_misspelt_key_holding_a_secure_value_never_echoes_it(secret_keys):
         parse_config(raw, secret_keys=secret_keys, secure_paths={"Observability.alerting.pager.secret"})
 
     assert "TOPSECRET" not in str(error.value) and "gitops-platform:Observability: unknown key" in str(error.value)
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "reference" / "platform-design.md").is_file(), reason="platform design not beside the project")
+def test_every_alert_of_the_platform_design_keeps_its_name():
+    # Users route and silence alerts by name: renaming one is a breaking change.
+    from components.observability import platform_rule_groups
+
+    ours = {rule["alert"] for group in platform_rule_groups(RulesConfig()) for rule in group["rules"]}
+
+    assert set(_design_alerts()) <= ours

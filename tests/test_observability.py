@@ -146,14 +146,14 @@ def test_platform_alerts_are_complete(local_obs):
     rules = all_rules(local_obs)
 
     assert set(rules) == {
-        "PodCrashLooping", "PodNotReady", "HighMemoryUsage", "HighCPUUsage", "IstioHighP99Latency", "IstioHigh5xxRate", "UndeclaredEgress",
-        "TrivyCriticalVulnerability", "GatekeeperViolations", "SLOErrorBudgetBurnFast", "SLOErrorBudgetBurnSlow",
+        "PodCrashLooping", "PodNotReady", "HighMemoryUsage", "HighCPUUsage", "IstioHighRequestLatency", "IstioHighErrorRate", "UndeclaredEgress",
+        "TrivyCriticalVulnerability", "GatekeeperViolation", "SLOErrorBudgetBurnFast", "SLOErrorBudgetBurnSlow",
         "CertificateExpiringSoon", "CertificateNotReady",
     }
     for rule in rules.values():
         assert rule["labels"]["severity"] in ("critical", "warning")
         assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
-    assert rules["IstioHigh5xxRate"]["labels"]["severity"] == "critical"
+    assert rules["IstioHighErrorRate"]["labels"]["severity"] == "critical"
     assert rules["PodNotReady"]["for"] == "15m"
     assert "< 14 * 86400" in rules["CertificateExpiringSoon"]["expr"]
     assert rules["CertificateNotReady"]["for"] == "15m"
@@ -165,8 +165,8 @@ def test_configured_thresholds_appear_in_the_expressions():
 
     assert rules["HighMemoryUsage"]["expr"].endswith("> 85") and rules["HighMemoryUsage"]["for"] == "10m"
     assert rules["HighCPUUsage"]["expr"].endswith("> 80")
-    assert rules["IstioHighP99Latency"]["expr"].endswith("> 750")
-    assert rules["IstioHigh5xxRate"]["expr"].endswith("> 2.0")
+    assert rules["IstioHighRequestLatency"]["expr"].endswith("> 750")
+    assert rules["IstioHighErrorRate"]["expr"].endswith("> 2.0")
     assert rules["PodNotReady"]["for"] == "20m"
 
 

@@ -200,8 +200,11 @@ class ClusterFacts:
     """Add-on -> (IAM role ARN, namespace, service account) for add-ons with an IRSA role."""
 
 
-def argocd_values(config: GitopsConfig, admin_hash: pulumi.Input[str] | None, service_monitors: bool) -> dict[str, Any]:
-    """Values of the argo-cd chart (keys checked against the pinned chart by the render)."""
+def argocd_values(config: GitopsConfig, service_monitors: bool) -> dict[str, Any]:
+    """Values of the argo-cd chart (keys checked against the pinned chart by the render).
+
+    No secret reaches them: `argocd-secret` is the program's own Secret (`argocd_secret_data`),
+    so the values stay plain and every preview shows Argo CD's configuration, not `[secret]`."""
     ha = config.replicas > 1
     pdb = {"enabled": ha, "minAvailable": 1} if ha else {"enabled": False}
     cm: dict[str, Any] = {
@@ -222,11 +225,6 @@ def argocd_values(config: GitopsConfig, admin_hash: pulumi.Input[str] | None, se
             lambda v: f"name: SSO\nissuer: {v[0]}\nclientID: {v[1]}\nclientSecret: $oidc.clientSecret\nrequestedScopes: [openid, profile, email, groups]\n"
         )
         rbac["policy.csv"] = "".join(f"g, {g}, role:admin\n" for g in config.oidc.admin_groups)
-    secret: dict[str, Any] = {}
-    if admin_hash is not None:
-        secret["argocdServerAdminPassword"] = admin_hash
-    if config.oidc is not None:
-        secret["extra"] = {"oidc.clientSecret": pulumi.Output.secret(config.oidc.client_secret)}
     metrics = {"enabled": True, "serviceMonitor": {"enabled": service_monitors}}
     component = {"resources": config.resources.values(), "metrics": metrics}
     return {
@@ -237,7 +235,10 @@ def argocd_values(config: GitopsConfig, admin_hash: pulumi.Input[str] | None, se
             # TLS ends at the mesh gateway; behind it the server speaks plain HTTP.
             "params": {"server.insecure": True},
             "rbac": rbac,
-            "secret": secret,
+            # The program creates argocd-secret (admin hash, SSO client secret): a secret in
+            # the values would make all of them secret, and the chart stamps the admin
+            # password's mtime with the render time, a diff on every preview.
+            "secret": {"createSecret": False},
         },
         "controller": {"replicas": 1, "resources": config.controller_resources.values(), "metrics": metrics},
         "server": {**component, "replicas": config.replicas, "pdb": pdb},
@@ -249,6 +250,24 @@ def argocd_values(config: GitopsConfig, admin_hash: pulumi.Input[str] | None, se
         "dex": {"enabled": False},
         "notifications": {"enabled": False},
     }
+
+
+def argocd_secret_data(config: GitopsConfig, admin_hash: pulumi.Input[str] | None) -> dict[str, pulumi.Input[str]]:
+    """`argocd-secret`'s keys: the admin password's bcrypt hash (without SSO) and the SSO client
+    secret (`$oidc.clientSecret` in argocd-cm). Argo CD adds its own `server.secretkey` at start;
+    server-side apply leaves that field to it."""
+    data: dict[str, pulumi.Input[str]] = {}
+    if admin_hash is not None:
+        data["admin.password"] = admin_hash
+    if config.oidc is not None:
+        data["oidc.clientSecret"] = pulumi.Output.secret(config.oidc.client_secret)
+    return data
+
+
+def chart_urn(parent_urn: str, chart_name: str) -> str:
+    """The URN of a `helm.v4.Chart` named `chart_name` whose parent has `parent_urn`."""
+    prefix, project, chain, _ = parent_urn.split("::", 3)
+    return f"{prefix}::{project}::{chain}$kubernetes:helm.sh/v4:Chart::{chart_name}"
 
 
 def cluster_secret_metadata(config: GitopsConfig, facts: ClusterFacts) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -345,9 +364,11 @@ class GitopsStack(pulumi.ComponentResource):
             admin = random.RandomPassword(f"{name}-admin-password", length=24, special=False, opts=child)
             self.admin_password = pulumi.Output.secret(admin.result)
             admin_hash = pulumi.Output.secret(admin.bcrypt_hash)
+        chart_name = f"{name}-argo-cd"
+        argocd_secret = self._argocd_secret(name, chart_name, argocd_secret_data(config, admin_hash), in_ns)
         chart = install_chart(
-            f"{name}-argo-cd", CHARTS["argo-cd"], NAMESPACE, argocd_values(config, admin_hash, service_monitors),
-            pulumi.ResourceOptions(parent=self, depends_on=[ns, redis_secret, *after]), RELEASE,
+            chart_name, CHARTS["argo-cd"], NAMESPACE, argocd_values(config, service_monitors),
+            pulumi.ResourceOptions(parent=self, depends_on=[ns, redis_secret, argocd_secret, *after]), RELEASE,
         )
         self.ready = [chart]
         after_chart = pulumi.ResourceOptions(parent=self, depends_on=[chart])
@@ -382,6 +403,21 @@ class GitopsStack(pulumi.ComponentResource):
         self.isolation = [isolation(ns.metadata.apply(lambda m: m["name"]))]
         self.register_outputs({"admin_password": self.admin_password})
 
+
+    def _argocd_secret(self, name: str, chart_name: str, data: dict[str, pulumi.Input[str]], opts: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
+        """`argocd-secret`, the program's (the chart's is off): its values then hold no secret."""
+        return k8s.core.v1.Secret(
+            f"{name}-argocd-secret",
+            metadata={"name": "argocd-secret", "namespace": NAMESPACE,
+                      "labels": {"app.kubernetes.io/name": "argocd-secret", "app.kubernetes.io/part-of": "argocd", "app.kubernetes.io/component": "server"}},
+            type="Opaque",
+            string_data=pulumi.Output.secret(data),
+            # Until now the chart made this Secret: an existing stack adopts it in place
+            # instead of creating a second object of the same name.
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[
+                pulumi.Alias(name=f"{chart_name}:{NAMESPACE}/argocd-secret", parent=self.urn.apply(lambda urn: chart_urn(urn, chart_name))),
+            ])),
+        )
 
     def _bootstrap(self, name: str, config: GitopsConfig, repo: RepoConfig, after_chart: pulumi.ResourceOptions, in_ns: pulumi.ResourceOptions) -> None:
         """The app-of-apps: one Application syncing the workloads path, whose Applications

@@ -53,13 +53,27 @@ def test_argo_cd_is_read_only_by_default_without_exec_anonymous_or_dex(local_run
     assert "rollouts-pod-template-hash" in cm["resource.customizations.ignoreDifferences.networking.istio.io_DestinationRule"]
 
 
-def test_the_admin_password_is_generated_and_only_its_bcrypt_hash_reaches_the_chart(local_run):
-    values = chart(local_run).inputs["values"]
+def _argocd_secret(run):
+    [secret] = [r for r in run.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == "argocd-secret"]
+    return secret
+
+
+def test_the_admin_password_is_generated_and_only_its_bcrypt_hash_reaches_argo_cd(local_run):
+    secret = _argocd_secret(local_run)
     [admin] = [r for r in local_run.of_type("random:index/randomPassword:RandomPassword") if r.name.endswith("gitops-admin-password")]
 
-    assert isinstance(values, Secret)  # the hash is secret, and with it the values in the state
-    assert reveal(values)["configs"]["secret"]["argocdServerAdminPassword"] == admin.outputs["bcryptHash"]
-    assert admin.outputs["result"] not in str(reveal(values))
+    assert isinstance(secret.inputs["stringData"], Secret)
+    assert reveal(secret.inputs["stringData"]) == {"admin.password": admin.outputs["bcryptHash"]}
+    assert admin.outputs["result"] not in str(reveal(secret.inputs))
+    # The chart does not make its own argocd-secret, and the secret is there before Argo CD starts.
+    assert secret.urn in chart(local_run).dependencies
+
+
+def test_argo_cds_values_hold_no_secret_so_every_preview_shows_them(local_run):
+    values = chart(local_run).inputs["values"]
+
+    assert not isinstance(values, Secret) and "[secret]" not in str(values)
+    assert values["configs"]["secret"] == {"createSecret": False}
 
 
 def test_redis_gets_its_password_from_a_secret_the_program_creates(local_run):
@@ -77,9 +91,8 @@ def test_sso_turns_the_local_admin_off_and_keeps_the_client_secret_out_of_values
     values = reveal(chart(run).inputs["values"])
 
     assert values["configs"]["cm"]["admin.enabled"] is False
-    assert "argocdServerAdminPassword" not in values["configs"]["secret"]
-    assert values["configs"]["secret"]["extra"]["oidc.clientSecret"] == "s3cr3t-value"
-    assert isinstance(chart(run).inputs["values"], Secret)  # so the whole values stay secret in the state
+    assert "s3cr3t-value" not in str(values) and not isinstance(chart(run).inputs["values"], Secret)
+    assert reveal(_argocd_secret(run).inputs["stringData"]) == {"oidc.clientSecret": "s3cr3t-value"}
     assert values["configs"]["rbac"]["policy.csv"] == "g, platform, role:admin\n"
     assert not [r for r in run.of_type("random:index/randomPassword:RandomPassword") if r.name.endswith("gitops-admin-password")]
 
@@ -141,7 +154,7 @@ def test_repo_annotations_only_when_configured(aws_run):
 
 
 def test_ha_on_aws():
-    values = argocd_values(GitopsConfig.for_environment("aws", host="argocd.example.com"), None, True)
+    values = argocd_values(GitopsConfig.for_environment("aws", host="argocd.example.com"), True)
 
     for component in ("server", "repoServer", "applicationSet"):
         assert values[component]["replicas"] == 2 and values[component]["pdb"] == {"enabled": True, "minAvailable": 1}
@@ -242,3 +255,20 @@ def test_gitops_without_the_mesh_is_refused():
     with pytest.raises(ConfigError) as error:
         parse_config({"environment": "local", "mesh": {"enabled": False}, "apps": {"enabled": False}})
     assert "gitops.enabled" in str(error.value)
+
+
+def test_an_existing_stack_adopts_the_charts_argocd_secret_in_place(local_run):
+    # The alias names the object the chart made until now, as the engine named it.
+    from components.gitops import chart_urn
+    from render.deployed import Deployed
+    from render.report import child_urn
+
+    argo = chart(local_run)
+    old = Deployed({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "argocd-secret", "namespace": "argocd"}}, argo.urn, "chart")
+    # The engine's URNs carry the whole chain of parent types (the mocks only the last one).
+    gitops = "urn:pulumi:local::gitops-platform::gitops-platform:index:Platform$gitops-platform:index:GitopsStack::platform-gitops"
+
+    assert chart_urn(gitops, argo.name) == (
+        "urn:pulumi:local::gitops-platform::gitops-platform:index:Platform$gitops-platform:index:GitopsStack$kubernetes:helm.sh/v4:Chart::platform-gitops-argo-cd"
+    )
+    assert child_urn(argo, old)[1] == f"{argo.name}:argocd/argocd-secret"

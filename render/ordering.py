@@ -27,7 +27,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .deployed import CONFIG_GROUP, V3_RELEASE, V4_CHART, Deployed
+from .deployed import BUILTIN_API_VERSIONS, CONFIG_GROUP, V3_RELEASE, V4_CHART, Deployed
 from .harness import RecordedResource, Run
 from .workloads import pod_metadata, pod_spec
 
@@ -92,8 +92,13 @@ def crd_installers(objects: Iterable[Deployed]) -> dict[tuple[str, str], str]:
     return installers
 
 
+BUILTIN_GROUPS = frozenset(version.rpartition("/")[0] for version in BUILTIN_API_VERSIONS)
+"""The API groups the API server serves itself. Not every `*.k8s.io` group is one:
+`autoscaling.k8s.io` (VPA) and `gateway.networking.k8s.io` come from CRDs like any other."""
+
+
 def _builtin(group: str) -> bool:
-    return group == "" or group.endswith(".k8s.io") or group in ("apps", "batch", "autoscaling", "policy", "apiextensions.k8s.io")
+    return group in BUILTIN_GROUPS
 
 
 def check_crds(graph: Graph, objects: Sequence[Deployed]) -> list[dict[str, str]]:

@@ -55,6 +55,24 @@ def test_a_custom_resource_whose_crd_nobody_installs_is_an_error():
     assert "no resource of the stack installs the CRD for keda.sh/ScaledObject" in finding["message"]
 
 
+@pytest.mark.parametrize(
+    ("api_version", "kind"),
+    [("autoscaling.k8s.io/v1", "VerticalPodAutoscaler"), ("gateway.networking.k8s.io/v1", "HTTPRoute"), ("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass")],
+)
+def test_a_custom_resource_of_a_k8s_io_group_is_held_to_its_crd_like_any_other(api_version, kind):
+    # `*.k8s.io` is not "built in": these groups come from CRDs (the VPA's, Gateway API's, the CSI driver's).
+    def early(platform):
+        k8s.apiextensions.CustomResource(
+            "early", api_version=api_version, kind=kind, metadata={"name": "early", "namespace": "apps"}, spec={},
+            opts=pulumi.ResourceOptions(provider=platform.provider),
+        )
+
+    run, objects = _with(early)
+    [finding] = [f for f in check_crds(Graph(run), objects) if f["object"] == f"{kind} apps/early"]
+
+    assert "CRD" in finding["message"] and ("depends_on" in finding["message"] or "no resource of the stack installs" in finding["message"])
+
+
 def test_a_constraint_that_does_not_wait_for_its_template_is_an_error():
     def early_constraint(platform):
         k8s.apiextensions.CustomResource(

@@ -23,7 +23,7 @@ from pydantic import Field, field_validator, model_validator
 from ._extras import optional_module
 from .delivery import DeliveryConfig
 from .microservice import _HOST, MicroserviceConfig, MicroserviceStack, depends_on_list
-from .model import KeyProblem, Model, ProfiledModel, Profiles
+from .model import DNS_LABEL, KeyProblem, Model, ProfiledModel, Profiles
 from .vault import VaultAccess
 
 if TYPE_CHECKING:
@@ -88,6 +88,14 @@ class SampleAppsConfig(ProfiledModel):
     def _host(cls, value: str | None) -> str | None:
         if value is not None and not _HOST.match(value):
             raise ValueError("must be a host name like app.example.com")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        # Checked with the apps off too: turning them on later must not be the moment a typo shows.
+        if not DNS_LABEL.match(value):
+            raise ValueError("must be a namespace name (DNS-1123 label: lowercase letters, digits and '-')")
         return value
 
     @model_validator(mode="after")

@@ -194,3 +194,21 @@ def test_every_alert_of_the_platform_design_keeps_its_name():
     ours = {rule["alert"] for group in platform_rule_groups(RulesConfig()) for rule in group["rules"]}
 
     assert set(_design_alerts()) <= ours
+
+
+@pytest.mark.parametrize(
+    ("component", "bad", "path"),
+    [
+        ("apps", {"namespace": "BAD NS"}, "apps.namespace"),
+        ("gitops", {"host": "not a host!"}, "gitops.host"),
+        ("observability", {"prometheus": {"replicas": 0}}, "observability.prometheus.replicas"),
+        ("mesh", {"namespaces": ["BAD NS"]}, "mesh.namespaces"),
+    ],
+)
+def test_the_keys_of_a_disabled_component_are_still_validated(component, bad, path):
+    # Turning a component on later must not be the moment a typo in its keys shows.
+    with pytest.raises(ConfigError) as error:
+        parse_config({"environment": "local", component: {"enabled": False, **bad}})
+
+    [problem] = error.value.problems
+    assert problem.path.startswith(f"gitops-platform:{path}")

@@ -1,7 +1,9 @@
 """Components accept their own configuration: what each component would refuse when it loads it.
 
 - `promql`: every expression in a PrometheusRule (the platform's, the services', and
-  the charts' own) and in every Grafana dashboard ConfigMap parses, with the
+  the charts' own), in every Grafana dashboard ConfigMap, in every Argo Rollouts analysis
+  (`AnalysisTemplate`, `ClusterAnalysisTemplate`: `{{args.x}}` placeholders filled in) and
+  in every KEDA `ScaledObject`'s Prometheus trigger parses, with the
   Prometheus parser's grammar (`promql-parser`, a port of Prometheus' own). Grafana's
   `$__rate_interval`-style variables are replaced by a duration first.
 - `alertmanager`: the rendered `alertmanager.yaml` has only Alertmanager's top-level
@@ -81,6 +83,24 @@ def _dashboard_expressions(d: Deployed) -> Iterator[tuple[str, str]]:
                     yield f"{key} panel {panel.get('title')!r}", str(target["expr"])
 
 
+_ANALYSIS_ARGUMENT = re.compile(r"\{\{[^}]*\}\}")
+"""`{{args.service-name}}`: an analysis argument Argo Rollouts substitutes before it queries."""
+
+
+def _analysis_expressions(d: Deployed) -> Iterator[tuple[str, str]]:
+    for metric in (d.obj.get("spec") or {}).get("metrics") or []:
+        query = (((metric or {}).get("provider") or {}).get("prometheus") or {}).get("query")
+        if query:
+            yield f"metric {metric.get('name')}", _ANALYSIS_ARGUMENT.sub("0", str(query))
+
+
+def _trigger_expressions(d: Deployed) -> Iterator[tuple[str, str]]:
+    for trigger in (d.obj.get("spec") or {}).get("triggers") or []:
+        query = ((trigger or {}).get("metadata") or {}).get("query")
+        if (trigger or {}).get("type") == "prometheus" and query:
+            yield f"trigger {trigger.get('name') or 'prometheus'}", str(query)
+
+
 def check_promql(objects: Sequence[Deployed]) -> tuple[int, list[dict[str, str]]]:
     checked, errors = 0, []
     for d in objects:
@@ -88,6 +108,10 @@ def check_promql(objects: Sequence[Deployed]) -> tuple[int, list[dict[str, str]]
             expressions = list(_rule_expressions(d))
         elif d.kind == "ConfigMap" and ((d.obj.get("metadata") or {}).get("labels") or {}).get("grafana_dashboard"):
             expressions = list(_dashboard_expressions(d))
+        elif d.kind in ("AnalysisTemplate", "ClusterAnalysisTemplate"):
+            expressions = list(_analysis_expressions(d))
+        elif d.kind == "ScaledObject":
+            expressions = list(_trigger_expressions(d))
         else:
             continue
         for where, expr in expressions:

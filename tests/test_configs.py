@@ -90,3 +90,18 @@ def test_the_stacks_configurations_are_accepted(rendered, stack):
     assert data["configs"]["errors"] == []
     assert data["configs"]["checked"]["promql"] > 500 and data["configs"]["checked"]["alertmanager"] == 1
     assert data["configs"]["checked"]["alloy"] == 1
+
+
+def test_a_canary_analysis_or_an_autoscaler_query_that_does_not_parse_is_an_error():
+    analysis = Deployed({"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"name": "api", "namespace": "apps"},
+                         "spec": {"metrics": [
+                             {"name": "ok", "provider": {"prometheus": {"query": 'sum(rate(x{svc="{{args.service-name}}"}[1m]))'}}},
+                             {"name": "success-rate", "provider": {"prometheus": {"query": "sum(rate(x[1m]) / 2"}}},
+                         ]}}, "urn:api", "program")
+    scaled = Deployed({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "api", "namespace": "apps"},
+                       "spec": {"triggers": [{"type": "prometheus", "name": "rps", "metadata": {"query": "sum(rate(x[1m])) by"}}]}}, "urn:scaled", "program")
+
+    errors = configs_report([analysis, scaled])["errors"]
+
+    assert [e["message"].split(":")[0] for e in errors] == ["metric success-rate", "trigger rps"]
+    assert all(e["check"] == "promql" for e in errors)

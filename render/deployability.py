@@ -72,6 +72,19 @@ class Prerequisite:
     how: str
 
 
+@dataclass(frozen=True)
+class CloudRole:
+    """An IAM role of the stack that pods assume through their ServiceAccount (IRSA)."""
+
+    name: str
+    urn: str
+    arn: str
+    subjects: tuple[str, ...]
+    """`system:serviceaccount:<namespace>:<name>` its trust policy lets assume it."""
+    bound_elsewhere: bool = False
+    """An EKS add-on binds it to its own ServiceAccount (`serviceAccountRoleArn`): not among the objects."""
+
+
 @dataclass
 class Facts:
     """What the checks know about the stack beyond its objects."""
@@ -80,6 +93,8 @@ class Facts:
     prerequisites: Sequence[Prerequisite] = ()
     release_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Release URN -> values the program passes (scanned for wired-in addresses)."""
+    cloud_roles: Sequence[CloudRole] = ()
+    """The stack's IRSA roles, checked against the ServiceAccounts that carry them."""
 
 
 def _finding(check: str, obj: Deployed | None, message: str, urn: str = "") -> dict[str, str]:
@@ -577,6 +592,44 @@ def check_renders(charts: Sequence[ChartRender], problems: Sequence[Mapping[str,
     return findings
 
 
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+
+
+def check_irsa(objects: Sequence[Deployed], facts: Facts) -> list[dict[str, str]]:
+    """Each IRSA role trusts exactly the ServiceAccount its pods run as, and that ServiceAccount carries it.
+
+    A role whose trust names another ServiceAccount, or a ServiceAccount that carries a role
+    trusting someone else, leaves the pods without AWS credentials at run time (AccessDenied
+    on AssumeRoleWithWebIdentity) — nothing fails at `up`."""
+    findings = []
+    by_arn = {role.arn: role for role in facts.cloud_roles}
+    accounts = {(d.namespace, d.name): d for d in objects if d.kind == "ServiceAccount"}
+    for (namespace, name), account in accounts.items():
+        arn = ((account.obj.get("metadata") or {}).get("annotations") or {}).get(IRSA_ANNOTATION)
+        if not arn:
+            continue
+        role = by_arn.get(str(arn))
+        subject = f"system:serviceaccount:{namespace}:{name}"
+        if role is None:
+            findings.append(_finding("irsa", account, f"carries {IRSA_ANNOTATION} {arn}, which is no IAM role of the stack: pass the role's arn from EksCluster.irsa_role"))
+        elif subject not in role.subjects:
+            findings.append(_finding("irsa", account, f"carries role {role.name}, whose trust names {', '.join(role.subjects) or 'no ServiceAccount'}, not {subject}: "
+                                                      "its pods get AccessDenied; give irsa_role this namespace and service_account"))
+    for role in facts.cloud_roles:
+        if role.bound_elsewhere:
+            continue
+        for subject in role.subjects:
+            _, _, rest = subject.partition("system:serviceaccount:")
+            namespace, _, name = rest.partition(":")
+            account = accounts.get((namespace, name))
+            arn = ((account.obj.get("metadata") or {}).get("annotations") or {}).get(IRSA_ANNOTATION) if account else None
+            if account is None:
+                findings.append(_finding("irsa", None, f"IAM role {role.name} trusts {subject}, which the stack does not create: name the ServiceAccount the pods run as", role.urn))
+            elif arn != role.arn:
+                findings.append(_finding("irsa", account, f"is trusted by IAM role {role.name} but carries {IRSA_ANNOTATION} {arn or '(none)'}: annotate it with the role's arn"))
+    return findings
+
+
 def deployability_report(
     objects: Sequence[Deployed], charts: Sequence[ChartRender], facts: Facts, problems: Sequence[Mapping[str, str]] = ()
 ) -> dict[str, Any]:
@@ -587,6 +640,7 @@ def deployability_report(
     errors += check_addresses(objects, facts)
     errors += check_webhooks(objects, charts, facts)
     errors += check_namespaces(objects, facts)
+    errors += check_irsa(objects, facts)
     return {
         "checked": len(objects),
         "errors": errors,

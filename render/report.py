@@ -32,6 +32,7 @@ from .charts import ChartSet
 from .configs import configs_report
 from .consistency import consistency_report
 from .deployability import (
+    CloudRole,
     Facts,
     Prerequisite,
     deployability_report,
@@ -274,6 +275,7 @@ def checked(
         environment=platform_config.environment,
         prerequisites=prerequisites(platform_config, live),
         release_values={c.urn: reveal(run.by_urn()[c.urn].inputs).get("values") or {} for c in stack.charts},
+        cloud_roles=cloud_roles(run),
     )
     data["deployability"] = deployability_report(live, stack.charts, facts, stack.problems)
     data["ordering"] = ordering_report(run, live)
@@ -287,6 +289,32 @@ def checked(
     data["api_versions"] = stack.api_versions
     data["charts"] = chart_summaries(run, stack, data)
     return data, stack
+
+
+def cloud_roles(run: Run) -> list[CloudRole]:
+    """The stack's IAM roles that a ServiceAccount assumes (web identity), with the subjects their trust names."""
+    bound = {str(reveal(r.inputs).get("serviceAccountRoleArn")) for r in run.resources if r.type == "aws:eks/addon:Addon"}
+    roles = []
+    for r in run.of_type("aws:iam/role:Role"):
+        policy = reveal(r.inputs.get("assumeRolePolicy"))
+        try:
+            document = json.loads(policy) if isinstance(policy, str) else policy
+        except ValueError:
+            continue
+        statements = (document or {}).get("Statement") or [] if isinstance(document, dict) else []
+        subjects = tuple(
+            str(subject)
+            for statement in (statements if isinstance(statements, list) else [statements])
+            if "AssumeRoleWithWebIdentity" in str(statement.get("Action"))
+            for condition in (statement.get("Condition") or {}).values()
+            for key, value in condition.items()
+            if key.endswith(":sub")
+            for subject in (value if isinstance(value, list) else [value])
+        )
+        arn = str(reveal(r.outputs).get("arn") or "")
+        if subjects and arn:
+            roles.append(CloudRole(r.name, r.urn, arn, subjects, bound_elsewhere=arn in bound))
+    return roles
 
 
 def prerequisites(config: PlatformConfig, objects: Sequence[Deployed]) -> list[Prerequisite]:

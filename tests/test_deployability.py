@@ -8,11 +8,13 @@ import pytest
 
 from helpers import pinned, release, render
 from render.deployability import (
+    CloudRole,
     Facts,
     Prerequisite,
     addresses_in,
     check_addresses,
     check_dropped_hooks,
+    check_irsa,
     check_namespaces,
     check_references,
     check_renders,
@@ -321,3 +323,57 @@ def test_a_certificate_is_the_producer_of_its_secret():
     [finding] = check_references([*BASE, volume], [], LOCAL)
     assert "Secret apps/api-tls" in finding["message"]
     assert check_references([*BASE, volume, certificate], [], LOCAL) == []
+
+
+# --- IRSA: cloud identities are references too ------------------------------------------------
+
+LOKI_ROLE = CloudRole("loki-irsa", "urn:loki-irsa", "arn:aws:iam::1:role/loki", ("system:serviceaccount:monitoring:loki",))
+
+
+def account(name: str, namespace: str, role_arn: str | None) -> Deployed:
+    annotations = {"eks.amazonaws.com/role-arn": role_arn} if role_arn else {}
+    return Deployed({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace, "annotations": annotations}},
+                    f"urn:sa:{name}", "chart")
+
+
+def test_a_role_and_the_service_account_it_trusts_carrying_it_pass():
+    assert check_irsa([account("loki", "monitoring", LOKI_ROLE.arn)], Facts("aws", cloud_roles=[LOKI_ROLE])) == []
+
+
+def test_a_service_account_carrying_a_role_that_trusts_another_is_an_error():
+    findings = check_irsa([account("loki", "monitoring", LOKI_ROLE.arn), account("loki-read", "monitoring", LOKI_ROLE.arn)], Facts("aws", cloud_roles=[LOKI_ROLE]))
+
+    [finding] = findings
+    assert finding["object"] == "ServiceAccount monitoring/loki-read"
+    assert "whose trust names system:serviceaccount:monitoring:loki, not system:serviceaccount:monitoring:loki-read" in finding["message"]
+
+
+def test_a_role_trusting_a_service_account_the_stack_does_not_create_is_an_error():
+    [finding] = check_irsa([account("loki-sa", "monitoring", None)], Facts("aws", cloud_roles=[LOKI_ROLE]))
+
+    assert "IAM role loki-irsa trusts system:serviceaccount:monitoring:loki, which the stack does not create" in finding["message"]
+
+
+def test_the_trusted_service_account_without_the_role_annotation_is_an_error():
+    [finding] = check_irsa([account("loki", "monitoring", None)], Facts("aws", cloud_roles=[LOKI_ROLE]))
+
+    assert finding["object"] == "ServiceAccount monitoring/loki" and "carries eks.amazonaws.com/role-arn (none): annotate it" in finding["message"]
+
+
+def test_an_unknown_role_arn_is_an_error_and_an_add_ons_role_is_its_own():
+    addon = CloudRole("ebs-csi", "urn:ebs", "arn:aws:iam::1:role/ebs", ("system:serviceaccount:kube-system:ebs-csi-controller-sa",), bound_elsewhere=True)
+
+    [finding] = check_irsa([account("app", "apps", "arn:aws:iam::1:role/typo")], Facts("aws", cloud_roles=[addon]))
+
+    assert "which is no IAM role of the stack" in finding["message"]
+
+
+@pytest.mark.parametrize("stack", ["aws", "aws-apps"])
+def test_every_irsa_role_of_aws_is_carried_by_the_service_account_it_trusts(rendered, stack):
+    from render.report import cloud_roles
+
+    run, _, deployed = rendered(stack)
+    roles = cloud_roles(run)
+
+    assert len([r for r in roles if not r.bound_elsewhere]) >= 4  # cert-manager, cluster-autoscaler, Loki, Vault's unseal
+    assert check_irsa(deployed.objects, Facts("aws", cloud_roles=roles)) == []

@@ -6,6 +6,9 @@ The flows come from the objects themselves, not from a list kept beside them:
 - `scrape`: Prometheus reaches every target of every ServiceMonitor and PodMonitor (a
   host-network target, such as the kubelet or node-exporter, is a node address);
 - `api-server`: the API server reaches every admission webhook and aggregated API;
+- `api-client`: every pod whose ServiceAccount a RoleBinding or ClusterRoleBinding grants
+  rights (controllers, operators, Jobs that use the API) reaches the API server, unless it
+  mounts no token;
 - `istiod`: every Envoy (sidecar or gateway) reaches istiod; `tracing`: every Envoy
   reaches the tracing collector named in the mesh config;
 - `gateway`: the ingress gateway reaches every Service a VirtualService routes to;
@@ -279,6 +282,25 @@ def _api_server_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow
                 yield Flow("api-server", pods.api_server, destination, number, why=d.ref)
 
 
+def _api_client_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
+    """A pod calls the API server when its ServiceAccount is granted rights: what it was given them for."""
+    granted: dict[tuple[str, str], str] = {}
+    for binding in objects:
+        if binding.kind not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        for subject in binding.obj.get("subjects") or []:
+            if subject.get("kind") == "ServiceAccount":
+                granted.setdefault((str(subject.get("namespace") or binding.namespace), str(subject.get("name"))), binding.ref)
+    for group in pods.groups:
+        spec = pod_spec(group.owner.obj) or {}
+        account = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+        why = granted.get((group.namespace, account))
+        source = pods.of(group)
+        if why is None or spec.get("automountServiceAccountToken") is False or source is pods.node or group.owner.origin == "cluster":
+            continue
+        yield Flow("api-client", source, pods.api_server, pods.api_server_port, why=f"ServiceAccount {account}: {why}")
+
+
 def _dns_flows(pods: _Pods) -> Iterator[Flow]:
     dns = [g for g in pods.groups if g.namespace == "kube-system" and g.labels.get("k8s-app") == "kube-dns"]
     for group in pods.groups:
@@ -459,7 +481,7 @@ def network_report(objects: Sequence[Deployed], environment: str = "local") -> d
     flows = {
         (f.check, f.source.name, f.source.namespace, f.destination.name, f.destination.namespace, f.port, f.protocol): f
         for f in [
-            *_dns_flows(pods), *_scrape_flows(objects, pods), *_api_server_flows(objects, pods),
+            *_dns_flows(pods), *_scrape_flows(objects, pods), *_api_server_flows(objects, pods), *_api_client_flows(objects, pods),
             *_mesh_flows(objects, pods), *_gateway_flows(objects, pods), *_url_flows(objects, pods),
             *(flow for _, flow in external),
         ]

@@ -44,6 +44,10 @@ def _without(objects: list[Deployed], namespace: str, policy: str) -> list[Deplo
         ("istio-ingress", "allow-calls", "gateway", "istio-ingressgateway"),
         ("falco", "allow-dns", "dns", "falco/falco-falcosidekick"),
         ("monitoring", "allow-external", "scrape", "node:10250"),
+        # Controllers and operators call the API server: without their namespace's egress to it they stall.
+        ("argo-rollouts", "allow-kube-apiserver", "api-client", "argo-rollouts/argo-rollouts"),
+        ("keda", "allow-kube-apiserver", "api-client", "keda/keda-operator"),
+        ("cert-manager", "allow-kube-apiserver", "api-client", "cert-manager/cert-manager"),
     ],
 )
 def test_removing_an_allowance_blocks_the_flows_it_carried(rendered, namespace, policy, check, flow):

@@ -213,3 +213,11 @@ def test_the_library_version_is_the_newest_release_of_the_changelog():
     releases = re.findall(r"^## (\d+\.\d+\.\d+)", (ROOT / "CHANGELOG.md").read_text(), re.MULTILINE)
 
     assert releases and releases[0] == version
+
+
+def test_the_readme_stays_a_front_page():
+    # Everything else belongs in the docs site; README links into it.
+    readme = (ROOT / "README.md").read_text()
+
+    assert len(readme.splitlines()) <= 200
+    assert "make test   # create .venv if missing" in readme and "docs/reference/configuration.md" in readme

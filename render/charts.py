@@ -263,28 +263,34 @@ def _origin(chart: Chart, location: str | None) -> str:
     return location if location is not None else chart.repo
 
 
+def _on_disk(charts: Sequence[Chart], cache: Path, location: str | None) -> tuple[dict[tuple[str, str], Source], list[Chart], str]:
+    """(the charts on disk, those missing, where they were looked for): the mirror directory
+    `location` (which must hold every one: ChartsUnavailable otherwise), else the cache."""
+    if location is not None and not _is_url(location):
+        directory = Path(location).expanduser().resolve()
+        return _from_mirror_directory(directory, charts), [], f"the mirror {directory}"
+    sources, missing = {}, []
+    for chart in charts:
+        source = cached(cache, chart, _origin(chart, location))
+        if source is None:
+            missing.append(chart)
+        else:
+            sources[(chart.name, chart.version)] = source
+    return sources, missing, f"the cache {cache}" + (f" (mirror {location})" if location else "")
+
+
 @functools.cache
 def available() -> ChartSet:
     """Every chart charts.lock pins, on disk (the mirror directory, or the cache), or ChartsUnavailable."""
     charts = list(CHARTS.values())
-    location = mirror()
-    if location is not None and not _is_url(location):
-        directory = Path(location).expanduser().resolve()
-        return ChartSet(_from_mirror_directory(directory, charts), f"the mirror {directory}")
     cache = cache_root()
-    sources, absent = {}, []
-    for chart in charts:
-        source = cached(cache, chart, _origin(chart, location))
-        if source is None:
-            absent.append(f"{chart.name} {chart.version}")
-        else:
-            sources[(chart.name, chart.version)] = source
-    if absent:
-        what = "none of the" if len(absent) == len(charts) else f"{len(absent)} of the {len(charts)}"
+    sources, missing, where = _on_disk(charts, cache, mirror())
+    if missing:
+        what = "none of the" if len(missing) == len(charts) else f"{len(missing)} of the {len(charts)}"
         raise ChartsUnavailable(
-            f"{what} pinned charts are in the chart cache {cache} (first missing: {absent[0]}): {HOW_TO_GET}"
+            f"{what} pinned charts are in the chart cache {cache} (first missing: {missing[0].name} {missing[0].version}): {HOW_TO_GET}"
         )
-    return ChartSet(sources, f"the cache {cache}" + (f" (mirror {location})" if location else ""))
+    return ChartSet(sources, where)
 
 
 # --- fetching ------------------------------------------------------------------------------
@@ -383,25 +389,19 @@ class FetchResult:
 
 def fetch(charts: Sequence[Chart], cache: Path, location: str | None, say: Callable[[str], None] = print) -> FetchResult:
     """Every chart of `charts` into `cache` (or found in the mirror directory `location`): one progress line per chart."""
-    if location is not None and not _is_url(location):
-        directory = Path(location).expanduser().resolve()
-        try:
-            sources = _from_mirror_directory(directory, charts)
-        except ChartsUnavailable as error:
-            return FetchResult({}, [ChartFetchError(charts[0], str(directory), str(error), "add the missing chart folders")], f"the mirror {directory}")
-        for (name, version), source in sources.items():
+    try:
+        sources, missing, where = _on_disk(charts, cache, location)
+    except ChartsUnavailable as error:
+        return FetchResult({}, [ChartFetchError(charts[0], str(location), str(error), "add the missing chart folders")], f"the mirror {location}")
+    for (name, version), source in sources.items():
+        if not source.digest:
             say(f"  mirror   {name} {version}: {source.directory} (source tree: no published digest, unverified)")
-        return FetchResult(sources, [], f"the mirror {directory}")
-    sources: dict[tuple[str, str], Source] = {}
-    pending: dict[str, list[Chart]] = {}
-    for chart in charts:
-        hit = cached(cache, chart, _origin(chart, location))
-        if hit is not None:
-            state = "verified" if hit.verified else "NO DIGEST in charts.lock (trusted on first fetch)"
-            say(f"  cached   {chart.name} {chart.version}: {hit.digest} {state}")
-            sources[(chart.name, chart.version)] = hit
         else:
-            pending.setdefault(_origin(chart, location), []).append(chart)
+            state = "verified" if source.verified else "NO DIGEST in charts.lock (trusted on first fetch)"
+            say(f"  cached   {name} {version}: {source.digest} {state}")
+    pending: dict[str, list[Chart]] = {}
+    for chart in missing:
+        pending.setdefault(_origin(chart, location), []).append(chart)
     errors: list[ChartFetchError] = []
 
     def from_one_repository(origin: str) -> list[tuple[Chart, Source | ChartFetchError]]:
@@ -422,7 +422,7 @@ def fetch(charts: Sequence[Chart], cache: Path, location: str | None, say: Calla
                     errors.append(outcome)
                 else:
                     sources[(chart.name, chart.version)] = outcome
-    return FetchResult(sources, errors, f"the cache {cache}" + (f" (mirror {location})" if location else ""))
+    return FetchResult(sources, errors, where)
 
 
 # --- recording digests ---------------------------------------------------------------------

@@ -604,8 +604,9 @@ def check_irsa(objects: Sequence[Deployed], facts: Facts) -> list[dict[str, str]
     findings = []
     by_arn = {role.arn: role for role in facts.cloud_roles}
     accounts = {(d.namespace, d.name): d for d in objects if d.kind == "ServiceAccount"}
+    carried = {key: ((d.obj.get("metadata") or {}).get("annotations") or {}).get(IRSA_ANNOTATION) for key, d in accounts.items()}
     for (namespace, name), account in accounts.items():
-        arn = ((account.obj.get("metadata") or {}).get("annotations") or {}).get(IRSA_ANNOTATION)
+        arn = carried[(namespace, name)]
         if not arn:
             continue
         role = by_arn.get(str(arn))
@@ -622,7 +623,7 @@ def check_irsa(objects: Sequence[Deployed], facts: Facts) -> list[dict[str, str]
             _, _, rest = subject.partition("system:serviceaccount:")
             namespace, _, name = rest.partition(":")
             account = accounts.get((namespace, name))
-            arn = ((account.obj.get("metadata") or {}).get("annotations") or {}).get(IRSA_ANNOTATION) if account else None
+            arn = carried.get((namespace, name))
             if account is None:
                 findings.append(_finding("irsa", None, f"IAM role {role.name} trusts {subject}, which the stack does not create: name the ServiceAccount the pods run as", role.urn))
             elif arn != role.arn:

@@ -323,7 +323,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
 
-
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
@@ -379,8 +378,9 @@ def run_program(
     """Run `program` (default: the platform program) for `stack` with `config` under mocks.
 
     Each run gets a fresh context (settings, root stack, config), so runs in one process
-    are independent. `preview`: as `pulumi preview` runs it, every computed output unknown. Exceptions from the program propagate; `Run.resources` holds what
-    was registered up to then (see `run_program_recording`).
+    are independent. `preview`: as `pulumi preview` runs it, every computed output unknown.
+    Exceptions from the program propagate; `Run.resources` holds what was registered up to
+    then (see `run_program_recording`).
     """
     run, error = run_program_recording(stack, config, secret_keys=secret_keys, program=program, preview=preview, project=project)
     if error is not None:

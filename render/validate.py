@@ -3,7 +3,8 @@
 - Core Kubernetes objects are validated with kubernetes-validate's strict schemas at
   `KUBERNETES_VERSION` (unknown fields are errors, as under strict field validation).
 - Custom resources are validated against the `openAPIV3Schema` of the served version
-  of their CRD among those the stack installs (rendered from the pinned charts), converted to JSON Schema with the API server's
+  of their CRD among those the stack installs (rendered from the pinned charts),
+  converted to JSON Schema with the API server's
   structural-schema rules: unknown fields are errors unless
   `x-kubernetes-preserve-unknown-fields`, `x-kubernetes-int-or-string` accepts both,
   `nullable` accepts null. (CEL `x-kubernetes-validations` cannot be evaluated here.)

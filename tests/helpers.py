@@ -13,6 +13,7 @@ from components.charts import CHARTS
 from render.charts import ChartSet, ChartsUnavailable, available
 from render.deployed import V3_RELEASE, V4_CHART, DeployedStack, deployed_objects
 from render.harness import RecordedResource, Run
+from scripts_import import generate_docs
 
 
 def pinned(chart: str) -> str:
@@ -38,17 +39,11 @@ def local(**keys: Any) -> dict[str, Any]:
     return {"gitops-platform:environment": "local", **{f"gitops-platform:{k}": v for k, v in keys.items()}}
 
 
-AWS_ACME: dict[str, Any] = {"email": "platform-team@example.com", "hostedZones": [{"id": "Z0123456789ABCDEFGHIJ", "domain": "example.com"}]}
+AWS_ACME: dict[str, Any] = generate_docs.MINIMAL["aws"]["tls"]["acme"]
 """The ACME settings every aws stack needs (tls.acme), as Pulumi.aws.yaml has them."""
 
-AWS_MINIMAL: dict[str, Any] = {
-    "environment": "aws",
-    "region": "eu-west-1",
-    "mesh": {"gateway": {"hosts": ["app.example.com", "argocd.example.com"]}},
-    "tls": {"acme": AWS_ACME},
-    "gitops": {"host": "argocd.example.com"},
-}
-"""The smallest valid aws configuration (namespace-less keys, as parse_config takes them)."""
+AWS_MINIMAL: dict[str, Any] = generate_docs.MINIMAL["aws"]
+"""The smallest valid aws configuration (namespace-less keys, as parse_config takes them): the one the docs show."""
 
 
 def aws(**keys: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from components.config import ConfigError, parse_config
+from scripts_import import generate_docs
 
 PLANTED = "planted-secret-7c1f09"
 SECRET_KEYS = {"observability"}
@@ -30,12 +31,7 @@ _FREE_FORM = {"labels", "annotations", "env", "extraArgs", "routes", "podLabels"
 
 
 def _base(environment: str) -> dict[str, Any]:
-    seed = {"environment": "local"} if environment == "local" else {
-        "environment": "aws", "region": "eu-west-1", "mesh": {"gateway": {"hosts": ["app.example.com", "argocd.example.com"]}},
-        "gitops": {"host": "argocd.example.com"},
-        "tls": {"acme": {"email": "platform-team@example.com", "hostedZones": [{"id": "Z0123456789ABCDEFGHIJ", "domain": "example.com"}]}},
-    }
-    full: dict[str, Any] = parse_config(seed).model_dump(by_alias=True, exclude_none=True, mode="json")
+    full: dict[str, Any] = parse_config(generate_docs.MINIMAL[environment]).model_dump(by_alias=True, exclude_none=True, mode="json")
     full["observability"]["alerting"]["pager"] = {"type": "pagerduty", "secret": PLANTED}
     return full
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -12,12 +11,9 @@ import pytest
 import yaml
 
 from components.config import ConfigError, parse_config
+from scripts_import import generate_docs
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("generate_docs", ROOT / "scripts" / "generate_docs.py")
-assert _spec is not None and _spec.loader is not None
-generate_docs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(generate_docs)
 
 
 def test_the_generated_pages_are_current():

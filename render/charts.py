@@ -471,7 +471,8 @@ def record_digests(lock_file: Path, location: str | None, say: Callable[[str], N
         say(f"error: {MIRROR_ENV}={location} is a directory of chart sources, which have no published digest; "
             "unset it, or point it at an HTTP chart repository, to record digests")
         return 2
-    charts = parse_lock(lock_file.read_text(), str(lock_file))
+    text = lock_file.read_text()
+    charts = parse_lock(text, str(lock_file))
     found: dict[str, str] = {}
     failures = 0
     for chart in charts.values():
@@ -490,7 +491,7 @@ def record_digests(lock_file: Path, location: str | None, say: Callable[[str], N
         state = "unchanged" if chart.digest == digest else "recorded"
         say(f"  {state:8} {chart.name} {chart.version}: {digest} (from {origin})")
         found[chart.name] = digest
-    lock_file.write_text(with_digests(lock_file.read_text(), found))
+    lock_file.write_text(with_digests(text, found))
     if failures:
         say(f"error: {failures} of {len(charts)} digests not recorded; the others are written to {lock_file}")
         return 1

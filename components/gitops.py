@@ -41,6 +41,10 @@ def _git_url(value: str) -> str:
     return value
 
 
+CONTROLLER = "argocd-application-controller"
+"""The application controller's StatefulSet (and its pods' `app.kubernetes.io/name`)."""
+
+
 class OidcConfig(Model):
     """Single sign-on through an OIDC provider (then the local `admin` is disabled)."""
 
@@ -366,9 +370,18 @@ class GitopsStack(pulumi.ComponentResource):
             admin_hash = pulumi.Output.secret(admin.bcrypt_hash)
         chart_name = f"{name}-argo-cd"
         argocd_secret = self._argocd_secret(name, chart_name, argocd_secret_data(config, admin_hash), in_ns)
+        # The application controller's StatefulSet names this governing Service
+        # (spec.serviceName), which the API requires to exist and the chart does not create:
+        # headless, no ports — it only gives the controller's pods their DNS identity.
+        governing = k8s.core.v1.Service(
+            f"{name}-controller-governing",
+            metadata={"name": CONTROLLER, "namespace": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "argocd"}},
+            spec={"clusterIP": "None", "selector": {"app.kubernetes.io/name": CONTROLLER}},
+            opts=in_ns,
+        )
         chart = install_chart(
             chart_name, CHARTS["argo-cd"], NAMESPACE, argocd_values(config, service_monitors),
-            pulumi.ResourceOptions(parent=self, depends_on=[ns, redis_secret, argocd_secret, *after]), RELEASE,
+            pulumi.ResourceOptions(parent=self, depends_on=[ns, redis_secret, argocd_secret, governing, *after]), RELEASE,
         )
         self.ready = [chart]
         after_chart = pulumi.ResourceOptions(parent=self, depends_on=[chart])

@@ -503,6 +503,10 @@ def istiod_values(config: MeshConfig, tracing_address: pulumi.Input[str] | None)
             "tag": CHARTS["istiod"].version,
             "defaultPodDisruptionBudget": {"enabled": config.pod_disruption_budgets},
             "proxy": {"resources": config.proxy_resources.values()},
+            # The cluster-wide reader binding serves multi-cluster remote secrets only, and
+            # its ServiceAccount is base's namespaced object, which base does not install
+            # here (resourceScope: cluster): no binding to a missing account.
+            "enableReaderRBAC": False,
         },
         "replicaCount": scaling.min_replicas,
         "autoscaleEnabled": scaling.autoscaled,

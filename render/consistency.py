@@ -2,12 +2,17 @@
 
 - `services`: a Service's selector selects the pods of some workload in its namespace.
 - `subsets`: each `DestinationRule` subset's labels select pods behind its host.
+- `workloads`: an Istio Gateway's selector, and the `selector.matchLabels` of a policy
+  (AuthorizationPolicy, PeerAuthentication, RequestAuthentication, Telemetry, Sidecar),
+  selects pods — in its namespace, or anywhere from the mesh's root namespace; one that
+  selects none applies to nothing, silently.
 - `principals`: an `AuthorizationPolicy` principal (`<td>/ns/<ns>/sa/<sa>`) names a
   ServiceAccount that exists and that some pod runs as.
 - `targets`: an HPA's, KEDA ScaledObject's or VPA's target workload exists.
 - `probes`: a probe's named port is a port its container declares.
 - `monitors`: a ServiceMonitor (PodMonitor) selects a Service (pod) in the namespaces it
-  watches, on a port that Service declares, and a Prometheus selects the monitor.
+  watches, on a port that Service declares, and a Prometheus selects the monitor; a
+  Prometheus loads every PrometheusRule (its ruleSelector).
 - `disruption`: a PodDisruptionBudget allows at least one voluntary eviction at the
   replica count the stack asks for (an HPA's minimum when one scales the workload).
 
@@ -116,6 +121,30 @@ def check_subsets(objects: Sequence[Deployed], groups: Sequence[PodGroup]) -> It
                 yield _finding("subsets", d, f"subset {subset.get('name')} ({subset.get('labels')}) selects no pods of {ns}/{name}: label the workload's pods with them")
 
 
+_ISTIO_POLICIES = {
+    "security.istio.io": ("AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication"),
+    "telemetry.istio.io": ("Telemetry",),
+    "networking.istio.io": ("Sidecar", "Gateway"),
+}
+MESH_ROOT_NAMESPACE = "istio-system"
+
+
+def check_workload_selectors(objects: Sequence[Deployed], groups: Sequence[PodGroup]) -> Iterator[dict[str, str]]:
+    for d in objects:
+        group = str(d.obj.get("apiVersion", "")).rpartition("/")[0]
+        if d.kind not in _ISTIO_POLICIES.get(group, ()):
+            continue
+        spec = d.obj.get("spec") or {}
+        # A Gateway's selector is a plain label map matched in every namespace.
+        labels = spec.get("selector") if d.kind == "Gateway" else (spec.get("selector") or {}).get("matchLabels")
+        if not labels:
+            continue
+        anywhere = d.kind == "Gateway" or d.namespace == MESH_ROOT_NAMESPACE
+        if not any((anywhere or g.namespace == d.namespace) and _selects({"matchLabels": labels}, g.labels) for g in groups):
+            scope = "any namespace" if anywhere else d.namespace
+            yield _finding("workloads", d, f"selector {labels} selects no pods in {scope}, so it applies to nothing: match the labels of the workload it is for")
+
+
 def check_principals(objects: Sequence[Deployed], groups: Sequence[PodGroup]) -> Iterator[dict[str, str]]:
     accounts = {(d.namespace, d.name) for d in objects if d.kind == "ServiceAccount"}
     running = {(g.namespace, g.service_account) for g in groups}
@@ -192,7 +221,11 @@ def check_monitors(objects: Sequence[Deployed], groups: Sequence[PodGroup], envi
     services = [d for d in objects if d.kind == "Service"] + _cluster_services(objects, environment)
     prometheuses = [d for d in objects if d.kind == "Prometheus" and str(d.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/")]
     for d in objects:
-        if d.kind not in ("ServiceMonitor", "PodMonitor") or not str(d.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
+        if d.kind not in ("ServiceMonitor", "PodMonitor", "PrometheusRule") or not str(d.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
+            continue
+        if d.kind == "PrometheusRule":
+            if prometheuses and not any(_prometheus_selects(p, d) for p in prometheuses):
+                yield _finding("monitors", d, "no Prometheus loads it (its ruleSelector and ruleNamespaceSelector): label it as the Prometheus selects, or its alerts never fire")
             continue
         spec = d.obj.get("spec") or {}
         watched = _watched(d, namespaces)
@@ -212,7 +245,7 @@ def check_monitors(objects: Sequence[Deployed], groups: Sequence[PodGroup], envi
 
 def _prometheus_selects(prometheus: Deployed, monitor: Deployed) -> bool:
     spec = prometheus.obj.get("spec") or {}
-    prefix = "serviceMonitor" if monitor.kind == "ServiceMonitor" else "podMonitor"
+    prefix = {"ServiceMonitor": "serviceMonitor", "PodMonitor": "podMonitor", "PrometheusRule": "rule"}[monitor.kind]
     selector = spec.get(f"{prefix}Selector")
     namespace_selector = spec.get(f"{prefix}NamespaceSelector")
     if selector is None:
@@ -262,7 +295,7 @@ def consistency_report(objects: Sequence[Deployed], nodes: int = 1, environment:
     live = [d for d in objects if d.origin != "dropped-hook"]
     groups = pod_groups(live, nodes, environment)
     errors = [
-        *check_services(live, groups), *check_subsets(live, groups), *check_principals(live, groups), *check_targets(live),
+        *check_services(live, groups), *check_workload_selectors(live, groups), *check_subsets(live, groups), *check_principals(live, groups), *check_targets(live),
         *check_probes(live), *check_monitors(live, groups, environment), *check_disruption(live, [g for g in groups if g.owner.origin != "cluster"]),
     ]
     cluster = [{"namespace": p.namespace, "labels": dict(p.labels), "run_by": p.who} for p in CLUSTER_PODS.get(environment, ())]

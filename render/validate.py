@@ -21,8 +21,10 @@ import copy
 import fnmatch
 import functools
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -359,6 +361,23 @@ def _resolve(node: Any, root: Any) -> Any:
     return node
 
 
+_DIG = re.compile(r'\bdig((?:\s+"[^"]+")+)\s+(?:"[^"]*"|[^\s"()]+)\s+\.Values(?=[\s)}])')
+
+
+@functools.cache
+def _dug(directory: Path | None) -> frozenset[tuple[str, ...]]:
+    """Key paths the chart's own templates read from `.Values` with a default
+    (`dig "global" "key" true .Values`): keys that exist though values.yaml does not list them."""
+    if directory is None:
+        return frozenset()
+    found = set()
+    for template in (directory / "templates").rglob("*"):
+        if template.suffix in (".yaml", ".tpl", ".yml") and template.is_file():
+            for match in _DIG.finditer(template.read_text(errors="replace")):
+                found.add(tuple(re.findall(r'"([^"]+)"', match.group(1))))
+    return frozenset(found)
+
+
 def _exists(defaults: Any, path: tuple[str, ...]) -> bool:
     node = defaults
     for key in path:
@@ -393,6 +412,8 @@ def check_values(chart: str, version: str, values: Mapping[str, Any], charts: Ch
         if any(_free_form(chart, p) for p in prefixes) or _exists(defaults, path):
             continue
         if schema is not None and _schema_allows(schema, path, schema):
+            continue
+        if path in _dug(charts.directory(chart, version)):
             continue
         if path[0] in subcharts and len(path) > 1:
             rest, (sub_chart, sub_defaults) = path[1:], subcharts[path[0]]

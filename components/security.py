@@ -1115,7 +1115,9 @@ def falco_values(
     service_monitors: bool,
     app_namespaces: Sequence[str] = (),
 ) -> dict[str, Any]:
-    sidekick_config: dict[str, Any] = {}
+    # No TLS server, so no second plain-HTTP port: the chart's default notlspaths ("/ping")
+    # would still add a Service port for it that no container declares (no endpoints).
+    sidekick_config: dict[str, Any] = {"tlsserver": {"notlspaths": ""}}
     if alertmanager_url is not None:
         sidekick_config["alertmanager"] = {"hostport": alertmanager_url, "minimumpriority": config.minimum_priority}
     if slack_secret is not None:

@@ -125,7 +125,7 @@ def _ordering_lines(ordering: Any) -> list[str]:
 def _consistency_lines(consistency: Any) -> list[str]:
     lines: list[str] = []
     if consistency is not None:
-        lines.append(f"consistency: selectors, subsets, principals, targets, probes, monitors and disruption budgets, {len(consistency['errors'])} errors")
+        lines.append(f"consistency: selectors, workload selectors, subsets, principals, targets, probes, monitors and disruption budgets, {len(consistency['errors'])} errors")
         lines += _error_lines(consistency["errors"])
     return lines
 
@@ -138,6 +138,15 @@ def _network_lines(network: Any) -> list[str]:
         lines += _error_lines(network["errors"])
         if network["open_namespaces"]:
             lines.append(f"  OPEN namespaces with pods and no default deny: {', '.join(network['open_namespaces'])}")
+    return lines
+
+
+def _paths_lines(paths: Any) -> list[str]:
+    lines: list[str] = []
+    if paths is not None:
+        lines.append(f"paths: {len(paths['entries'])} entry points and {paths['clients']} client addresses traced to the container that answers, "
+                     f"every Service port and probe, {len(paths['errors'])} errors; {len(paths['unanswered'])} Service ports nothing uses or answers")
+        lines += _error_lines(paths["errors"])
     return lines
 
 
@@ -200,6 +209,7 @@ def verdicts(data: dict[str, Any]) -> list[str]:
     lines += _ordering_lines(data.get("ordering"))
     lines += _consistency_lines(data.get("consistency"))
     lines += _network_lines(data.get("network"))
+    lines += _paths_lines(data.get("paths"))
     lines += _scheduling_lines(data.get("scheduling"))
     lines += _configs_lines(data.get("configs"))
     lines += _invariants_lines(data.get("invariants"))
@@ -249,6 +259,7 @@ def failed(data: dict[str, Any]) -> bool:
         or (admission.get("quota") or {}).get("errors")
         or (data.get("consistency") or {}).get("errors")
         or (data.get("network") or {}).get("errors")
+        or (data.get("paths") or {}).get("errors")
         or (data.get("scheduling") or {}).get("errors")
         or (data.get("configs") or {}).get("errors")
         or (data.get("deployability") or {}).get("errors")

@@ -70,6 +70,13 @@ RUNTIME_POD_LABELS: tuple[tuple[Mapping[str, str], tuple[str, ...], str], ...] =
 )
 
 
+OPERATOR_POD_PORTS: dict[str, dict[str, int]] = {
+    "Prometheus": {"web": 9090, "reloader-web": 8080},
+    "Alertmanager": {"web": 9093, "reloader-web": 8080, "mesh-tcp": 9094},
+}
+"""Named container ports the Prometheus operator gives the pods of each kind it runs."""
+
+
 def operator_services(args: Sequence[str]) -> list[ClusterService]:
     """Services the Prometheus operator creates from its flags (`--kubelet-service=ns/name`)."""
     found = []

@@ -41,10 +41,11 @@ import yaml
 from policies.rules.kubernetes import denies_by_default, policy_types
 
 from .consistency import PodGroup, _cluster_services, _watched, pod_groups
-from .deployability import addresses_in, external_addresses_in, namespaces_of, pod_references, wired_texts
+from .deployability import addresses_in, external_addresses_in, namespaces_of, wired_texts
 from .deployed import Deployed
 from .injection import is_injected
 from .ordering import _selects, namespace_labels
+from .references import pod_references
 from .workloads import containers, pod_spec
 
 HOST_NETWORK_CLUSTER_PODS = frozenset({"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kindnet", "aws-node"})
@@ -369,7 +370,7 @@ def _pod_texts(group: PodGroup, config: Mapping[tuple[str, str, str], Deployed])
     """(object, why, text) of every place a pod group's addresses are wired: its own env and
     arguments, and the ConfigMaps and Secrets it mounts or reads."""
     sources = [(group.owner, f"{group.owner.ref} environment and arguments")]
-    for kind, name, _ in sorted(set(pod_references(pod_spec(group.owner.obj) or {}))):
+    for kind, name in sorted({(r.kind, r.name) for r in pod_references(pod_spec(group.owner.obj) or {}, group.namespace)}):
         mounted = config.get((kind, group.namespace, name))
         if mounted is not None:
             sources.append((mounted, mounted.ref))
@@ -429,30 +430,14 @@ def registry_errors(
     return errors
 
 
-def _url_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
-    services = {(d.namespace, d.name): d for d in objects if d.kind == "Service"}
+def url_targets(objects: Sequence[Deployed], pods: _Pods) -> Iterator[tuple[PodGroup, str, str, int | str | None, str]]:
+    """(client pods, namespace, Service, port, why) of every in-cluster address a client is configured with."""
     config = {(d.kind, d.namespace, d.name): d for d in objects if d.kind in ("ConfigMap", "Secret")}
     namespaces = namespaces_of(objects, pods.environment)
-
-    def reach(source: PodGroup, namespace: str, name: str, port: int | str | None, why: str) -> Iterator[Flow]:
-        service = services.get((namespace, name))
-        service_port = _service_port(service, port) if service else None
-        if service is None or service_port is None:
-            return
-        for destination, number in _service_targets(pods, service, service_port):
-            if destination != pods.of(source):
-                yield Flow("url", pods.of(source), destination, number, why=why)
-
-    def flows(source: PodGroup, d: Deployed, why: str) -> Iterator[Flow]:
-        # The places and address syntax the deployability check resolves.
-        for _, text in wired_texts(d):
-            for name, namespace, port, _ in addresses_in(text, namespaces):
-                yield from reach(source, namespace, name, port, why)
-
     for group in pods.groups:
         for _, why, text in _pod_texts(group, config):
             for name, namespace, port, _ in addresses_in(text, namespaces):
-                yield from reach(group, namespace, name, port, why)
+                yield group, namespace, name, port, why
     # Objects whose addresses an operator, not their own pods, connects to.
     callers = {
         "ScaledObject": [g for g in pods.groups if "keda-operator" in (g.labels.get("app"), g.labels.get("app.kubernetes.io/name"))],
@@ -464,11 +449,26 @@ def _url_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
     prometheus = [g for g in pods.groups if g.owner.kind == "Prometheus"]
     for d in objects:
         for group in callers.get(d.kind, []):
-            yield from flows(group, d, d.ref)
+            # The places and address syntax the deployability check resolves.
+            for _, text in wired_texts(d):
+                for name, namespace, port, _ in addresses_in(text, namespaces):
+                    yield group, namespace, name, port, d.ref
         if d.kind == "Prometheus":
             for am in ((d.obj.get("spec") or {}).get("alerting") or {}).get("alertmanagers") or []:
                 for group in prometheus:
-                    yield from reach(group, str(am.get("namespace") or d.namespace), str(am.get("name")), am.get("port"), d.ref)
+                    yield group, str(am.get("namespace") or d.namespace), str(am.get("name")), am.get("port"), d.ref
+
+
+def _url_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
+    services = {(d.namespace, d.name): d for d in objects if d.kind == "Service"}
+    for source, namespace, name, port, why in url_targets(objects, pods):
+        service = services.get((namespace, name))
+        service_port = _service_port(service, port) if service else None
+        if service is None or service_port is None:
+            continue  # deployability.addresses reports it; paths traces the rest
+        for destination, number in _service_targets(pods, service, service_port):
+            if destination != pods.of(source):
+                yield Flow("url", pods.of(source), destination, number, why=why)
 
 
 def network_report(objects: Sequence[Deployed], environment: str = "local") -> dict[str, Any]:

@@ -24,6 +24,7 @@ import yaml
 from pulumi_policy import StackValidationPolicy
 
 from components.config import NAMESPACE, PlatformConfig, parse_config
+from components.local_cluster import kind_cluster_config
 from components.mesh import INGRESS_NAMESPACE
 from components.security import VAULT_NAMESPACE
 
@@ -45,6 +46,7 @@ from .injection import as_admitted
 from .invariants import invariants_report
 from .network import network_report
 from .ordering import dependency_edges, ordering_report
+from .paths import local_port_mapping, paths_report
 from .scheduling import scheduling_report
 from .validate import schema_report
 
@@ -232,7 +234,7 @@ def chart_summaries(run: Run, stack: DeployedStack, data: dict[str, Any]) -> lis
 
 
 PARTIAL_LAYERS = (
-    "schema", "admission", "deployability", "ordering", "invariants", "images", "footprint", "consistency", "network", "scheduling", "configs",
+    "schema", "admission", "deployability", "ordering", "invariants", "images", "footprint", "consistency", "network", "paths", "scheduling", "configs",
 )
 """The layers that read what the charts deploy: not run by a program-only (`--no-charts`) render."""
 
@@ -284,11 +286,20 @@ def checked(
     data["footprint"] = footprint(admitted, nodes=node_count(platform_config), component_of=component_of(run))
     data["consistency"] = consistency_report(admitted, node_count(platform_config), platform_config.environment)
     data["network"] = network_report(admitted, platform_config.environment)
+    data["paths"] = paths_report(admitted, platform_config.environment, kind_port_mapping(platform_config))
     data["scheduling"] = scheduling_report(admitted, platform_config)
     data["configs"] = configs_report(live)
     data["api_versions"] = stack.api_versions
     data["charts"] = chart_summaries(run, stack, data)
     return data, stack
+
+
+def kind_port_mapping(config: PlatformConfig) -> dict[int, int] | None:
+    """Host port -> node port of the kind cluster the program creates (None for other clusters)."""
+    cluster = config.cluster
+    if config.environment != "local" or getattr(cluster, "mode", None) != "kind":
+        return None
+    return local_port_mapping(kind_cluster_config(cluster))
 
 
 def cloud_roles(run: Run) -> list[CloudRole]:

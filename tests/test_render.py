@@ -55,7 +55,7 @@ def test_report_matches_what_the_program_declares(rendered, local_run):
     assert {h["urn"] for h in report["helm_releases"]} == charts and charts
     assert set(report) == {
         "stack", "resources", "helm_releases", "critical_path", "policies", "schema", "admission", "deployability",
-        "images", "footprint", "charts", "chart_sources", "api_versions", "ordering", "invariants", "consistency", "network", "scheduling", "configs",
+        "images", "footprint", "charts", "chart_sources", "api_versions", "ordering", "invariants", "consistency", "network", "paths", "scheduling", "configs",
     }
 
 

@@ -23,7 +23,7 @@ PULUMI_CONFIG_PASSPHRASE ?= gitops-platform-local
 export PULUMI_CONFIG_PASSPHRASE
 endif
 
-.PHONY: help test lint lock up preview destroy render verify venv charts charts-lock docs
+.PHONY: help test lint lock up preview destroy render verify venv charts charts-lock images-lock docs
 
 help:
 	@echo "make up        pulumi up -s local with the policy pack (kind cluster + local registry; needs pulumi, docker, kind)"
@@ -32,6 +32,7 @@ help:
 	@echo "make lock      rewrite requirements.lock from .venv (after a deliberate upgrade)"
 	@echo "make charts    fetch the charts charts.lock pins into the chart cache and verify their digests (GITOPS_CHARTS_MIRROR: an air-gapped mirror)"
 	@echo "make charts-lock  record each pinned chart's published digest in charts.lock (online, after a deliberate upgrade)"
+	@echo "make images-lock  rewrite images.lock from the images the shipped stacks run, digests resolved (online, after an upgrade)"
 	@echo "make docs      regenerate the generated docs pages (the configuration reference)"
 	@echo "make render    offline render of STACK (default local) into build/render-STACK (fetches the charts first)"
 	@echo "make verify    check the live cluster of STACK (ARGS=--help lists the checks; ARGS=--json, --context NAME)"
@@ -58,6 +59,10 @@ charts: $(VENV)/.installed
 
 charts-lock: $(VENV)/.installed
 	$(PY) -m render.charts --lock
+
+# images.lock from what the shipped stacks run (rendered offline), digests resolved online.
+images-lock: charts
+	$(PY) -m render.images --lock
 
 # The pages generated from the code (a test fails when one is stale).
 docs: $(VENV)/.installed

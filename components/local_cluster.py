@@ -19,6 +19,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from ._extras import optional_module
+from .images import KIND_NODE_IMAGES, KIND_RELEASE, node_image_version
 from .model import KeyProblem, Model
 
 if TYPE_CHECKING:
@@ -26,15 +27,11 @@ if TYPE_CHECKING:
 else:
     command = optional_module("pulumi_command", "LocalCluster")
 
-KIND_RELEASE = "v0.33"
-"""The kind minor release the default node image is built for (kind's release notes)."""
-
 KUBERNETES_VERSION = "1.35"
 """The Kubernetes minor version both stacks target (kind node image here, EKS version on aws)."""
 
-DEFAULT_NODE_IMAGE = (
-    "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"
-)
+DEFAULT_NODE_IMAGE = KIND_NODE_IMAGES[0]
+"""The first node image images.lock lists for the pinned kind release."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DIGEST_PINNED = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}$")
@@ -101,6 +98,10 @@ class LocalClusterConfig(Model):
     def _pinned(cls, value: str) -> str:
         if not _DIGEST_PINNED.match(value):
             raise ValueError("pin the node image by digest: 'kindest/node:vX.Y.Z@sha256:<64 hex>' from your kind release's notes")
+        if value not in KIND_NODE_IMAGES:
+            published = ", ".join(f"v{node_image_version(i)}" for i in KIND_NODE_IMAGES)
+            raise ValueError(f"is not a node image kind {KIND_RELEASE} publishes (images.lock lists {published}): use one of them, "
+                             "or add the image and digest from the kind release's notes to images.lock")
         return value
 
     @model_validator(mode="after")
@@ -264,12 +265,12 @@ def kind_cluster_config(config: LocalClusterConfig) -> str:
 
 def _create_script(config: LocalClusterConfig, trusted_registries: Mapping[str, str]) -> str:
     name = shlex.quote(config.name)
-    lines = ["set -euo pipefail"]
-    if config.node_image == DEFAULT_NODE_IMAGE:
-        lines.append(
-            f'kind version | grep -q " {KIND_RELEASE}\\." || {{ echo "kind {KIND_RELEASE}.x is required for the pinned node image '
-            f'(found: $(kind version)); install it, or set gitops-platform:cluster.nodeImage to an image built for your kind release" >&2; exit 1; }}'
-        )
+    # Every node image config accepts is one the pinned kind release publishes (images.lock).
+    lines = [
+        "set -euo pipefail",
+        f'kind version | grep -q " {KIND_RELEASE}\\." || {{ echo "kind {KIND_RELEASE}.x is required for the pinned node images '
+        f'(found: $(kind version)); install it (images.lock lists the node images each release publishes)" >&2; exit 1; }}',
+    ]
     lines += [
         f"if kind get clusters 2>/dev/null | grep -qx {name}; then",
         f'  echo "a kind cluster named {config.name} already exists and is not managed by this stack: '

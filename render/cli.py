@@ -161,7 +161,8 @@ def _invariants_lines(invariants: Any) -> list[str]:
 def _images_lines(images: Any) -> list[str]:
     lines: list[str] = []
     if images is not None:
-        lines.append(f"images: {len(images['images'])} images, {len(images['errors'])} errors")
+        locked = f" against {images['locked']} in images.lock" if "locked" in images else ""
+        lines.append(f"images: {len(images['images'])} images{locked}, {len(images['errors'])} errors")
         for e in images["errors"]:
             lines.append(f"  ERROR {e['message']} (used by {', '.join(e['used_by'])})")
     return lines

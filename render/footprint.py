@@ -168,8 +168,10 @@ def istio_proxy_image(objects: Sequence[Deployed]) -> str | None:
     return None
 
 
-def image_inventory(objects: Sequence[Deployed]) -> dict[str, Any]:
-    """Every image the stack's pods (and operator-run custom resources) use; `latest` or no tag is an error.
+def image_inventory(objects: Sequence[Deployed], own_registries: Sequence[str] = (), locked: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every image the stack's pods (and operator-run custom resources) use; `latest` or no tag is an error,
+    and so is an image `locked` (images.lock) does not list, unless the stack builds it
+    (pinned by digest under one of `own_registries`).
 
     `image: auto` is Istio's placeholder that its injector replaces at admission with the
     mesh's proxy image: it counts as that image (and is an error when no istiod is there
@@ -193,4 +195,9 @@ def image_inventory(objects: Sequence[Deployed]) -> dict[str, Any]:
         entries.append({"image": image, "repository": repository, "tag": tag, "digest": digest, "used_by": sorted(refs)})
         if not digest and tag in ("", "latest"):
             errors.append({"image": image, "used_by": sorted(refs), "message": f"{image} has no fixed tag ({tag or 'none'}): pin a version tag or a digest"})
-    return {"images": entries, "errors": errors}
+        elif locked is not None and image not in locked and not (digest and any(image.startswith(p) for p in own_registries)):
+            known = sorted(i for i in locked if i.rsplit(":", 1)[0] == image.rsplit(":", 1)[0].split("@")[0])
+            hint = f" (locked: {', '.join(known)})" if known else ""
+            errors.append({"image": image, "used_by": sorted(refs), "message": f"{image} is not in images.lock{hint}: a mistyped tag is never pulled; "
+                           "fix the tag, or after a deliberate upgrade run `make images-lock`"})
+    return {"images": entries, "errors": errors, **({"locked": len(locked)} if locked is not None else {})}

@@ -24,6 +24,7 @@ import yaml
 from pulumi_policy import StackValidationPolicy
 
 from components.config import NAMESPACE, PlatformConfig, parse_config
+from components.images import LOCKED_IMAGES
 from components.local_cluster import kind_cluster_config
 from components.mesh import INGRESS_NAMESPACE
 from components.security import VAULT_NAMESPACE
@@ -282,7 +283,7 @@ def checked(
     data["deployability"] = deployability_report(live, stack.charts, facts, stack.problems)
     data["ordering"] = ordering_report(run, live)
     data["invariants"] = invariants_report(live)
-    data["images"] = image_inventory(admitted)
+    data["images"] = image_inventory(admitted, stack_registries(run), LOCKED_IMAGES)
     data["footprint"] = footprint(admitted, nodes=node_count(platform_config), component_of=component_of(run))
     data["consistency"] = consistency_report(admitted, node_count(platform_config), platform_config.environment)
     data["network"] = network_report(admitted, platform_config.environment)

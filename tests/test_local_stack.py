@@ -7,7 +7,8 @@ import re
 import pytest
 import yaml
 
-from components.local_cluster import DEFAULT_NODE_IMAGE
+from components.images import KIND_NODE_IMAGES, KIND_RELEASE
+from components.local_cluster import DEFAULT_NODE_IMAGE, LocalClusterConfig
 from helpers import local
 from render.harness import Secret, reveal, run_program
 
@@ -69,13 +70,20 @@ def test_workers_and_changes_to_node_layout_recreate_the_cluster():
     assert cmd.inputs["triggers"][0] == cmd.inputs["stdin"]
 
 
-def test_kind_version_is_checked_only_for_the_default_node_image():
-    custom = "kindest/node:v1.34.11@sha256:" + "a" * 64
-    default_script = kind_command(run_program("local", local())).inputs["create"]
-    custom_script = kind_command(run_program("local", local(cluster={"nodeImage": custom}))).inputs["create"]
+def test_the_kind_release_is_checked_before_creating_the_cluster():
+    script = kind_command(run_program("local", local())).inputs["create"]
 
-    assert "kind version" in default_script
-    assert "kind version" not in custom_script
+    assert f'kind version | grep -q " {KIND_RELEASE}\\."' in script
+
+
+def test_a_node_image_the_kind_release_does_not_publish_is_refused_before_any_resource():
+    custom = "kindest/node:v1.34.11@sha256:" + "a" * 64
+
+    with pytest.raises(ValueError) as error:
+        LocalClusterConfig(node_image=custom)
+
+    assert f"is not a node image kind {KIND_RELEASE} publishes (images.lock lists v" in str(error.value)
+    assert LocalClusterConfig(node_image=KIND_NODE_IMAGES[-1]).node_image == KIND_NODE_IMAGES[-1]
 
 
 def test_provider_uses_the_secret_kubeconfig_and_is_keyed_on_the_cluster(local_run):

@@ -64,6 +64,7 @@ def test_wheel_carries_the_library_its_types_and_its_data(wheel):
 
     assert {"components/__init__.py", "components/microservice.py", "components/py.typed", "policies/__init__.py", "policies/py.typed"} <= names
     assert {"policies/rego/allowedrepos.rego", "policies/rego/lib/workload.rego", "policies/PulumiPolicy.yaml"} <= names
+    assert {"components/charts.lock", "components/images.lock"} <= names
     assert not any(n.startswith(("tests/", "render/", "program/")) for n in names)
 
 

@@ -389,6 +389,11 @@ def parse_config(
     value beside a secure sibling is rejected too (`program.secure_paths`).
     Raises `ConfigError` listing every problem at once.
     """
+    # The engine marks secrets per top-level key: nothing under a secret key is echoed,
+    # not even a misplaced or invalid value. The stack file's `secure:` values mark their
+    # top-level keys too (a misspelt key the engine might not report), in any letter case.
+    hidden = {key.lower() for key in secret_keys or ()}
+    hidden |= {re.split(r"[.\[]", path, maxsplit=1)[0].lower() for path in secure_paths or ()}
     environment = raw.get("environment", MISSING)
     model = ENVIRONMENTS.get(environment) if isinstance(environment, str) else None
     if model is None:
@@ -396,16 +401,12 @@ def parse_config(
         message = "required key is missing" if environment is MISSING else f"expected {allowed}"
         if environment is MISSING:
             message += f"; set it to {allowed}"
-        raise ConfigError([Problem(path=_path(["environment"]), value=environment, message=message)], source)
+        shown = "[secret]" if "environment" in hidden and environment is not MISSING else environment
+        raise ConfigError([Problem(path=_path(["environment"]), value=shown, message=message)], source)
     try:
         validated = model.model_validate(dict(raw), by_alias=True, by_name=False, context={"environment": environment, "secret_keys": secret_keys, "secure_paths": secure_paths})
         return cast(PlatformConfig, validated)
     except ValidationError as error:
         problems = _problems(error, model)
-        # The engine marks secrets per top-level key: nothing under a secret key is echoed,
-        # not even a misplaced or invalid value. The stack file's `secure:` values mark their
-        # top-level keys too (a misspelt key the engine might not report), in any letter case.
-        hidden = {key.lower() for key in secret_keys or ()}
-        hidden |= {re.split(r"[.\[]", path, maxsplit=1)[0].lower() for path in secure_paths or ()}
         problems = [Problem(path=p.path, value="[secret]", message=p.message) if _top_level(p.path).lower() in hidden and p.value is not MISSING else p for p in problems]
         raise ConfigError(problems, source) from None

@@ -121,7 +121,7 @@ class RulesConfig(Model):
     memory_percent_of_limit: int = Field(90, ge=1, le=100)
     cpu_percent_of_limit: int = Field(90, ge=1, le=100)
     for_minutes: int = Field(5, ge=1, le=120, description="How long the memory, CPU, latency and 5xx conditions must hold.")
-    istio_p99_latency_ms: int = Field(1000, ge=1)
+    istio_p99_latency_ms: int = Field(1000, ge=1, le=60000)
     istio_error_percent: float = Field(5, gt=0, le=100)
     slo_availability_percent: float = Field(99.9, gt=50, lt=100, description="Availability objective of the burn-rate alerts.")
     certificate_expiry_days: int = Field(14, ge=1, le=60, description="Alert when a cert-manager certificate expires within this many days.")

@@ -153,7 +153,7 @@ def _paths_lines(paths: Any) -> list[str]:
 def _invariants_lines(invariants: Any) -> list[str]:
     lines: list[str] = []
     if invariants is not None:
-        lines.append(f"invariants: {invariants['checked']} objects' names, labels, port names and uniqueness, {len(invariants['errors'])} errors")
+        lines.append(f"invariants: {invariants['checked']} objects' names, labels, port names, uniqueness and the API server's rules for pods, workloads, Services, budgets and autoscalers, {len(invariants['errors'])} errors")
         lines += _error_lines(invariants["errors"])
     return lines
 

@@ -9,6 +9,8 @@
   names (≤ 15 characters, lowercase letters, digits and single `-`, at least one letter).
 - `duplicates`: no two objects share kind, namespace and name, whichever chart or
   program resource declares them (the second apply would take the first one over).
+- `pods`, `workloads`, `services`, `disruption`, `autoscaling`: the API server's own
+  validation rules for those kinds (`apivalidation.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from .apivalidation import check_api_rules
 from .deployed import Deployed
 from .workloads import containers, pod_metadata, pod_spec
 
@@ -105,4 +108,5 @@ def invariants_report(objects: Sequence[Deployed]) -> dict[str, Any]:
                            "message": f"{first.ref} is declared twice (also by {first.source.rsplit('::', 1)[-1]}): one would overwrite the other; rename or drop one"})
         else:
             seen[key] = d
+    errors += check_api_rules(live)
     return {"checked": len(live), "errors": errors}

@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -245,29 +245,24 @@ def summary(data: dict[str, Any], out: Path) -> str:
     return "\n".join(lines)
 
 
+def errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(layer, finding) of every error in a report: what makes the render exit non-zero."""
+    found: list[tuple[str, str]] = []
+    schema = data.get("schema") or {}
+    found += [("schema", f"{e.get('object')}: {e.get('path')}: {e.get('message')}") for e in schema.get("errors") or []]
+    found += [("schema", f"values {e.get('chart')} {e.get('path')}: {e.get('message')}") for e in schema.get("values_errors") or []]
+    found += [("policies", f"{v['policy']}: {v['message']}") for v in (data.get("policies") or {}).get("violations", []) if v["enforcement"] == "mandatory"]
+    admission = data.get("admission") or {}
+    for part, key in (("gatekeeper", "denied"), ("pod_security", "denied"), ("pod_security", "label_errors"), ("quota", "errors")):
+        found += [(f"admission.{part}", json.dumps(e, sort_keys=True, default=str)) for e in (admission.get(part) or {}).get(key) or []]
+    for layer in ("consistency", "network", "paths", "scheduling", "configs", "deployability", "ordering", "invariants", "images"):
+        found += [(layer, f"{e.get('object', e.get('image', ''))}: {e.get('message')}") for e in (data.get(layer) or {}).get("errors") or []]
+    return found
+
+
 def failed(data: dict[str, Any]) -> bool:
     """Whether the render must exit non-zero: an error in any layer."""
-    schema = data.get("schema") or {}
-    mandatory = [v for v in (data.get("policies") or {}).get("violations", []) if v["enforcement"] == "mandatory"]
-    admission = data.get("admission") or {}
-    return bool(
-        schema.get("errors")
-        or schema.get("values_errors")
-        or mandatory
-        or (admission.get("gatekeeper") or {}).get("denied")
-        or (admission.get("pod_security") or {}).get("denied")
-        or (admission.get("pod_security") or {}).get("label_errors")
-        or (admission.get("quota") or {}).get("errors")
-        or (data.get("consistency") or {}).get("errors")
-        or (data.get("network") or {}).get("errors")
-        or (data.get("paths") or {}).get("errors")
-        or (data.get("scheduling") or {}).get("errors")
-        or (data.get("configs") or {}).get("errors")
-        or (data.get("deployability") or {}).get("errors")
-        or (data.get("ordering") or {}).get("errors")
-        or (data.get("invariants") or {}).get("errors")
-        or (data.get("images") or {}).get("errors")
-    )
+    return bool(errors(data))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

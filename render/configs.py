@@ -6,6 +6,10 @@
   in every KEDA `ScaledObject`'s Prometheus trigger parses, with the
   Prometheus parser's grammar (`promql-parser`, a port of Prometheus' own). Grafana's
   `$__rate_interval`-style variables are replaced by a duration first.
+- `rules`: each PrometheusRule is a rule file Prometheus loads (`promtool check rules`):
+  group names unique in it, every rule exactly one of `alert` or `record`, record names
+  valid metric names, label names valid, `for`, `keep_firing_for` and group `interval`
+  Prometheus durations, and no `for` on a recording rule.
 - `alertmanager`: the rendered `alertmanager.yaml` has only Alertmanager's top-level
   keys, unique receiver names, routes and inhibit rules whose matchers parse, and
   every route names a receiver that exists — what `amtool check-config` rejects.
@@ -120,6 +124,51 @@ def check_promql(objects: Sequence[Deployed]) -> tuple[int, list[dict[str, str]]
             if problem:
                 errors.append({"check": "promql", "object": d.ref, "urn": d.source, "message": f"{where}: `{expr[:120]}` does not parse: {problem}"})
     return checked, errors
+
+
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_DURATION = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
+
+
+def rule_file_problems(spec: Mapping[str, Any]) -> Iterator[str]:
+    """What Prometheus refuses in a rule file (a PrometheusRule's spec), as `promtool check rules` says it."""
+    names: set[str] = set()
+    for group in spec.get("groups") or []:
+        name = str(group.get("name") or "")
+        if not name:
+            yield "a group has no name"
+        elif name in names:
+            yield f"group {name!r} is repeated in the same file"
+        names.add(name)
+        interval = group.get("interval")
+        if interval is not None and (not _DURATION.match(str(interval)) or not str(interval)):
+            yield f"group {name}: interval {interval!r} is not a Prometheus duration"
+        for rule in group.get("rules") or []:
+            alert, record = rule.get("alert"), rule.get("record")
+            what = f"group {name} rule {alert or record}"
+            if bool(alert) == bool(record):
+                yield f"{what}: a rule has exactly one of alert and record"
+            if record and not _METRIC_NAME.match(str(record)):
+                yield f"{what}: record {record!r} is not a valid metric name"
+            for field in ("for", "keep_firing_for"):
+                value = rule.get(field)
+                if value is not None and (not str(value) or not _DURATION.match(str(value))):
+                    yield f"{what}: {field} {value!r} is not a Prometheus duration"
+                if value is not None and record:
+                    yield f"{what}: a recording rule takes no {field}"
+            for label in (rule.get("labels") or {}):
+                if not _LABEL_NAME.match(str(label)):
+                    yield f"{what}: label name {label!r} is invalid"
+
+
+def check_rules(objects: Sequence[Deployed]) -> tuple[int, list[dict[str, str]]]:
+    files = [d for d in objects if d.kind == "PrometheusRule" and str(d.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/")]
+    errors = [
+        {"check": "rules", "object": d.ref, "urn": d.source, "message": f"{problem}: Prometheus refuses the whole file, so none of its alerts fire"}
+        for d in files for problem in rule_file_problems(d.obj.get("spec") or {})
+    ]
+    return len(files), errors
 
 
 def _matchers(values: Sequence[Any]) -> Iterator[str]:
@@ -251,7 +300,7 @@ def configs_report(objects: Sequence[Deployed]) -> dict[str, Any]:
     """The render's `configs` section."""
     live = [d for d in objects if d.origin != "dropped-hook"]
     counts, errors = {}, []
-    for name, check in (("promql", check_promql), ("alertmanager", check_alertmanager), ("falco", check_falco), ("alloy", check_alloy)):
+    for name, check in (("promql", check_promql), ("rules", check_rules), ("alertmanager", check_alertmanager), ("falco", check_falco), ("alloy", check_alloy)):
         checked, found = check(live)
         counts[name] = checked
         errors += found

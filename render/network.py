@@ -2,7 +2,8 @@
 
 The flows come from the objects themselves, not from a list kept beside them:
 
-- `dns`: every pod resolves names through CoreDNS;
+- `dns`: every pod resolves names through CoreDNS, on UDP and on TCP (a truncated answer
+  is asked again over TCP);
 - `scrape`: Prometheus reaches every target of every ServiceMonitor and PodMonitor (a
   host-network target, such as the kubelet or node-exporter, is a node address);
 - `api-server`: the API server reaches every admission webhook and aggregated API;
@@ -308,7 +309,10 @@ def _dns_flows(pods: _Pods) -> Iterator[Flow]:
         source = pods.of(group)
         if source.pods and group not in dns:
             for d in dns:
-                yield Flow("dns", source, Endpoint("CoreDNS", "kube-system", dict(d.labels), ports={"dns": 53}), 53, "UDP", "name resolution")
+                coredns = Endpoint("CoreDNS", "kube-system", dict(d.labels), ports={"dns": 53, "dns-tcp": 53})
+                yield Flow("dns", source, coredns, 53, "UDP", "name resolution")
+                # A truncated answer (many records, DNSSEC) is asked again over TCP.
+                yield Flow("dns", source, coredns, 53, "TCP", "name resolution (answers over 512 bytes retry on TCP)")
 
 
 def _mesh_config(objects: Sequence[Deployed]) -> Mapping[str, Any]:

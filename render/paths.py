@@ -13,6 +13,10 @@ One mechanism, `Tracer`, follows a request from where it enters:
 - every address an in-cluster client is configured with (the `url` flows of the network
   layer): Service port -> target port -> container port.
 
+Between the caller's pods and the destination's, the mesh must let them talk: a caller
+without a sidecar cannot reach pods whose PeerAuthentication is STRICT, and a sidecar
+told to speak mTLS (a DestinationRule's `ISTIO_MUTUAL`) cannot reach pods without one.
+
 It fails on the first hop that breaks, naming it and the fix. Besides the traces:
 `ports` — every port of every Service resolves in every pod group it selects (a named
 `targetPort` no container declares leaves the Service without endpoints for it; a numeric
@@ -36,7 +40,7 @@ from typing import Any
 import yaml
 
 from .cluster import OPERATOR_POD_PORTS
-from .consistency import PodGroup
+from .consistency import MESH_ROOT_NAMESPACE, PodGroup
 from .deployed import Deployed
 from .network import Flow, _Pods, url_targets, verdict
 from .ordering import _selects, namespace_labels
@@ -200,8 +204,51 @@ class Tracer:
             for g in self.gateways
         )
 
-    def service_hops(self, trace: Trace, service: Deployed, wanted: int | str) -> list[tuple[PodGroup, int]]:
-        """Append the hops from `service` port `wanted` to the containers that answer; [] after failing `trace`."""
+    # --- the mesh between two pods -------------------------------------------------------------
+
+    @staticmethod
+    def has_proxy(group: PodGroup) -> bool:
+        return any(c.get("name") == "istio-proxy" for _, c in containers(pod_spec(group.owner.obj) or {}))
+
+    def mtls_mode(self, group: PodGroup) -> str:
+        """The PeerAuthentication mode a pod group's sidecar enforces: its workload's, its namespace's, the mesh's; PERMISSIVE by default."""
+        best: tuple[int, str] = (0, "PERMISSIVE")
+        for d in self.objects:
+            if d.kind != "PeerAuthentication" or not str(d.obj.get("apiVersion", "")).startswith("security.istio.io/"):
+                continue
+            spec = d.obj.get("spec") or {}
+            mode = str((spec.get("mtls") or {}).get("mode") or "")
+            selector = (spec.get("selector") or {}).get("matchLabels")
+            if not mode or mode == "UNSET":
+                continue
+            if d.namespace == group.namespace and selector and _selects({"matchLabels": selector}, group.labels):
+                rank = 3
+            elif d.namespace == group.namespace and not selector:
+                rank = 2
+            elif d.namespace == MESH_ROOT_NAMESPACE and not selector:
+                rank = 1
+            else:
+                continue
+            best = max(best, (rank, mode))
+        return best[1]
+
+    def _mesh_problem(self, source: PodGroup, destination: PodGroup, service: Deployed) -> str | None:
+        """Why the two ends' sidecars (or lack of one) cannot talk, else None."""
+        if self.has_proxy(destination) and not self.has_proxy(source) and self.mtls_mode(destination) == "STRICT":
+            return (f"{source.owner.ref} has no sidecar and {destination.owner.ref} accepts only mTLS (PeerAuthentication STRICT): "
+                    "inject the caller, or relax the destination's mode")
+        if self.has_proxy(source) and not self.has_proxy(destination):
+            for rule in self.objects:
+                spec = rule.obj.get("spec") or {}
+                if rule.kind == "DestinationRule" and ((spec.get("trafficPolicy") or {}).get("tls") or {}).get("mode") == "ISTIO_MUTUAL" \
+                        and _service_host(str(spec.get("host", "")), rule.namespace) == (service.namespace, service.name):
+                    return (f"{rule.ref} makes {source.owner.ref}'s sidecar speak mTLS to {destination.owner.ref}, which has no sidecar "
+                            "to answer it: inject the destination")
+        return None
+
+    def service_hops(self, trace: Trace, service: Deployed, wanted: int | str, source: PodGroup | None = None) -> list[tuple[PodGroup, int]]:
+        """Append the hops from `service` port `wanted` to the containers that answer; [] after failing `trace`.
+        With `source`, the mesh between the caller's pods and each destination is checked too."""
         ports = (service.obj.get("spec") or {}).get("ports") or []
         port = next((p for p in ports if wanted in (p.get("port"), p.get("name"))), None)
         if port is None:
@@ -219,6 +266,10 @@ class Tracer:
             number, why = self.answers(group, target, int(port.get("port") or 0))
             if number is None:
                 trace.fail(f"{service.ref} port {port.get('port')}: {why}: point targetPort at a port the container serves", service.source)
+                return []
+            problem = self._mesh_problem(source, group, service) if source is not None else None
+            if problem:
+                trace.fail(problem, service.source)
                 return []
             trace.hops.append(f"{group.owner.ref} port {number} ({why})")
             reached.append((group, number))
@@ -340,7 +391,7 @@ class Tracer:
                         trace.fail(f"{vs.ref} routes to {destination.get('host')}, which is no Service of the stack: Envoy answers 503", vs.source)
                         return
                     wanted = (destination.get("port") or {}).get("number") or ((service.obj.get("spec") or {}).get("ports") or [{}])[0].get("port")
-                    for group, number in self.service_hops(trace, service, wanted):
+                    for group, number in self.service_hops(trace, service, wanted, gateway_pods):
                         flow = Flow("gateway", self.pods.of(gateway_pods), self.pods.of(group), number, why=vs.ref)
                         reason = verdict(flow, self.policies, self.ns_labels)
                         if reason:
@@ -363,6 +414,11 @@ class Tracer:
                 if any((g if "/" in g else f"{vs.namespace}/{g}") in bound for g in spec.get("gateways") or []):
                     hosts |= {h for h in spec.get("hosts") or [] if "." in h and not h.endswith(".svc.cluster.local") and "*" not in h}
         return sorted(hosts)
+
+
+def _service_host(host: str, namespace: str) -> tuple[str, str]:
+    name, _, rest = host.partition(".")
+    return (rest.split(".")[0] if rest else namespace), name
 
 
 def _host_matches(pattern: str, host: str) -> bool:
@@ -432,7 +488,7 @@ def paths_report(objects: Sequence[Deployed], environment: str, local_ports: Map
         if port is None:
             port = next(iter((service.obj.get("spec") or {}).get("ports") or [{}])).get("port")
         trace = Trace(f"{group.owner.ref} -> {name}.{namespace}:{port} ({why})", urn=group.owner.source)
-        tracer.service_hops(trace, service, port)
+        tracer.service_hops(trace, service, port, group)
         clients[(group.owner.ref, namespace, name, port)] = trace
     service_errors, unanswered = check_service_ports(tracer)
     errors = [

@@ -16,7 +16,8 @@ import re
 import sys
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from .deployability import (
     deployability_report,
     namespace_labels_from_hooks,
 )
-from .deployed import Deployed, DeployedStack, deployed_objects
+from .deployed import ChartRender, Deployed, DeployedStack, deployed_objects
 from .footprint import footprint, image_inventory, node_count
 from .harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
 from .injection import as_admitted
@@ -98,7 +99,7 @@ def critical_path(resources: Sequence[RecordedResource]) -> dict[str, Any]:
     return {"length": len(path), "urns": path}
 
 
-def component_of(run: Run) -> Any:
+def component_of(run: Run) -> Callable[[str], str]:
     """urn -> name of the platform component (a direct child of Platform) it belongs to."""
     by_urn = run.by_urn()
     platforms = {r.urn for r in run.resources if r.type == "gitops-platform:index:Platform"}
@@ -269,30 +270,62 @@ def checked(
         }
         return data, None
     data["chart_sources"] = charts.verdict()
-    data["schema"] = schema_report([(d.source, d.obj) for d in stack.objects if d.origin != "dropped-hook"], data["helm_releases"], charts)
     live = stack.objects
-    # What admission adds: Istio's sidecar and labels on the pods it injects.
-    admitted = as_admitted(live)
-    data["admission"] = admission_report(admitted, namespace_labels_from_hooks(live))
-    facts = Facts(
-        environment=platform_config.environment,
-        prerequisites=prerequisites(platform_config, live),
-        release_values={c.urn: reveal(run.by_urn()[c.urn].inputs).get("values") or {} for c in stack.charts},
-        cloud_roles=cloud_roles(run),
-    )
-    data["deployability"] = deployability_report(live, stack.charts, facts, stack.problems)
-    data["ordering"] = ordering_report(run, live)
-    data["invariants"] = invariants_report(live)
-    data["images"] = image_inventory(admitted, stack_registries(run), LOCKED_IMAGES)
-    data["footprint"] = footprint(admitted, nodes=node_count(platform_config), component_of=component_of(run))
-    data["consistency"] = consistency_report(admitted, node_count(platform_config), platform_config.environment)
-    data["network"] = network_report(admitted, platform_config.environment)
-    data["paths"] = paths_report(admitted, platform_config.environment, kind_port_mapping(platform_config))
-    data["scheduling"] = scheduling_report(admitted, platform_config)
-    data["configs"] = configs_report(live)
+    layers = object_layers(live, stack_context(run, platform_config, stack, charts, data["helm_releases"]))
+    layers["ordering"] = ordering_report(run, live)
+    for key in ("schema", "admission", "deployability", "ordering", "invariants", "images", "footprint", "consistency", "network", "paths", "scheduling", "configs"):
+        data[key] = layers[key]
     data["api_versions"] = stack.api_versions
     data["charts"] = chart_summaries(run, stack, data)
     return data, stack
+
+
+@dataclass(frozen=True)
+class StackContext:
+    """What the object layers know about a stack beyond its objects."""
+
+    config: PlatformConfig
+    facts: Facts
+    charts: Sequence[ChartRender]
+    problems: Sequence[Mapping[str, str]]
+    releases: Sequence[Mapping[str, Any]]
+    """The report's `helm_releases` (their values are schema-checked)."""
+    chart_set: ChartSet
+    registries: Sequence[str]
+    """The stack's own registries (images built there are not in images.lock)."""
+    component_of: Callable[[str], str]
+
+
+def stack_context(run: Run, config: PlatformConfig, stack: DeployedStack, charts: ChartSet, releases: Sequence[Mapping[str, Any]]) -> StackContext:
+    """What the object layers know about `run`'s stack beyond its objects."""
+    facts = Facts(
+        environment=config.environment,
+        prerequisites=prerequisites(config, stack.objects),
+        release_values={c.urn: reveal(run.by_urn()[c.urn].inputs).get("values") or {} for c in stack.charts},
+        cloud_roles=cloud_roles(run),
+    )
+    return StackContext(config, facts, stack.charts, stack.problems, releases, charts, stack_registries(run), component_of(run))
+
+
+def object_layers(live: Sequence[Deployed], context: StackContext) -> dict[str, Any]:
+    """Every layer judged from the stack's objects alone (all but `ordering`, which reads the
+    dependency graph): what a change to the objects changes."""
+    config = context.config
+    # What admission adds: Istio's sidecar and labels on the pods it injects.
+    admitted = as_admitted(live)
+    return {
+        "schema": schema_report([(d.source, d.obj) for d in live if d.origin != "dropped-hook"], context.releases, context.chart_set),
+        "admission": admission_report(admitted, namespace_labels_from_hooks(live)),
+        "deployability": deployability_report(live, context.charts, context.facts, context.problems),
+        "invariants": invariants_report(live),
+        "images": image_inventory(admitted, context.registries, LOCKED_IMAGES),
+        "footprint": footprint(admitted, nodes=node_count(config), component_of=context.component_of),
+        "consistency": consistency_report(admitted, node_count(config), config.environment),
+        "network": network_report(admitted, config.environment),
+        "paths": paths_report(admitted, config.environment, kind_port_mapping(config)),
+        "scheduling": scheduling_report(admitted, config),
+        "configs": configs_report(live),
+    }
 
 
 def kind_port_mapping(config: PlatformConfig) -> dict[int, int] | None:

@@ -105,3 +105,24 @@ def test_a_canary_analysis_or_an_autoscaler_query_that_does_not_parse_is_an_erro
 
     assert [e["message"].split(":")[0] for e in errors] == ["metric success-rate", "trigger rps"]
     assert all(e["check"] == "promql" for e in errors)
+
+
+@pytest.mark.parametrize(("groups", "problem"), [
+    ([{"name": "a", "rules": []}, {"name": "a", "rules": []}], "group 'a' is repeated in the same file"),
+    ([{"name": "a", "rules": [{"alert": "X", "record": "y", "expr": "1"}]}], "a rule has exactly one of alert and record"),
+    ([{"name": "a", "rules": [{"expr": "1"}]}], "a rule has exactly one of alert and record"),
+    ([{"name": "a", "rules": [{"record": "job:rate-5m", "expr": "1"}]}], "record 'job:rate-5m' is not a valid metric name"),
+    ([{"name": "a", "rules": [{"alert": "X", "expr": "1", "for": "5 minutes"}]}], "for '5 minutes' is not a Prometheus duration"),
+    ([{"name": "a", "rules": [{"record": "x", "expr": "1", "for": "5m"}]}], "a recording rule takes no for"),
+    ([{"name": "a", "interval": "often", "rules": []}], "interval 'often' is not a Prometheus duration"),
+    ([{"name": "a", "rules": [{"alert": "X", "expr": "1", "labels": {"team-name": "x"}}]}], "label name 'team-name' is invalid"),
+])
+def test_a_rule_file_prometheus_refuses_is_an_error(groups, problem):
+    rule = Deployed({"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": {"name": "r", "namespace": "monitoring"},
+                     "spec": {"groups": groups}}, "urn:r", "program")
+
+    [error] = [e for e in configs_report([rule])["errors"] if e["check"] == "rules"]
+
+    assert problem in error["message"] and "none of its alerts fire" in error["message"]
+    good = {"groups": [{"name": "a", "interval": "1m", "rules": [{"alert": "X", "expr": "up == 0", "for": "1h30m", "labels": {"severity": "page"}}]}]}
+    assert configs_report([Deployed({**rule.obj, "spec": good}, "urn:r", "program")])["errors"] == []

@@ -197,3 +197,17 @@ def test_an_external_call_the_network_policies_do_not_allow_is_blocked(rendered)
     errors = network_report(as_admitted([*objects, caller, deny, _entry("api.stripe.com", 443)]), "aws")["errors"]
 
     assert any(e["check"] == "external" and "api.stripe.com:443" in e["object"] for e in errors)
+
+
+def test_dns_allowed_on_udp_only_blocks_the_tcp_retry(rendered):
+    _, _, stack = rendered("local")
+    objects = []
+    for d in as_admitted(stack.objects):
+        if d.kind == "NetworkPolicy" and d.namespace == "vault" and d.name == "allow-dns":
+            spec = {**d.obj["spec"], "egress": [{**rule, "ports": [p for p in rule["ports"] if p.get("protocol") == "UDP"]} for rule in d.obj["spec"]["egress"]]}
+            d = Deployed({**d.obj, "spec": spec}, d.source, d.origin)
+        objects.append(d)
+
+    blocked = network_report(objects, "local")["errors"]
+
+    assert blocked and all(e["check"] == "dns" and "/TCP" in e["object"] and " vault/" in e["object"] for e in blocked), blocked

@@ -167,3 +167,18 @@ def test_the_documented_uis_are_exactly_the_traced_entry_points(local):
 
     assert documented == traced
     assert {f.command() for f in PORT_FORWARDS} <= traced
+
+
+def test_a_pod_without_a_sidecar_behind_strict_mtls_breaks_its_paths(rendered):
+    _, _, deployed = rendered("local")
+
+    def uninject(o: dict) -> None:
+        o["spec"]["template"]["metadata"]["labels"]["sidecar.istio.io/inject"] = "false"
+
+    # Planted before admission: the injector then leaves the frontend without a sidecar.
+    found = errors(as_admitted(planted(list(deployed.objects), "Deployment", "apps", "frontend", uninject)))
+
+    assert any(e["object"] == "https://app.localtest.me:8443" and "makes Deployment istio-ingress/istio-ingressgateway (release istio-ingressgateway)'s sidecar"
+               " speak mTLS to Deployment apps/frontend, which has no sidecar" in e["message"] for e in found), found
+    assert any(e["check"] == "client" and e["object"].startswith("Deployment apps/frontend ->")
+               and "has no sidecar and Rollout apps/backend accepts only mTLS (PeerAuthentication STRICT)" in e["message"] for e in found), found

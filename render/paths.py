@@ -24,7 +24,7 @@ one that nothing answers is listed as `unanswered`, and is an error when a path 
 `probes` — every probe targets a port the container answers on.
 
 What answers on a port: a declared container port; a port a process's own flags bind
-(`--*-address=:N`, `--*port=N`); the Istio proxy's ports in an injected pod; a gateway's
+(`--*-address=:N`, `--*port=N`; not on loopback); the Istio proxy's ports in an injected pod; a gateway's
 listeners; and `LISTENERS`, ports a pinned image listens on without declaring them, each
 with its source.
 """
@@ -93,7 +93,8 @@ PORT_FORWARDS: tuple[PortForward, ...] = (
 )
 """The documented port-forwards (the docs' UI tables show exactly these; a test keeps them so)."""
 
-_BIND = re.compile(r"^--?[a-z0-9.-]*(?:addr|address|port)=(?:[^:\s]*:)?(\d{1,5})$")
+_BIND = re.compile(r"^--?[a-z0-9.-]*(?:addr|address|port)=(?:(?P<host>[^:\s]*):)?(?P<port>\d{1,5})$")
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 
 def _repository(image: str) -> str:
@@ -112,8 +113,8 @@ def container_listens(container: Mapping[str, Any]) -> dict[int, str]:
             found[int(p["containerPort"])] = f"declared port {p.get('name') or p['containerPort']}"
     for arg in [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]:
         match = _BIND.match(arg)
-        if match:
-            found.setdefault(int(match.group(1)), f"bound by {arg}")
+        if match and match.group("host") not in _LOOPBACK:  # a loopback bind is unreachable from outside the pod
+            found.setdefault(int(match.group("port")), f"bound by {arg}")
     repository = _repository(str(container.get("image", "")))
     for pattern, ports in LISTENERS.items():
         if fnmatch.fnmatchcase(repository, pattern):

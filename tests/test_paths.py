@@ -153,9 +153,11 @@ def test_a_numeric_probe_on_a_port_the_container_does_not_serve_is_an_error(loca
 
 
 def test_what_a_container_answers_on_includes_its_own_bind_flags():
-    container = {"name": "c", "image": "example.com/x:1", "args": ["--health-probe-bind-address=:8081", "--metrics-bind-address=127.0.0.1:8080", "--v=2"]}
+    container = {"name": "c", "image": "example.com/x:1",
+                 "args": ["--health-probe-bind-address=:8081", "--secure-port=10250", "--metrics-bind-address=127.0.0.1:8080", "--v=2"]}
 
-    assert set(container_listens(container)) == {8081, 8080}
+    # A loopback bind answers only inside the pod: no probe or Service reaches it.
+    assert set(container_listens(container)) == {8081, 10250}
 
 
 def test_the_documented_uis_are_exactly_the_traced_entry_points(local):

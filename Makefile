@@ -86,8 +86,10 @@ lock: $(VENV)/.installed
 	mv requirements.lock.new requirements.lock
 	$(PY) scripts/check_lock.py pyproject.toml requirements.lock
 
+# RENDER_ARGS: e.g. `--format sarif` (also writes report.sarif), `--disable CHECK`.
+RENDER_ARGS ?=
 render: charts
-	$(PY) -m render $(STACK) --out build/render-$(STACK)
+	$(PY) -m render $(STACK) --out build/render-$(STACK) $(RENDER_ARGS)
 
 # Read-only checks of the live cluster of STACK (its kubeconfig output, or ARGS=--context NAME).
 ARGS ?=

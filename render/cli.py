@@ -216,6 +216,7 @@ def verdicts(data: dict[str, Any]) -> list[str]:
     lines += _invariants_lines(data.get("invariants"))
     lines += _images_lines(data.get("images"))
     lines += _footprint_lines(data.get("footprint"))
+    lines += _findings_line(data)
     path = data["critical_path"]
     lines.append(f"critical path: {path['length']} resources: " + " -> ".join(_short(u) for u in path["urns"]))
     return lines
@@ -245,30 +246,42 @@ def summary(data: dict[str, Any], out: Path) -> str:
     return "\n".join(lines)
 
 
-def errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(layer, finding) of every error in a report: what makes the render exit non-zero."""
-    found: list[tuple[str, str]] = []
-    schema = data.get("schema") or {}
-    found += [("schema", f"{e.get('object')}: {e.get('path')}: {e.get('message')}") for e in schema.get("errors") or []]
-    found += [("schema", f"values {e.get('chart')} {e.get('path')}: {e.get('message')}") for e in schema.get("values_errors") or []]
-    found += [("policies", f"{v['policy']}: {v['message']}") for v in (data.get("policies") or {}).get("violations", []) if v["enforcement"] == "mandatory"]
-    admission = data.get("admission") or {}
-    for part, key in (("gatekeeper", "denied"), ("pod_security", "denied"), ("pod_security", "label_errors"), ("quota", "errors")):
-        found += [(f"admission.{part}", json.dumps(e, sort_keys=True, default=str)) for e in (admission.get(part) or {}).get(key) or []]
-    for layer in ("consistency", "network", "paths", "scheduling", "configs", "deployability", "ordering", "invariants", "images"):
-        found += [(layer, f"{e.get('object', e.get('image', ''))}: {e.get('message')}") for e in (data.get(layer) or {}).get("errors") or []]
-    return found
-
-
 def failed(data: dict[str, Any]) -> bool:
-    """Whether the render must exit non-zero: an error in any layer."""
-    return bool(errors(data))
+    """Whether the render must exit non-zero: an error-severity finding of any check (what
+    `--disable` and ignore annotations set aside does not count)."""
+    return any(f["severity"] == "error" for f in data.get("findings") or [])
+
+
+def list_checks() -> str:
+    """Every registered check: name, layer, description and remediation (`--list-checks`)."""
+    from .checks import CHECKS
+
+    width = max(len(c.name) for c in CHECKS)
+    lines = [f"{'check':<{width}}  description -> remediation"]
+    lines += [f"{c.name:<{width}}  {c.description} -> {c.remediation}" for c in CHECKS]
+    lines.append(f"{len(CHECKS)} checks. Turn one off with --disable NAME, or on one object with the annotation "
+                 "gitops-platform.io/ignore-check.<name>: <reason>.")
+    return "\n".join(lines)
+
+
+def _findings_line(data: Mapping[str, Any]) -> list[str]:
+    if "findings" not in data:
+        return []
+    found = data["findings"]
+    errors_, warnings = sum(f["severity"] == "error" for f in found), sum(f["severity"] == "warning" for f in found)
+    lines = [f"findings: {errors_} errors, {warnings} warnings; {len(data['ignored'])} ignored by annotation, {len(data['disabled'])} by --disable"]
+    lines += [f"  IGNORED [{f['check']}] {f['object']}: {f['reason']}" for f in data["ignored"]]
+    lines += [f"  ERROR [{f['check']}] {f['object']}: {f['message']}" for f in found if f["check"] == "render.ignore"]
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m render", description="Offline render of a stack under Pulumi mocks.")
-    parser.add_argument("stack", help="stack name; config is read from Pulumi.<stack>.yaml")
-    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("stack", nargs="?", help="stack name; config is read from Pulumi.<stack>.yaml")
+    parser.add_argument("--out", type=Path, help="output directory (required to render)")
+    parser.add_argument("--list-checks", action="store_true", help="list every check (name, description, remediation) and exit")
+    parser.add_argument("--disable", action="append", default=[], metavar="CHECK", help="set a check's findings aside (repeatable; see --list-checks)")
+    parser.add_argument("--format", choices=("text", "sarif"), default="text", help="sarif: also write OUT/report.sarif (SARIF 2.1.0, for code scanning)")
     parser.add_argument("--config-file", type=Path, help="stack config file (default: ./Pulumi.<stack>.yaml)")
     parser.add_argument(
         "--policy-config", type=Path, help="policy pack config JSON, as for `pulumi preview --policy-pack-config` (default: policies/config/<stack>.json if present)"
@@ -277,6 +290,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-charts", action="store_true", help="program-only render without the pinned charts: PARTIAL, the layers that read the charts' objects not run"
     )
     args = parser.parse_args(argv)
+    if args.list_checks:
+        print(list_checks())
+        return 0
+    if args.stack is None or args.out is None:
+        parser.error("a stack and --out are required to render (or --list-checks)")
+    from .checks import CHECKS
+
+    unknown = sorted(set(args.disable) - {c.name for c in CHECKS})
+    if unknown:
+        print(f"error: --disable names no check: {', '.join(unknown)} (see --list-checks)", file=sys.stderr)
+        return 2
     charts: ChartSet | None = None
     if not args.no_charts:
         try:
@@ -315,9 +339,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from policies.evaluate import PolicyConfigError
 
     try:
-        data = write(run, args.out, config, pack_config, charts=charts)
+        data = write(run, args.out, config, pack_config, charts=charts, disable=args.disable)
     except PolicyConfigError as error:
         print(f"error: policy config {policy_config_file}: {error}", file=sys.stderr)
         return 2
+    if args.format == "sarif":
+        write_sarif(data, args.out / "report.sarif", str(config_file))
     print(summary(data, args.out))
     return 1 if failed(data) else 0
+
+
+def write_sarif(data: Mapping[str, Any], path: Path, location: str) -> None:
+    """SARIF 2.1.0 of the report's findings (GitHub code scanning shows them on the pull request)."""
+    from .checks import CHECKS, Finding, Judgement, sarif
+
+    keys = ("check", "object", "message", "remediation", "severity", "urn")
+    findings = [Finding(**{k: f[k] for k in keys}) for f in data.get("findings") or []]
+    path.write_text(json.dumps(sarif(Judgement(findings, [], []), CHECKS, location), indent=2) + "\n")

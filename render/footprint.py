@@ -194,10 +194,10 @@ def image_inventory(objects: Sequence[Deployed], own_registries: Sequence[str] =
         repository, tag, digest = _image_parts(image)
         entries.append({"image": image, "repository": repository, "tag": tag, "digest": digest, "used_by": sorted(refs)})
         if not digest and tag in ("", "latest"):
-            errors.append({"image": image, "used_by": sorted(refs), "message": f"{image} has no fixed tag ({tag or 'none'}): pin a version tag or a digest"})
+            errors.append({"check": "tag", "image": image, "used_by": sorted(refs), "message": f"{image} has no fixed tag ({tag or 'none'}): pin a version tag or a digest"})
         elif locked is not None and image not in locked and not (digest and any(image.startswith(p) for p in own_registries)):
             known = sorted(i for i in locked if i.rsplit(":", 1)[0] == image.rsplit(":", 1)[0].split("@")[0])
             hint = f" (locked: {', '.join(known)})" if known else ""
-            errors.append({"image": image, "used_by": sorted(refs), "message": f"{image} is not in images.lock{hint}: a mistyped tag is never pulled; "
+            errors.append({"check": "lock", "image": image, "used_by": sorted(refs), "message": f"{image} is not in images.lock{hint}: a mistyped tag is never pulled; "
                            "fix the tag, or after a deliberate upgrade run `make images-lock`"})
     return {"images": entries, "errors": errors, **({"locked": len(locked)} if locked is not None else {})}

@@ -16,7 +16,7 @@ import re
 import sys
 import traceback
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from components.security import VAULT_NAMESPACE
 
 from .admission import admission_report
 from .charts import ChartSet
+from .checks import LAYERS, Context, judge
 from .configs import configs_report
 from .consistency import consistency_report
 from .deployability import (
@@ -41,10 +42,9 @@ from .deployability import (
     deployability_report,
     namespace_labels_from_hooks,
 )
-from .deployed import ChartRender, Deployed, DeployedStack, deployed_objects
+from .deployed import Deployed, DeployedStack, deployed_objects
 from .footprint import footprint, image_inventory, node_count
 from .harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
-from .injection import as_admitted
 from .invariants import invariants_report
 from .network import network_report
 from .ordering import dependency_edges, ordering_report
@@ -248,13 +248,14 @@ def report(run: Run, config: dict[str, Any] | None = None, pack_config: dict[str
 
 def checked(
     run: Run, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None, stack: DeployedStack | None = None,
-    *, charts: ChartSet | None,
+    *, charts: ChartSet | None, disable: Iterable[str] = (),
 ) -> tuple[dict[str, Any], DeployedStack | None]:
     """(report, everything the stack deploys — None without config or charts).
 
     `charts`: the pinned charts (`render.charts.available()`); None asks for a program-only
     report, marked `partial` with the layers it did not run. `stack`: what
-    `deployed_objects(run, charts)` returned, if the caller has it already.
+    `deployed_objects(run, charts)` returned, if the caller has it already. `disable`:
+    checks (`checks.CHECKS` names) whose findings are set aside.
     """
     data = _resources_report(run)
     if config is None:
@@ -268,16 +269,38 @@ def checked(
             "reason": "program only (--no-charts): no chart was rendered, so the policies saw the program's own resources only",
             "not_run": list(PARTIAL_LAYERS),
         }
+        _judged(data, Context([], None, run, pack_config, computed={"policies": data["policies"]}), disable)
         return data, None
     data["chart_sources"] = charts.verdict()
-    live = stack.objects
-    layers = object_layers(live, stack_context(run, platform_config, stack, charts, data["helm_releases"]))
-    layers["ordering"] = ordering_report(run, live)
-    for key in ("schema", "admission", "deployability", "ordering", "invariants", "images", "footprint", "consistency", "network", "paths", "scheduling", "configs"):
-        data[key] = layers[key]
+    context = stack_context(run, platform_config, stack, charts, data["helm_releases"])
+    ctx = Context(stack.objects, context, run, pack_config, computed={"policies": data["policies"]})
+    for name in LAYERS:
+        data[name] = ctx.layer(name)
     data["api_versions"] = stack.api_versions
+    _judged(data, ctx, disable)
     data["charts"] = chart_summaries(run, stack, data)
     return data, stack
+
+
+def _judged(data: dict[str, Any], ctx: Context, disable: Iterable[str]) -> None:
+    """Run every registered check; record the findings (and what was set aside) in `data`, and take
+    the set-aside ones out of their layer's section so that it shows only what counts."""
+    judgement = judge(ctx, disable=disable)
+    data["findings"] = [f.as_dict() for f in judgement.findings]
+    data["ignored"], data["disabled"] = judgement.ignored, judgement.disabled
+    aside = {id(f["entry"]) for f in judgement.set_aside if f.get("entry") is not None}
+    if aside:
+        _drop_entries(data, aside)
+
+
+def _drop_entries(node: Any, aside: set[int]) -> None:
+    if isinstance(node, dict):
+        for value in node.values():
+            _drop_entries(value, aside)
+    elif isinstance(node, list):
+        node[:] = [item for item in node if id(item) not in aside]
+        for item in node:
+            _drop_entries(item, aside)
 
 
 @dataclass(frozen=True)
@@ -286,8 +309,8 @@ class StackContext:
 
     config: PlatformConfig
     facts: Facts
-    charts: Sequence[ChartRender]
-    problems: Sequence[Mapping[str, str]]
+    deployed: DeployedStack
+    """The objects as the stack deploys them, its charts and what did not render."""
     releases: Sequence[Mapping[str, Any]]
     """The report's `helm_releases` (their values are schema-checked)."""
     chart_set: ChartSet
@@ -304,28 +327,30 @@ def stack_context(run: Run, config: PlatformConfig, stack: DeployedStack, charts
         release_values={c.urn: reveal(run.by_urn()[c.urn].inputs).get("values") or {} for c in stack.charts},
         cloud_roles=cloud_roles(run),
     )
-    return StackContext(config, facts, stack.charts, stack.problems, releases, charts, stack_registries(run), component_of(run))
+    return StackContext(config, facts, stack, releases, charts, stack_registries(run), component_of(run))
 
 
-def object_layers(live: Sequence[Deployed], context: StackContext) -> dict[str, Any]:
-    """Every layer judged from the stack's objects alone (all but `ordering`, which reads the
-    dependency graph): what a change to the objects changes."""
-    config = context.config
-    # What admission adds: Istio's sidecar and labels on the pods it injects.
-    admitted = as_admitted(live)
-    return {
-        "schema": schema_report([(d.source, d.obj) for d in live if d.origin != "dropped-hook"], context.releases, context.chart_set),
-        "admission": admission_report(admitted, namespace_labels_from_hooks(live)),
-        "deployability": deployability_report(live, context.charts, context.facts, context.problems),
-        "invariants": invariants_report(live),
-        "images": image_inventory(admitted, context.registries, LOCKED_IMAGES),
-        "footprint": footprint(admitted, nodes=node_count(config), component_of=context.component_of),
-        "consistency": consistency_report(admitted, node_count(config), config.environment),
-        "network": network_report(admitted, config.environment),
-        "paths": paths_report(admitted, config.environment, kind_port_mapping(config)),
-        "scheduling": scheduling_report(admitted, config),
-        "configs": configs_report(live),
+def layer_section(name: str, ctx: Context) -> Any:
+    """The report section of layer `name` (`checks.LAYERS`) for the stack `ctx` describes."""
+    stack, live = ctx.stack, ctx.objects
+    assert stack is not None, "a layer over the objects needs the stack's context"
+    config = stack.config
+    sections: dict[str, Callable[[], Any]] = {
+        "policies": lambda: policy_report(ctx.run, ctx.pack_config, stack.deployed) if ctx.run is not None else {},
+        "schema": lambda: schema_report([(d.source, d.obj) for d in live if d.origin != "dropped-hook"], stack.releases, stack.chart_set),
+        "admission": lambda: admission_report(ctx.admitted, namespace_labels_from_hooks(live)),
+        "deployability": lambda: deployability_report(live, stack.deployed.charts, stack.facts, stack.deployed.problems),
+        "ordering": lambda: ordering_report(ctx.run, live) if ctx.run is not None else {},
+        "invariants": lambda: invariants_report(live),
+        "images": lambda: image_inventory(ctx.admitted, stack.registries, LOCKED_IMAGES),
+        "footprint": lambda: footprint(ctx.admitted, nodes=node_count(config), component_of=stack.component_of),
+        "consistency": lambda: consistency_report(ctx.admitted, node_count(config), config.environment),
+        "network": lambda: network_report(ctx.admitted, config.environment),
+        "paths": lambda: paths_report(ctx.admitted, config.environment, kind_port_mapping(config)),
+        "scheduling": lambda: scheduling_report(ctx.admitted, config),
+        "configs": lambda: configs_report(live),
     }
+    return sections[name]()
 
 
 def kind_port_mapping(config: PlatformConfig) -> dict[int, int] | None:
@@ -430,7 +455,8 @@ def _redacted(d: Deployed, run_manifest: dict[str, Any] | None) -> dict[str, Any
 
 
 def write(
-    run: Run, out: Path, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None, *, charts: ChartSet | None
+    run: Run, out: Path, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None, *, charts: ChartSet | None,
+    disable: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Write `out/manifests/` (every object the stack deploys) and `out/report.json`; return the report.
     `charts` None: a program-only (partial) render."""
@@ -448,7 +474,7 @@ def write(
         ]
     # Emitting several MB of YAML is pure CPU: a child process does it while the checks run.
     join = _in_child(lambda: _write_manifests(objects, manifests))
-    data, _ = checked(run, config, pack_config, stack, charts=charts)
+    data, _ = checked(run, config, pack_config, stack, charts=charts, disable=disable)
     join()
     (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return data

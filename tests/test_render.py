@@ -56,6 +56,7 @@ def test_report_matches_what_the_program_declares(rendered, local_run):
     assert set(report) == {
         "stack", "resources", "helm_releases", "critical_path", "policies", "schema", "admission", "deployability",
         "images", "footprint", "charts", "chart_sources", "api_versions", "ordering", "invariants", "consistency", "network", "paths", "scheduling", "configs",
+        "findings", "ignored", "disabled",
     }
 
 

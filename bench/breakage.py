@@ -192,14 +192,14 @@ def main() -> int:
     from render.checks import LAYERS, Context, judge
     from render.deployed import deployed_objects
     from render.harness import read_stack_file, run_program
-    from render.report import _resources_report, stack_context
+    from render.report import resources_report, stack_context
 
     config, secrets = read_stack_file(ROOT / "Pulumi.local.yaml")
     run = run_program("local", config, secret_keys=secrets)
     charts = available()
     stack = deployed_objects(run, charts)
     platform = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
-    context = stack_context(run, platform, stack, charts, _resources_report(run)["helm_releases"])
+    context = stack_context(run, platform, stack, charts, resources_report(run)["helm_releases"])
     # The run-level layers (the policy pack, the dependency graph) read the program, which the trials leave alone.
     object_layers = [name for name, layer in LAYERS.items() if not layer.needs_run]
 

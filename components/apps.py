@@ -22,7 +22,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ._extras import optional_module
 from .delivery import DeliveryConfig
-from .microservice import _HOST, MicroserviceConfig, MicroserviceStack, depends_on_list
+from .microservice import HOST, MicroserviceConfig, MicroserviceStack, depends_on_list
 from .model import DNS_LABEL, KeyProblem, Model, ProfiledModel, Profiles
 from .vault import VaultAccess
 
@@ -86,7 +86,7 @@ class SampleAppsConfig(ProfiledModel):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str | None) -> str | None:
-        if value is not None and not _HOST.match(value):
+        if value is not None and not HOST.match(value):
             raise ValueError("must be a host name like app.example.com")
         return value
 

@@ -147,7 +147,7 @@ def _path(loc: Sequence[str | int]) -> str:
     return text
 
 
-def _problems(error: ValidationError, model: type[BaseModel]) -> list[Problem]:
+def config_problems(error: ValidationError, model: type[BaseModel]) -> list[Problem]:
     problems = []
     for err in error.errors(include_url=False):
         loc = [p for p in err["loc"]]
@@ -407,6 +407,6 @@ def parse_config(
         validated = model.model_validate(dict(raw), by_alias=True, by_name=False, context={"environment": environment, "secret_keys": secret_keys, "secure_paths": secure_paths})
         return cast(PlatformConfig, validated)
     except ValidationError as error:
-        problems = _problems(error, model)
+        problems = config_problems(error, model)
         problems = [Problem(path=p.path, value="[secret]", message=p.message) if _top_level(p.path).lower() in hidden and p.value is not MISSING else p for p in problems]
         raise ConfigError(problems, source) from None

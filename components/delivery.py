@@ -27,7 +27,6 @@ from .podsecurity import pod_security_labels
 
 NAMESPACE = "argo-rollouts"
 RELEASE = "argo-rollouts"
-METRICS_PORT = 8090
 PLATFORM_PROMETHEUS = "http://kps-prometheus.monitoring.svc.cluster.local:9090"
 """The platform's Prometheus (ObservabilityStack), which canary analyses query by default."""
 _DURATION = re.compile(r"^[1-9][0-9]*(s|m|h)$")

@@ -37,7 +37,7 @@ from .vault import NAMESPACE as VAULT_NAMESPACE
 from .vault import VaultAccess, VaultSecretConfig, job_spec, role_name, role_script, secret_provider_class_spec, seed_env, synced_secret
 
 _IMAGE = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._:/-]*?)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
-_HOST = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+HOST = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 INGRESS_PRINCIPAL = "ns/istio-ingress/sa/istio-ingressgateway"
 
@@ -90,7 +90,7 @@ class ExposureConfig(Model):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        if not _HOST.match(value):
+        if not HOST.match(value):
             raise ValueError("must be a host name like api.example.com")
         return value
 

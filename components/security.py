@@ -93,7 +93,6 @@ EnforcementAction = Literal["deny", "dryrun", "warn"]
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 ComplianceSpec = Literal["k8s-cis-1.23", "k8s-nsa-1.0", "k8s-pss-baseline-0.1", "k8s-pss-restricted-0.1", "eks-cis-1.4"]
 _SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
-_COMPLIANCE_SPECS = ("k8s-cis-1.23", "k8s-nsa-1.0", "k8s-pss-baseline-0.1", "k8s-pss-restricted-0.1", "eks-cis-1.4")
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)*/$")
 
 _TINY = {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}

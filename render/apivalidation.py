@@ -35,6 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .deployed import Deployed
+from .selectors import selects
 from .workloads import containers, pod_metadata, pod_spec
 
 _DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -189,22 +190,11 @@ def _pod_problems(spec: Mapping[str, Any], claims: Sequence[str] = ()) -> Iterat
         yield from _selector_problems(constraint.get("labelSelector"), f"topologySpreadConstraints[{i}]")
 
 
-def _selects(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for e in selector.get("matchExpressions") or []:
-        key, values = e.get("key"), e.get("values") or []
-        ok = {"In": labels.get(key) in values, "NotIn": labels.get(key) not in values, "Exists": key in labels, "DoesNotExist": key not in labels}
-        if not ok.get(e.get("operator"), True):
-            return False
-    return True
-
-
 def _workload_problems(d: Deployed) -> Iterator[str]:
     spec = d.obj.get("spec") or {}
     labels = pod_metadata(d.obj).get("labels") or {}
     selector = spec.get("selector")
-    if d.kind in _LONG_RUNNING and isinstance(selector, Mapping) and not spec.get("workloadRef") and not _selects(selector, labels):
+    if d.kind in _LONG_RUNNING and isinstance(selector, Mapping) and not spec.get("workloadRef") and not selects(selector, labels):
         yield f"selector {selector} does not select its own pod template's labels: the API server refuses it"
     if d.kind in ("Deployment", "Rollout"):
         strategy = spec.get("strategy") or {}

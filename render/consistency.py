@@ -29,7 +29,7 @@ from typing import Any
 
 from .cluster import CLUSTER_PODS, CLUSTER_SERVICES, RUNTIME_POD_LABELS, operator_services
 from .deployed import Deployed
-from .ordering import _selects
+from .selectors import selects
 from .workloads import containers, pod_metadata, pod_spec, replicas
 
 
@@ -97,7 +97,7 @@ def check_services(objects: Sequence[Deployed], groups: Sequence[PodGroup]) -> I
         selector = (d.obj.get("spec") or {}).get("selector") if d.kind == "Service" else None
         if not selector:
             continue
-        if not any(g.namespace == d.namespace and _selects({"matchLabels": selector}, g.labels) for g in groups):
+        if not any(g.namespace == d.namespace and selects({"matchLabels": selector}, g.labels) for g in groups):
             yield _finding("services", d, f"selector {selector} selects no pods in {d.namespace}: match the labels of the workload it fronts")
 
 
@@ -117,7 +117,7 @@ def check_subsets(objects: Sequence[Deployed], groups: Sequence[PodGroup]) -> It
         selector = ((service.obj.get("spec") or {}).get("selector") or {}) if service else {}
         for subset in spec.get("subsets") or []:
             wanted = {**selector, **(subset.get("labels") or {})}
-            if not any(g.namespace == ns and _selects({"matchLabels": wanted}, g.labels) for g in groups):
+            if not any(g.namespace == ns and selects({"matchLabels": wanted}, g.labels) for g in groups):
                 yield _finding("subsets", d, f"subset {subset.get('name')} ({subset.get('labels')}) selects no pods of {ns}/{name}: label the workload's pods with them")
 
 
@@ -140,7 +140,7 @@ def check_workload_selectors(objects: Sequence[Deployed], groups: Sequence[PodGr
         if not labels:
             continue
         anywhere = d.kind == "Gateway" or d.namespace == MESH_ROOT_NAMESPACE
-        if not any((anywhere or g.namespace == d.namespace) and _selects({"matchLabels": labels}, g.labels) for g in groups):
+        if not any((anywhere or g.namespace == d.namespace) and selects({"matchLabels": labels}, g.labels) for g in groups):
             scope = "any namespace" if anywhere else d.namespace
             yield _finding("workloads", d, f"selector {labels} selects no pods in {scope}, so it applies to nothing: match the labels of the workload it is for")
 
@@ -196,14 +196,14 @@ def check_probes(objects: Sequence[Deployed]) -> Iterator[dict[str, str]]:
                     yield _finding("probes", d, f"container {c.get('name')} {probe} uses port {port!r}, which the container does not declare: name a declared port")
 
 
-def _watched(monitor: Deployed, namespaces: Iterable[str]) -> list[str]:
+def watched_namespaces(monitor: Deployed, namespaces: Iterable[str]) -> list[str]:
     selector = (monitor.obj.get("spec") or {}).get("namespaceSelector") or {}
     if selector.get("any"):
         return list(namespaces)
     return list(selector.get("matchNames") or [monitor.namespace])
 
 
-def _cluster_services(objects: Sequence[Deployed], environment: str) -> list[Deployed]:
+def cluster_services(objects: Sequence[Deployed], environment: str) -> list[Deployed]:
     """Services the cluster and the Prometheus operator create, as objects."""
     made = list(CLUSTER_SERVICES.get(environment, ()))
     for d in objects:
@@ -218,7 +218,7 @@ def _cluster_services(objects: Sequence[Deployed], environment: str) -> list[Dep
 
 def check_monitors(objects: Sequence[Deployed], groups: Sequence[PodGroup], environment: str = "local") -> Iterator[dict[str, str]]:
     namespaces = {d.name for d in objects if d.kind == "Namespace"} | {d.namespace for d in objects if d.namespace}
-    services = [d for d in objects if d.kind == "Service"] + _cluster_services(objects, environment)
+    services = [d for d in objects if d.kind == "Service"] + cluster_services(objects, environment)
     prometheuses = [d for d in objects if d.kind == "Prometheus" and str(d.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/")]
     for d in objects:
         if d.kind not in ("ServiceMonitor", "PodMonitor", "PrometheusRule") or not str(d.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
@@ -228,16 +228,16 @@ def check_monitors(objects: Sequence[Deployed], groups: Sequence[PodGroup], envi
                 yield _finding("monitors", d, "no Prometheus loads it (its ruleSelector and ruleNamespaceSelector): label it as the Prometheus selects, or its alerts never fire")
             continue
         spec = d.obj.get("spec") or {}
-        watched = _watched(d, namespaces)
+        watched = watched_namespaces(d, namespaces)
         if d.kind == "ServiceMonitor":
-            matched = [s for s in services if s.namespace in watched and _selects(spec.get("selector"), (s.obj.get("metadata") or {}).get("labels") or {})]
+            matched = [s for s in services if s.namespace in watched and selects(spec.get("selector"), (s.obj.get("metadata") or {}).get("labels") or {})]
             if not matched:
                 yield _finding("monitors", d, f"selects no Service in {', '.join(sorted(watched))}: match the labels of the Service to scrape")
             for endpoint in spec.get("endpoints") or []:
                 port = endpoint.get("port")
                 if port and matched and not any(port in {p.get("name") for p in (s.obj.get("spec") or {}).get("ports") or []} for s in matched):
                     yield _finding("monitors", d, f"endpoint port {port!r} is not a port name of the Services it selects")
-        elif not any(g.namespace in watched and _selects(spec.get("selector"), g.labels) for g in groups):
+        elif not any(g.namespace in watched and selects(spec.get("selector"), g.labels) for g in groups):
             yield _finding("monitors", d, f"selects no pods in {', '.join(sorted(watched))}: match the labels of the pods to scrape")
         if prometheuses and not any(_prometheus_selects(p, d) for p in prometheuses):
             yield _finding("monitors", d, "no Prometheus selects it (its serviceMonitorSelector / podMonitorSelector and namespace selector)")
@@ -253,7 +253,7 @@ def _prometheus_selects(prometheus: Deployed, monitor: Deployed) -> bool:
     if namespace_selector is None and monitor.namespace != prometheus.namespace:
         return False  # unset: only the Prometheus' own namespace
     labels = (monitor.obj.get("metadata") or {}).get("labels") or {}
-    return _selects(selector, labels)
+    return selects(selector, labels)
 
 
 def _scaled_minimum(objects: Sequence[Deployed], workload: Deployed) -> int | None:
@@ -270,7 +270,7 @@ def check_disruption(objects: Sequence[Deployed], groups: Sequence[PodGroup]) ->
         if d.kind != "PodDisruptionBudget":
             continue
         spec = d.obj.get("spec") or {}
-        backing = [g for g in groups if g.namespace == d.namespace and _selects(spec.get("selector"), g.labels)]
+        backing = [g for g in groups if g.namespace == d.namespace and selects(spec.get("selector"), g.labels)]
         if not backing:
             yield _finding("disruption", d, "selects no pods: match the labels of the workload it protects")
             continue

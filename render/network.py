@@ -41,12 +41,12 @@ import yaml
 
 from policies.rules.kubernetes import denies_by_default, policy_types
 
-from .consistency import PodGroup, _cluster_services, _watched, pod_groups
+from .consistency import PodGroup, cluster_services, pod_groups, watched_namespaces
 from .deployability import addresses_in, external_addresses_in, namespaces_of, wired_texts
 from .deployed import Deployed
 from .injection import is_injected
-from .ordering import _selects, namespace_labels
 from .references import pod_references
+from .selectors import namespace_labels, selects
 from .workloads import containers, pod_spec
 
 HOST_NETWORK_CLUSTER_PODS = frozenset({"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kindnet", "aws-node"})
@@ -107,10 +107,10 @@ def _peer_matches(peer: Mapping[str, Any], policy_namespace: str, endpoint: Endp
     if not endpoint.pods:
         return False
     if "namespaceSelector" in peer:
-        namespace_ok = _selects(peer.get("namespaceSelector"), ns_labels.get(endpoint.namespace, {"kubernetes.io/metadata.name": endpoint.namespace}))
+        namespace_ok = selects(peer.get("namespaceSelector"), ns_labels.get(endpoint.namespace, {"kubernetes.io/metadata.name": endpoint.namespace}))
     else:
         namespace_ok = endpoint.namespace == policy_namespace
-    return namespace_ok and ("podSelector" not in peer or _selects(peer.get("podSelector"), endpoint.labels or {}))
+    return namespace_ok and ("podSelector" not in peer or selects(peer.get("podSelector"), endpoint.labels or {}))
 
 
 def _port_matches(entry: Mapping[str, Any], port: int, protocol: str, destination: Endpoint) -> bool:
@@ -140,7 +140,7 @@ def _direction(policies: Sequence[Deployed], subject: Endpoint, peer: Endpoint, 
     selecting = [
         p for p in policies
         if p.namespace == subject.namespace
-        and _selects((p.obj.get("spec") or {}).get("podSelector"), subject.labels or {})
+        and selects((p.obj.get("spec") or {}).get("podSelector"), subject.labels or {})
         and direction in policy_types(p.obj.get("spec") or {})
     ]
     if not selecting:
@@ -163,7 +163,7 @@ def verdict(flow: Flow, policies: Sequence[Deployed], ns_labels: Mapping[str, Ma
 # --- the flows the platform depends on ---------------------------------------------------
 
 
-class _Pods:
+class Pods:
     """Pod groups as endpoints, with their named ports and what they mount."""
 
     def __init__(self, objects: Sequence[Deployed], environment: str) -> None:
@@ -191,7 +191,7 @@ class _Pods:
         return self.endpoints[id(group)]
 
     def selected(self, namespace: str, selector: Mapping[str, Any] | None) -> list[PodGroup]:
-        return [g for g in self.groups if g.namespace == namespace and selector and _selects(selector, g.labels)]
+        return [g for g in self.groups if g.namespace == namespace and selector and selects(selector, g.labels)]
 
     def with_proxy(self) -> list[PodGroup]:
         return [g for g in self.groups if any(c.get("name") == "istio-proxy" for _, c in containers(pod_spec(g.owner.obj) or {}))]
@@ -202,7 +202,7 @@ def _host_network_cluster_pod(group: PodGroup) -> bool:
     return group.owner.origin == "cluster" and bool({labels.get("component"), labels.get("k8s-app"), labels.get("app")} & HOST_NETWORK_CLUSTER_PODS)
 
 
-def _service_targets(pods: _Pods, service: Deployed, port: Mapping[str, Any]) -> Iterator[tuple[Endpoint, int]]:
+def _service_targets(pods: Pods, service: Deployed, port: Mapping[str, Any]) -> Iterator[tuple[Endpoint, int]]:
     """(endpoint, container port) behind one port of a Service."""
     selector = (service.obj.get("spec") or {}).get("selector")
     target = port.get("targetPort", port.get("port"))
@@ -221,7 +221,7 @@ def _service_port(service: Deployed, wanted: int | str | None) -> Mapping[str, A
     return None
 
 
-def _cluster_service_target(pods: _Pods, service: Deployed) -> tuple[Endpoint, int] | None:
+def _cluster_service_target(pods: Pods, service: Deployed) -> tuple[Endpoint, int] | None:
     """Where a cluster-made Service (no selector in the render) sends a port: the kubelet or the API server."""
     if service.name == "kubernetes":
         return pods.api_server, pods.api_server_port
@@ -230,20 +230,20 @@ def _cluster_service_target(pods: _Pods, service: Deployed) -> tuple[Endpoint, i
     return None
 
 
-def _scrape_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
+def _scrape_flows(objects: Sequence[Deployed], pods: Pods) -> Iterator[Flow]:
     prometheus = [g for g in pods.groups if g.owner.kind == "Prometheus"]
     namespaces = {d.name for d in objects if d.kind == "Namespace"} | {d.namespace for d in objects if d.namespace}
     services = [d for d in objects if d.kind == "Service"]
-    made = _cluster_services(objects, pods.environment)
+    made = cluster_services(objects, pods.environment)
     for monitor in objects:
         if monitor.kind not in ("ServiceMonitor", "PodMonitor") or not str(monitor.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
             continue
         spec = monitor.obj.get("spec") or {}
-        watched = _watched(monitor, namespaces)
+        watched = watched_namespaces(monitor, namespaces)
         targets: list[tuple[Endpoint, int]] = []
         if monitor.kind == "ServiceMonitor":
             for service in [*services, *made]:
-                if service.namespace not in watched or not _selects(spec.get("selector"), (service.obj.get("metadata") or {}).get("labels") or {}):
+                if service.namespace not in watched or not selects(spec.get("selector"), (service.obj.get("metadata") or {}).get("labels") or {}):
                     continue
                 for endpoint in spec.get("endpoints") or []:
                     port = _service_port(service, endpoint.get("port") or endpoint.get("targetPort"))
@@ -256,7 +256,7 @@ def _scrape_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
                         targets += list(_service_targets(pods, service, port))
         else:
             for group in pods.groups:
-                if group.namespace in watched and _selects(spec.get("selector"), group.labels):
+                if group.namespace in watched and selects(spec.get("selector"), group.labels):
                     endpoint = pods.of(group)
                     for entry in spec.get("podMetricsEndpoints") or []:
                         number = (endpoint.ports or {}).get(str(entry.get("port")))
@@ -267,7 +267,7 @@ def _scrape_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
                 yield Flow("scrape", pods.of(source), destination, port, why=f"{monitor.ref}")
 
 
-def _api_server_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
+def _api_server_flows(objects: Sequence[Deployed], pods: Pods) -> Iterator[Flow]:
     services = {(d.namespace, d.name): d for d in objects if d.kind == "Service"}
     for d in objects:
         refs: list[Mapping[str, Any]] = []
@@ -284,7 +284,7 @@ def _api_server_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow
                 yield Flow("api-server", pods.api_server, destination, number, why=d.ref)
 
 
-def _api_client_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
+def _api_client_flows(objects: Sequence[Deployed], pods: Pods) -> Iterator[Flow]:
     """A pod calls the API server when its ServiceAccount is granted rights: what it was given them for."""
     granted: dict[tuple[str, str], str] = {}
     for binding in objects:
@@ -303,7 +303,7 @@ def _api_client_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow
         yield Flow("api-client", source, pods.api_server, pods.api_server_port, why=f"ServiceAccount {account}: {why}")
 
 
-def _dns_flows(pods: _Pods) -> Iterator[Flow]:
+def _dns_flows(pods: Pods) -> Iterator[Flow]:
     dns = [g for g in pods.groups if g.namespace == "kube-system" and g.labels.get("k8s-app") == "kube-dns"]
     for group in pods.groups:
         source = pods.of(group)
@@ -323,7 +323,7 @@ def _mesh_config(objects: Sequence[Deployed]) -> Mapping[str, Any]:
     return {}
 
 
-def _mesh_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
+def _mesh_flows(objects: Sequence[Deployed], pods: Pods) -> Iterator[Flow]:
     services = {(d.namespace, d.name): d for d in objects if d.kind == "Service"}
     proxies = pods.with_proxy()
     istiod = services.get(("istio-system", "istiod"))
@@ -347,7 +347,7 @@ def _mesh_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
                 yield Flow("tracing", source, destination, number, why="Envoy reports spans")
 
 
-def _gateway_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
+def _gateway_flows(objects: Sequence[Deployed], pods: Pods) -> Iterator[Flow]:
     services = {(d.namespace, d.name): d for d in objects if d.kind == "Service"}
     gateways = [g for g in pods.groups if g.labels.get("istio") == "ingressgateway"]
     for vs in objects:
@@ -383,7 +383,7 @@ def _pod_texts(group: PodGroup, config: Mapping[tuple[str, str, str], Deployed])
             yield d, why, text
 
 
-def _external_calls(objects: Sequence[Deployed], pods: _Pods) -> Iterator[tuple[PodGroup, Flow]]:
+def _external_calls(objects: Sequence[Deployed], pods: Pods) -> Iterator[tuple[PodGroup, Flow]]:
     """Pods' calls to hosts outside the cluster, found in the same places as in-cluster URLs."""
     config = {(d.kind, d.namespace, d.name): d for d in objects if d.kind in ("ConfigMap", "Secret")}
     namespaces = namespaces_of(objects, pods.environment)
@@ -434,7 +434,7 @@ def registry_errors(
     return errors
 
 
-def url_targets(objects: Sequence[Deployed], pods: _Pods) -> Iterator[tuple[PodGroup, str, str, int | str | None, str]]:
+def url_targets(objects: Sequence[Deployed], pods: Pods) -> Iterator[tuple[PodGroup, str, str, int | str | None, str]]:
     """(client pods, namespace, Service, port, why) of every in-cluster address a client is configured with."""
     config = {(d.kind, d.namespace, d.name): d for d in objects if d.kind in ("ConfigMap", "Secret")}
     namespaces = namespaces_of(objects, pods.environment)
@@ -463,7 +463,7 @@ def url_targets(objects: Sequence[Deployed], pods: _Pods) -> Iterator[tuple[PodG
                     yield group, str(am.get("namespace") or d.namespace), str(am.get("name")), am.get("port"), d.ref
 
 
-def _url_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
+def _url_flows(objects: Sequence[Deployed], pods: Pods) -> Iterator[Flow]:
     services = {(d.namespace, d.name): d for d in objects if d.kind == "Service"}
     for source, namespace, name, port, why in url_targets(objects, pods):
         service = services.get((namespace, name))
@@ -478,7 +478,7 @@ def _url_flows(objects: Sequence[Deployed], pods: _Pods) -> Iterator[Flow]:
 def network_report(objects: Sequence[Deployed], environment: str = "local") -> dict[str, Any]:
     """`{"flows", "checks", "errors", "open_namespaces"}`: how many flows of each check, those the
     NetworkPolicies block, and the namespaces with pods that do not deny by default in both directions."""
-    pods = _Pods(objects, environment)
+    pods = Pods(objects, environment)
     policies = [d for d in objects if d.kind == "NetworkPolicy" and d.origin != "dropped-hook"]
     ns_labels = namespace_labels(objects)
     external = list(_external_calls(objects, pods))
@@ -513,7 +513,7 @@ def plaintext_probes(objects: Sequence[Deployed], labels: Mapping[str, str], env
     The probe namespace of a Service is the first, by name, without injection from which the
     flow reaches all its (injected) pods on its first TCP port. A Service no such namespace
     reaches is left out: its NetworkPolicies already refuse every un-injected caller."""
-    pods = _Pods(objects, environment)
+    pods = Pods(objects, environment)
     policies = [d for d in objects if d.kind == "NetworkPolicy" and d.origin != "dropped-hook"]
     ns_labels = namespace_labels(objects)
     sources = sorted(ns for ns, found in ns_labels.items() if found.get("istio-injection") != "enabled")

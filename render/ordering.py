@@ -29,6 +29,7 @@ from typing import Any
 
 from .deployed import BUILTIN_API_VERSIONS, CONFIG_GROUP, V3_RELEASE, V4_CHART, Deployed
 from .harness import RecordedResource, Run
+from .selectors import namespace_labels, selects
 from .workloads import pod_metadata, pod_spec
 
 CONSTRAINTS_GROUP = "constraints.gatekeeper.sh"
@@ -119,30 +120,6 @@ def check_crds(graph: Graph, objects: Sequence[Deployed]) -> list[dict[str, str]
     return findings
 
 
-def _selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """A Kubernetes label selector (matchLabels + matchExpressions) against labels; None/{} selects everything."""
-    if not selector:
-        return True
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
-        present = key in labels
-        if (operator == "In" and labels.get(key) not in values) or (operator == "NotIn" and present and labels.get(key) in values):
-            return False
-        if (operator == "Exists" and not present) or (operator == "DoesNotExist" and present):
-            return False
-    return True
-
-
-def namespace_labels(objects: Iterable[Deployed]) -> dict[str, dict[str, str]]:
-    labels: dict[str, dict[str, str]] = {}
-    for d in objects:
-        if d.kind == "Namespace":
-            labels[d.name] = {"kubernetes.io/metadata.name": d.name, **((d.obj.get("metadata") or {}).get("labels") or {})}
-    return labels
-
-
 def plural(d: Deployed, objects_crds: Mapping[tuple[str, str], str]) -> str:
     """The API resource name of an object's kind (`Deployment` -> `deployments`)."""
     plural_name = objects_crds.get((_group(d), d.kind))
@@ -168,15 +145,15 @@ def _intercepts(webhook: Mapping[str, Any], d: Deployed, resource: str, ns_label
     labels = (d.obj.get("metadata") or {}).get("labels") or {}
     if resource == "pods":
         labels = pod_metadata(d.obj).get("labels") or {}
-    if not _selects(webhook.get("objectSelector"), labels):
+    if not selects(webhook.get("objectSelector"), labels):
         return False
     namespace = d.name if d.kind == "Namespace" else d.namespace
-    if namespace and not _selects(webhook.get("namespaceSelector"), ns_labels.get(namespace, {"kubernetes.io/metadata.name": namespace})):
+    if namespace and not selects(webhook.get("namespaceSelector"), ns_labels.get(namespace, {"kubernetes.io/metadata.name": namespace})):
         return False
     return True
 
 
-def check_webhooks(graph: Graph, objects: Sequence[Deployed]) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+def check_webhook_order(graph: Graph, objects: Sequence[Deployed]) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
     """Fail-closed webhooks against everything they intercept: (errors, one verdict per webhook)."""
     ns_labels = namespace_labels(objects)
     plurals = {
@@ -256,7 +233,7 @@ def ordering_report(run: Run, objects: Sequence[Deployed]) -> dict[str, Any]:
     """The render's `ordering` section."""
     graph = Graph(run)
     errors = check_crds(graph, objects) + check_injection(graph, objects)
-    webhook_errors, webhooks = check_webhooks(graph, objects)
+    webhook_errors, webhooks = check_webhook_order(graph, objects)
     errors += webhook_errors + check_providers(run)
     installers = {r.urn for r in run.resources if r.type in (V4_CHART, V3_RELEASE, CONFIG_GROUP)}
     return {"checked": len(objects), "errors": errors, "webhooks": webhooks, "installers": len(installers)}

@@ -42,9 +42,9 @@ import yaml
 from .cluster import OPERATOR_POD_PORTS
 from .consistency import MESH_ROOT_NAMESPACE, PodGroup
 from .deployed import Deployed
-from .network import Flow, _Pods, url_targets, verdict
-from .ordering import _selects, namespace_labels
+from .network import Flow, Pods, url_targets, verdict
 from .references import certificate_secrets
+from .selectors import namespace_labels, selects
 from .workloads import containers, pod_spec
 
 PROXY_PORTS: dict[int, str] = {
@@ -158,7 +158,7 @@ class Tracer:
         self.environment = environment
         self.local_ports = dict(local_ports) if local_ports is not None else None
         """kind's port mapping: host port -> node port (None: not a kind cluster)."""
-        self.pods = _Pods(objects, environment)
+        self.pods = Pods(objects, environment)
         self.policies = [d for d in objects if d.kind == "NetworkPolicy" and d.origin != "dropped-hook"]
         self.ns_labels = namespace_labels(objects)
         self.services = {(d.namespace, d.name): d for d in objects if d.kind == "Service"}
@@ -191,7 +191,7 @@ class Tracer:
                 return number, f"container {c.get('name')}: {listens[number]}"
         if self._gateway_listens(group, service_port):
             return number, "a Gateway server on this Service port"
-        selecting = [g.ref for g in self.gateways if _selects({"matchLabels": (g.obj.get("spec") or {}).get("selector") or {}}, group.labels)]
+        selecting = [g.ref for g in self.gateways if selects({"matchLabels": (g.obj.get("spec") or {}).get("selector") or {}}, group.labels)]
         if selecting:
             return None, f"no Gateway server selecting {group.owner.ref} ({', '.join(selecting)}) listens on Service port {service_port}: add a server for it"
         if group.owner.origin == "cluster":
@@ -200,7 +200,7 @@ class Tracer:
 
     def _gateway_listens(self, group: PodGroup, service_port: int) -> bool:
         return any(
-            _selects({"matchLabels": (g.obj.get("spec") or {}).get("selector") or {}}, group.labels)
+            selects({"matchLabels": (g.obj.get("spec") or {}).get("selector") or {}}, group.labels)
             and any(int((s.get("port") or {}).get("number") or 0) == service_port for s in (g.obj.get("spec") or {}).get("servers") or [])
             for g in self.gateways
         )
@@ -222,7 +222,7 @@ class Tracer:
             selector = (spec.get("selector") or {}).get("matchLabels")
             if not mode or mode == "UNSET":
                 continue
-            if d.namespace == group.namespace and selector and _selects({"matchLabels": selector}, group.labels):
+            if d.namespace == group.namespace and selector and selects({"matchLabels": selector}, group.labels):
                 rank = 3
             elif d.namespace == group.namespace and not selector:
                 rank = 2
@@ -344,7 +344,7 @@ class Tracer:
     def _server(self, pods: PodGroup, service_port: int, host: str) -> tuple[Deployed | None, Mapping[str, Any] | None]:
         for g in self.gateways:
             spec = g.obj.get("spec") or {}
-            if not _selects({"matchLabels": spec.get("selector") or {}}, pods.labels):
+            if not selects({"matchLabels": spec.get("selector") or {}}, pods.labels):
                 continue
             for server in spec.get("servers") or []:
                 if int((server.get("port") or {}).get("number") or 0) == service_port and any(_host_matches(h, host) for h in server.get("hosts") or []):

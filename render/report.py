@@ -33,7 +33,7 @@ from components.security import VAULT_NAMESPACE
 from .admission import admission_report
 from .charts import ChartSet
 from .checks import LAYERS, Context, judge
-from .configs import configs_report
+from .component_configs import configs_report
 from .consistency import consistency_report
 from .deployability import (
     CloudRole,
@@ -50,7 +50,7 @@ from .network import network_report
 from .ordering import dependency_edges, ordering_report
 from .paths import local_port_mapping, paths_report
 from .scheduling import scheduling_report
-from .validate import schema_report
+from .schema import schema_report
 
 # libyaml's emitter when PyYAML has it (the wheels do): the CRDs alone are megabytes.
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -124,7 +124,7 @@ def stack_registries(run: Run) -> list[str]:
     return sorted(prefixes)
 
 
-def _policy_resources(run: Run, stack: DeployedStack | None, *, secrets: bool = False) -> tuple[list[Any], list[Any]]:
+def policy_resources(run: Run, stack: DeployedStack | None, *, secrets: bool = False) -> tuple[list[Any], list[Any]]:
     """(resources the engine shows the pack, objects only inside v3 releases) as policy Resources.
 
     A `helm.v4.Chart`'s objects (and a `yaml.v2.ConfigGroup`'s) are resources of their
@@ -174,7 +174,7 @@ def policy_report(run: Run, pack_config: dict[str, Any] | None = None, stack: De
     # Exactly the pack config the engine gets (README: Policies), nothing added: what the
     # render passes, `pulumi preview --policy-pack-config` passes too.
     config = dict(pack_config or {})
-    engine, hidden = _policy_resources(run, stack)
+    engine, hidden = policy_resources(run, stack)
     result = evaluate(engine, pack_config=config)
     result["registries"] = allowed_registries(config)
     result["unlisted_registries"] = unlisted_registries(run, result["registries"])
@@ -257,7 +257,7 @@ def checked(
     `deployed_objects(run, charts)` returned, if the caller has it already. `disable`:
     checks (`checks.CHECKS` names) whose findings are set aside.
     """
-    data = _resources_report(run)
+    data = resources_report(run)
     if config is None:
         return data, None
     if stack is None and charts is not None:
@@ -413,7 +413,7 @@ def prerequisites(config: PlatformConfig, objects: Sequence[Deployed]) -> list[P
     return [p for p in wanted if (p.kind, p.namespace, p.name) not in have]
 
 
-def _resources_report(run: Run) -> dict[str, Any]:
+def resources_report(run: Run) -> dict[str, Any]:
     return {
         "stack": run.stack,
         "resources": [

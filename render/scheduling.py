@@ -29,7 +29,7 @@ from components.quantity import memory_mib
 
 from .deployed import Deployed
 from .footprint import pod_requests
-from .ordering import _selects
+from .selectors import selects
 from .workloads import pod_metadata, pod_spec, replicas
 
 
@@ -109,7 +109,7 @@ def _term_matches(term: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     selector = {"matchExpressions": [
         {**e, "operator": {"Gt": "Exists", "Lt": "Exists"}.get(e.get("operator", ""), e.get("operator"))} for e in expressions
     ]}
-    return _selects(selector, labels)
+    return selects(selector, labels)
 
 
 def _tolerates(spec: Mapping[str, Any], taint: Mapping[str, str]) -> bool:
@@ -146,7 +146,7 @@ def _spread_findings(d: Deployed, spec: Mapping[str, Any], eligible: Sequence[No
     anti = ((spec.get("affinity") or {}).get("podAntiAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or []
     for term in anti:
         key = term.get("topologyKey")
-        if not _selects(term.get("labelSelector"), own):
+        if not selects(term.get("labelSelector"), own):
             continue
         domains = {n.labels.get(key) for n in eligible if key in n.labels}
         if count > len(domains):

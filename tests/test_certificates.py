@@ -222,10 +222,10 @@ def test_no_chart_still_needs_a_certificate_hook_and_injected_webhooks_leave_cab
 
 
 def test_the_policy_pack_sees_kube_prometheus_stack(rendered):
-    from render.report import _policy_resources
+    from render.report import policy_resources
 
     run, data, deployed = rendered("local")
-    seen, hidden = _policy_resources(run, deployed)
+    seen, hidden = policy_resources(run, deployed)
 
     assert "kubernetes:apps/v1:Deployment" in {r.type for r in seen if r.name.startswith("platform-observability-kube-prometheus-stack:monitoring/kps-operator")}
     assert not [r for r in hidden if "monitoring/kps-" in r.name]

@@ -17,7 +17,7 @@ from policy_fixtures import workload
 from render.admission import gatekeeper_verdicts, inventory
 from render.deployed import Deployed
 from render.injection import as_admitted
-from render.ordering import namespace_labels
+from render.selectors import namespace_labels
 
 POLICY = next(p for p in ALL_POLICIES if p.name == "kubernetes-namespace-default-deny")
 TEMPLATE = next(t for t in TEMPLATES if t.rego == "namespacedefaultdeny")

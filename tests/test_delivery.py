@@ -12,7 +12,7 @@ from helpers import local, pinned_charts
 from render.deployed import deployed_objects
 from render.harness import run_program
 from render.report import policy_report
-from render.validate import schema_report
+from render.schema import schema_report
 
 BASE = {"name": "api", "image": "localhost:5001/api:1.4.0"}
 ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"

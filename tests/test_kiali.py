@@ -69,7 +69,7 @@ def test_kiali_runs_two_replicas_on_aws():
 def test_the_render_sees_kialis_flows_and_they_are_allowed(rendered, stack):
     _, data, deployed = rendered(stack)
     objects = deployed.objects
-    flows = [f for f in network._url_flows(objects, network._Pods(objects, stack)) if f.source.name.startswith("Deployment istio-system/kiali")]
+    flows = [f for f in network._url_flows(objects, network.Pods(objects, stack)) if f.source.name.startswith("Deployment istio-system/kiali")]
 
     assert {(f.destination.namespace, f.port) for f in flows} >= {("monitoring", 9090), ("monitoring", 3000), ("monitoring", 16686)}
     policies = [d for d in objects if d.kind == "NetworkPolicy"]

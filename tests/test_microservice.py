@@ -12,7 +12,7 @@ from components import MicroserviceConfig, MicroserviceStack
 from helpers import local, pinned_charts
 from render.harness import run_program
 from render.report import manifest, policy_report
-from render.validate import schema_report
+from render.schema import schema_report
 
 BASE = {"name": "api", "image": "localhost:5001/api:1.4.0"}
 
@@ -281,12 +281,12 @@ CONFLICTS = [
 
 @pytest.mark.parametrize(("overrides", "path", "text"), [c[1:] for c in CONFLICTS], ids=[c[0] for c in CONFLICTS])
 def test_conflicts_are_rejected_naming_the_key(overrides, path, text):
-    from components.config import _problems
+    from components.config import config_problems
 
     with pytest.raises(ValidationError) as caught:
         MicroserviceConfig.model_validate({**BASE, **overrides})
 
-    problems = {p.path.removeprefix("gitops-platform:"): p.message for p in _problems(caught.value, MicroserviceConfig)}
+    problems = {p.path.removeprefix("gitops-platform:"): p.message for p in config_problems(caught.value, MicroserviceConfig)}
     assert path in problems, problems
     assert text in problems[path]
 

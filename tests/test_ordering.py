@@ -11,7 +11,7 @@ from helpers import local, pinned_charts, stack_config
 from program import load_config
 from render.deployed import deployed_objects
 from render.harness import run_program
-from render.ordering import Graph, check_crds, check_injection, check_providers, check_webhooks, ordering_report
+from render.ordering import Graph, check_crds, check_injection, check_providers, check_webhook_order, ordering_report
 
 
 def _with(extra, config=None):
@@ -98,7 +98,7 @@ def test_an_injected_workload_that_does_not_wait_for_istiod_is_an_error():
     run, objects = _with(eager_deployment)
     graph = Graph(run)
     [finding] = check_injection(graph, objects)
-    webhook_findings, _ = check_webhooks(graph, objects)
+    webhook_findings, _ = check_webhook_order(graph, objects)
 
     assert finding["object"] == "Deployment apps/eager" and "depend on the mesh's `ready`" in finding["message"]
     assert {f["message"].split(" (")[0] for f in webhook_findings} == {"webhook namespace.sidecar-injector.istio.io"}
@@ -110,7 +110,7 @@ def test_a_namespace_racing_a_fail_closed_webhook_is_an_error():
         k8s.core.v1.Namespace("late", metadata={"name": "late"}, opts=pulumi.ResourceOptions(provider=platform.provider))
 
     run, objects = _with(late_namespace)
-    findings, verdicts = check_webhooks(Graph(run), objects)
+    findings, verdicts = check_webhook_order(Graph(run), objects)
 
     assert [f["object"] for f in findings] == ["Namespace late"]
     assert "check-ignore-label.gatekeeper.sh (failurePolicy Fail" in findings[0]["message"]

@@ -36,7 +36,7 @@ from policy_fixtures import (
     mutate_network_policy,
 )
 from render.harness import Secret, run_program
-from render.report import _policy_resources
+from render.report import policy_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 _LEVELS = {"advisory": proto.ADVISORY, "mandatory": proto.MANDATORY, "disabled": proto.DISABLED, "remediate": proto.REMEDIATE}
@@ -131,7 +131,7 @@ def sent_for(rendered: Any, stack: str) -> tuple[Any, list[Resource], Any]:
     """The run, the resources the engine shows the pack, and their requests (built once per stack)."""
     run, _, deployed = rendered(stack)
     if stack not in _SENT:
-        resources, _ = _policy_resources(run, deployed, secrets=True)
+        resources, _ = policy_resources(run, deployed, secrets=True)
         _SENT[stack] = (resources, requests(resources))
     return run, *_SENT[stack]
 
@@ -243,7 +243,7 @@ def test_the_engines_preview_registers_every_resource_and_the_pack_judges_it_wit
     config, secrets = stack_config(stack)
     full = run_program(stack, config, secret_keys=secrets)
     preview = run_program(stack, config, secret_keys=secrets, preview=True)
-    resources, _ = _policy_resources(preview, None, secrets=True)
+    resources, _ = policy_resources(preview, None, secrets=True)
     configure(analyzer, stack_pack_config(stack))
 
     found = analyze(analyzer, requests(resources))

@@ -10,7 +10,7 @@ import pytest
 
 from render import cli
 from render.checks import CHECKS, IGNORE_ANNOTATION, LAYERS, Check, Context, Finding, judge, registry, sarif
-from render.report import _resources_report, stack_context
+from render.report import resources_report, stack_context
 
 
 def test_list_checks_names_every_check_with_its_remediation(capsys):
@@ -41,7 +41,7 @@ def local(rendered):
 
     config, _ = stack_config("local")
     platform = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("gitops-platform:")})
-    return run, deployed, stack_context(run, platform, deployed, pinned_charts(), _resources_report(run)["helm_releases"])
+    return run, deployed, stack_context(run, platform, deployed, pinned_charts(), resources_report(run)["helm_releases"])
 
 
 def _no_grafana_configmap(ctx: Context) -> list[Finding]:
@@ -159,7 +159,7 @@ def test_sarif_has_a_rule_per_check_and_a_located_result_per_finding():
 
 MODULE_LAYERS = {
     "deployability": "deployability", "references": "deployability", "consistency": "consistency", "invariants": "invariants",
-    "apivalidation": "invariants", "scheduling": "scheduling", "paths": "paths", "configs": "configs", "ordering": "ordering",
+    "apivalidation": "invariants", "scheduling": "scheduling", "paths": "paths", "component_configs": "configs", "ordering": "ordering",
     "network": "network", "footprint": "images",
 }
 

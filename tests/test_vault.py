@@ -115,12 +115,12 @@ def test_without_secrets_nothing_of_vault_is_created():
     ],
 )
 def test_bad_secrets_are_refused_naming_the_key(secrets, key, words):
-    from components.config import _problems
+    from components.config import config_problems
 
     with pytest.raises(ValidationError) as caught:
         MicroserviceConfig.model_validate({**BASE, "secrets": secrets})
 
-    problems = {p.path.removeprefix("gitops-platform:"): p.message for p in _problems(caught.value, MicroserviceConfig)}
+    problems = {p.path.removeprefix("gitops-platform:"): p.message for p in config_problems(caught.value, MicroserviceConfig)}
     assert key in problems, problems
     assert words in problems[key]
 

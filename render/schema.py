@@ -1,4 +1,4 @@
-"""Offline admission checks: what a real API server and real charts would reject.
+"""Schemas, offline: what the API server's validation of each object, and each chart's values, would reject.
 
 - Core Kubernetes objects are validated with kubernetes-validate's strict schemas at
   `KUBERNETES_VERSION` (unknown fields are errors, as under strict field validation).

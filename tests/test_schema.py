@@ -1,4 +1,4 @@
-"""Offline admission checks: schemas, CRDs, chart values — each catches a real mistake."""
+"""The schema layer: objects against their schemas and CRDs, chart values against the charts — each catches a real mistake."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from components.charts import CHARTS
 from helpers import pinned, pinned_charts
 from render.charts import ChartSet
-from render.validate import check_values, structural_to_json_schema, validate_object
+from render.schema import check_values, structural_to_json_schema, validate_object
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1",

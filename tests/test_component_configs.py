@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from components.observability import alloy_config
-from render.configs import alertmanager_problems, alloy_problems, configs_report, falco_problems, promql_problem
+from render.component_configs import alertmanager_problems, alloy_problems, configs_report, falco_problems, promql_problem
 from render.deployed import Deployed
 
 

@@ -141,3 +141,18 @@ def test_shared_state_an_explicit_file_backend_and_the_local_stack_go_ahead(tmp_
     assert proc.returncode == 0, proc.stderr
     assert f"stack select --create {stack} | backend={backend}" in calls
     assert any(c.startswith(f"preview --stack {stack} --diff --policy-pack policies") for c in calls)
+
+
+def test_no_private_name_is_imported_from_another_project_module():
+    import ast
+
+    root = ROOT
+    ours = ("components", "policies", "render", "verify", "program", "scripts", "bench", "helpers", "scripts_import", "fake_api", "policy_fixtures")
+    tracked = subprocess.run(["git", "ls-files", "*.py"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    found = []
+    for path in tracked:
+        for node in ast.walk(ast.parse((root / path).read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in ours):
+                found += [f"{path}:{node.lineno}: {alias.name}" for alias in node.names if alias.name.startswith("_") and alias.name != "__version__"]
+
+    assert found == [], "make the name public (or move it where both use it)"

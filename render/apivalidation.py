@@ -60,7 +60,7 @@ def quantity(value: Any) -> float | None:
     if memory:
         suffix = memory.group(2)
         if suffix.startswith("e"):
-            return float(memory.group(1)) * 10 ** int(suffix[1:])
+            return float(memory.group(1)) * float(10 ** int(suffix[1:]))
         return float(memory.group(1)) * (_BINARY.get(suffix) or _DECIMAL.get(suffix, 1))
     return None
 

@@ -456,7 +456,7 @@ def with_digests(text: str, digests: Mapping[str, str]) -> str:
         stripped = line.strip()
         if stripped.startswith("- name:"):
             current = stripped.split(":", 1)[1].strip().strip("\"'")
-        elif stripped.startswith("digest:") and current in digests:
+        elif stripped.startswith("digest:") and current is not None and current in digests:
             indent = line[: len(line) - len(line.lstrip())]
             line = f'{indent}digest: "{digests[current]}"\n'
         lines.append(line)

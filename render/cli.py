@@ -329,12 +329,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if charts is not None:
         # Chart loading and CRD parsing are the engine's work: they overlap with the program.
         warm_up(charts)
-    run, error = run_program_recording(args.stack, config, secret_keys=secret_keys)
-    if isinstance(error, ConfigError):
-        print(f"error: {error}", file=sys.stderr)
+    run, failure = run_program_recording(args.stack, config, secret_keys=secret_keys)
+    if isinstance(failure, ConfigError):
+        print(f"error: {failure}", file=sys.stderr)
         return 2
-    if error is not None:
-        print(f"error: the program failed: {type(error).__name__}: {error}", file=sys.stderr)
+    if failure is not None:
+        print(f"error: the program failed: {type(failure).__name__}: {failure}", file=sys.stderr)
         return 1
     from policies.evaluate import PolicyConfigError
 

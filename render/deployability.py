@@ -250,11 +250,11 @@ def check_addresses(objects: Sequence[Deployed], facts: Facts) -> list[dict[str,
         for where, text in wired_texts(d):
             resolve(d, where, text)
         for where, svc, ns, port in _istio_destinations(d):
-            ports = services.get((ns, svc))
-            if ports is None:
+            declared = services.get((ns, svc))
+            if declared is None:
                 findings.append(_finding("addresses", d, f"{where}: host {svc}.{ns} names Service {ns}/{svc}, which does not exist"))
-            elif port is not None and int(port) not in ports:
-                findings.append(_finding("addresses", d, f"{where}: port {port} of Service {ns}/{svc}, which serves {sorted(ports)}"))
+            elif port is not None and int(port) not in declared:
+                findings.append(_finding("addresses", d, f"{where}: port {port} of Service {ns}/{svc}, which serves {sorted(declared)}"))
     return findings
 
 
@@ -462,12 +462,12 @@ def check_irsa(objects: Sequence[Deployed], facts: Facts) -> list[dict[str, str]
         for subject in role.subjects:
             _, _, rest = subject.partition("system:serviceaccount:")
             namespace, _, name = rest.partition(":")
-            account = accounts.get((namespace, name))
+            trusted = accounts.get((namespace, name))
             arn = carried.get((namespace, name))
-            if account is None:
+            if trusted is None:
                 findings.append(_finding("irsa", None, f"IAM role {role.name} trusts {subject}, which the stack does not create: name the ServiceAccount the pods run as", role.urn))
             elif arn != role.arn:
-                findings.append(_finding("irsa", account, f"is trusted by IAM role {role.name} but carries {IRSA_ANNOTATION} {arn or '(none)'}: annotate it with the role's arn"))
+                findings.append(_finding("irsa", trusted, f"is trusted by IAM role {role.name} but carries {IRSA_ANNOTATION} {arn or '(none)'}: annotate it with the role's arn"))
     return findings
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import inspect
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import yaml
@@ -181,7 +182,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
     def __init__(self, region: str = "eu-west-1") -> None:
         self.region = region
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
         hexid = _digest(typ, name)
         state = dict(inputs)
@@ -230,7 +231,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             return (f"{namespace}/{metadata['name']}" if namespace else metadata["name"]), state
         return f"{name}-{hexid[:8]}", state
 
-    def _aws(self, typ: str, name: str, hexid: str, state: dict) -> tuple[str, dict]:
+    def _aws(self, typ: str, name: str, hexid: str, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         module, kind = typ.split(":")[1].split("/")[0], typ.split(":")[2]
         kind = kind[0].lower() + kind[1:]
         region, account = self.region, MOCK_ACCOUNT
@@ -296,7 +297,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
         state["arn"] = f"arn:aws:{module}:{region}:{account}:{kind}/{physical}"
         return physical, state
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
         region, account = self.region, MOCK_ACCOUNT
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": [f"{region}{z}" for z in "abc"], "zoneIds": [f"euw1-az{i}" for i in (1, 2, 3)], "id": region}, []
@@ -324,7 +325,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[RecordedResource] = []
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # the SDK's mock monitor is untyped
         if request.type == "pulumi:pulumi:Stack":
             return response
         registration = self.resources.get(response.urn)
@@ -362,7 +363,7 @@ class PreviewMocks(PlatformMocks):
     """The engine's `pulumi preview`: a provider returns a resource's inputs and nothing it
     would compute, so every computed output (a kubeconfig, an ARN, an image digest) is unknown."""
 
-    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         return "", dict(args.inputs)
 
 
@@ -371,7 +372,7 @@ def run_program(
     config: Mapping[str, Any],
     *,
     secret_keys: Iterable[str] = (),
-    program: Callable[[], Any] | None = None,
+    program: Callable[[], object] | None = None,
     preview: bool = False,
     project: str = PROJECT,
 ) -> Run:
@@ -388,18 +389,25 @@ def run_program(
     return run
 
 
+def _awaited(result: object) -> Awaitable[None] | None:
+    """What the engine awaits of a program's return: an awaitable (a test's checks), else nothing
+    (the program returns its Platform, for callers that use it)."""
+    return cast("Awaitable[None]", result) if inspect.isawaitable(result) else None
+
+
 def run_program_recording(
     stack: str,
     config: Mapping[str, Any],
     *,
     secret_keys: Iterable[str] = (),
-    program: Callable[[], Any] | None = None,
+    program: Callable[[], object] | None = None,
     preview: bool = False,
     project: str = PROJECT,
 ) -> tuple[Run, BaseException | None]:
     """Like `run_program`, but returns the program's exception beside what was recorded."""
-    if program is None:
-        from program import main as program
+    from program import main
+
+    body = program if program is not None else main
     region = str(config.get(f"{NAMESPACE}:region") or "eu-west-1")
     monitor = RecordingMonitor(PreviewMocks(region) if preview else PlatformMocks(region))
     outcome: list[BaseException | None] = [None]
@@ -410,7 +418,7 @@ def run_program_recording(
         pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor)
         set_all_config(engine_config(config), list(secret_keys))
         try:
-            _sync_await(run_pulumi_func(program))
+            _sync_await(run_pulumi_func(lambda: _awaited(body())))
             outputs.update(_stack_outputs())
         except BaseException as error:
             outcome[0] = error

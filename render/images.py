@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     images, problems = relock(found)
     path = lock_path()
     text = path.read_text()
-    header = text[: re.search(r"^images:", text, re.MULTILINE).start()] if re.search(r"^images:", text, re.MULTILINE) else ""
+    start = re.search(r"^images:", text, re.MULTILINE)
+    header = text[: start.start()] if start else ""
     path.write_text(render_lock(images, LOCK, header))
     parse_lock(path.read_text(), str(path))
     for problem in problems:

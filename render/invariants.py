@@ -101,12 +101,12 @@ def invariants_report(objects: Sequence[Deployed]) -> dict[str, Any]:
             if problem:
                 errors.append({"check": "ports", "object": d.ref, "urn": d.source, "message": f"{where}: {problem}"})
         group = str(d.obj.get("apiVersion", "")).rpartition("/")[0]
-        key = (group, d.kind, d.namespace, d.name)
-        if key in seen:
-            first = seen[key]
+        identity = (group, d.kind, d.namespace, d.name)
+        if identity in seen:
+            first = seen[identity]
             errors.append({"check": "duplicates", "object": d.ref, "urn": d.source,
                            "message": f"{first.ref} is declared twice (also by {first.source.rsplit('::', 1)[-1]}): one would overwrite the other; rename or drop one"})
         else:
-            seen[key] = d
+            seen[identity] = d
     errors += check_api_rules(live)
     return {"checked": len(live), "errors": errors}

@@ -246,14 +246,14 @@ def _scrape_flows(objects: Sequence[Deployed], pods: Pods) -> Iterator[Flow]:
                 if service.namespace not in watched or not selects(spec.get("selector"), (service.obj.get("metadata") or {}).get("labels") or {}):
                     continue
                 for endpoint in spec.get("endpoints") or []:
-                    port = _service_port(service, endpoint.get("port") or endpoint.get("targetPort"))
-                    if port is None:
+                    service_port = _service_port(service, endpoint.get("port") or endpoint.get("targetPort"))
+                    if service_port is None:
                         continue
                     if service.origin == "cluster" and not (service.obj.get("spec") or {}).get("selector"):
                         found = _cluster_service_target(pods, service)
                         targets += [found] if found else []
                     else:
-                        targets += list(_service_targets(pods, service, port))
+                        targets += list(_service_targets(pods, service, service_port))
         else:
             for group in pods.groups:
                 if group.namespace in watched and selects(spec.get("selector"), group.labels):

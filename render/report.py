@@ -26,7 +26,7 @@ from pulumi_policy import StackValidationPolicy
 
 from components.config import NAMESPACE, PlatformConfig, parse_config
 from components.images import LOCKED_IMAGES
-from components.local_cluster import kind_cluster_config
+from components.local_cluster import LocalClusterConfig, kind_cluster_config
 from components.mesh import INGRESS_NAMESPACE
 from components.security import VAULT_NAMESPACE
 
@@ -356,7 +356,7 @@ def layer_section(name: str, ctx: Context) -> Any:
 def kind_port_mapping(config: PlatformConfig) -> dict[int, int] | None:
     """Host port -> node port of the kind cluster the program creates (None for other clusters)."""
     cluster = config.cluster
-    if config.environment != "local" or getattr(cluster, "mode", None) != "kind":
+    if not isinstance(cluster, LocalClusterConfig) or cluster.mode != "kind":
         return None
     return local_port_mapping(kind_cluster_config(cluster))
 

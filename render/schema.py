@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import referencing
@@ -88,11 +88,11 @@ def _schema_dir() -> Any:
 
 
 @functools.cache
-def _core_registry() -> referencing.Registry:
+def _core_registry() -> referencing.Registry[Any]:
     definitions = json.loads(_schema_dir().joinpath("_definitions.json").read_text())
     registry = referencing.Registry().with_resource("_definitions.json", referencing.jsonschema.DRAFT202012.create_resource(definitions))
     # Crawl once: an uncrawled registry is crawled again on every $ref lookup of every validator.
-    return registry.crawl()
+    return cast("referencing.Registry[Any]", registry.crawl())
 
 
 @functools.cache
@@ -445,7 +445,7 @@ def schema_report(
     """
     objects = list(objects)
     templates = {
-        ((((o.get("spec") or {}).get("crd") or {}).get("spec") or {}).get("names") or {}).get("kind"): o
+        str(((((o.get("spec") or {}).get("crd") or {}).get("spec") or {}).get("names") or {}).get("kind")): o
         for _, o in objects
         if o.get("kind") == "ConstraintTemplate"
     }

@@ -41,7 +41,7 @@ import re
 import secrets
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -266,7 +266,7 @@ def falco_rules(api: client.ApiClient, expected: Expected) -> CheckResult:
         result.failures.append(f"no Falco pod is running in {falco.namespace} (kubectl -n {falco.namespace} get pods)")
     for pod in running:
         result.checked += 1
-        name = pod.metadata.name
+        name = str(pod.metadata.name if pod.metadata else "")
         try:
             body = ok_body(forward_get(api, falco.namespace, name, falco.port, "metrics"), "metrics")
         except READ_ERRORS as error:
@@ -334,7 +334,7 @@ def trivy_reports(api: client.ApiClient, expected: Expected) -> CheckResult:
         return result
     result.checked += 1
     reports = client.CustomObjectsApi(api).list_cluster_custom_object("aquasecurity.github.io", "v1alpha1", "vulnerabilityreports", limit=1)
-    if not reports.get("items"):
+    if not cast(dict[str, Any], reports).get("items"):
         result.failures.append("no VulnerabilityReport yet: Trivy scans each workload's images after it starts (kubectl -n trivy-system logs deploy/trivy-operator)")
     return result
 

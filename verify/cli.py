@@ -72,7 +72,7 @@ def _seconds(text: str) -> float:
 def _connect(kubeconfig: Path | None, context: str | None, described: str | None = None) -> tuple[client.ApiClient, str]:
     source = described or f"context {context or 'current'} of {kubeconfig or '~/.kube/config'}"
     try:
-        api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
+        api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)  # type: ignore[no-untyped-call]
     except (config.ConfigException, OSError) as error:
         raise Unreachable(f"no usable kubeconfig ({source}): {error}") from None
     where = f"{api.configuration.host} ({source})"

@@ -11,6 +11,7 @@ import yaml
 
 from components.apps import SAMPLE_ENDPOINT
 from components.charts import CHARTS
+from components.local_cluster import LocalClusterConfig
 from components.mesh import INGRESS_LABEL
 from render.deployed import Deployed
 from render.network import plaintext_probes
@@ -188,10 +189,10 @@ def expected_for(stack: str, config_file: Path | None = None) -> Expected:
             raise RuntimeError(f"the stack's program failed offline: {error}")
         objects = deployed_objects(run, charts).objects
     estimate = footprint(as_admitted(objects), nodes=node_count(platform), component_of=lambda _: "")
-    cluster = getattr(platform, "cluster", None)
-    kind = cluster is not None and getattr(cluster, "mode", None) == "kind"
+    cluster = platform.cluster
+    kind = isinstance(cluster, LocalClusterConfig) and cluster.mode == "kind"
     return expected_from(
         objects, (estimate["cpu_millicores"], estimate["memory_mib"]), environment=platform.environment,
-        gateway_address=("localhost", cluster.ingress.https_host_port) if kind else None,
+        gateway_address=("localhost", cluster.ingress.https_host_port) if kind and isinstance(cluster, LocalClusterConfig) else None,
         sample_host=platform.apps.host if platform.apps.enabled else None,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -18,7 +18,7 @@ def measure_footprint(api: client.ApiClient, expected: Expected) -> dict[str, An
 
     scheduled = [0.0, 0.0]
     for pod in client.CoreV1Api(api).list_pod_for_all_namespaces(field_selector="status.phase=Running").items:
-        for container in pod.spec.containers or []:
+        for container in (pod.spec.containers if pod.spec else None) or []:
             requests = (container.resources.requests if container.resources else None) or {}
             scheduled[0] += cpu_millicores(requests["cpu"]) if "cpu" in requests else 0
             scheduled[1] += memory_mib(requests["memory"]) if "memory" in requests else 0
@@ -32,7 +32,7 @@ def measure_footprint(api: client.ApiClient, expected: Expected) -> dict[str, An
         report["used_unavailable"] = reason(error)
         return report
     used = [0.0, 0.0]
-    for item in metrics.get("items") or []:
+    for item in cast(dict[str, Any], metrics).get("items") or []:
         for container in item.get("containers") or []:
             usage = container.get("usage") or {}
             used[0] += _usage_millicores(str(usage["cpu"])) if "cpu" in usage else 0

@@ -52,7 +52,8 @@ class ProbeFailed(Exception):
 
 def run_probe(core: client.CoreV1Api, namespace: str, name: str, command: Sequence[str], expected: Expected) -> str:
     """Run a probe pod to completion and return its log; the pod is deleted whatever happens."""
-    core.create_namespaced_pod(namespace, pod_body(name, expected.compliant_image, command=command))
+    # The client takes a plain manifest as well as a V1Pod (its stubs say only the latter).
+    core.create_namespaced_pod(namespace, pod_body(name, expected.compliant_image, command=command))  # type: ignore[arg-type]
     try:
         deadline = time.monotonic() + expected.probe_timeout
         while True:
@@ -61,7 +62,7 @@ def run_probe(core: client.CoreV1Api, namespace: str, name: str, command: Sequen
             if phase in ("Succeeded", "Failed"):
                 return str(core.read_namespaced_pod_log(name, namespace, container="probe"))
             if time.monotonic() > deadline:
-                waiting = [s.state.waiting.reason for s in (pod.status.container_statuses or []) if s.state and s.state.waiting] if pod.status else []
+                waiting = [str(s.state.waiting.reason) for s in (pod.status.container_statuses or []) if s.state and s.state.waiting] if pod.status else []
                 raise ProbeFailed(f"still {phase or 'unscheduled'} after {expected.probe_timeout:.0f} s{' (' + ', '.join(waiting) + ')' if waiting else ''}")
             time.sleep(1)
     finally:

@@ -54,7 +54,7 @@ READ_ERRORS = (ApiException, ReadFailed, OSError, http.client.HTTPException, Val
 def pod_behind(api: client.ApiClient, namespace: str, service: str, port: int) -> tuple[str, int]:
     """A ready pod behind `port` of a Service, and the container port that port maps to."""
     spec = client.CoreV1Api(api).read_namespaced_service(service, namespace).spec
-    wanted = next((p for p in spec.ports or [] if p.port == port), None)
+    wanted = next((p for p in (spec.ports if spec else None) or [] if p.port == port), None)
     if wanted is None:
         raise ReadFailed(f"Service {namespace}/{service} has no port {port}")
     slices = client.DiscoveryV1Api(api).list_namespaced_endpoint_slice(namespace, label_selector=f"kubernetes.io/service-name={service}").items
@@ -62,7 +62,7 @@ def pod_behind(api: client.ApiClient, namespace: str, service: str, port: int) -
         number = next((p.port for p in endpoint_slice.ports or [] if (p.name or "") == (wanted.name or "")), None)
         for endpoint in endpoint_slice.endpoints or [] if number is not None else []:
             ready = endpoint.conditions is None or endpoint.conditions.ready is not False
-            if ready and endpoint.target_ref is not None and endpoint.target_ref.kind == "Pod":
+            if ready and endpoint.target_ref is not None and endpoint.target_ref.kind == "Pod" and endpoint.target_ref.name and number is not None:
                 return endpoint.target_ref.name, number
     raise ReadFailed(f"no ready pod behind Service {namespace}/{service}:{port}")
 

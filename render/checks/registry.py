@@ -310,7 +310,7 @@ def judge(ctx: Context, checks: Sequence[Check] = (), disable: Iterable[str] = (
     aside: list[dict[str, Any]] = []
     for check in checks:
         for finding in check.findings(ctx):
-            reason = ignores.get(finding.object, {}).get(check.name)
+            reason = ignores.get(finding.object, {}).get(check.name, "")
             if check.name in disable:
                 disabled.append(finding.as_dict())
             elif reason:

@@ -55,14 +55,14 @@ venv: $(VENV)/.installed
 # network. GITOPS_CHARTS_MIRROR names an HTTP chart repository or a directory of chart
 # sources to take them from instead (see README, "No internet").
 charts: $(VENV)/.installed
-	$(PY) -m render.charts
+	$(PY) -m render.engine.charts
 
 charts-lock: $(VENV)/.installed
-	$(PY) -m render.charts --lock
+	$(PY) -m render.engine.charts --lock
 
 # images.lock from what the shipped stacks run (rendered offline), digests resolved online.
 images-lock: charts
-	$(PY) -m render.images --lock
+	$(PY) -m render.image_lock --lock
 
 # The pages generated from the code (a test fails when one is stale).
 docs: $(VENV)/.installed

@@ -188,10 +188,10 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="print the findings that caught each trial")
     args = parser.parse_args()
     from components.config import NAMESPACE, parse_config
-    from render.charts import available
     from render.checks import LAYERS, Context, judge
-    from render.deployed import deployed_objects
-    from render.harness import read_stack_file, run_program
+    from render.engine.charts import available
+    from render.engine.deployed import deployed_objects
+    from render.engine.harness import read_stack_file, run_program
     from render.report import resources_report, stack_context
 
     config, secrets = read_stack_file(ROOT / "Pulumi.local.yaml")

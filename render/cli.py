@@ -22,9 +22,9 @@ from typing import Any
 
 from components.config import ConfigError
 
-from .charts import ChartSet, ChartsUnavailable, available
-from .deployed import warm_up
-from .harness import read_stack_file, run_program_recording
+from .engine.charts import ChartSet, ChartsUnavailable, available
+from .engine.deployed import warm_up
+from .engine.harness import read_stack_file, run_program_recording
 from .report import write
 
 

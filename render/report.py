@@ -30,27 +30,26 @@ from components.local_cluster import LocalClusterConfig, kind_cluster_config
 from components.mesh import INGRESS_NAMESPACE
 from components.security import VAULT_NAMESPACE
 
-from .admission import admission_report
-from .charts import ChartSet
 from .checks import LAYERS, Context, judge
-from .component_configs import configs_report
-from .consistency import consistency_report
-from .deployability import (
-    CloudRole,
-    Facts,
-    Prerequisite,
-    deployability_report,
-    namespace_labels_from_hooks,
-)
-from .deployed import Deployed, DeployedStack, deployed_objects
-from .footprint import footprint, image_inventory, node_count
-from .harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
-from .invariants import invariants_report
-from .network import network_report
-from .ordering import dependency_edges, ordering_report
-from .paths import local_port_mapping, paths_report
-from .scheduling import scheduling_report
-from .schema import schema_report
+from .checks.admission import admission_report
+from .checks.api_rules import check_api_rules
+from .checks.component_configs import configs_report
+from .checks.consistency import consistency_report
+from .checks.deployability import deployability_report
+from .checks.footprint import footprint, node_count
+from .checks.images import image_inventory
+from .checks.invariants import invariants_report
+from .checks.network import network_report
+from .checks.ordering import dependency_edges, ordering_report
+from .checks.paths import local_port_mapping, paths_report
+from .checks.references import FIELDS, check_references
+from .checks.scheduling import scheduling_report
+from .checks.schema import schema_report
+from .engine.charts import ChartSet
+from .engine.deployed import Deployed, DeployedStack, deployed_objects
+from .engine.facts import CloudRole, Facts, Prerequisite
+from .engine.harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
+from .engine.objects import namespace_labels_from_hooks
 
 # libyaml's emitter when PyYAML has it (the wheels do): the CRDs alone are megabytes.
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -252,7 +251,7 @@ def checked(
 ) -> tuple[dict[str, Any], DeployedStack | None]:
     """(report, everything the stack deploys — None without config or charts).
 
-    `charts`: the pinned charts (`render.charts.available()`); None asks for a program-only
+    `charts`: the pinned charts (`render.engine.charts.available()`); None asks for a program-only
     report, marked `partial` with the layers it did not run. `stack`: what
     `deployed_objects(run, charts)` returned, if the caller has it already. `disable`:
     checks (`checks.CHECKS` names) whose findings are set aside.
@@ -339,9 +338,10 @@ def layer_section(name: str, ctx: Context) -> Any:
         "policies": lambda: policy_report(ctx.run, ctx.pack_config, stack.deployed) if ctx.run is not None else {},
         "schema": lambda: schema_report([(d.source, d.obj) for d in live if d.origin != "dropped-hook"], stack.releases, stack.chart_set),
         "admission": lambda: admission_report(ctx.admitted, namespace_labels_from_hooks(live)),
-        "deployability": lambda: deployability_report(live, stack.deployed.charts, stack.facts, stack.deployed.problems),
+        "deployability": lambda: deployability_report(live, stack.deployed.charts, stack.facts, stack.deployed.problems,
+                                                      check_references(live, stack.deployed.charts, stack.facts), FIELDS),
         "ordering": lambda: ordering_report(ctx.run, live) if ctx.run is not None else {},
-        "invariants": lambda: invariants_report(live),
+        "invariants": lambda: invariants_report(live, check_api_rules([d for d in live if d.origin != "dropped-hook"])),
         "images": lambda: image_inventory(ctx.admitted, stack.registries, LOCKED_IMAGES),
         "footprint": lambda: footprint(ctx.admitted, nodes=node_count(config), component_of=stack.component_of),
         "consistency": lambda: consistency_report(ctx.admitted, node_count(config), config.environment),

@@ -193,7 +193,7 @@ def render_outputs() -> str:
     """The stack outputs page: which output each stack exports, whether it is secret, what it is for."""
     from program import OUTPUTS
     from program import main as program
-    from render.harness import Secret, run_program
+    from render.engine.harness import Secret, run_program
 
     exported: dict[str, dict[str, Any]] = {}
     for stack in STACKS:

@@ -13,7 +13,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from helpers import pinned_charts, stack_config, stack_pack_config  # noqa: E402 - after the sys.path entry
-from render.harness import Run, run_program, run_stack  # noqa: E402
+from render.engine.harness import Run, run_program, run_stack  # noqa: E402
 
 
 @pytest.fixture(scope="session")

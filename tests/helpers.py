@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from components.charts import CHARTS
-from render.charts import ChartSet, ChartsUnavailable, available
-from render.deployed import V3_RELEASE, V4_CHART, DeployedStack, deployed_objects
-from render.harness import RecordedResource, Run
+from render.engine.charts import ChartSet, ChartsUnavailable, available
+from render.engine.deployed import V3_RELEASE, V4_CHART, DeployedStack, deployed_objects
+from render.engine.harness import RecordedResource, Run
 from scripts_import import generate_docs
 
 
@@ -94,7 +94,7 @@ AWS_APPS = {"apps": {"enabled": True, "host": "app.example.com"}, "registry": {"
 def stack_pack_config(stack: str) -> dict[str, Any]:
     """The pack config a stack is previewed with: `policies/config/<stack>.json`, or for `aws-apps` the one
     README tells aws users to write (their ECR host allowed beside the defaults)."""
-    from render.harness import MOCK_ACCOUNT
+    from render.engine.harness import MOCK_ACCOUNT
     from render.report import allowed_registries
 
     root = Path(__file__).resolve().parents[1]
@@ -108,7 +108,7 @@ def stack_pack_config(stack: str) -> dict[str, Any]:
 
 def stack_config(stack: str) -> tuple[dict[str, Any], list[str]]:
     """Engine config of a shipped stack; `aws-apps` is the aws stack with the sample apps on."""
-    from render.harness import read_stack_file
+    from render.engine.harness import read_stack_file
 
     root = Path(__file__).resolve().parents[1]
     config, secrets = read_stack_file(root / f"Pulumi.{stack.split('-')[0]}.yaml")

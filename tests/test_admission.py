@@ -8,13 +8,13 @@ import pytest
 
 from components.podsecurity import REASON_ANNOTATION, namespace_metadata, pod_security_labels
 from components.security import TEMPLATES
-from render.admission import (
+from render.checks.admission import (
     admission_report,
     gatekeeper_verdicts,
     namespace_labels,
     pod_security_violations,
 )
-from render.deployed import Deployed
+from render.engine.deployed import Deployed
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from render.apivalidation import check_api_rules, quantity
-from render.deployed import Deployed
+from render.checks.api_rules import check_api_rules, quantity
+from render.engine.deployed import Deployed
 
 POD: dict[str, Any] = {
     "serviceAccountName": "api",

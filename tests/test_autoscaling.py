@@ -8,7 +8,7 @@ import pytest
 
 from components.config import ConfigError
 from helpers import aws, local, pinned
-from render.harness import run_program, run_program_recording
+from render.engine.harness import run_program, run_program_recording
 
 
 @pytest.fixture(scope="module")

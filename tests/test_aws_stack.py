@@ -11,7 +11,7 @@ import yaml
 from components.config import parse_config
 from components.ecr import EcrRegistry, EcrRegistryConfig, lifecycle_policy
 from helpers import AWS_MINIMAL, aws, local
-from render.harness import Secret, reveal, run_program, run_stack
+from render.engine.harness import Secret, reveal, run_program, run_stack
 
 ROOT_TYPES = "gitops-platform:index:"
 

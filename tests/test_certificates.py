@@ -9,7 +9,7 @@ import pytest
 from components.certificates import ACME_SERVERS, TlsConfig, cert_manager_values, route53_policy
 from components.config import ConfigError, parse_config
 from helpers import AWS_ACME, aws, local, pinned
-from render.harness import run_program
+from render.engine.harness import run_program
 
 CM = "kubernetes:cert-manager.io/v1"
 
@@ -192,7 +192,7 @@ def test_wildcard_hosts_under_a_zone_are_served():
 
 
 def test_bad_tls_config_registers_no_resource():
-    from render.harness import run_program_recording
+    from render.engine.harness import run_program_recording
 
     run, error = run_program_recording("aws", aws(tls={"acme": {**AWS_ACME, "email": "nope"}}))
 

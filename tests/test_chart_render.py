@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import pinned, release, render
-from render.deployed import V3_RELEASE, V4_CHART
+from render.engine.deployed import V3_RELEASE, V4_CHART
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def test_a_chart_the_lock_does_not_list_is_an_error_naming_the_lock():
 
 def test_one_module_renders_with_the_helm_sdk_and_one_fetches_with_it():
     # The SDK's native call is private surface: one wrapper module of ours renders with it;
-    # render/charts.py pulls, indexes and unpacks with its public functions only.
+    # render/engine/charts.py pulls, indexes and unpacks with its public functions only.
     users, native = [], []
     for path in sorted(ROOT.glob("**/*.py")):
         if ".venv" in path.parts or "tests" in path.parts:
@@ -84,8 +84,8 @@ def test_one_module_renders_with_the_helm_sdk_and_one_fetches_with_it():
                 users.append(path.relative_to(ROOT).as_posix())
             if any("_native" in n for n in names):
                 native.append(path.relative_to(ROOT).as_posix())
-    assert sorted(set(users)) == ["render/charts.py", "render/helm_engine.py"]
-    assert sorted(set(native)) == ["render/helm_engine.py"]
+    assert sorted(set(users)) == ["render/engine/charts.py", "render/engine/helm_engine.py"]
+    assert sorted(set(native)) == ["render/engine/helm_engine.py"]
 
 
 @pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])

@@ -21,7 +21,7 @@ import yaml
 
 from components.charts import CHARTS, LOCK_FILE, ChartLockError, parse_lock
 from helpers import pinned_charts
-from render import charts as store
+from render.engine import charts as store
 
 ROOT = Path(__file__).resolve().parents[1]
 

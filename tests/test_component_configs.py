@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from components.observability import alloy_config
-from render.component_configs import alertmanager_problems, alloy_problems, configs_report, falco_problems, promql_problem
-from render.deployed import Deployed
+from render.checks.component_configs import alertmanager_problems, alloy_problems, configs_report, falco_problems, promql_problem
+from render.engine.deployed import Deployed
 
 
 def obj(kind: str, name: str, **fields) -> Deployed:

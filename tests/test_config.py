@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from components.config import ConfigError, parse_config
 from components.local_cluster import DEFAULT_NODE_IMAGE
 from helpers import AWS_MINIMAL, aws, local
-from render.harness import run_program_recording
+from render.engine.harness import run_program_recording
 
 NS = "gitops-platform"
 

@@ -161,7 +161,7 @@ def test_pod_not_ready_waits_as_long_as_the_design_says():
 
 
 def test_a_key_set_twice_in_a_stack_file_is_refused_with_both_lines(tmp_path, monkeypatch):
-    from render.harness import read_stack_file, run_program_recording
+    from render.engine.harness import read_stack_file, run_program_recording
 
     stack_file = tmp_path / "Pulumi.dup.yaml"
     stack_file.write_text("config:\n  gitops-platform:environment: local\n  gitops-platform:cluster:\n    workers: 1\n  gitops-platform:cluster:\n    workers: 2\n")

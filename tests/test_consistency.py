@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from render.consistency import consistency_report
-from render.deployed import Deployed
+from render.checks.consistency import consistency_report
+from render.engine.deployed import Deployed
 
 
 def obj(kind: str, name: str, namespace: str = "apps", api_version: str = "v1", **fields) -> Deployed:

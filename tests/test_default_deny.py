@@ -14,10 +14,10 @@ from components.security import EXEMPT_NAMESPACES, TEMPLATES, constraint_templat
 from policies import ALL_POLICIES
 from policies.evaluate import Resource, evaluate
 from policy_fixtures import workload
-from render.admission import gatekeeper_verdicts, inventory
-from render.deployed import Deployed
-from render.injection import as_admitted
-from render.selectors import namespace_labels
+from render.checks.admission import gatekeeper_verdicts, inventory
+from render.engine.deployed import Deployed
+from render.engine.injection import as_admitted
+from render.engine.selectors import namespace_labels
 
 POLICY = next(p for p in ALL_POLICIES if p.name == "kubernetes-namespace-default-deny")
 TEMPLATE = next(t for t in TEMPLATES if t.rego == "namespacedefaultdeny")

@@ -9,10 +9,10 @@ from pydantic import ValidationError
 from components import MicroserviceConfig, MicroserviceStack
 from components.delivery import PLATFORM_PROMETHEUS, DeliveryConfig, RolloutsConfig, RolloutsController, rollouts_values
 from helpers import local, pinned_charts
-from render.deployed import deployed_objects
-from render.harness import run_program
+from render.checks.schema import schema_report
+from render.engine.deployed import deployed_objects
+from render.engine.harness import run_program
 from render.report import policy_report
-from render.schema import schema_report
 
 BASE = {"name": "api", "image": "localhost:5001/api:1.4.0"}
 ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
@@ -161,7 +161,8 @@ def test_a_fixed_canary_and_a_rollout_cannot_both_route_the_service():
 
 
 def test_the_analysis_prometheus_address_must_resolve_to_a_service(rendered):
-    from render.deployability import Facts, check_addresses
+    from render.checks.deployability import check_addresses
+    from render.engine.facts import Facts
 
     _, _, deployed = rendered("local")
     objects = deployed.objects

@@ -7,21 +7,19 @@ import base64
 import pytest
 
 from helpers import pinned, release, render
-from render.deployability import (
-    CloudRole,
-    Facts,
-    Prerequisite,
-    addresses_in,
+from render.checks.deployability import (
     check_addresses,
     check_dropped_hooks,
     check_irsa,
     check_namespaces,
-    check_references,
     check_renders,
     check_webhooks,
     deployability_report,
 )
-from render.deployed import Deployed
+from render.checks.references import check_references
+from render.engine.addresses import addresses_in
+from render.engine.deployed import Deployed
+from render.engine.facts import CloudRole, Facts, Prerequisite
 
 LOCAL = Facts(environment="local")
 

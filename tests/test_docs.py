@@ -79,7 +79,7 @@ def test_every_key_of_the_reference_is_one_the_models_accept():
 
 def test_the_team_snippet_of_the_docs_runs_as_a_separate_program():
     # It is a whole program of its own (no names from this one): run it as it stands.
-    from render.harness import run_program
+    from render.engine.harness import run_program
 
     page = (ROOT / "docs" / "app-teams" / "services.md").read_text()
     code = re.search(r"```python\n(.*?)```", page, re.S).group(1)

@@ -1,6 +1,6 @@
 """Falco's custom rules: each fires on the event it is written for and stays quiet on the platform's own.
 
-Conditions are evaluated by render/falco.py (Falco's condition grammar) on events given as
+Conditions are evaluated by render/engine/falco.py (Falco's condition grammar) on events given as
 field -> value maps, with the macros of Falco's default ruleset the rules use.
 """
 
@@ -11,7 +11,7 @@ import yaml
 
 from components.charts import CHARTS, image_sources, path_prefix_of, runtime_repository
 from components.security import falco_rules
-from render.falco import ConditionError, Rules
+from render.engine.falco import ConditionError, Rules
 
 STACK_REGISTRY = "localhost:5001/"
 APPROVED = [STACK_REGISTRY, "docker.io/istio/", *image_sources()]

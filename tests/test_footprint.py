@@ -7,9 +7,11 @@ import json
 import pytest
 
 from components.quantity import cpu_millicores, memory_mib
-from render.deployed import Deployed
-from render.footprint import footprint, image_inventory, pod_requests
-from render.harness import read_stack_file, run_program
+from render.checks.footprint import footprint
+from render.checks.images import image_inventory
+from render.engine.deployed import Deployed
+from render.engine.harness import read_stack_file, run_program
+from render.engine.workloads import pod_requests
 from render.report import component_of, report
 
 

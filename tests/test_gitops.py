@@ -7,7 +7,7 @@ import pytest
 from components.config import ConfigError, parse_config
 from components.gitops import GitopsConfig, argocd_values
 from helpers import AWS_MINIMAL, aws, local, pinned
-from render.harness import Secret, reveal, run_program, run_program_recording
+from render.engine.harness import Secret, reveal, run_program, run_program_recording
 
 APP_PROJECT = "kubernetes:argoproj.io/v1alpha1:AppProject"
 TEAM = {"name": "team-a", "sourceRepos": ["https://github.com/example/team-a.git"], "namespaces": ["apps"]}
@@ -260,7 +260,7 @@ def test_gitops_without_the_mesh_is_refused():
 def test_an_existing_stack_adopts_the_charts_argocd_secret_in_place(local_run):
     # The alias names the object the chart made until now, as the engine named it.
     from components.gitops import chart_urn
-    from render.deployed import Deployed
+    from render.engine.deployed import Deployed
     from render.report import child_urn
 
     argo = chart(local_run)

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from components.images import LOCK, LOCKED_IMAGES, ImageLockError, parse_lock
-from render.deployed import Deployed
-from render.footprint import image_inventory
-from render.images import built_by_stack, reference, relock, resolve_digest
+from render.checks.images import image_inventory
+from render.engine.deployed import Deployed
+from render.image_lock import built_by_stack, reference, relock, resolve_digest
 from render.report import stack_registries
 
 DIGEST = "sha256:" + "ab" * 32

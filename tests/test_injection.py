@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from helpers import pinned, pinned_charts
-from render.admission import quota_verdicts, with_limit_range
-from render.deployed import Deployed
-from render.injection import Injector, as_admitted, inject
+from render.checks.admission import quota_verdicts, with_limit_range
+from render.engine.deployed import Deployed
+from render.engine.injection import Injector, as_admitted, inject
 
 INJECTOR = Injector(image="docker.io/istio/proxyv2:1.0.0", resources={"requests": {"cpu": "10m", "memory": "40Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}})
 

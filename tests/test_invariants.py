@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from render.deployed import Deployed
-from render.invariants import invariants_report, label_problem, name_problem, port_name_problem
+from render.checks.invariants import invariants_report, label_problem, name_problem, port_name_problem
+from render.engine.deployed import Deployed
 
 
 def obj(kind: str, name: str, namespace: str = "apps", source: str = "urn:a", **fields) -> Deployed:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from helpers import aws, local, pinned
-from render import network
-from render.harness import run_program
+from render.checks import network
+from render.engine.flows import Pods, verdict
+from render.engine.harness import run_program
+from render.engine.selectors import namespace_labels
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +71,9 @@ def test_kiali_runs_two_replicas_on_aws():
 def test_the_render_sees_kialis_flows_and_they_are_allowed(rendered, stack):
     _, data, deployed = rendered(stack)
     objects = deployed.objects
-    flows = [f for f in network._url_flows(objects, network.Pods(objects, stack)) if f.source.name.startswith("Deployment istio-system/kiali")]
+    flows = [f for f in network._url_flows(objects, Pods(objects, stack)) if f.source.name.startswith("Deployment istio-system/kiali")]
 
     assert {(f.destination.namespace, f.port) for f in flows} >= {("monitoring", 9090), ("monitoring", 3000), ("monitoring", 16686)}
     policies = [d for d in objects if d.kind == "NetworkPolicy"]
-    assert [f for f in flows if network.verdict(f, policies, network.namespace_labels(objects)) is not None] == []
+    assert [f for f in flows if verdict(f, policies, namespace_labels(objects)) is not None] == []
     assert data["network"]["errors"] == []

@@ -10,7 +10,7 @@ import yaml
 from components.images import KIND_NODE_IMAGES, KIND_RELEASE
 from components.local_cluster import DEFAULT_NODE_IMAGE, LocalClusterConfig
 from helpers import local
-from render.harness import Secret, reveal, run_program
+from render.engine.harness import Secret, reveal, run_program
 
 COMMAND = "command:local:Command"
 PROVIDER = "pulumi:providers:kubernetes"
@@ -144,7 +144,7 @@ def test_every_resource_is_parented_to_its_component(local_run):
 
 
 def test_component_type_tokens():
-    from render.harness import run_program
+    from render.engine.harness import run_program
 
     types = {r.type for r in run_program("local", local()).resources if r.type.startswith("gitops-platform:")}
 

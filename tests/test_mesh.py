@@ -7,7 +7,7 @@ import pytest
 from components.config import ConfigError
 from components.mesh import MeshConfig, MeshStack
 from helpers import aws, local, pinned
-from render.harness import Secret, run_program, run_program_recording
+from render.engine.harness import Secret, run_program, run_program_recording
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 NS = "gitops-platform"

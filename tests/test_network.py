@@ -1,6 +1,6 @@
 """NetworkPolicies: every namespace with workloads denies by default, and every flow the platform needs is let through.
 
-The flows come from the rendered objects (render/network.py); these tests check the
+The flows come from the rendered objects (render/checks/network.py); these tests check the
 platform's policies against them, and that the check itself notices a missing allowance.
 """
 
@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from components.netpol import NamespaceIsolation, Peer, isolation_policies
-from render.deployed import Deployed
-from render.injection import as_admitted
-from render.network import Endpoint, Flow, denies_by_default, network_report, verdict
+from render.checks.network import denies_by_default, network_report
+from render.engine.deployed import Deployed
+from render.engine.flows import Endpoint, Flow, verdict
+from render.engine.injection import as_admitted
 
 
 @pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])

@@ -10,7 +10,7 @@ from components.config import ConfigError
 from components.dashboards import COLLECTED_METRICS, DASHBOARDS, metrics_in
 from components.observability import RulesConfig, platform_rule_groups
 from helpers import aws, local, pinned
-from render.harness import Secret, reveal, run_program, run_program_recording
+from render.engine.harness import Secret, reveal, run_program, run_program_recording
 
 NS = "gitops-platform"
 SECRETS = {"alerting": {"pager": {"type": "pagerduty", "secret": "pd-routing-key"}, "chat": {"type": "slack", "secret": "https://hooks.slack.com/services/T/B/X"}}}

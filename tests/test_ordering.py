@@ -9,9 +9,9 @@ import pytest
 from components.platform import Platform
 from helpers import local, pinned_charts, stack_config
 from program import load_config
-from render.deployed import deployed_objects
-from render.harness import run_program
-from render.ordering import Graph, check_crds, check_injection, check_providers, check_webhook_order, ordering_report
+from render.checks.ordering import Graph, check_crds, check_injection, check_providers, check_webhook_order, ordering_report
+from render.engine.deployed import deployed_objects
+from render.engine.harness import run_program
 
 
 def _with(extra, config=None):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from render.deployed import Deployed
-from render.injection import as_admitted
-from render.paths import PORT_FORWARDS, container_listens, paths_report
+from render.checks.paths import PORT_FORWARDS, container_listens, paths_report
+from render.engine.deployed import Deployed
+from render.engine.injection import as_admitted
 from render.report import kind_port_mapping
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,7 +35,7 @@ from policy_fixtures import (
     mutate_app_project,
     mutate_network_policy,
 )
-from render.harness import Secret, run_program
+from render.engine.harness import Secret, run_program
 from render.report import policy_resources
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -156,3 +156,25 @@ def test_no_private_name_is_imported_from_another_project_module():
                 found += [f"{path}:{node.lineno}: {alias.name}" for alias in node.names if alias.name.startswith("_") and alias.name != "__version__"]
 
     assert found == [], "make the name public (or move it where both use it)"
+
+
+def test_no_check_module_imports_another_and_the_engine_imports_no_check():
+    import ast
+
+    checks = {p.stem for p in (ROOT / "render" / "checks").glob("*.py")} - {"__init__"}
+    found = []
+    for folder in ("checks", "engine"):
+        for path in sorted((ROOT / "render" / folder).glob("*.py")):
+            if path.stem == "__init__":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.ImportFrom):
+                    continue
+                module = node.module or ""
+                names = {a.name for a in node.names}
+                if folder == "checks" and ((node.level == 1 and (module in checks or (not module and names & checks))) or module.startswith("render.checks")):
+                    found.append(f"render/checks/{path.name}:{node.lineno} imports {module or names}")
+                if folder == "engine" and ("checks" in module.split(".") or module.startswith(("render.report", "render.cli"))):
+                    found.append(f"render/engine/{path.name}:{node.lineno} imports {module}")
+
+    assert found == [], "share what two checks need through render/engine"

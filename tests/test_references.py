@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from render.consistency import check_monitors, check_workload_selectors, pod_groups
-from render.deployed import Deployed
-from render.references import FIELDS, REFERRERS, RESOLVED_ELSEWHERE, check_references, covered, group_of
+from render.checks.consistency import check_monitors, check_workload_selectors
+from render.checks.references import FIELDS, REFERRERS, RESOLVED_ELSEWHERE, check_references, covered
+from render.engine.deployed import Deployed
+from render.engine.facts import Facts
+from render.engine.objects import group_of
+from render.engine.pods import pod_groups
 
 
 def obj(kind: str, name: str, namespace: str = "apps", api_version: str = "v1", **fields) -> Deployed:
@@ -26,7 +29,7 @@ BASE = [obj("Namespace", "apps", namespace=""), obj("ServiceAccount", "api")]
 
 
 def findings(*objects: Deployed, environment: str = "local") -> list[dict[str, str]]:
-    return check_references([*BASE, *objects], [], (), environment)
+    return check_references([*BASE, *objects], [], Facts(environment=environment))
 
 
 def only(*objects: Deployed) -> str:

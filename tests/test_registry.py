@@ -159,8 +159,8 @@ def test_sarif_has_a_rule_per_check_and_a_located_result_per_finding():
 
 MODULE_LAYERS = {
     "deployability": "deployability", "references": "deployability", "consistency": "consistency", "invariants": "invariants",
-    "apivalidation": "invariants", "scheduling": "scheduling", "paths": "paths", "component_configs": "configs", "ordering": "ordering",
-    "network": "network", "footprint": "images",
+    "scheduling": "scheduling", "paths": "paths", "component_configs": "configs", "ordering": "ordering",
+    "network": "network", "images": "images", "api_rules": "invariants",
 }
 
 
@@ -172,7 +172,7 @@ def test_every_check_name_the_layers_emit_is_registered():
     registered = {c.name for c in CHECKS}
     emitted = set()
     for module, layer in MODULE_LAYERS.items():
-        text = (root / f"{module}.py").read_text()
+        text = (root / "checks" / f"{module}.py").read_text()
         names = re.findall(r'_finding\("([a-z-]+)"', text) + re.findall(r'"check": "([a-z-]+)"', text)
         if module == "network":
             # Each flow the network layer judges is reported under its own check; `mtls` flows

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from render.harness import RecordedResource, read_stack_file, redact
+from render.engine.harness import RecordedResource, read_stack_file, redact
 from render.report import critical_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,7 +215,7 @@ def test_render_exits_non_zero_on_a_schema_error(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("stack", ["local", "aws"])
 def test_both_stacks_pass_every_mandatory_policy(stack, root):
-    from render.harness import run_stack
+    from render.engine.harness import run_stack
     from render.report import policy_report
 
     result = policy_report(run_stack(stack, root / f"Pulumi.{stack}.yaml"))
@@ -226,7 +226,7 @@ def test_both_stacks_pass_every_mandatory_policy(stack, root):
 
 def _registry_verdicts(stack: str, extra: dict, pack_config: dict | None) -> tuple[set[str], list[str]]:
     from helpers import stack_config
-    from render.harness import run_program
+    from render.engine.harness import run_program
     from render.report import policy_report
 
     config, secrets = stack_config(stack)

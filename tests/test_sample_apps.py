@@ -7,7 +7,7 @@ import pytest
 from components.apps import APPS_DIR, source_hash
 from components.config import ConfigError
 from helpers import aws, local
-from render.harness import run_program, run_program_recording
+from render.engine.harness import run_program, run_program_recording
 
 IMAGE = "docker:index/image:Image"
 

@@ -6,8 +6,8 @@ import pytest
 
 from components.config import parse_config
 from helpers import AWS_MINIMAL
-from render.deployed import Deployed
-from render.scheduling import cluster_shape, eks_allocatable, scheduling_report
+from render.checks.scheduling import cluster_shape, eks_allocatable, scheduling_report
+from render.engine.deployed import Deployed
 
 LOCAL = parse_config({"environment": "local"})
 AWS = parse_config(AWS_MINIMAL)

@@ -9,8 +9,8 @@ import pytest
 
 from components.charts import CHARTS
 from helpers import pinned, pinned_charts
-from render.charts import ChartSet
-from render.schema import check_values, structural_to_json_schema, validate_object
+from render.checks.schema import check_values, structural_to_json_schema, validate_object
+from render.engine.charts import ChartSet
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1",

@@ -11,7 +11,7 @@ from components.config import ConfigError
 from components.security import HOST_EXEMPT_NAMESPACES, TEMPLATES
 from helpers import aws, local, pinned
 from policies.rego import rego_source
-from render.harness import Secret, reveal, run_program, run_program_recording
+from render.engine.harness import Secret, reveal, run_program, run_program_recording
 
 NS = "gitops-platform"
 RELEASE = "kubernetes:helm.sh/v3:Release"

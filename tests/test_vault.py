@@ -22,7 +22,7 @@ from components.vault import (
     secret_provider_class_spec,
 )
 from helpers import aws, local
-from render.harness import run_program
+from render.engine.harness import run_program
 
 BASE = {"name": "api", "image": "localhost:5001/api:1.4.0"}
 SIGNING = {"path": "apps/api/signing", "keys": ["SIGNING_KEY"], "as": "env"}

@@ -15,7 +15,7 @@ import pytest
 from kubernetes import config
 
 from fake_api import Cluster, Pki, serving, serving_gateway
-from render.charts import ChartsUnavailable
+from render.engine.charts import ChartsUnavailable
 from verify.checks import (
     CHECKS,
     crds_established,
@@ -433,7 +433,7 @@ def test_a_falco_pod_without_the_platform_rules_unreadable_or_absent_fails(local
 
 
 def test_the_probe_goes_where_the_network_policies_let_it_reach_the_sidecar(local_objects):
-    from render.network import plaintext_probes
+    from render.checks.network import plaintext_probes
     from verify.probes import PROBE_LABELS
 
     without_gateway_rule = [d for d in local_objects if not (d.kind == "NetworkPolicy" and d.namespace == "apps" and d.name == "allow-ingress-gateway")]
@@ -514,7 +514,7 @@ def test_without_the_pinned_charts_the_stacks_state_says_the_same(local_objects,
     def no_charts():
         raise ChartsUnavailable("none of the pinned charts are in the chart cache")
 
-    monkeypatch.setattr("render.charts.available", no_charts)
+    monkeypatch.setattr("render.engine.charts.available", no_charts)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(RuntimeError, match=r"needs the pinned charts \(`make charts`\), or from its state: `pulumi stack export -s local` failed \(the Pulumi CLI is not installed\)"):
         expected_for("local")

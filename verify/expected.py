@@ -13,9 +13,9 @@ from components.apps import SAMPLE_ENDPOINT
 from components.charts import CHARTS
 from components.local_cluster import LocalClusterConfig
 from components.mesh import INGRESS_LABEL
-from render.deployed import Deployed
-from render.network import plaintext_probes
-from render.workloads import containers, pod_spec
+from render.checks.network import plaintext_probes
+from render.engine.deployed import Deployed
+from render.engine.workloads import containers, pod_spec
 
 from .model import Expected, Falco, Gateway
 from .probes import PROBE_LABELS
@@ -171,11 +171,11 @@ def expected_for(stack: str, config_file: Path | None = None) -> Expected:
     """What `stack` deploys: its program rendered offline (its Pulumi.<stack>.yaml, the pinned
     charts `make charts` fetched) or, on a machine without them, its state (`pulumi stack export`)."""
     from components.config import NAMESPACE, parse_config
-    from render.charts import ChartsUnavailable, available
-    from render.deployed import deployed_objects
-    from render.footprint import footprint, node_count
-    from render.harness import read_stack_file, run_program_recording
-    from render.injection import as_admitted
+    from render.checks.footprint import footprint, node_count
+    from render.engine.charts import ChartsUnavailable, available
+    from render.engine.deployed import deployed_objects
+    from render.engine.harness import read_stack_file, run_program_recording
+    from render.engine.injection import as_admitted
 
     config, secret_keys = read_stack_file(config_file or Path(f"Pulumi.{stack}.yaml"))
     platform = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})

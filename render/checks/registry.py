@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..deployed import Deployed
-    from ..harness import Run
+    from ..engine.deployed import Deployed
+    from ..engine.harness import Run
     from ..report import StackContext
 
 IGNORE_ANNOTATION = "gitops-platform.io/ignore-check."
@@ -48,7 +48,7 @@ class Context:
     @functools.cached_property
     def admitted(self) -> list[Deployed]:
         """The objects as admission leaves them: Istio's sidecar and labels on the pods it injects."""
-        from ..injection import as_admitted
+        from ..engine.injection import as_admitted
 
         return as_admitted(self.objects)
 

@@ -34,9 +34,9 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .deployed import Deployed
-from .selectors import selects
-from .workloads import containers, pod_metadata, pod_spec
+from ..engine.deployed import Deployed
+from ..engine.selectors import selects
+from ..engine.workloads import containers, pod_metadata, pod_spec
 
 _DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PERCENT = re.compile(r"^\d+%$")

@@ -1,7 +1,7 @@
 """The pinned charts on disk: fetched with the Helm SDK, verified against `charts.lock`, cached once per user — or read from a mirror.
 
-    python -m render.charts          # make charts: fetch what the cache lacks, verify each digest, unpack once
-    python -m render.charts --lock   # make charts-lock: record each chart's published digest (online, after an upgrade)
+    python -m render.engine.charts          # make charts: fetch what the cache lacks, verify each digest, unpack once
+    python -m render.engine.charts --lock   # make charts-lock: record each chart's published digest (online, after an upgrade)
 
     charts = available()             # every locked chart on disk, or ChartsUnavailable saying how to get them
     charts.directory("istiod", CHARTS["istiod"].version)
@@ -503,7 +503,7 @@ def record_digests(lock_file: Path, location: str | None, say: Callable[[str], N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m render.charts", description="Fetch and verify the charts charts.lock pins (make charts), or record their digests (make charts-lock).")
+    parser = argparse.ArgumentParser(prog="python -m render.engine.charts", description="Fetch and verify the charts charts.lock pins (make charts), or record their digests (make charts-lock).")
     parser.add_argument("--lock", action="store_true", help="record each chart's published digest in charts.lock (online, after a deliberate upgrade)")
     args = parser.parse_args(argv)
     location = mirror()

@@ -1,7 +1,7 @@
 """The real Helm engine, offline: render a chart directory as `helm template` would, for a target cluster.
 
 This is the only module that renders with `helm_python` (Helm's Go SDK through its C
-library, no helm binary; `render.charts` pulls and unpacks charts with its public API).
+library, no helm binary; `render.engine.charts` pulls and unpacks charts with its public API).
 The SDK's public `Chart.render()` takes no Kubernetes version and no
 API version list, yet charts branch on both (`.Capabilities.KubeVersion`,
 `.Capabilities.APIVersions.Has "monitoring.coreos.com/v1"`), so `render_templates`

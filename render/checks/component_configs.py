@@ -34,9 +34,9 @@ from typing import Any
 
 import yaml
 
-from .deployed import Deployed
-from .falco import ConditionError
-from .falco import Rules as FalcoRules
+from ..engine.deployed import Deployed
+from ..engine.falco import ConditionError
+from ..engine.falco import Rules as FalcoRules
 
 UNCHECKED = (
     "Loki's config.yaml: only `loki -verify-config` knows Loki 3.7's config; the chart's values.schema.json is checked instead",

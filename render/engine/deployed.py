@@ -2,7 +2,7 @@
 
 The program declares 100-odd resources; the engine deploys several hundred more from
 the charts. `deployed_objects(run, charts)` renders each release from the pinned charts
-(`charts.lock`, fetched by `make charts`: `render.charts`) through the real Helm engine, with exactly
+(`charts.lock`, fetched by `make charts`: `render.engine.charts`) through the real Helm engine, with exactly
 the values, release name and namespace the program passes, the stack's Kubernetes
 version and the API versions the cluster will serve, the way the engine installs it:
 

@@ -27,10 +27,9 @@ from typing import Any
 from components.config import AwsPlatformConfig, PlatformConfig
 from components.quantity import memory_mib
 
-from .deployed import Deployed
-from .footprint import pod_requests
-from .selectors import selects
-from .workloads import pod_metadata, pod_spec, replicas
+from ..engine.deployed import Deployed
+from ..engine.selectors import selects
+from ..engine.workloads import pod_metadata, pod_requests, pod_spec, replicas
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from components.quantity import cpu_millicores, memory_mib
+
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod", "Rollout")
 
 
@@ -54,3 +56,33 @@ def containers(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]
         for container in spec.get(field) or []:
             if isinstance(container, Mapping):
                 yield field, container
+
+
+def resource_requests(resources: Any) -> tuple[float, float] | None:
+    requests = (resources or {}).get("requests") or {}
+    if "cpu" not in requests or "memory" not in requests:
+        return None
+    return cpu_millicores(requests["cpu"]), memory_mib(requests["memory"])
+
+
+def pod_requests(spec: Mapping[str, Any]) -> tuple[float, float, list[str]]:
+    """(cpu m, memory MiB, containers without cpu+memory requests) the scheduler reserves for one pod.
+
+    Regular containers and restartable (sidecar) init containers add up; a plain init
+    container only matters when it asks for more than that sum.
+    """
+    missing: list[str] = []
+    cpu = mem = 0.0
+    init_cpu = init_mem = 0.0
+    for field, container in containers(spec):
+        if field == "ephemeralContainers":
+            continue
+        got = resource_requests(container.get("resources"))
+        if got is None:
+            missing.append(str(container.get("name", "?")))
+            continue
+        if field == "initContainers" and container.get("restartPolicy") != "Always":
+            init_cpu, init_mem = max(init_cpu, got[0]), max(init_mem, got[1])
+        else:
+            cpu, mem = cpu + got[0], mem + got[1]
+    return max(cpu, init_cpu), max(mem, init_mem), missing

@@ -1,7 +1,7 @@
 """`make images-lock`: write `images.lock` from what the shipped stacks run, digests resolved online.
 
-    python -m render.images            # check: every image the shipped stacks run is locked (offline)
-    python -m render.images --lock     # rewrite images.lock: add new images, drop unused ones,
+    python -m render.image_lock            # check: every image the shipped stacks run is locked (offline)
+    python -m render.image_lock --lock     # rewrite images.lock: add new images, drop unused ones,
                                        # resolve missing digests from the registries (online)
 
 The stacks are rendered offline as `make render` does (local, aws, aws with the sample
@@ -80,11 +80,11 @@ def resolve_digest(image: str, scheme: str = "https", opener: Callable[..., Any]
 
 def shipped_images(root: Path) -> set[str]:
     """Every third-party image the shipped stacks run (rendered offline with the pinned charts)."""
-    from .charts import available
-    from .deployed import deployed_objects
-    from .footprint import image_inventory
-    from .harness import read_stack_file, run_program
-    from .injection import as_admitted
+    from .checks.images import image_inventory
+    from .engine.charts import available
+    from .engine.deployed import deployed_objects
+    from .engine.harness import read_stack_file, run_program
+    from .engine.injection import as_admitted
     from .report import stack_registries
 
     charts = available()
@@ -114,7 +114,7 @@ def relock(found: set[str], resolve: Callable[[str], str] = resolve_digest) -> t
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m render.images", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m render.image_lock", description=__doc__.split("\n")[0])
     parser.add_argument("--lock", action="store_true", help="rewrite images.lock (online: resolves missing digests)")
     args = parser.parse_args(argv)
     root = Path(__file__).resolve().parents[1]

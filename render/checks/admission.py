@@ -24,8 +24,8 @@ from typing import Any
 from components.podsecurity import LEVELS, REASON_ANNOTATION
 from components.quantity import cpu_millicores, memory_mib
 
-from .deployed import Deployed
-from .workloads import WORKLOAD_KINDS, containers, pod_metadata, pod_spec
+from ..engine.deployed import Deployed
+from ..engine.workloads import WORKLOAD_KINDS, containers, pod_metadata, pod_spec
 
 CONSTRAINTS_GROUP = "constraints.gatekeeper.sh"
 IGNORE_LABEL = "admission.gatekeeper.sh/ignore"

@@ -19,9 +19,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .apivalidation import check_api_rules
-from .deployed import Deployed
-from .workloads import containers, pod_metadata, pod_spec
+from ..engine.deployed import Deployed
+from ..engine.workloads import containers, pod_metadata, pod_spec
 
 _DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -82,8 +81,8 @@ def _port_names(d: Deployed) -> Iterator[tuple[str, str]]:
                 yield f"Service port {port.get('name')} targetPort", port["targetPort"]
 
 
-def invariants_report(objects: Sequence[Deployed]) -> dict[str, Any]:
-    """The render's `invariants` section."""
+def invariants_report(objects: Sequence[Deployed], api_rules: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
+    """The render's `invariants` section; `api_rules`: the findings of `checks.api_rules` (the layer runs both)."""
     errors: list[dict[str, str]] = []
     seen: dict[tuple[str, str, str, str], Deployed] = {}
     live = [d for d in objects if d.origin != "dropped-hook"]
@@ -108,5 +107,5 @@ def invariants_report(objects: Sequence[Deployed]) -> dict[str, Any]:
                            "message": f"{first.ref} is declared twice (also by {first.source.rsplit('::', 1)[-1]}): one would overwrite the other; rename or drop one"})
         else:
             seen[identity] = d
-    errors += check_api_rules(live)
+    errors += list(api_rules)
     return {"checked": len(live), "errors": errors}

@@ -33,7 +33,7 @@ import referencing.jsonschema
 
 from components.local_cluster import KUBERNETES_VERSION
 
-from .charts import ISTIO_DEFAULTS_KEY, ChartSet
+from ..engine.charts import ISTIO_DEFAULTS_KEY, ChartSet
 
 # Free-form maps: values whose keys are the user's (labels, annotations) or whose
 # structure is a Kubernetes or upstream type the chart passes through verbatim.

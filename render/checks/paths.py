@@ -39,13 +39,13 @@ from typing import Any
 
 import yaml
 
-from .cluster import OPERATOR_POD_PORTS
-from .consistency import MESH_ROOT_NAMESPACE, PodGroup
-from .deployed import Deployed
-from .network import Flow, Pods, url_targets, verdict
-from .references import certificate_secrets
-from .selectors import namespace_labels, selects
-from .workloads import containers, pod_spec
+from ..engine.cluster import OPERATOR_POD_PORTS
+from ..engine.deployed import Deployed
+from ..engine.flows import Flow, Pods, url_targets, verdict
+from ..engine.objects import certificate_secrets
+from ..engine.pods import MESH_ROOT_NAMESPACE, PodGroup
+from ..engine.selectors import namespace_labels, selects
+from ..engine.workloads import containers, pod_spec
 
 PROXY_PORTS: dict[int, str] = {
     15020: "pilot-agent (merged Prometheus metrics, probe rewrites)",

@@ -27,10 +27,10 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .deployed import BUILTIN_API_VERSIONS, CONFIG_GROUP, V3_RELEASE, V4_CHART, Deployed
-from .harness import RecordedResource, Run
-from .selectors import namespace_labels, selects
-from .workloads import pod_metadata, pod_spec
+from ..engine.deployed import BUILTIN_API_VERSIONS, CONFIG_GROUP, V3_RELEASE, V4_CHART, Deployed
+from ..engine.harness import RecordedResource, Run
+from ..engine.selectors import namespace_labels, selects
+from ..engine.workloads import pod_metadata, pod_spec
 
 CONSTRAINTS_GROUP = "constraints.gatekeeper.sh"
 _IRREGULAR_PLURALS = {"Endpoints": "endpoints", "Ingress": "ingresses", "NetworkPolicy": "networkpolicies", "PodSecurityPolicy": "podsecuritypolicies"}

@@ -4,7 +4,7 @@ Each check is a pure function from the stack's deployed objects (program + chart
 `deployed.py`) and its facts (namespaces that exist, prerequisites the user provides)
 to findings: the object, the rule, what to change. `deployability_report` runs them all.
 
-- `references`: a name one object uses to find another (every field `references.FIELDS`
+- `references`: a name one object uses to find another (every field `checks.references.FIELDS`
   lists, per API) resolves to an object of that kind, in that namespace, with the key,
   port, route or subset the field needs.
 - `addresses`: an in-cluster address wired into values, env or config files
@@ -27,55 +27,13 @@ volume of that class, the only time the driver creates it.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from . import references
-from .cluster import BUILTIN_NAMESPACES
-from .deployed import ChartRender, Deployed, hook_of
-from .references import RUNTIME_OBJECTS, certificate_secrets, runtime_creator
-from .workloads import containers, pod_spec
-
-
-@dataclass(frozen=True)
-class Prerequisite:
-    """An object the user provides before `pulumi up` (the report and README say how)."""
-
-    kind: str
-    namespace: str
-    name: str
-    key: str
-    """The stack config key that names it."""
-    how: str
-
-
-@dataclass(frozen=True)
-class CloudRole:
-    """An IAM role of the stack that pods assume through their ServiceAccount (IRSA)."""
-
-    name: str
-    urn: str
-    arn: str
-    subjects: tuple[str, ...]
-    """`system:serviceaccount:<namespace>:<name>` its trust policy lets assume it."""
-    bound_elsewhere: bool = False
-    """An EKS add-on binds it to its own ServiceAccount (`serviceAccountRoleArn`): not among the objects."""
-
-
-@dataclass
-class Facts:
-    """What the checks know about the stack beyond its objects."""
-
-    environment: str
-    prerequisites: Sequence[Prerequisite] = ()
-    release_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """Release URN -> values the program passes (scanned for wired-in addresses)."""
-    cloud_roles: Sequence[CloudRole] = ()
-    """The stack's IRSA roles, checked against the ServiceAccounts that carry them."""
+from ..engine.addresses import addresses_in, namespaces_of, strings_in, wired_texts
+from ..engine.deployed import ChartRender, Deployed, hook_of
+from ..engine.facts import Facts
+from ..engine.objects import RUNTIME_OBJECTS, certificate_secrets, labelled_namespaces, runtime_creator
 
 
 def _finding(check: str, obj: Deployed | None, message: str, urn: str = "") -> dict[str, str]:
@@ -89,103 +47,20 @@ def _index(objects: Iterable[Deployed]) -> dict[tuple[str, str, str], Deployed]:
     return {(d.kind, d.namespace, d.name): d for d in objects}
 
 
-def namespaces_of(objects: Iterable[Deployed], environment: str) -> set[str]:
-    """Namespaces that exist once the stack is up: built-ins plus every Namespace object."""
-    return set(BUILTIN_NAMESPACES.get(environment, BUILTIN_NAMESPACES["local"])) | {d.name for d in objects if d.kind == "Namespace"}
-
-
-def check_references(objects: Sequence[Deployed], charts: Sequence[ChartRender], facts: Facts) -> list[dict[str, str]]:
-    """Every name an object uses to find another resolves (`references.REFERRERS`), prerequisites counted."""
-    return references.check_references(objects, charts, {(p.kind, p.namespace, p.name) for p in facts.prerequisites}, facts.environment)
 
 
 # --- in-cluster addresses -----------------------------------------------------------------
 
-_ADDRESS = re.compile(
-    r"(?:(?P<scheme>[a-z][a-z0-9+]*)://)?"
-    r"(?<![A-Za-z0-9.-])(?P<svc>[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.(?P<ns>[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)"
-    r"(?P<suffix>\.svc(?:\.cluster\.local)?)?(?![A-Za-z0-9-])(?!\.[A-Za-z])"
-    r"(?::(?P<port>\d{1,5}))?"
-)
-_DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80}
 
 
-def addresses_in(text: str, namespaces: set[str]) -> Iterator[tuple[str, str, int | None, str]]:
-    """(service, namespace, port or None, the text matched) of in-cluster addresses in `text`.
-
-    `name.ns` counts only when `ns` is a namespace of the stack or a `.svc` suffix
-    follows, so public hostnames (`registry.k8s.io`) are not mistaken for Services.
-    """
-    for m in _ADDRESS.finditer(text):
-        if not m["suffix"] and m["ns"] not in namespaces:
-            continue
-        if not m["suffix"] and not m["port"] and not m["scheme"]:
-            continue  # a bare `a.b` is too often not an address (file names, label keys)
-        port = int(m["port"]) if m["port"] else _DEFAULT_PORTS.get(m["scheme"] or "")
-        yield m["svc"], m["ns"], port, m.group(0)
 
 
-_EXTERNAL_URL = re.compile(
-    r"(?P<scheme>https?|grpcs?|wss?)://(?P<host>[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*\.[a-z]{2,63})"
-    r"(?![-a-z0-9.])(?::(?P<port>\d{1,5}))?"
-)
-_SCHEME_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443, "ws": 80, "wss": 443}
 
 
-def external_addresses_in(text: str, namespaces: set[str]) -> Iterator[tuple[str, int, str]]:
-    """(host, port, the text matched) of URLs in `text` that leave the cluster: a public DNS
-    name, not a Service's (`svc.ns`, `*.svc`, `*.cluster.local`)."""
-    for m in _EXTERNAL_URL.finditer(text):
-        host = m["host"]
-        labels = host.split(".")
-        if host.endswith((".svc", ".cluster.local", ".local")) or ".svc." in host or (len(labels) == 2 and labels[1] in namespaces):
-            continue
-        yield host, int(m["port"]) if m["port"] else _SCHEME_PORTS[m["scheme"]], m.group(0)
 
 
-def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, Mapping):
-        for k, v in value.items():
-            yield from _strings(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _strings(v, f"{path}[{i}]")
 
 
-def wired_texts(d: Deployed) -> Iterator[tuple[str, str]]:
-    """(where, text) of the places an object carries addresses: env, args, config data, and
-    where an operator connects for it (KEDA triggers, Argo Rollouts analyses)."""
-    spec = pod_spec(d.obj)
-    if spec is not None:
-        for _, c in containers(spec):
-            for env in c.get("env") or []:
-                if isinstance(env.get("value"), str):
-                    yield f"container {c.get('name')} env {env.get('name')}", env["value"]
-            for key in ("args", "command"):
-                for i, arg in enumerate(c.get(key) or []):
-                    yield f"container {c.get('name')} {key}[{i}]", str(arg)
-    if d.kind == "ScaledObject" and str(d.obj.get("apiVersion", "")).startswith("keda.sh/"):
-        # KEDA's operator queries each trigger's server (a Prometheus serverAddress, ...).
-        yield from _strings((d.obj.get("spec") or {}).get("triggers") or [], "spec.triggers")
-    if d.kind in ("AnalysisTemplate", "ClusterAnalysisTemplate") and str(d.obj.get("apiVersion", "")).startswith("argoproj.io/"):
-        # Where each measurement connects (a query names services only as label values).
-        for metric in (d.obj.get("spec") or {}).get("metrics") or []:
-            for provider_name, provider in (metric.get("provider") or {}).items():
-                if isinstance(provider, dict) and isinstance(provider.get("address") or provider.get("url"), str):
-                    yield f"metrics[{metric.get('name')}].provider.{provider_name}", str(provider.get("address") or provider.get("url"))
-    if d.kind == "ConfigMap":
-        for key, text in (d.obj.get("data") or {}).items():
-            yield f"data.{key}", str(text)
-    if d.kind == "Secret":
-        for key, text in (d.obj.get("stringData") or {}).items():
-            yield f"stringData.{key}", str(text)
-        for key, text in (d.obj.get("data") or {}).items():
-            try:
-                yield f"data.{key}", base64.b64decode(str(text), validate=True).decode("utf-8", "replace")
-            except (binascii.Error, ValueError):
-                continue
 
 
 def _istio_destinations(d: Deployed) -> Iterator[tuple[str, str, str, int | None]]:
@@ -244,7 +119,7 @@ def check_addresses(objects: Sequence[Deployed], facts: Facts) -> list[dict[str,
             findings.append(_finding("addresses", d, message, urn=urn))
 
     for urn, values in facts.release_values.items():
-        for path, text in _strings(values):
+        for path, text in strings_in(values):
             resolve(None, f"values {path}", text, urn)
     for d in objects:
         for where, text in wired_texts(d):
@@ -345,21 +220,6 @@ def check_webhooks(objects: Sequence[Deployed], charts: Sequence[ChartRender], f
 # --- namespaces ---------------------------------------------------------------------------
 
 
-def _labelled_namespaces(d: Deployed) -> Iterator[tuple[str, str]]:
-    """(container, namespace) for `kubectl label|annotate ns|namespace <names...>` in a pod's commands."""
-    spec = pod_spec(d.obj)
-    if spec is None:
-        return
-    for _, c in containers(spec):
-        args = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
-        while args and args[0] != "label" and args[0] != "annotate":
-            args = args[1:]
-        if len(args) < 3 or args[1] not in ("ns", "namespace", "namespaces"):
-            continue
-        for arg in args[2:]:
-            if arg.startswith("-") or "=" in arg or arg.endswith("-"):
-                break
-            yield str(c.get("name")), arg
 
 
 def check_namespaces(objects: Sequence[Deployed], facts: Facts) -> list[dict[str, str]]:
@@ -369,7 +229,7 @@ def check_namespaces(objects: Sequence[Deployed], facts: Facts) -> list[dict[str
     for d in objects:
         if d.namespace and d.namespace not in namespaces:
             findings.append(_finding("namespaces", d, f"lives in namespace {d.namespace}, which does not exist on {facts.environment}"))
-        for container, ns in _labelled_namespaces(d):
+        for container, ns in labelled_namespaces(d):
             if ns not in namespaces:
                 findings.append(
                     _finding("namespaces", d, f"container {container} labels namespace {ns}, which does not exist on {facts.environment}: the hook fails")
@@ -377,22 +237,6 @@ def check_namespaces(objects: Sequence[Deployed], facts: Facts) -> list[dict[str
     return findings
 
 
-def namespace_labels_from_hooks(objects: Sequence[Deployed]) -> dict[str, dict[str, str]]:
-    """Labels that kept hook Jobs put on namespaces (`kubectl label ns <names> k=v ...`)."""
-    labels: dict[str, dict[str, str]] = {}
-    for d in objects:
-        if d.origin != "hook":
-            continue
-        spec = pod_spec(d.obj)
-        for _, c in containers(spec or {}):
-            args = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
-            if len(args) < 3 or args[0] != "label" or args[1] not in ("ns", "namespace", "namespaces"):
-                continue
-            names = [a for a in args[2:] if "=" not in a and not a.startswith("-")]
-            pairs = dict(a.split("=", 1) for a in args[2:] if "=" in a and not a.startswith("-"))
-            for name in names:
-                labels.setdefault(name, {}).update(pairs)
-    return labels
 
 
 # --- hooks the install drops --------------------------------------------------------------
@@ -472,12 +316,14 @@ def check_irsa(objects: Sequence[Deployed], facts: Facts) -> list[dict[str, str]
 
 
 def deployability_report(
-    objects: Sequence[Deployed], charts: Sequence[ChartRender], facts: Facts, problems: Sequence[Mapping[str, str]] = ()
+    objects: Sequence[Deployed], charts: Sequence[ChartRender], facts: Facts, problems: Sequence[Mapping[str, str]] = (),
+    references: Sequence[dict[str, str]] = (), reference_fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`{"checked": N objects, "errors": [...], "prerequisites": [...]}` over everything the stack deploys."""
+    """`{"checked": N objects, "errors": [...], "prerequisites": [...]}` over everything the stack deploys.
+    `references`, `reference_fields`: the findings and the registry of `checks.references` (the layer runs both)."""
     errors = check_renders(charts, problems)
     errors += check_dropped_hooks(charts)
-    errors += check_references(objects, charts, facts)
+    errors += list(references)
     errors += check_addresses(objects, facts)
     errors += check_webhooks(objects, charts, facts)
     errors += check_namespaces(objects, facts)
@@ -489,7 +335,7 @@ def deployability_report(
             {"kind": p.kind, "namespace": p.namespace, "name": p.name, "key": p.key, "how": p.how} for p in facts.prerequisites
         ],
         # Every field, per API, whose name the references check resolves.
-        "reference_fields": references.FIELDS,
+        "reference_fields": dict(reference_fields or {}),
         # The deliberate exceptions: objects taken to exist because a controller makes them.
         "runtime_objects": [{"kind": k, "namespace": ns, "name": name, "created_by": who} for (k, ns, name), who in RUNTIME_OBJECTS.items()],
     }

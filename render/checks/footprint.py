@@ -11,16 +11,14 @@ apart (`transient`). A container without cpu and memory requests is listed in
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from components.config import AwsPlatformConfig, PlatformConfig
-from components.quantity import cpu_millicores, memory_mib
 
-from .deployed import Deployed
-from .workloads import containers, pod_spec, replicas
+from ..engine.deployed import Deployed
+from ..engine.workloads import containers, pod_requests, pod_spec, replicas, resource_requests
 
 _TRANSIENT = ("Job", "CronJob")
 
@@ -32,34 +30,8 @@ def node_count(config: PlatformConfig) -> int:
     return 1 + config.cluster.workers if config.cluster.mode == "kind" else 1
 
 
-def _requests(resources: Any) -> tuple[float, float] | None:
-    requests = (resources or {}).get("requests") or {}
-    if "cpu" not in requests or "memory" not in requests:
-        return None
-    return cpu_millicores(requests["cpu"]), memory_mib(requests["memory"])
 
 
-def pod_requests(spec: Mapping[str, Any]) -> tuple[float, float, list[str]]:
-    """(cpu m, memory MiB, containers without cpu+memory requests) the scheduler reserves for one pod.
-
-    Regular containers and restartable (sidecar) init containers add up; a plain init
-    container only matters when it asks for more than that sum.
-    """
-    missing: list[str] = []
-    cpu = mem = 0.0
-    init_cpu = init_mem = 0.0
-    for field, container in containers(spec):
-        if field == "ephemeralContainers":
-            continue
-        got = _requests(container.get("resources"))
-        if got is None:
-            missing.append(str(container.get("name", "?")))
-            continue
-        if field == "initContainers" and container.get("restartPolicy") != "Always":
-            init_cpu, init_mem = max(init_cpu, got[0]), max(init_mem, got[1])
-        else:
-            cpu, mem = cpu + got[0], mem + got[1]
-    return max(cpu, init_cpu), max(mem, init_mem), missing
 
 
 @dataclass(frozen=True)
@@ -118,13 +90,13 @@ def footprint(objects: Sequence[Deployed], *, nodes: int, component_of: Callable
         operated = _operator_pods(d, objects)
         if operated is not None:
             count, resources = operated
-            got = _requests(resources)
+            got = resource_requests(resources)
             if got is None:
                 unrequested.append({"urn": d.source, "workload": name, "container": d.kind.lower()})
                 continue
             counted.append(Workload(component_of(d.source), name, got[0] * count, got[1] * count))
     for operator, count, resources in _trivy_scan_jobs(objects):
-        got = _requests(resources)
+        got = resource_requests(resources)
         name = f"scan jobs of Deployment {operator.namespace}/{operator.name}"
         if got is None:
             unrequested.append({"urn": operator.source, "workload": name, "container": "trivy"})
@@ -146,58 +118,7 @@ def footprint(objects: Sequence[Deployed], *, nodes: int, component_of: Callable
     }
 
 
-def _image_parts(image: str) -> tuple[str, str, str]:
-    """(repository, tag, digest) of an image reference (tag "" when none is given)."""
-    rest, _, digest = image.partition("@")
-    last = rest.rsplit("/", 1)[-1]
-    if ":" in last:
-        rest, _, tag = rest.rpartition(":")
-    else:
-        tag = ""
-    return rest, tag, digest
 
 
-def istio_proxy_image(objects: Sequence[Deployed]) -> str | None:
-    """The proxy image istiod's injector puts where a pod says `image: auto` (its gateway pods)."""
-    for d in objects:
-        if d.kind == "ConfigMap" and d.name.startswith("istio-sidecar-injector") and "values" in (d.obj.get("data") or {}):
-            values = (json.loads(d.obj["data"]["values"]) or {}).get("global") or {}
-            proxy = (values.get("proxy") or {}).get("image")
-            if values.get("hub") and values.get("tag") and proxy:
-                return f"{values['hub']}/{proxy}:{values['tag']}"
-    return None
 
 
-def image_inventory(objects: Sequence[Deployed], own_registries: Sequence[str] = (), locked: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Every image the stack's pods (and operator-run custom resources) use; `latest` or no tag is an error,
-    and so is an image `locked` (images.lock) does not list, unless the stack builds it
-    (pinned by digest under one of `own_registries`).
-
-    `image: auto` is Istio's placeholder that its injector replaces at admission with the
-    mesh's proxy image: it counts as that image (and is an error when no istiod is there
-    to replace it).
-    """
-    uses: dict[str, set[str]] = {}
-    proxy = istio_proxy_image(objects)
-    for d in objects:
-        if d.origin == "dropped-hook":
-            continue
-        spec = pod_spec(d.obj)
-        images = [str(c.get("image")) for _, c in containers(spec or {}) if c.get("image")]
-        images = [proxy if image == "auto" and proxy else image for image in images]
-        if spec is None and d.kind in ("Prometheus", "Alertmanager") and (d.obj.get("spec") or {}).get("image"):
-            images.append(str(d.obj["spec"]["image"]))
-        for image in images:
-            uses.setdefault(image, set()).add(d.ref)
-    entries, errors = [], []
-    for image, refs in sorted(uses.items()):
-        repository, tag, digest = _image_parts(image)
-        entries.append({"image": image, "repository": repository, "tag": tag, "digest": digest, "used_by": sorted(refs)})
-        if not digest and tag in ("", "latest"):
-            errors.append({"check": "tag", "image": image, "used_by": sorted(refs), "message": f"{image} has no fixed tag ({tag or 'none'}): pin a version tag or a digest"})
-        elif locked is not None and image not in locked and not (digest and any(image.startswith(p) for p in own_registries)):
-            known = sorted(i for i in locked if i.rsplit(":", 1)[0] == image.rsplit(":", 1)[0].split("@")[0])
-            hint = f" (locked: {', '.join(known)})" if known else ""
-            errors.append({"check": "lock", "image": image, "used_by": sorted(refs), "message": f"{image} is not in images.lock{hint}: a mistyped tag is never pulled; "
-                           "fix the tag, or after a deliberate upgrade run `make images-lock`"})
-    return {"images": entries, "errors": errors, **({"locked": len(locked)} if locked is not None else {})}

@@ -83,9 +83,9 @@ def shipped_images(root: Path) -> set[str]:
     from .checks.images import image_inventory
     from .engine.charts import available
     from .engine.deployed import deployed_objects
+    from .engine.facts import stack_registries
     from .engine.harness import read_stack_file, run_program
     from .engine.injection import as_admitted
-    from .report import stack_registries
 
     charts = available()
     found: set[str] = set()

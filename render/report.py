@@ -17,39 +17,22 @@ import sys
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pulumi_policy import StackValidationPolicy
 
 from components.config import NAMESPACE, PlatformConfig, parse_config
-from components.images import LOCKED_IMAGES
-from components.local_cluster import LocalClusterConfig, kind_cluster_config
 from components.mesh import INGRESS_NAMESPACE
 from components.security import VAULT_NAMESPACE
 
 from .checks import LAYERS, Context, judge
-from .checks.admission import admission_report
-from .checks.api_rules import check_api_rules
-from .checks.component_configs import configs_report
-from .checks.consistency import consistency_report
-from .checks.deployability import deployability_report
-from .checks.footprint import footprint, node_count
-from .checks.images import image_inventory
-from .checks.invariants import invariants_report
-from .checks.network import network_report
-from .checks.ordering import dependency_edges, ordering_report
-from .checks.paths import local_port_mapping, paths_report
-from .checks.references import FIELDS, check_references
-from .checks.scheduling import scheduling_report
-from .checks.schema import schema_report
+from .checks.ordering import dependency_edges
+from .checks.policies import child_urn, policy_report
 from .engine.charts import ChartSet
 from .engine.deployed import Deployed, DeployedStack, deployed_objects
-from .engine.facts import CloudRole, Facts, Prerequisite
+from .engine.facts import CloudRole, Facts, Prerequisite, StackContext, stack_registries
 from .engine.harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
-from .engine.objects import namespace_labels_from_hooks
 
 # libyaml's emitter when PyYAML has it (the wheels do): the CRDs alone are megabytes.
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -112,88 +95,16 @@ def component_of(run: Run) -> Callable[[str], str]:
     return find
 
 
-def stack_registries(run: Run) -> list[str]:
-    """Image prefixes of the stack's own registry (its pack config must allow them: README, Policies)."""
-    prefixes = set()
-    for r in run.resources:
-        if r.type == "aws:ecr/repository:Repository" and r.outputs.get("repositoryUrl"):
-            prefixes.add(str(r.outputs["repositoryUrl"]).split("/", 1)[0] + "/")
-        if r.type == "docker:index/container:Container" and "gitops-platform:index:LocalRegistry$" in r.urn:
-            prefixes.update(f"localhost:{p['external']}/" for p in r.inputs.get("ports") or [] if p.get("external"))
-    return sorted(prefixes)
 
 
-def policy_resources(run: Run, stack: DeployedStack | None, *, secrets: bool = False) -> tuple[list[Any], list[Any]]:
-    """(resources the engine shows the pack, objects only inside v3 releases) as policy Resources.
-
-    A `helm.v4.Chart`'s objects (and a `yaml.v2.ConfigGroup`'s) are resources of their
-    own type to the engine, children of the chart, named `<chart>:<namespace>/<name>`
-    and using its provider; a `helm.v3.Release`'s objects are not resources at all.
-    """
-    from policies.evaluate import Resource
-
-    engine = [
-        Resource(
-            type=r.type, urn=r.urn, name=r.name, props=r.inputs if secrets else reveal(r.inputs), protect=r.protect, parent=r.parent,
-            dependencies=r.dependencies, property_dependencies=r.property_dependencies, provider=r.provider,
-            ignore_changes=r.ignore_changes, delete_before_replace=r.delete_before_replace,
-            additional_secret_outputs=r.additional_secret_outputs,
-        )
-        for r in run.resources
-    ]
-    hidden: list[Resource] = []
-    by_urn = run.by_urn()
-    for d in stack.objects if stack else []:
-        if d.origin in ("program", "dropped-hook"):
-            continue
-        parent = by_urn[d.source]
-        urn, name = child_urn(parent, d)
-        # Children inherit their chart's provider and `protect`, as the engine gives them.
-        resource = Resource(type=d.resource_type, urn=urn, name=name, props=d.obj, parent=parent.urn, provider=parent.provider, protect=parent.protect)
-        (engine if d.visible_to_engine else hidden).append(resource)
-    return engine, hidden
 
 
-def child_urn(parent: RecordedResource, d: Deployed) -> tuple[str, str]:
-    """(URN, name) the engine gives an object of a chart or ConfigGroup: `<chart>:<namespace>/<name>`."""
-    name = f"{parent.name}:{d.namespace}/{d.name}" if d.namespace else f"{parent.name}:{d.name}"
-    prefix, project, chain, _ = parent.urn.split("::", 3)
-    return f"{prefix}::{project}::{chain}${d.resource_type}::{name}", name
 
 
-def policy_report(run: Run, pack_config: dict[str, Any] | None = None, stack: DeployedStack | None = None) -> dict[str, Any]:
-    """Every policy of the pack on every resource the engine sees (chart objects included) and on the stack.
-
-    `release_objects`: the same policies on the objects inside `helm.v3.Release`s, which
-    the engine never shows the pack; reported apart, they do not block.
-    """
-    from policies import ALL_POLICIES
-    from policies.evaluate import evaluate
-
-    # Exactly the pack config the engine gets (README: Policies), nothing added: what the
-    # render passes, `pulumi preview --policy-pack-config` passes too.
-    config = dict(pack_config or {})
-    engine, hidden = policy_resources(run, stack)
-    result = evaluate(engine, pack_config=config)
-    result["registries"] = allowed_registries(config)
-    result["unlisted_registries"] = unlisted_registries(run, result["registries"])
-    resource_policies = [p for p in ALL_POLICIES if not isinstance(p, StackValidationPolicy)]
-    result["release_objects"] = evaluate(hidden, policies=resource_policies, pack_config=config)["violations"] if hidden else []
-    return result
 
 
-def allowed_registries(pack_config: dict[str, Any] | None) -> list[str]:
-    """The registries `kubernetes-container-allowed-registries` allows under `pack_config`."""
-    from policies import ALL_POLICIES
-    from policies.evaluate import effective
-
-    allowed = next(p for p in ALL_POLICIES if p.name == "kubernetes-container-allowed-registries")
-    return list(effective(allowed, pack_config or {})[1]["registries"])
 
 
-def unlisted_registries(run: Run, allowed: list[str]) -> list[str]:
-    """The stack's own registries outside `allowed`: every image pushed there would be refused."""
-    return [r for r in stack_registries(run) if not any(r.startswith(a) for a in allowed)]
 
 
 def chart_summaries(run: Run, stack: DeployedStack, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -302,20 +213,6 @@ def _drop_entries(node: Any, aside: set[int]) -> None:
             _drop_entries(item, aside)
 
 
-@dataclass(frozen=True)
-class StackContext:
-    """What the object layers know about a stack beyond its objects."""
-
-    config: PlatformConfig
-    facts: Facts
-    deployed: DeployedStack
-    """The objects as the stack deploys them, its charts and what did not render."""
-    releases: Sequence[Mapping[str, Any]]
-    """The report's `helm_releases` (their values are schema-checked)."""
-    chart_set: ChartSet
-    registries: Sequence[str]
-    """The stack's own registries (images built there are not in images.lock)."""
-    component_of: Callable[[str], str]
 
 
 def stack_context(run: Run, config: PlatformConfig, stack: DeployedStack, charts: ChartSet, releases: Sequence[Mapping[str, Any]]) -> StackContext:
@@ -329,36 +226,8 @@ def stack_context(run: Run, config: PlatformConfig, stack: DeployedStack, charts
     return StackContext(config, facts, stack, releases, charts, stack_registries(run), component_of(run))
 
 
-def layer_section(name: str, ctx: Context) -> Any:
-    """The report section of layer `name` (`checks.LAYERS`) for the stack `ctx` describes."""
-    stack, live = ctx.stack, ctx.objects
-    assert stack is not None, "a layer over the objects needs the stack's context"
-    config = stack.config
-    sections: dict[str, Callable[[], Any]] = {
-        "policies": lambda: policy_report(ctx.run, ctx.pack_config, stack.deployed) if ctx.run is not None else {},
-        "schema": lambda: schema_report([(d.source, d.obj) for d in live if d.origin != "dropped-hook"], stack.releases, stack.chart_set),
-        "admission": lambda: admission_report(ctx.admitted, namespace_labels_from_hooks(live)),
-        "deployability": lambda: deployability_report(live, stack.deployed.charts, stack.facts, stack.deployed.problems,
-                                                      check_references(live, stack.deployed.charts, stack.facts), FIELDS),
-        "ordering": lambda: ordering_report(ctx.run, live) if ctx.run is not None else {},
-        "invariants": lambda: invariants_report(live, check_api_rules([d for d in live if d.origin != "dropped-hook"])),
-        "images": lambda: image_inventory(ctx.admitted, stack.registries, LOCKED_IMAGES),
-        "footprint": lambda: footprint(ctx.admitted, nodes=node_count(config), component_of=stack.component_of),
-        "consistency": lambda: consistency_report(ctx.admitted, node_count(config), config.environment),
-        "network": lambda: network_report(ctx.admitted, config.environment),
-        "paths": lambda: paths_report(ctx.admitted, config.environment, kind_port_mapping(config)),
-        "scheduling": lambda: scheduling_report(ctx.admitted, config),
-        "configs": lambda: configs_report(live),
-    }
-    return sections[name]()
 
 
-def kind_port_mapping(config: PlatformConfig) -> dict[int, int] | None:
-    """Host port -> node port of the kind cluster the program creates (None for other clusters)."""
-    cluster = config.cluster
-    if not isinstance(cluster, LocalClusterConfig) or cluster.mode != "kind":
-        return None
-    return local_port_mapping(kind_cluster_config(cluster))
 
 
 def cloud_roles(run: Run) -> list[CloudRole]:

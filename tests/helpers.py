@@ -94,8 +94,8 @@ AWS_APPS = {"apps": {"enabled": True, "host": "app.example.com"}, "registry": {"
 def stack_pack_config(stack: str) -> dict[str, Any]:
     """The pack config a stack is previewed with: `policies/config/<stack>.json`, or for `aws-apps` the one
     README tells aws users to write (their ECR host allowed beside the defaults)."""
+    from render.checks.policies import allowed_registries
     from render.engine.harness import MOCK_ACCOUNT
-    from render.report import allowed_registries
 
     root = Path(__file__).resolve().parents[1]
     if stack == "aws-apps":

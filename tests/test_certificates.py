@@ -222,7 +222,7 @@ def test_no_chart_still_needs_a_certificate_hook_and_injected_webhooks_leave_cab
 
 
 def test_the_policy_pack_sees_kube_prometheus_stack(rendered):
-    from render.report import policy_resources
+    from render.checks.policies import policy_resources
 
     run, data, deployed = rendered("local")
     seen, hidden = policy_resources(run, deployed)

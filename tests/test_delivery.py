@@ -9,10 +9,10 @@ from pydantic import ValidationError
 from components import MicroserviceConfig, MicroserviceStack
 from components.delivery import PLATFORM_PROMETHEUS, DeliveryConfig, RolloutsConfig, RolloutsController, rollouts_values
 from helpers import local, pinned_charts
+from render.checks.policies import policy_report
 from render.checks.schema import schema_report
 from render.engine.deployed import deployed_objects
 from render.engine.harness import run_program
-from render.report import policy_report
 
 BASE = {"name": "api", "image": "localhost:5001/api:1.4.0"}
 ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"

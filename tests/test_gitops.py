@@ -260,8 +260,8 @@ def test_gitops_without_the_mesh_is_refused():
 def test_an_existing_stack_adopts_the_charts_argocd_secret_in_place(local_run):
     # The alias names the object the chart made until now, as the engine named it.
     from components.gitops import chart_urn
+    from render.checks.policies import child_urn
     from render.engine.deployed import Deployed
-    from render.report import child_urn
 
     argo = chart(local_run)
     old = Deployed({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "argocd-secret", "namespace": "argocd"}}, argo.urn, "chart")

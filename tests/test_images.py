@@ -14,8 +14,8 @@ import yaml
 from components.images import LOCK, LOCKED_IMAGES, ImageLockError, parse_lock
 from render.checks.images import image_inventory
 from render.engine.deployed import Deployed
+from render.engine.facts import stack_registries
 from render.image_lock import built_by_stack, reference, relock, resolve_digest
-from render.report import stack_registries
 
 DIGEST = "sha256:" + "ab" * 32
 NODE = "kindest/node:v1.35.8@sha256:" + "0" * 64

@@ -10,9 +10,10 @@ from pydantic import ValidationError
 
 from components import MicroserviceConfig, MicroserviceStack
 from helpers import local, pinned_charts
+from render.checks.policies import policy_report
 from render.checks.schema import schema_report
 from render.engine.harness import run_program
-from render.report import manifest, policy_report
+from render.report import manifest
 
 BASE = {"name": "api", "image": "localhost:5001/api:1.4.0"}
 

@@ -14,7 +14,7 @@ import pytest
 from render.checks.paths import PORT_FORWARDS, container_listens, paths_report
 from render.engine.deployed import Deployed
 from render.engine.injection import as_admitted
-from render.report import kind_port_mapping
+from render.layers import kind_port_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_PORTS = {8080: 30080, 8443: 30443}

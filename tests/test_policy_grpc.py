@@ -35,8 +35,8 @@ from policy_fixtures import (
     mutate_app_project,
     mutate_network_policy,
 )
+from render.checks.policies import policy_resources
 from render.engine.harness import Secret, run_program
-from render.report import policy_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 _LEVELS = {"advisory": proto.ADVISORY, "mandatory": proto.MANDATORY, "disabled": proto.DISABLED, "remediate": proto.REMEDIATE}

@@ -215,8 +215,8 @@ def test_render_exits_non_zero_on_a_schema_error(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("stack", ["local", "aws"])
 def test_both_stacks_pass_every_mandatory_policy(stack, root):
+    from render.checks.policies import policy_report
     from render.engine.harness import run_stack
-    from render.report import policy_report
 
     result = policy_report(run_stack(stack, root / f"Pulumi.{stack}.yaml"))
 
@@ -226,8 +226,8 @@ def test_both_stacks_pass_every_mandatory_policy(stack, root):
 
 def _registry_verdicts(stack: str, extra: dict, pack_config: dict | None) -> tuple[set[str], list[str]]:
     from helpers import stack_config
+    from render.checks.policies import policy_report
     from render.engine.harness import run_program
-    from render.report import policy_report
 
     config, secrets = stack_config(stack)
     config.update({f"gitops-platform:{k}": v for k, v in extra.items()})

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..engine.deployed import Deployed
+    from ..engine.facts import StackContext
     from ..engine.harness import Run
-    from ..report import StackContext
 
 IGNORE_ANNOTATION = "gitops-platform.io/ignore-check."
 """`<this><check name>: <reason>` on an object sets that check's findings on it aside, with the reason."""
@@ -155,7 +155,7 @@ def _images_records(section: Any) -> Iterator[Record]:
 def _compute(name: str) -> Callable[[Context], Any]:
     """The built-in computation of layer `name` (imported late: the layers import the engine, not this module)."""
     def compute(ctx: Context) -> Any:
-        from ..report import layer_section
+        from ..layers import layer_section
 
         return layer_section(name, ctx)
     return compute

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from components.config import PlatformConfig
+
+from .charts import ChartSet
+from .deployed import DeployedStack
+from .harness import Run
 
 
 @dataclass(frozen=True)
@@ -42,3 +48,30 @@ class Facts:
     """Release URN -> values the program passes (scanned for wired-in addresses)."""
     cloud_roles: Sequence[CloudRole] = ()
     """The stack's IRSA roles, checked against the ServiceAccounts that carry them."""
+
+
+def stack_registries(run: Run) -> list[str]:
+    """Image prefixes of the stack's own registry (its pack config must allow them: README, Policies)."""
+    prefixes = set()
+    for r in run.resources:
+        if r.type == "aws:ecr/repository:Repository" and r.outputs.get("repositoryUrl"):
+            prefixes.add(str(r.outputs["repositoryUrl"]).split("/", 1)[0] + "/")
+        if r.type == "docker:index/container:Container" and "gitops-platform:index:LocalRegistry$" in r.urn:
+            prefixes.update(f"localhost:{p['external']}/" for p in r.inputs.get("ports") or [] if p.get("external"))
+    return sorted(prefixes)
+
+
+@dataclass(frozen=True)
+class StackContext:
+    """What the object layers know about a stack beyond its objects."""
+
+    config: PlatformConfig
+    facts: Facts
+    deployed: DeployedStack
+    """The objects as the stack deploys them, its charts and what did not render."""
+    releases: Sequence[Mapping[str, Any]]
+    """The report's `helm_releases` (their values are schema-checked)."""
+    chart_set: ChartSet
+    registries: Sequence[str]
+    """The stack's own registries (images built there are not in images.lock)."""
+    component_of: Callable[[str], str]

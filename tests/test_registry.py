@@ -35,13 +35,16 @@ def test_an_unknown_check_to_disable_is_refused(capsys):
 
 @pytest.fixture(scope="module")
 def local(rendered):
-    run, _, deployed = rendered("local")
+    run, data, deployed = rendered("local")
     from components.config import parse_config
     from helpers import pinned_charts, stack_config
 
     config, _ = stack_config("local")
     platform = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("gitops-platform:")})
-    return run, deployed, stack_context(run, platform, deployed, pinned_charts(), resources_report(run)["helm_releases"])
+    context = stack_context(run, platform, deployed, pinned_charts(), resources_report(run)["helm_releases"])
+    # The layers' sections as the session's render computed them: judging reads them, not recomputes them.
+    sections = {name: data[name] for name in LAYERS}
+    return run, deployed, context, sections
 
 
 def _no_grafana_configmap(ctx: Context) -> list[Finding]:
@@ -63,29 +66,29 @@ def _annotated(objects: list[Any], reason: str) -> list[Any]:
 
 
 def test_a_check_added_to_the_registry_is_run_reported_disabled_and_ignored(local, monkeypatch):
-    run, deployed, context = local
+    run, deployed, context, sections = local
     monkeypatch.setattr(registry, "CHECKS", [*CHECKS, DEMO])
 
-    [reported] = [f for f in judge(Context(deployed.objects, context, run)).findings if f.check == DEMO.name]
+    [reported] = [f for f in judge(Context(deployed.objects, context, run, computed=sections)).findings if f.check == DEMO.name]
     assert reported.object == "ConfigMap monitoring/kps-grafana (release kps)" and reported.remediation == "nothing to do"
     assert reported.as_dict()["check"] == DEMO.name and reported.as_dict()["remediation"] == "nothing to do"
 
-    disabled = judge(Context(deployed.objects, context, run), disable=[DEMO.name])
+    disabled = judge(Context(deployed.objects, context, run, computed=sections), disable=[DEMO.name])
     assert [f["check"] for f in disabled.disabled] == [DEMO.name] and not [f for f in disabled.findings if f.check == DEMO.name]
 
-    ignored = judge(Context(_annotated(deployed.objects, "dashboards are provisioned from it on purpose"), context, run))
+    ignored = judge(Context(_annotated(deployed.objects, "dashboards are provisioned from it on purpose"), context, run, computed=sections))
     assert [(f["check"], f["reason"]) for f in ignored.ignored] == [(DEMO.name, "dashboards are provisioned from it on purpose")]
     assert not [f for f in ignored.findings if f.check == DEMO.name]
 
-    unexplained = judge(Context(_annotated(deployed.objects, " "), context, run))
+    unexplained = judge(Context(_annotated(deployed.objects, " "), context, run, computed=sections))
     assert [f.message for f in unexplained.findings if f.check == "render.ignore"] == [f"annotation {IGNORE_ANNOTATION}{DEMO.name} gives no reason"]
     assert unexplained.failed
 
 
 def test_an_ignore_annotation_naming_no_check_is_an_error(local):
-    run, deployed, context = local
+    run, deployed, context, sections = local
 
-    judgement = judge(Context(_annotated(deployed.objects, "why not"), context, run))
+    judgement = judge(Context(_annotated(deployed.objects, "why not"), context, run, computed=sections))
 
     assert [f.message for f in judgement.findings if f.check == "render.ignore"] == [
         f"annotation {IGNORE_ANNOTATION}{DEMO.name} names no check {DEMO.name!r} (see --list-checks)"]
@@ -118,7 +121,7 @@ DISABLED_POLICY = {"policies": {"violations": [{"policy": "kubernetes-container-
 
 
 def _exit(section: dict[str, Any], local: Any) -> tuple[bool, list[Finding]]:
-    run, _, context = local
+    run, _, context, _ = local
     computed = {name: {} for name in LAYERS}
     computed.update(section)
     judgement = judge(Context([], context, run, computed=computed))

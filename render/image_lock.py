@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from components.charts import runtime_repository
 from components.images import LOCK, lock_path, parse_lock, render_lock
 
 SHIPPED: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -44,13 +45,8 @@ def built_by_stack(image: str, registries: Iterable[str]) -> bool:
 
 def reference(image: str) -> tuple[str, str, str]:
     """(registry host, repository, tag) of `repository:tag`, Docker Hub's implicit parts spelled out."""
-    name, _, tag = image.rpartition(":")
-    first, _, rest = name.partition("/")
-    if not rest:
-        return "registry-1.docker.io", f"library/{name}", tag
-    if "." not in first and ":" not in first and first != "localhost":
-        return "registry-1.docker.io", name, tag
-    return ("registry-1.docker.io" if first == "docker.io" else first), rest, tag
+    host, _, repository = runtime_repository(image).partition("/")
+    return ("registry-1.docker.io" if host == "docker.io" else host), repository, image.rpartition(":")[2]
 
 
 def resolve_digest(image: str, scheme: str = "https", opener: Callable[..., Any] = urllib.request.urlopen) -> str:

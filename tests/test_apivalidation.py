@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from render.checks.api_rules import check_api_rules, quantity
+from render.checks.api_rules import check_api_rules
 from render.engine.deployed import Deployed
 
 POD: dict[str, Any] = {
@@ -139,6 +139,13 @@ def test_disruption_budget_and_autoscaler_rules():
     assert messages(hpa) == ["[autoscaling] minReplicas 5 is above maxReplicas 3"]
 
 
-@pytest.mark.parametrize(("text", "value"), [("100m", 0.1), ("1", 1.0), ("1.5", 1.5), ("64Mi", 64 * 2**20), ("1G", 1e9), ("1e3", 1000.0)])
-def test_quantities(text, value):
-    assert quantity(text) == value
+@pytest.mark.parametrize(("requests", "limits", "refused"), [
+    ({"cpu": "100m"}, {"cpu": "0.1"}, False), ({"cpu": "1500m"}, {"cpu": "1"}, True),
+    ({"memory": "1G"}, {"memory": "1Gi"}, False), ({"memory": "1100M"}, {"memory": "1Gi"}, True),
+    ({"memory": "64Mi"}, {"memory": "65536Ki"}, False), ({"ephemeral-storage": "2Gi"}, {"ephemeral-storage": "1Gi"}, True),
+])
+def test_requests_and_limits_compare_as_quantities(requests, limits, refused):
+    def resources(spec: dict) -> None:
+        container(spec)["resources"] = {"requests": requests, "limits": limits}
+
+    assert any("exceeds its limit" in m for m in messages(deployment(resources))) is refused

@@ -34,6 +34,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from components.quantity import cpu_millicores, memory_mib
+
 from ..engine.deployed import Deployed
 from ..engine.selectors import selects
 from ..engine.workloads import containers, pod_metadata, pod_spec
@@ -44,25 +46,14 @@ NODE_PORT_RANGE = (30000, 32767)
 """The API server's default `--service-node-port-range` (kind and EKS keep it)."""
 
 _LONG_RUNNING = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Rollout")
-_CPU = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
-_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([KMGTPE]i?|e\d+|)$")
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "": 1}
 
 
-def quantity(value: Any) -> float | None:
-    """A Kubernetes quantity as a number (cpu in cores, bytes otherwise); None when not understood."""
-    text = str(value)
-    cpu = _CPU.match(text)
-    if cpu:
-        return float(cpu.group(1)) / (1000 if cpu.group(2) else 1)
-    memory = _MEMORY.match(text)
-    if memory:
-        suffix = memory.group(2)
-        if suffix.startswith("e"):
-            return float(memory.group(1)) * float(10 ** int(suffix[1:]))
-        return float(memory.group(1)) * (_BINARY.get(suffix) or _DECIMAL.get(suffix, 1))
-    return None
+def _amount(resource: str, value: Any) -> float | None:
+    """A request or limit as a number (CPU in millicores, anything else in MiB); None when malformed (the schema says so)."""
+    try:
+        return cpu_millicores(value) if resource == "cpu" else memory_mib(value)
+    except ValueError:
+        return None
 
 
 def _finding(check: str, d: Deployed, message: str) -> dict[str, str]:
@@ -111,7 +102,7 @@ def _container_problems(c: Mapping[str, Any], volumes: set[str]) -> Iterator[str
     resources = c.get("resources") or {}
     for resource, limit in (resources.get("limits") or {}).items():
         request = (resources.get("requests") or {}).get(resource)
-        low, high = quantity(request), quantity(limit)
+        low, high = _amount(resource, request), _amount(resource, limit)
         if request is not None and low is not None and high is not None and low > high:
             yield f"container {name}: {resource} request {request} exceeds its limit {limit}"
     for env in c.get("env") or []:

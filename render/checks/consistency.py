@@ -23,14 +23,14 @@ and Alertmanager).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..engine.cluster import CLUSTER_PODS
 from ..engine.deployed import Deployed
 from ..engine.pods import MESH_ROOT_NAMESPACE, PodGroup, cluster_services, pod_groups, watched_namespaces
 from ..engine.selectors import selects
-from ..engine.workloads import containers, pod_spec
+from ..engine.workloads import containers, pod_spec, probe_ports
 
 
 def _finding(check: str, d: Deployed, message: str) -> dict[str, str]:
@@ -123,19 +123,11 @@ def check_targets(objects: Sequence[Deployed]) -> Iterator[dict[str, str]]:
             yield _finding("targets", d, f"targets {kind} {d.namespace}/{ref.get('name')}, which the stack does not create")
 
 
-def _probe_ports(container: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        handler = container.get(probe) or {}
-        for kind in ("httpGet", "tcpSocket", "grpc"):
-            if kind in handler:
-                yield probe, (handler[kind] or {}).get("port")
-
-
 def check_probes(objects: Sequence[Deployed]) -> Iterator[dict[str, str]]:
     for d in objects:
         for _, c in containers(pod_spec(d.obj) or {}):
             declared = {p.get("name") for p in c.get("ports") or [] if p.get("name")}
-            for probe, port in _probe_ports(c):
+            for probe, port in probe_ports(c):
                 if isinstance(port, str) and not port.isdigit() and port not in declared:
                     yield _finding("probes", d, f"container {c.get('name')} {probe} uses port {port!r}, which the container does not declare: name a declared port")
 

@@ -39,13 +39,15 @@ from typing import Any
 
 import yaml
 
+from components.charts import runtime_repository
+
 from ..engine.cluster import OPERATOR_POD_PORTS
 from ..engine.deployed import Deployed
 from ..engine.flows import Flow, Pods, url_targets, verdict
 from ..engine.objects import certificate_secrets
 from ..engine.pods import MESH_ROOT_NAMESPACE, PodGroup
 from ..engine.selectors import namespace_labels, selects
-from ..engine.workloads import containers, pod_spec
+from ..engine.workloads import containers, pod_spec, probe_ports
 
 PROXY_PORTS: dict[int, str] = {
     15020: "pilot-agent (merged Prometheus metrics, probe rewrites)",
@@ -97,14 +99,6 @@ _BIND = re.compile(r"^--?[a-z0-9.-]*(?:addr|address|port)=(?:(?P<host>[^:\s]*):)
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 
-def _repository(image: str) -> str:
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
-    return name if name.count("/") >= 1 and "." in name.split("/", 1)[0] else f"docker.io/{name}"
-
-
 def container_listens(container: Mapping[str, Any]) -> dict[int, str]:
     """Ports one container answers on, with why: declared, bound by its flags, or a known listener."""
     found: dict[int, str] = {}
@@ -115,7 +109,7 @@ def container_listens(container: Mapping[str, Any]) -> dict[int, str]:
         match = _BIND.match(arg)
         if match and match.group("host") not in _LOOPBACK:  # a loopback bind is unreachable from outside the pod
             found.setdefault(int(match.group("port")), f"bound by {arg}")
-    repository = _repository(str(container.get("image", "")))
+    repository = runtime_repository(str(container.get("image", "")))
     for pattern, ports in LISTENERS.items():
         if fnmatch.fnmatchcase(repository, pattern):
             for port, why in ports.items():
@@ -426,14 +420,6 @@ def _host_matches(pattern: str, host: str) -> bool:
     return pattern == "*" or pattern == host or (pattern.startswith("*.") and host.endswith(pattern[1:]))
 
 
-def _probe_ports(container: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        handler = container.get(probe) or {}
-        for kind in ("httpGet", "tcpSocket", "grpc"):
-            if kind in handler:
-                yield probe, (handler[kind] or {}).get("port")
-
-
 def check_probes(objects: Iterable[Deployed]) -> Iterator[dict[str, str]]:
     """Every numeric probe port is one the container answers on (named ones: `consistency.probes`)."""
     for d in objects:
@@ -442,7 +428,7 @@ def check_probes(objects: Iterable[Deployed]) -> Iterator[dict[str, str]]:
             continue
         for _, c in containers(spec):
             listens = container_listens(c)
-            for probe, port in _probe_ports(c):
+            for probe, port in probe_ports(c):
                 if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
                     if int(port) not in listens:
                         yield {"check": "probes", "object": d.ref, "urn": d.source,

@@ -50,6 +50,15 @@ def replicas(obj: Mapping[str, Any], nodes: int) -> int:
     return int(spec["replicas"]) if spec.get("replicas") is not None else 1
 
 
+def probe_ports(container: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(probe, port) of each liveness, readiness and startup probe that targets a port (named or numeric)."""
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        handler = container.get(probe) or {}
+        for kind in ("httpGet", "tcpSocket", "grpc"):
+            if kind in handler:
+                yield probe, (handler[kind] or {}).get("port")
+
+
 def containers(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """("initContainers" | "containers" | "ephemeralContainers", container) for every container of a pod spec."""
     for field in ("initContainers", "containers", "ephemeralContainers"):

@@ -370,15 +370,7 @@ class GitopsStack(pulumi.ComponentResource):
             admin_hash = pulumi.Output.secret(admin.bcrypt_hash)
         chart_name = f"{name}-argo-cd"
         argocd_secret = self._argocd_secret(name, chart_name, argocd_secret_data(config, admin_hash), in_ns)
-        # The application controller's StatefulSet names this governing Service
-        # (spec.serviceName), which the API requires to exist and the chart does not create:
-        # headless, no ports — it only gives the controller's pods their DNS identity.
-        governing = k8s.core.v1.Service(
-            f"{name}-controller-governing",
-            metadata={"name": CONTROLLER, "namespace": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "argocd"}},
-            spec={"clusterIP": "None", "selector": {"app.kubernetes.io/name": CONTROLLER}},
-            opts=in_ns,
-        )
+        governing = _governing_service(name, in_ns)
         chart = install_chart(
             chart_name, CHARTS["argo-cd"], NAMESPACE, argocd_values(config, service_monitors),
             pulumi.ResourceOptions(parent=self, depends_on=[ns, redis_secret, argocd_secret, governing, *after]), RELEASE,
@@ -460,6 +452,18 @@ class GitopsStack(pulumi.ComponentResource):
 
 
 BOOTSTRAP_PROJECT = "bootstrap"
+
+
+def _governing_service(name: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.Service:
+    """The Service the application controller's StatefulSet names (spec.serviceName), which the
+    API requires to exist and the chart does not create: headless, no ports — it only gives the
+    controller's pods their DNS identity."""
+    return k8s.core.v1.Service(
+        f"{name}-controller-governing",
+        metadata={"name": CONTROLLER, "namespace": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "argocd"}},
+        spec={"clusterIP": "None", "selector": {"app.kubernetes.io/name": CONTROLLER}},
+        opts=opts,
+    )
 
 
 def repository_secret(repo: RepoConfig) -> dict[str, Any]:

@@ -35,14 +35,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import yaml
-
 from policies.rules.kubernetes import denies_by_default
 
 from ..engine.addresses import external_addresses_in, namespaces_of
 from ..engine.deployed import Deployed
 from ..engine.flows import INTERNET_ADDRESS, Endpoint, Flow, Pods, cluster_service_target, pod_texts, service_port, service_targets, url_targets, verdict
 from ..engine.injection import is_injected
+from ..engine.objects import mesh_config
 from ..engine.pods import PodGroup, cluster_services, watched_namespaces
 from ..engine.selectors import namespace_labels, selects
 from ..engine.workloads import pod_spec
@@ -158,21 +157,13 @@ def _dns_flows(pods: Pods) -> Iterator[Flow]:
                 yield Flow("dns", source, coredns, 53, "TCP", "name resolution (answers over 512 bytes retry on TCP)")
 
 
-def _mesh_config(objects: Sequence[Deployed]) -> Mapping[str, Any]:
-    for d in objects:
-        if d.kind == "ConfigMap" and d.name == "istio" and d.namespace == "istio-system":
-            loaded = yaml.safe_load(str((d.obj.get("data") or {}).get("mesh") or "")) or {}
-            return loaded if isinstance(loaded, Mapping) else {}
-    return {}
-
-
 def _mesh_flows(objects: Sequence[Deployed], pods: Pods) -> Iterator[Flow]:
     services = {(d.namespace, d.name): d for d in objects if d.kind == "Service"}
     proxies = pods.with_proxy()
     istiod = services.get(("istio-system", "istiod"))
     xds = service_port(istiod, 15012) if istiod else None
     collectors: list[tuple[Deployed, Mapping[str, Any]]] = []
-    for provider in _mesh_config(objects).get("extensionProviders") or []:
+    for provider in (mesh_config(objects) or {}).get("extensionProviders") or []:
         for kind in ("opentelemetry", "zipkin"):
             settings = provider.get(kind) or {}
             name, _, namespace = str(settings.get("service", "")).partition(".")
@@ -235,7 +226,7 @@ def registry_errors(
     """Under `outboundTrafficPolicy: REGISTRY_ONLY`, an injected pod's external call (`calls`,
     from `_external_calls`) needs a ServiceEntry visible in its namespace for the host and port;
     otherwise its sidecar drops it."""
-    if ((_mesh_config(objects).get("outboundTrafficPolicy") or {}).get("mode")) != "REGISTRY_ONLY":
+    if (((mesh_config(objects) or {}).get("outboundTrafficPolicy") or {}).get("mode")) != "REGISTRY_ONLY":
         return []
     entries = [d for d in objects if d.kind == "ServiceEntry"]
 

@@ -41,6 +41,7 @@ import yaml
 
 from components.charts import runtime_repository
 
+from ..engine.addresses import service_of_host
 from ..engine.cluster import OPERATOR_POD_PORTS
 from ..engine.deployed import Deployed
 from ..engine.flows import Flow, Pods, url_targets, verdict
@@ -236,7 +237,7 @@ class Tracer:
             for rule in self.objects:
                 spec = rule.obj.get("spec") or {}
                 if rule.kind == "DestinationRule" and ((spec.get("trafficPolicy") or {}).get("tls") or {}).get("mode") == "ISTIO_MUTUAL" \
-                        and _service_host(str(spec.get("host", "")), rule.namespace) == (service.namespace, service.name):
+                        and service_of_host(str(spec.get("host", "")), rule.namespace) == (service.namespace, service.name):
                     return (f"{rule.ref} makes {source.owner.ref}'s sidecar speak mTLS to {destination.owner.ref}, which has no sidecar "
                             "to answer it: inject the destination")
         return None
@@ -379,9 +380,8 @@ class Tracer:
                     if item.get("weight", 100) == 0:
                         continue
                     destination = item.get("destination") or {}
-                    name, _, rest = str(destination.get("host", "")).partition(".")
-                    namespace = rest.split(".")[0] if rest else vs.namespace
-                    service = self.services.get((namespace, name))
+                    named = service_of_host(str(destination.get("host", "")), vs.namespace)
+                    service = self.services.get(named) if named else None
                     if service is None:
                         trace.fail(f"{vs.ref} routes to {destination.get('host')}, which is no Service of the stack: Envoy answers 503", vs.source)
                         return
@@ -409,11 +409,6 @@ class Tracer:
                 if any((g if "/" in g else f"{vs.namespace}/{g}") in bound for g in spec.get("gateways") or []):
                     hosts |= {h for h in spec.get("hosts") or [] if "." in h and not h.endswith(".svc.cluster.local") and "*" not in h}
         return sorted(hosts)
-
-
-def _service_host(host: str, namespace: str) -> tuple[str, str]:
-    name, _, rest = host.partition(".")
-    return (rest.split(".")[0] if rest else namespace), name
 
 
 def _host_matches(pattern: str, host: str) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from ..engine.addresses import service_of_host
 from ..engine.deployed import ChartRender, Deployed, hook_of
 from ..engine.facts import Facts
 from ..engine.objects import (
@@ -35,6 +36,7 @@ from ..engine.objects import (
     hook_created_secrets,
     key_ref,
     mappings,
+    mesh_config,
     mounted_classes,
     pod_references,
     runtime_creator,
@@ -225,18 +227,6 @@ def _application(d: Deployed, ctx: Context) -> Iterator[Ref]:
 # --- Istio --------------------------------------------------------------------------------------
 
 
-def _host(host: str, namespace: str) -> tuple[str, str] | None:
-    """(namespace, Service) of an in-cluster host (`svc`, `svc.ns`, `svc.ns.svc.cluster.local`), else None."""
-    parts = host.split(".")
-    if "*" in host:
-        return None
-    if len(parts) == 1:
-        return namespace, parts[0]
-    if len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc"):
-        return parts[1], parts[0]
-    return None
-
-
 @refers("networking.istio.io", ("VirtualService",), "spec.gateways[] -> Gateway (`ns/name`, or the VirtualService's namespace; `mesh` aside)",
         "spec.{http,tcp,tls}[].route[].destination.subset -> a DestinationRule subset for that host")
 def _virtual_service(d: Deployed, ctx: Context) -> Iterator[Ref]:
@@ -249,7 +239,7 @@ def _virtual_service(d: Deployed, ctx: Context) -> Iterator[Ref]:
         for route in mappings(spec.get(protocol)):
             for destination in mappings(route.get("route")):
                 target = destination.get("destination") or {}
-                host = _host(str(target.get("host", "")), d.namespace)
+                host = service_of_host(str(target.get("host", "")), d.namespace)
                 if target.get("subset") and host:
                     yield Ref("DestinationRule:host", host[0], host[1], f"{protocol} route {route.get('name') or ''} destination".replace("  ", " "),
                               (("subset", str(target["subset"])),))
@@ -434,12 +424,9 @@ def cluster_resource_namespace(objects: Iterable[Deployed]) -> str:
 
 
 def mesh_providers(objects: Iterable[Deployed]) -> set[str] | None:
-    """Extension provider names of istiod's mesh config (ConfigMap istio-system/istio `mesh`); None without istiod."""
-    for d in objects:
-        if d.kind == "ConfigMap" and d.name == "istio" and d.namespace == "istio-system":
-            mesh = yaml.safe_load(str((d.obj.get("data") or {}).get("mesh") or "")) or {}
-            return {str(p.get("name")) for p in mappings(mesh.get("extensionProviders"))}
-    return None
+    """Extension provider names of istiod's mesh config; None without istiod."""
+    mesh = mesh_config(objects)
+    return None if mesh is None else {str(p.get("name")) for p in mappings(mesh.get("extensionProviders"))}
 
 
 def _data_keys(d: Deployed) -> set[str]:
@@ -461,7 +448,7 @@ class Resolver:
         self.rules: dict[tuple[str, str], list[Deployed]] = {}
         for d in objects:
             if d.kind == "DestinationRule" and group_of(d) == "networking.istio.io":
-                host = _host(str(spec_of(d).get("host", "")), d.namespace)
+                host = service_of_host(str(spec_of(d).get("host", "")), d.namespace)
                 if host:
                     self.rules.setdefault(host, []).append(d)
 

@@ -107,3 +107,15 @@ def wired_texts(d: Deployed) -> Iterator[tuple[str, str]]:
                 yield f"data.{key}", base64.b64decode(str(text), validate=True).decode("utf-8", "replace")
             except (binascii.Error, ValueError):
                 continue
+
+
+def service_of_host(host: str, namespace: str) -> tuple[str, str] | None:
+    """(namespace, Service) an Istio host names in the mesh (`svc`, `svc.ns`, `svc.ns.svc.cluster.local`), else None."""
+    parts = host.split(".")
+    if "*" in host:
+        return None
+    if len(parts) == 1:
+        return namespace, parts[0]
+    if len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc"):
+        return parts[1], parts[0]
+    return None

@@ -12,6 +12,7 @@ from typing import Any
 from policies.rules.kubernetes import policy_types
 
 from .addresses import addresses_in, namespaces_of, wired_texts
+from .cluster import OPERATOR_POD_PORTS
 from .deployed import Deployed
 from .objects import pod_references
 from .pods import PodGroup, pod_groups
@@ -149,8 +150,9 @@ class Pods:
             for p in c.get("ports") or []:
                 if p.get("name") and p.get("containerPort") is not None:
                     ports[str(p["name"])] = int(p["containerPort"])
-        if group.owner.kind in ("Prometheus", "Alertmanager"):
-            ports.setdefault("web", 9090 if group.owner.kind == "Prometheus" else 9093)
+        if str(group.owner.obj.get("apiVersion", "")).startswith("monitoring.coreos.com/"):
+            for name, number in OPERATOR_POD_PORTS.get(group.owner.kind, {}).items():
+                ports.setdefault(name, number)
         return Endpoint(f"{group.owner.ref or group.namespace}", group.namespace, dict(group.labels), ports=ports)
 
     def of(self, group: PodGroup) -> Endpoint:

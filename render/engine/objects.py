@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from .deployed import Deployed
 from .workloads import containers, pod_spec
 
@@ -236,4 +238,13 @@ def runtime_creator(kind: str, namespace: str, name: str, environment: str = "lo
         for (k, pattern), who in BUILTIN_CLUSTER_OBJECTS.get(environment, {}).items():
             if k == kind and fnmatch.fnmatchcase(name, pattern):
                 return who
+    return None
+
+
+def mesh_config(objects: Iterable[Deployed]) -> Mapping[str, Any] | None:
+    """istiod's mesh config (ConfigMap istio-system/istio, key `mesh`); None when the stack runs no istiod."""
+    for d in objects:
+        if d.kind == "ConfigMap" and d.name == "istio" and d.namespace == "istio-system":
+            loaded = yaml.safe_load(str((d.obj.get("data") or {}).get("mesh") or "")) or {}
+            return loaded if isinstance(loaded, Mapping) else {}
     return None

@@ -79,10 +79,23 @@ class ChartLockError(ValueError):
     """The chart lock is missing or malformed: what is wrong, and where."""
 
 
+def shipped_file(name: str) -> Path:
+    """A file the wheel ships inside this package (setup.py copies it), else at the top of the checkout."""
+    packaged = Path(__file__).with_name(name)
+    return packaged if packaged.is_file() else Path(__file__).resolve().parents[1] / name
+
+
+def read_shipped(path: Path, what: str, error: type[ValueError]) -> str:
+    """The text of a shipped file, or `error` naming it."""
+    try:
+        return path.read_text()
+    except OSError as problem:
+        raise error(f"{path}: cannot read the {what} ({problem.strerror}); it ships with the project and its wheel") from None
+
+
 def lock_path() -> Path:
     """The chart lock: inside the installed package (wheel), else at the top of the checkout."""
-    packaged = Path(__file__).with_name(LOCK_FILE)
-    return packaged if packaged.is_file() else Path(__file__).resolve().parents[1] / LOCK_FILE
+    return shipped_file(LOCK_FILE)
 
 
 def parse_lock(text: str, source: str = LOCK_FILE) -> dict[str, Chart]:
@@ -114,11 +127,7 @@ def parse_lock(text: str, source: str = LOCK_FILE) -> dict[str, Chart]:
 
 def _read_lock() -> dict[str, Chart]:
     path = lock_path()
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ChartLockError(f"{path}: cannot read the chart lock ({error.strerror}); it ships with the project and its wheel") from None
-    return parse_lock(text, str(path))
+    return parse_lock(read_shipped(path, "chart lock", ChartLockError), str(path))
 
 
 CHARTS: dict[str, Chart] = _read_lock()

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from .charts import read_shipped, shipped_file
+
 LOCK_FILE = "images.lock"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _NODE_IMAGE = re.compile(r"^kindest/node:v(\d+\.\d+\.\d+)@(sha256:[0-9a-f]{64})$")
@@ -39,8 +41,7 @@ class ImageLock:
 
 def lock_path() -> Path:
     """The image lock: inside the installed package (wheel), else at the top of the checkout."""
-    packaged = Path(__file__).with_name(LOCK_FILE)
-    return packaged if packaged.is_file() else Path(__file__).resolve().parents[1] / LOCK_FILE
+    return shipped_file(LOCK_FILE)
 
 
 def parse_lock(text: str, source: str = LOCK_FILE) -> ImageLock:
@@ -75,11 +76,7 @@ def parse_lock(text: str, source: str = LOCK_FILE) -> ImageLock:
 
 def _read_lock() -> ImageLock:
     path = lock_path()
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ImageLockError(f"{path}: cannot read the image lock ({error.strerror}); it ships with the project and its wheel") from None
-    return parse_lock(text, str(path))
+    return parse_lock(read_shipped(path, "image lock", ImageLockError), str(path))
 
 
 LOCK: ImageLock = _read_lock()

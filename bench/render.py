@@ -30,7 +30,7 @@ _LIST_IMPORTS = """
 import ast, pathlib, sys, tempfile
 import render.cli
 packages = set()
-for path in [p for d in ('components', 'program', 'render') for p in pathlib.Path(d).glob('*.py')]:
+for path in [p for d in ('components', 'policies', 'program', 'render') for p in pathlib.Path(d).rglob('*.py')]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             packages.update(a.name.split('.')[0] for a in node.names)

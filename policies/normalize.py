@@ -69,28 +69,49 @@ def plain(value: Any) -> Any:
 def _plain(value: Any) -> Any:
     from pulumi_policy.proxy import UnknownValueError, _is_unknown
 
-    if type(value) is PlainDict:
+    scalars = (int, float, bool, type(None))
+
+    def walk(value: Any) -> Any:
+        # Plain dicts, lists and strings first, by exact type: the render's props are all of
+        # those, and a CRD has tens of thousands of them.
+        kind = type(value)
+        if kind is str:
+            return UNKNOWN if _is_unknown(value) else value
+        if kind in scalars or kind is PlainDict:
+            return value
+        if kind is Unknown:
+            return UNKNOWN
+        if kind is dict:
+            if value.get(SPECIAL_SIGNATURE_KEY) == SECRET_SIGNATURE and "value" in value:
+                return walk(value["value"])
+            out = PlainDict()
+            for key, item in value.items():
+                out[str(key)] = walk(item)
+            return out
+        if kind is list:
+            return [walk(item) for item in value]
+        if kind.__name__ == "Secret" and hasattr(value, "value"):
+            return walk(value.value)
+        if isinstance(value, Mapping):
+            if value.get(SPECIAL_SIGNATURE_KEY) == SECRET_SIGNATURE and "value" in value:
+                return walk(value["value"])
+            out = PlainDict()
+            for key in value:
+                try:
+                    out[str(key)] = walk(value[key])
+                except UnknownValueError:
+                    out[str(key)] = UNKNOWN
+            return out
+        if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+            items = []
+            for i in range(len(value)):
+                try:
+                    items.append(walk(value[i]))
+                except UnknownValueError:
+                    items.append(UNKNOWN)
+            return items
+        if isinstance(value, str) and _is_unknown(value):
+            return UNKNOWN
         return value
-    if hasattr(value, "value") and type(value).__name__ == "Secret":
-        return _plain(value.value)
-    if isinstance(value, Mapping):
-        if value.get(SPECIAL_SIGNATURE_KEY) == SECRET_SIGNATURE and "value" in value:
-            return _plain(value["value"])
-        out = PlainDict()
-        for key in value:
-            try:
-                out[str(key)] = _plain(value[key])
-            except UnknownValueError:
-                out[str(key)] = UNKNOWN
-        return out
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        items = []
-        for i in range(len(value)):
-            try:
-                items.append(_plain(value[i]))
-            except UnknownValueError:
-                items.append(UNKNOWN)
-        return items
-    if isinstance(value, str) and _is_unknown(value):
-        return UNKNOWN
-    return value
+
+    return walk(value)

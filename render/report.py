@@ -11,10 +11,7 @@ config, `policies`, `schema`, `admission`, `deployability`, `images`, `footprint
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -33,6 +30,7 @@ from .engine.charts import ChartSet
 from .engine.deployed import Deployed, DeployedStack, deployed_objects
 from .engine.facts import CloudRole, Facts, Prerequisite, StackContext, stack_registries
 from .engine.harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
+from .engine.processes import forked
 
 # libyaml's emitter when PyYAML has it (the wheels do): the CRDs alone are megabytes.
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -173,17 +171,20 @@ def checked(
     if stack is None and charts is not None:
         stack = deployed_objects(run, charts)
     platform_config = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")})
-    data["policies"] = policy_report(run, pack_config, stack)
     if stack is None or charts is None:
+        data["policies"] = policy_report(run, pack_config, stack)
         data["partial"] = {
             "reason": "program only (--no-charts): no chart was rendered, so the policies saw the program's own resources only",
             "not_run": list(PARTIAL_LAYERS),
         }
         _judged(data, Context([], None, run, pack_config, computed={"policies": data["policies"]}), disable)
         return data, None
-    data["chart_sources"] = charts.verdict()
     context = stack_context(run, platform_config, stack, charts, data["helm_releases"])
-    ctx = Context(stack.objects, context, run, pack_config, computed={"policies": data["policies"]})
+    ctx = Context(stack.objects, context, run, pack_config)
+    # The two heaviest layers run on the other core while this process computes the rest.
+    ctx.compute_aside(("admission",))
+    data["policies"] = ctx.layer("policies")
+    data["chart_sources"] = charts.verdict()
     for name in LAYERS:
         data[name] = ctx.layer(name)
     data["api_versions"] = stack.api_versions
@@ -342,7 +343,7 @@ def write(
             _redacted(d, manifest(by_urn[d.source]) if d.origin == "program" else None) for d in stack.objects if d.origin != "dropped-hook"
         ]
     # Emitting several MB of YAML is pure CPU: a child process does it while the checks run.
-    join = _in_child(lambda: _write_manifests(objects, manifests))
+    join = forked(lambda: _write_manifests(objects, manifests))
     data, _ = checked(run, config, pack_config, stack, charts=charts, disable=disable)
     join()
     (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
@@ -363,35 +364,3 @@ def _write_manifests(objects: Sequence[dict[str, Any]], manifests: Path) -> None
         else:
             text = yaml.dump(obj, Dumper=_DUMPER, sort_keys=False)
         (manifests / name).write_text(text)
-
-
-def _in_child(work: Callable[[], None]) -> Callable[[], None]:
-    """Run `work` in a forked child process; the returned `join()` waits and raises if it failed.
-
-    The child only runs Python (no call into the Helm library, whose threads a fork does
-    not copy) and leaves with `os._exit`. Without `fork`, `work` runs here and now.
-    """
-    if not hasattr(os, "fork"):
-        work()
-        return lambda: None
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            work()
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-
-    def join() -> None:
-        _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError("writing the manifests failed (see the traceback above)")
-
-    return join
-
-

@@ -44,6 +44,7 @@ class Context:
         self.run = run
         self.pack_config = dict(pack_config or {})
         self._layers: dict[str, Any] = dict(computed or {})
+        self._aside: dict[str, Callable[[], dict[str, Any]]] = {}
 
     @functools.cached_property
     def admitted(self) -> list[Deployed]:
@@ -55,8 +56,20 @@ class Context:
     def layer(self, name: str) -> Any:
         """The report section of layer `name`, computed once."""
         if name not in self._layers:
-            self._layers[name] = LAYERS[name].compute(self)
+            join = self._aside.pop(name, None)
+            self._layers[name] = join()[name] if join is not None else LAYERS[name].compute(self)
         return self._layers[name]
+
+    def compute_aside(self, names: Sequence[str]) -> None:
+        """Compute layers `names` in a forked child process (`engine.processes.forked`) while this
+        one goes on; `layer(name)` collects them. Only layers that read nothing but the objects
+        and facts (no Helm call): the child must not enter the Helm library."""
+        from ..engine.processes import forked
+
+        todo = [n for n in names if n not in self._layers and n not in self._aside]
+        if todo:
+            join = forked(lambda: {n: LAYERS[n].compute(self) for n in todo})
+            self._aside.update(dict.fromkeys(todo, join))
 
     def has(self, name: str) -> bool:
         """Whether layer `name` has (or can compute) its section: not without the charts, nor run-level ones without a run."""

@@ -135,4 +135,4 @@ if TYPE_CHECKING:
     from .platform import Platform
     from .registry import Registry
     from .security import SecurityConfig, SecurityStack
-    from .vault import VaultAccess
+    from .security.vault_access import VaultAccess

@@ -24,7 +24,7 @@ from ._extras import optional_module
 from .delivery import DeliveryConfig
 from .microservice import HOST, MicroserviceConfig, MicroserviceStack, depends_on_list
 from .model import DNS_LABEL, KeyProblem, Model, ProfiledModel, Profiles
-from .vault import VaultAccess
+from .security.vault_access import VaultAccess
 
 if TYPE_CHECKING:
     import pulumi_aws as aws

@@ -33,8 +33,8 @@ from pydantic import Field, field_validator, model_validator
 from .delivery import DeliveryConfig, analysis_template_spec
 from .model import DNS_DOMAIN, DNS_LABEL, KeyProblem, Model, ResourcesConfig
 from .netpol import DNS_PORTS, KUBE_DNS, namespace_peer, tcp
-from .vault import NAMESPACE as VAULT_NAMESPACE
-from .vault import VaultAccess, VaultSecretConfig, job_spec, role_name, role_script, secret_provider_class_spec, seed_env, synced_secret
+from .security.vault_access import NAMESPACE as VAULT_NAMESPACE
+from .security.vault_access import VaultAccess, VaultSecretConfig, job_spec, role_name, role_script, secret_provider_class_spec, seed_env, synced_secret
 
 _IMAGE = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._:/-]*?)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
 HOST = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from components import MicroserviceConfig, MicroserviceStack
-from components.vault import (
+from components.security.vault_access import (
     CONFIGURATOR_POLICY,
     DEV_ACCESS,
     INIT_SCRIPT,

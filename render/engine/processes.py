@@ -17,7 +17,7 @@ import pickle
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ def forked(work: Callable[[], T]) -> Callable[[], T]:
         kind, value = pickle.loads(payload)
         if kind == "error":
             raise value
-        done.append(value)
-        return value
+        done.append(cast(T, value))
+        return done[0]
 
     return join

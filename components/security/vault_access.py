@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .model import KeyProblem, Model
+from ..model import KeyProblem, Model
 
 NAMESPACE = "vault"
 CONFIGURATOR = "vault-configurator"

@@ -1,8 +1,9 @@
 """gitops-platform component library: a secure-by-default Kubernetes platform as Pulumi components.
 
-    from components import MicroserviceStack, MicroserviceConfig
+    from components import MicroserviceStack, MicroserviceConfig, PlatformWiring
 
     api = MicroserviceStack("api", MicroserviceConfig(name="api", image="...", ...),
+                            PlatformWiring(environment="local", allowed_registries=["localhost:5001/"]),
                             opts=pulumi.ResourceOptions(provider=k8s_provider))
 
 Names are imported on first use (PEP 562), so `from components import MicroserviceStack`
@@ -42,7 +43,8 @@ _EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "RolloutsConfig": ("delivery", ()),
     "DeliveryConfig": ("delivery", ()),
     "TlsConfig": ("certificates", ()),
-    "VaultAccess": ("vault", ()),
+    "VaultAccess": ("security.vault_access", ()),
+    "PlatformWiring": ("wiring", ()),
     "NamespaceIsolation": ("netpol", ()),
     "Registry": ("registry", ()),
     "EcrRegistry": ("ecr", ("pulumi_aws",)),
@@ -87,6 +89,7 @@ __all__ = [
     "ObservabilityStack",
     "Platform",
     "PlatformConfig",
+    "PlatformWiring",
     "Registry",
     "RolloutsConfig",
     "RolloutsController",
@@ -136,3 +139,4 @@ if TYPE_CHECKING:
     from .registry import Registry
     from .security import SecurityConfig, SecurityStack
     from .security.vault_access import VaultAccess
+    from .wiring import PlatformWiring

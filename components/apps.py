@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -24,7 +23,7 @@ from ._extras import optional_module
 from .delivery import DeliveryConfig
 from .microservice import HOST, MicroserviceConfig, MicroserviceStack, depends_on_list
 from .model import DNS_LABEL, KeyProblem, Model, ProfiledModel, Profiles
-from .security.vault_access import VaultAccess
+from .wiring import PlatformWiring
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -122,24 +121,19 @@ class SampleApps(pulumi.ComponentResource):
         self,
         name: str,
         config: SampleAppsConfig,
+        platform: PlatformWiring,
         *,
-        environment: str,
         repository_urls: dict[str, pulumi.Input[str]],
         ecr_registry_id: pulumi.Input[str] | None = None,
-        zone_spread: bool = False,
         monitoring: bool = True,
-        egress_gateway: str | None = None,
-        vault: VaultAccess | None = None,
-        vault_after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`repository_urls`: `host/repository` per app in the stack's registry. With
-        `ecr_registry_id`, images are pushed with an ECR authorization token. `monitoring`:
-        create the services' ServiceMonitors and alerts (the Prometheus operator's CRDs
-        must be installed: off when observability is). `egress_gateway`: the mesh's egress
-        gateway namespace, when one runs (declared egress goes through it). `vault`: the platform's
-        Vault: the backend then reads its signing key from it (`vault_after`: its bootstrap Job
-        and the CSI driver, which the backend's Vault role Job and SecretProviderClass wait for)."""
+        """`platform`: where the services plug in (environment, mesh, egress gateway, Vault);
+        with `platform.vault`, the backend reads its signing key from Vault. `repository_urls`:
+        `host/repository` per app in the stack's registry. With `ecr_registry_id`, images are
+        pushed with an ECR authorization token. `monitoring`: create the services'
+        ServiceMonitors and alerts (the Prometheus operator's CRDs must be installed: off when
+        observability is)."""
         super().__init__("gitops-platform:index:SampleApps", name, None, opts)
         # The services wait for what this component was told to wait for (mesh, CRDs, namespace).
         services = self._services = pulumi.ResourceOptions(parent=self, depends_on=depends_on_list(opts))
@@ -152,20 +146,19 @@ class SampleApps(pulumi.ComponentResource):
             image=f"backend:{tags['backend']}",
             version=tags["backend"],
             resources=_SMALL,
-            env={"VERSION": tags["backend"], "CLUSTER": environment},
+            env={"VERSION": tags["backend"], "CLUSTER": platform.environment},
             delivery=config.delivery,
             allowed_callers=[{"namespace": config.namespace, "serviceAccount": "frontend"}],
             egress=[],  # calls nothing outside the cluster (the render's egress check proves it)
             # Its response-signing key, from Vault (seeded once with a random value).
-            secrets=[{"path": f"{config.namespace}/backend/signing", "keys": ["SIGNING_KEY"], "as": "env"}] if vault else [],
+            secrets=[{"path": f"{config.namespace}/backend/signing", "keys": ["SIGNING_KEY"], "as": "env"}] if platform.vault else [],
             autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 6},
             monitoring={"enabled": monitoring},
         )
         MicroserviceStack(
-            f"{name}-backend", backend, environment=environment, zone_spread=zone_spread,
-            image=self.images["backend"], egress_gateway=egress_gateway, vault=vault,
-            vault_seeds={f"{config.namespace}/backend/signing": {"SIGNING_KEY": self._signing_key(name)}} if vault else None,
-            vault_after=vault_after, opts=services,
+            f"{name}-backend", backend, platform, image=self.images["backend"],
+            vault_seeds={f"{config.namespace}/backend/signing": {"SIGNING_KEY": self._signing_key(name)}} if platform.vault else None,
+            opts=services,
         )
         frontend = MicroserviceConfig(
             name="frontend",
@@ -180,10 +173,7 @@ class SampleApps(pulumi.ComponentResource):
             autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 4},
             monitoring={"enabled": monitoring},
         )
-        MicroserviceStack(
-            f"{name}-frontend", frontend, environment=environment, zone_spread=zone_spread, image=self.images["frontend"],
-            egress_gateway=egress_gateway, opts=services,
-        )
+        MicroserviceStack(f"{name}-frontend", frontend, platform, image=self.images["frontend"], opts=services)
         if config.chaos.enabled:
             self._chaos(name, config)
         self.frontend_url = pulumi.Output.from_input(f"https://{config.host}/")

@@ -1,12 +1,12 @@
 """MicroserviceStack: one typed object gives a service mesh-routed, autoscaled, monitored and policy-compliant.
 
-    from components import MicroserviceConfig, MicroserviceStack
+    from components import MicroserviceConfig, MicroserviceStack, PlatformWiring
 
     api = MicroserviceStack(
         "api",
         MicroserviceConfig(name="api", image="localhost:5001/api:1.4.0",
                            exposure={"host": "api.localtest.me", "pathPrefix": "/api"}),
-        environment="local",
+        PlatformWiring(environment="local", allowed_registries=["localhost:5001/"]),
         opts=pulumi.ResourceOptions(provider=k8s_provider, depends_on=mesh.ready),
     )
     pulumi.export("api", api.endpoint)
@@ -35,6 +35,7 @@ from .model import DNS_DOMAIN, DNS_LABEL, KeyProblem, Model, ResourcesConfig
 from .netpol import DNS_PORTS, KUBE_DNS, namespace_peer, tcp
 from .security.vault_access import NAMESPACE as VAULT_NAMESPACE
 from .security.vault_access import VaultAccess, VaultSecretConfig, job_spec, role_name, role_script, secret_provider_class_spec, seed_env, synced_secret
+from .wiring import PlatformWiring
 
 _IMAGE = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._:/-]*?)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
 HOST = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -390,35 +391,27 @@ class MicroserviceStack(pulumi.ComponentResource):
         self,
         name: str,
         config: MicroserviceConfig,
+        platform: PlatformWiring | None = None,
         *,
-        environment: str = "local",
-        gateway: str = "istio-ingress/main",
-        trust_domain: str = "cluster.local",
-        monitoring_namespace: str = "monitoring",
-        zone_spread: bool = False,
-        allowed_registries: Sequence[str] = (),
         image: pulumi.Input[str] | None = None,
         canary_image: pulumi.Input[str] | None = None,
-        egress_gateway: str | None = None,
-        vault: VaultAccess | None = None,
         vault_seeds: Mapping[str, Mapping[str, pulumi.Input[str]]] | None = None,
-        vault_after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`image` / `canary_image`: the reference to run when it is only known at deploy time
-        (the digest of an image built in the same program); `config.image` then names the
-        repository and tag it was built as (validated like any image). `egress_gateway`: the
-        namespace of the mesh's egress gateway (its pods labelled `istio=egressgateway`): declared
-        egress on ports 80 and 443 is routed through it (other ports go direct). `vault`: how the
-        platform's Vault is reached (default: `VaultAccess()`, HA with the platform CA) when the
-        service declares `secrets`; `vault_seeds`: path -> key -> value written once where Vault
-        holds nothing yet (sample data; the values travel in a Secret in `vault`); `vault_after`:
-        what the role Job and the SecretProviderClass wait for (the platform's Vault bootstrap and
-        the CSI driver's CRDs). The workload itself does not wait: the kubelet retries the volume
-        until the role and the class exist."""
-        config.check_registries(allowed_registries)  # before anything is registered
+        """`platform`: where the service plugs into the platform — environment, gateway, mesh,
+        monitoring, registries, egress gateway, Vault (`PlatformWiring`; default: the `local`
+        stack's). `image` / `canary_image`: the reference to run when it is only known at deploy
+        time (the digest of an image built in the same program); `config.image` then names the
+        repository and tag it was built as (validated like any image). `vault_seeds`: path ->
+        key -> value written once where Vault holds nothing yet (sample data; the values travel
+        in a Secret in `vault`). The workload itself does not wait for Vault: the kubelet
+        retries the volume until the role and the class exist."""
+        wiring = platform if platform is not None else PlatformWiring()
+        if not isinstance(wiring, PlatformWiring):
+            raise TypeError(f"{name}: platform must be a PlatformWiring (components.PlatformWiring), not {type(wiring).__name__}")
+        config.check_registries(wiring.allowed_registries)  # before anything is registered
         super().__init__("gitops-platform:index:MicroserviceStack", name, None, opts)
-        self._name, self._config, self._environment = name, config, environment
+        self._name, self._config, self._environment = name, config, wiring.environment
         # A component's depends_on does not reach its children: pass it on, so nothing here
         # is created before the CRDs, webhooks and namespace it was told to wait for.
         self._depends_on = depends_on_list(opts)
@@ -430,25 +423,25 @@ class MicroserviceStack(pulumi.ComponentResource):
         account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=meta(), automount_service_account_token=c.automount_service_account_token, opts=child
         )
-        self._vault_access = vault or VaultAccess()
+        self._vault_access = wiring.vault or VaultAccess()
         if c.secrets:
-            self._vault(name, vault_seeds or {}, vault_after)
+            self._vault(name, vault_seeds or {}, wiring.vault_ready)
         autoscaled = c.autoscaling.mode != "none"
         floor = c.autoscaling.min_replicas if autoscaled else c.replicas
         if c.delivery.strategy == "canary":
-            self._rollout(name, image or c.image, floor, autoscaled, zone_spread)
+            self._rollout(name, image or c.image, floor, autoscaled, wiring.zone_spread)
         else:
-            self._deployment(f"{name}-stable", "stable", image or c.image, c.stable_version, floor, autoscaled, zone_spread, account)
+            self._deployment(f"{name}-stable", "stable", image or c.image, c.stable_version, floor, autoscaled, wiring.zone_spread, account)
         if c.canary is not None:
             self._deployment(
-                f"{name}-canary", "canary", canary_image or c.canary.image, c.canary_version or "canary", c.canary.replicas, False, zone_spread, account
+                f"{name}-canary", "canary", canary_image or c.canary.image, c.canary_version or "canary", c.canary.replicas, False, wiring.zone_spread, account
             )
 
         service = self._service(name, meta(), floor)
         self._autoscaling(name, meta())
-        self._egress_gateway = egress_gateway
-        self._network_policy(name, meta(), gateway, monitoring_namespace)
-        self._mesh(name, meta(), gateway, trust_domain)
+        self._egress_gateway = wiring.egress_gateway
+        self._network_policy(name, meta(), wiring.gateway, wiring.monitoring_namespace)
+        self._mesh(name, meta(), wiring.gateway, wiring.trust_domain)
         self._egress(name)
         if c.monitoring.enabled:
             self._monitoring(name, meta())

@@ -35,6 +35,7 @@ from .observability import ALERTMANAGER_PORT, GRAFANA_PORT, JAEGER_QUERY_PORT, O
 from .observability import NAMESPACE as MONITORING_NAMESPACE
 from .registry import Registry
 from .security import FALCO_NAMESPACE, SecurityStack, security_isolation
+from .wiring import PlatformWiring
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -66,6 +67,9 @@ class Platform(pulumi.ComponentResource):
     """Argo CD and the GitOps hand-off, when enabled (and the mesh serves its UI)."""
     grafana_admin_password: pulumi.Output[str] | None
     """Grafana's `admin` password (secret), when observability is enabled."""
+    wiring: PlatformWiring
+    """Where a service plugs into this platform: pass it to `MicroserviceStack` for services
+    declared in the same program (the sample apps use it)."""
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gitops-platform:index:Platform", name, None, opts)
@@ -118,6 +122,16 @@ class Platform(pulumi.ComponentResource):
         self.gitops = None
         self.security: SecurityStack | None = None
         self._mesh_and_security(name, config, cluster, observability, namespaces, isolation, providers)
+        self.wiring = PlatformWiring(
+            environment=config.environment,
+            gateway=f"{INGRESS_NAMESPACE}/main",
+            trust_domain=config.mesh.trust_domain,
+            monitoring_namespace=config.security.network_isolation.monitoring_namespace,
+            zone_spread=eks is not None,
+            egress_gateway=config.mesh.egress_gateway.namespace if config.mesh.egress_gateway.enabled else None,
+            vault=self.security.vault_access if self.security is not None else None,
+            vault_ready=self.security.vault_ready if self.security is not None else (),
+        )
         if config.apps.enabled and self.mesh is not None:
             self._apps(name, config, self.mesh, eks, observability, providers)
         self.kubeconfig = cluster.kubeconfig
@@ -262,19 +276,14 @@ class Platform(pulumi.ComponentResource):
             app_deps += observability.ready
         if self.rollouts is not None:
             app_deps += self.rollouts.ready  # the Rollout and AnalysisTemplate CRDs
-        vault = self.security.vault_access if self.security is not None else None
         apps = SampleApps(
             f"{name}-apps",
             config.apps,
-            environment=config.environment,
+            self.wiring,
             repository_urls={app: registry.repository_url(app) for app in ("backend", "frontend")},
             ecr_registry_id=registry.registry_id if isinstance(registry, EcrRegistry) else None,
-            zone_spread=eks is not None,
             # Without the observability stack nothing installs the Prometheus operator's CRDs.
             monitoring=observability is not None,
-            egress_gateway=config.mesh.egress_gateway.namespace if config.mesh.egress_gateway.enabled else None,
-            vault=vault,
-            vault_after=self.security.vault_ready if self.security is not None else (),
             opts=pulumi.ResourceOptions(parent=self, providers=providers, depends_on=app_deps),
         )
         self.frontend_url = apps.frontend_url

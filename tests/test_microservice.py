@@ -8,7 +8,7 @@ import runpy
 import pytest
 from pydantic import ValidationError
 
-from components import MicroserviceConfig, MicroserviceStack
+from components import MicroserviceConfig, MicroserviceStack, PlatformWiring
 from helpers import local, pinned_charts
 from render.checks.policies import policy_report
 from render.checks.schema import schema_report
@@ -20,7 +20,7 @@ BASE = {"name": "api", "image": "localhost:5001/api:1.4.0"}
 
 def render(environment="local", zone_spread=False, **config):
     def program():
-        MicroserviceStack("api", MicroserviceConfig(**{**BASE, **config}), environment=environment, zone_spread=zone_spread)
+        MicroserviceStack("api", MicroserviceConfig(**{**BASE, **config}), PlatformWiring(environment=environment, zone_spread=zone_spread))
 
     return run_program("local", local(), program=program)
 
@@ -294,7 +294,7 @@ def test_conflicts_are_rejected_naming_the_key(overrides, path, text):
 
 def test_image_outside_the_allowed_registries_is_rejected_before_any_resource():
     def program():
-        MicroserviceStack("api", MicroserviceConfig(name="api", image="docker.io/library/nginx:1.27"), allowed_registries=["localhost:5001/"])
+        MicroserviceStack("api", MicroserviceConfig(name="api", image="docker.io/library/nginx:1.27"), PlatformWiring(allowed_registries=["localhost:5001/"]))
 
     with pytest.raises(ValueError, match=re.escape("image docker.io/library/nginx:1.27 is not from an allowed registry")):
         run_program("local", local(), program=program)
@@ -365,7 +365,7 @@ def test_without_egress_nothing_outside_the_cluster_is_open(default):
 def test_with_an_egress_gateway_declared_hosts_go_through_it():
     def program():
         config = MicroserviceConfig(**BASE, egress=[{"host": "api.stripe.com"}, {"host": "feeds.example.org", "port": 8080, "protocol": "HTTP"}])
-        MicroserviceStack("api", config, egress_gateway="istio-egress")
+        MicroserviceStack("api", config, PlatformWiring(egress_gateway="istio-egress"))
 
     run = run_program("local", local(), program=program)
     [gateway] = [r for r in run.resources if r.type.endswith(":Gateway")]

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from components import MicroserviceConfig, MicroserviceStack
+from components import MicroserviceConfig, MicroserviceStack, PlatformWiring
 from components.security.vault_access import (
     CONFIGURATOR_POLICY,
     DEV_ACCESS,
@@ -31,7 +31,7 @@ CERTS = {"path": "apps/api/tls", "keys": ["client.pem"], "as": "file", "mountPat
 
 def service(**config):
     def program():
-        MicroserviceStack("api", MicroserviceConfig(**{**BASE, **config}), vault=VaultAccess())
+        MicroserviceStack("api", MicroserviceConfig(**{**BASE, **config}), PlatformWiring(vault=VaultAccess()))
 
     return run_program("local", local(), program=program)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import MicroserviceConfig, MicroserviceStack
+from components import MicroserviceConfig, MicroserviceStack, PlatformWiring
 
 
 def main() -> MicroserviceStack:
@@ -33,8 +33,8 @@ def main() -> MicroserviceStack:
             allowed_callers=[{"namespace": "apps", "serviceAccount": "frontend"}],
             autoscaling={"mode": "hpa", "minReplicas": 2, "maxReplicas": 6},
         ),
-        environment=pulumi.get_stack(),
-        allowed_registries=[config.get("registry") or "localhost:5001/"],
+        # Where it plugs into the platform: its environment label and the registry its images come from.
+        PlatformWiring(environment=pulumi.get_stack(), allowed_registries=[config.get("registry") or "localhost:5001/"]),
         opts=pulumi.ResourceOptions(provider=provider),
     )
     pulumi.export("endpoint", shop.endpoint)

@@ -79,7 +79,7 @@ def test_the_stable_version_autoscales_between_2_and_6() -> Any:
 
 
 def test_an_image_from_another_registry_is_refused_before_anything_is_created() -> None:
-    from components import MicroserviceConfig, MicroserviceStack
+    from components import MicroserviceConfig, MicroserviceStack, PlatformWiring
 
     with pytest.raises(ValueError, match="allowed registry"):
-        MicroserviceStack("rogue", MicroserviceConfig(name="rogue", image="docker.io/library/nginx:1.27"), allowed_registries=["localhost:5001/"])
+        MicroserviceStack("rogue", MicroserviceConfig(name="rogue", image="docker.io/library/nginx:1.27"), PlatformWiring(allowed_registries=["localhost:5001/"]))

@@ -10,7 +10,7 @@ checks the offline render applies (`policies.evaluate`) and answer
 instead of running with a config nobody wrote.
 
 The SDK's analyzer servicer is private, so this is the one place that touches it;
-`tests/test_policy_grpc.py` drives it over the wire, and fails if a new SDK
+`tests/policies/test_main.py` drives it over the wire, and fails if a new SDK
 version moves it.
 """
 

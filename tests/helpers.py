@@ -15,6 +15,9 @@ from render.engine.deployed import V3_RELEASE, V4_CHART, DeployedStack, deployed
 from render.engine.harness import RecordedResource, Run
 from scripts_import import generate_docs
 
+ROOT = Path(__file__).resolve().parents[1]
+"""The project's root (tests/ mirrors the packages: never count parents from a test module)."""
+
 
 def pinned(chart: str) -> str:
     """The version charts.lock pins for `chart` (tests never write a chart version)."""
@@ -97,7 +100,7 @@ def stack_pack_config(stack: str) -> dict[str, Any]:
     from render.checks.policies import allowed_registries
     from render.engine.harness import MOCK_ACCOUNT
 
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     if stack == "aws-apps":
         region = stack_config("aws")[0]["gitops-platform:region"]
         ecr = f"{MOCK_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/"
@@ -110,7 +113,7 @@ def stack_config(stack: str) -> tuple[dict[str, Any], list[str]]:
     """Engine config of a shipped stack; `aws-apps` is the aws stack with the sample apps on."""
     from render.engine.harness import read_stack_file
 
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     config, secrets = read_stack_file(root / f"Pulumi.{stack.split('-')[0]}.yaml")
     if stack == "aws-apps":
         config.update({f"gitops-platform:{k}": v for k, v in AWS_APPS.items()})

@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from components.config import ConfigError, parse_config
+from helpers import ROOT
 from scripts_import import generate_docs
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_generated_pages_are_current():

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+
 # What a fresh virtualenv holds before anything is installed into it.
 _TOOLING = {"pip", "setuptools", "_distutils_hack", "pkg_resources", "distutils-precedence.pth"}
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import ROOT
 from scripts_import import check_lock
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ci_runs_the_readme_test_command():

@@ -1,7 +1,7 @@
 """Kubernetes workload and Service rules.
 
 The checks marked GATEKEEPER have a twin in `policies/rego/<file>.rego` that Gatekeeper
-enforces at admission; `tests/test_policy_parity.py` proves both give the same verdict
+enforces at admission; `tests/policies/rego/test_init.py` proves both give the same verdict
 on the same objects. Keep the two in step.
 """
 

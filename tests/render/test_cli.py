@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import ROOT
 from render.engine.harness import RecordedResource, read_stack_file, redact
 from render.report import critical_path
 
-ROOT = Path(__file__).resolve().parents[1]
 
 def render(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -120,7 +120,7 @@ def test_the_rollout_validates_against_the_charts_crd_and_passes_the_policy_pack
 
     assert rollout_crds
     assert report["errors"] == [] and report["unvalidated"] == []
-    # Alone, its namespace has no default deny: SecurityStack adds it (test_default_deny.py).
+    # Alone, its namespace has no default deny: SecurityStack adds it (tests/components/test_netpol.py).
     assert {v["policy"] for v in violations} <= {"kubernetes-namespace-default-deny"}
 
 

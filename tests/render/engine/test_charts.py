@@ -20,10 +20,8 @@ import pytest
 import yaml
 
 from components.charts import CHARTS, LOCK_FILE, ChartLockError, parse_lock
-from helpers import pinned_charts
+from helpers import ROOT, pinned_charts
 from render.engine import charts as store
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

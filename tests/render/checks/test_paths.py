@@ -7,16 +7,15 @@ import copy
 import dataclasses
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
+from helpers import ROOT
 from render.checks.paths import PORT_FORWARDS, container_listens, paths_report
 from render.engine.deployed import Deployed
 from render.engine.injection import as_admitted
 from render.layers import kind_port_mapping
 
-ROOT = Path(__file__).resolve().parent.parent
 LOCAL_PORTS = {8080: 30080, 8443: 30443}
 
 

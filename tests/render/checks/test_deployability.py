@@ -259,7 +259,7 @@ def test_the_stacks_are_deployable(rendered, stack):
 def test_aws_needs_no_tls_secret_from_the_user(rendered):
     _, data, _ = rendered("aws")
 
-    # cert-manager issues the gateway's and Vault's certificates (test_certificates.py).
+    # cert-manager issues the gateway's and Vault's certificates (tests/components/test_certificates.py).
     assert data["deployability"]["prerequisites"] == []
 
 

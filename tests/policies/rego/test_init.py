@@ -116,7 +116,7 @@ def test_every_rule_has_a_disallowed_fixture_that_rego_catches():
 
 
 REFERENTIAL_TWINS = {"kubernetes-namespace-default-deny": "namespacedefaultdeny"}
-"""Twins that read Gatekeeper's inventory: their parity test is in test_default_deny.py."""
+"""Twins that read Gatekeeper's inventory: their parity test is in tests/components/test_netpol.py."""
 
 
 def test_every_rego_file_has_a_crossguard_twin():

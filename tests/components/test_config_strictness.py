@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
 from components.config import ConfigError, parse_config
 from components.observability import RulesConfig
-from helpers import AWS_MINIMAL
+from helpers import AWS_MINIMAL, ROOT
 from policies import ALL_POLICIES
 from policies.evaluate import effective
 
-ROOT = Path(__file__).resolve().parents[1]
 PLANTED = "pd-routing-key-5f2b9c1e"
 
 

@@ -125,7 +125,7 @@ def test_default_service_passes_every_policy_and_schema(default, full, rendered)
     crds = [(d.source, d.obj) for d in platform.objects if d.kind == "CustomResourceDefinition"]
     for run in (default, full):
         found = [v for v in policy_report(run)["violations"] if v["enforcement"] == "mandatory"]
-        # Alone, its namespace has no default deny: SecurityStack adds it (test_default_deny.py).
+        # Alone, its namespace has no default deny: SecurityStack adds it (tests/components/test_netpol.py).
         assert [v["policy"] for v in found] == ["kubernetes-namespace-default-deny"]
         report = schema_report([(r.urn, manifest(r)) for r in run.resources if r.kubernetes_object] + crds, [], pinned_charts())
         assert report["errors"] == [] and report["unvalidated"] == []

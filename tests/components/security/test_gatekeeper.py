@@ -85,7 +85,7 @@ DISALLOWED = {
 }
 
 BY_REGO = {t.rego: t for t in TEMPLATES if not t.sync}
-"""Templates that judge the object alone; the referential one (reads data.inventory) has its suite in test_default_deny.py."""
+"""Templates that judge the object alone; the referential one (reads data.inventory) has its suite in tests/components/test_netpol.py."""
 
 
 def _as_network_policy(o, policy_types):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+
 DOCKERFILES = [*sorted((ROOT / "apps").glob("*/Dockerfile")), ROOT / "examples" / "team-app" / "app" / "Dockerfile"]
 
 

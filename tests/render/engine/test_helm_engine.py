@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
-from helpers import pinned, release, render
+from helpers import ROOT, pinned, release, render
 from render.engine.deployed import V3_RELEASE, V4_CHART
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_v4_chart_drops_hooks_and_includes_crds():

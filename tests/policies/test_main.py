@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -22,7 +21,7 @@ from pulumi.output import Unknown
 from pulumi.runtime import proto
 from pulumi.runtime.rpc import UNKNOWN
 
-from helpers import stack_config, stack_pack_config
+from helpers import ROOT, stack_config, stack_pack_config
 from policies.evaluate import Resource, evaluate
 from policies.normalize import SECRET_SIGNATURE, SPECIAL_SIGNATURE_KEY
 from policy_fixtures import (
@@ -38,7 +37,6 @@ from policy_fixtures import (
 from render.checks.policies import policy_resources
 from render.engine.harness import Secret, run_program
 
-ROOT = Path(__file__).resolve().parents[1]
 _LEVELS = {"advisory": proto.ADVISORY, "mandatory": proto.MANDATORY, "disabled": proto.DISABLED, "remediate": proto.REMEDIATE}
 _NAMES = {proto.ADVISORY: "advisory", proto.MANDATORY: "mandatory", proto.DISABLED: "disabled", proto.REMEDIATE: "remediate"}
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from helpers import ROOT
 from render import cli
 from render.checks import CHECKS, IGNORE_ANNOTATION, LAYERS, Check, Context, Finding, judge, registry, sarif
 from render.report import resources_report, stack_context
@@ -169,9 +170,8 @@ MODULE_LAYERS = {
 
 def test_every_check_name_the_layers_emit_is_registered():
     import re
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1] / "render"
+    root = ROOT / "render"
     registered = {c.name for c in CHECKS}
     emitted = set()
     for module, layer in MODULE_LAYERS.items():

@@ -71,7 +71,7 @@ def test_templates_carry_the_rego_of_policies_and_wait_until_ingested(local_sec)
     for template in templates.values():
         annotations = dict(template.inputs["metadata"]["annotations"])
         assert annotations.pop("pulumi.com/waitFor") == "jsonpath={.status.created}=true"
-        # Only the referential template says what it needs synced (test_default_deny.py).
+        # Only the referential template says what it needs synced (tests/components/test_netpol.py).
         assert annotations == ({"metadata.gatekeeper.sh/requires-sync-data": annotations.get("metadata.gatekeeper.sh/requires-sync-data")}
                                if template.inputs["metadata"]["name"] == "k8snamespacedefaultdeny" else {})
         assert gk.urn in template.dependencies

@@ -44,7 +44,7 @@ _MATCHERS = re.compile(r"\{[^}]*\}")
 _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 _RANGES = re.compile(r"\[[^\]]*\]")
 _IDENT = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()")
-_KEYWORDS = {"and", "or", "unless", "bool", "offset", "e", "inf", "nan"}
+_KEYWORDS = {"and", "or", "unless", "bool", "offset", "e", "inf", "nan", "group_left", "group_right"}
 
 
 def metrics_in(expr: str) -> set[str]:

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from helpers import pinned_charts, stack_config, stack_pack_config  # noqa: E402 - after the sys.path entry
+from helpers import aws, local, pinned_charts, stack_config, stack_pack_config  # noqa: E402 - after the sys.path entry
 from render.engine.harness import Run, run_program, run_stack  # noqa: E402
 
 
@@ -25,6 +25,24 @@ def root() -> Path:
 def local_run() -> Run:
     """The `local` stack exactly as Pulumi.local.yaml configures it."""
     return run_stack("local", ROOT / "Pulumi.local.yaml")
+
+
+@pytest.fixture(scope="session")
+def aws_run() -> Run:
+    """The `aws` stack exactly as Pulumi.aws.yaml configures it."""
+    return run_stack("aws", ROOT / "Pulumi.aws.yaml")
+
+
+@pytest.fixture(scope="session")
+def local_defaults() -> Run:
+    """The `local` platform with every key at its default (`helpers.local()`), run once per session."""
+    return run_program("local", local())
+
+
+@pytest.fixture(scope="session")
+def aws_defaults() -> Run:
+    """The `aws` platform with only its required keys (`helpers.aws()`), run once per session."""
+    return run_program("aws", aws())
 
 
 @pytest.fixture(scope="session")

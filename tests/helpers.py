@@ -118,3 +118,30 @@ def stack_config(stack: str) -> tuple[dict[str, Any], list[str]]:
     if stack == "aws-apps":
         config.update({f"gitops-platform:{k}": v for k, v in AWS_APPS.items()})
     return config, secrets
+
+
+KIND_COMMAND = "command:local:Command"
+"""The resource that creates the kind cluster (`kind create cluster`)."""
+REGISTRY_CONTAINER = "docker:index/container:Container"
+"""The local registry's container."""
+
+
+def one(run: Run, type_: str) -> RecordedResource:
+    """The one resource of `type_` in `run` (fails if there are none or several)."""
+    [resource] = run.of_type(type_)
+    return resource
+
+
+def installed_chart(run: Run, chart: str, component: str = "") -> RecordedResource:
+    """The one `helm.v3.Release` or `helm.v4.Chart` of `chart` in `run` (under a `component` type, e.g. SecurityStack)."""
+    [found] = [
+        r for r in run.of_type("kubernetes:helm.sh/v3:Release") + run.of_type("kubernetes:helm.sh/v4:Chart")
+        if r.inputs["chart"] == chart and f"{component}$" in r.urn
+    ]
+    return found
+
+
+def of_kind(run: Run, kind: str) -> list[RecordedResource]:
+    """Every resource of `run` whose type ends with `:kind`."""
+    return [r for r in run.resources if r.type.endswith(f":{kind}")]
+

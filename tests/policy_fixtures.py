@@ -6,6 +6,9 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from policies import ALL_POLICIES
+from policies.evaluate import Resource, evaluate
+
 KINDS = {
     "Deployment": ("kubernetes:apps/v1:Deployment", "apps/v1"),
     "StatefulSet": ("kubernetes:apps/v1:StatefulSet", "apps/v1"),
@@ -222,3 +225,27 @@ GATEKEEPER_TWINS = {
     "kubernetes-pod-no-host-namespaces": ("hostnamespaces", "k8shostnamespaces", {}),
     "kubernetes-pod-no-host-path": ("hostpath", "k8shostpath", {}),
 }
+
+
+BY_NAME = {p.name: p for p in ALL_POLICIES}
+"""Every policy of the pack by name."""
+
+
+def messages(policy: str, type_: str, props: dict, *, pack_config: dict | None = None, name: str = "res") -> list[str]:
+    """The messages `policy` reports on one resource of `type_` with `props`."""
+    result = evaluate([Resource(type_, f"urn:{name}", name, props)], policies=[BY_NAME[policy]], pack_config=pack_config)
+    return [v["message"] for v in result["violations"]]
+
+
+def stack_messages(policy: str, resources: list[Resource], pack_config: dict | None = None) -> list[dict]:
+    """The violations stack policy `policy` reports on `resources`."""
+    return evaluate(resources, policies=[BY_NAME[policy]], pack_config=pack_config)["violations"]
+
+
+REPO = "aws:ecr/repository:Repository"
+
+
+def repo(**overrides):
+    props = {"name": "gitops-platform/backend", "imageScanningConfiguration": {"scanOnPush": True}, "imageTagMutability": "IMMUTABLE", "encryptionConfigurations": [{"encryptionType": "KMS"}]}
+    props.update(overrides)
+    return props

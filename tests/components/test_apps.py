@@ -1,4 +1,4 @@
-"""Sample apps on the platform: built from source, pushed, deployed by digest through MicroserviceStack."""
+"""components.apps: sample apps on the platform: built from source, pushed, deployed by digest through MicroserviceStack."""
 
 from __future__ import annotations
 
@@ -12,11 +12,6 @@ from render.engine.harness import run_program, run_program_recording
 IMAGE = "docker:index/image:Image"
 
 
-@pytest.fixture(scope="module")
-def local_apps():
-    return run_program("local", local())
-
-
 def images(run):
     return {r.name.split("-")[-2]: r for r in run.of_type(IMAGE)}
 
@@ -28,8 +23,8 @@ def deployment(run, name):
     return d
 
 
-def test_images_are_built_from_source_tagged_by_content_and_not_on_preview(local_apps):
-    built = images(local_apps)
+def test_images_are_built_from_source_tagged_by_content_and_not_on_preview(local_defaults):
+    built = images(local_defaults)
 
     assert set(built) == {"backend", "frontend"}
     for app, image in built.items():
@@ -40,20 +35,20 @@ def test_images_are_built_from_source_tagged_by_content_and_not_on_preview(local
         assert ":latest" not in image.inputs["imageName"]
 
 
-def test_deployed_references_are_the_pushed_digests(local_apps):
-    built = images(local_apps)
+def test_deployed_references_are_the_pushed_digests(local_defaults):
+    built = images(local_defaults)
 
     for name, app in (("backend", "backend"), ("frontend", "frontend")):
-        [container] = deployment(local_apps, name).inputs["spec"]["template"]["spec"]["containers"]
+        [container] = deployment(local_defaults, name).inputs["spec"]["template"]["spec"]["containers"]
         assert container["image"] == built[app].outputs["repoDigest"]
         assert "@sha256:" in container["image"]
 
 
-def test_backend_is_an_analysed_canary_rollout_autoscaled_and_not_exposed(local_apps):
-    [vs] = [r for r in local_apps.resources if r.type.endswith(":VirtualService") and r.inputs["metadata"]["name"] == "backend"]
-    rollout = deployment(local_apps, "backend")
-    [controller] = [r for r in local_apps.resources if r.type == "gitops-platform:index:RolloutsController"]
-    [hpa] = [r for r in local_apps.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler") if r.inputs["metadata"]["name"] == "backend"]
+def test_backend_is_an_analysed_canary_rollout_autoscaled_and_not_exposed(local_defaults):
+    [vs] = [r for r in local_defaults.resources if r.type.endswith(":VirtualService") and r.inputs["metadata"]["name"] == "backend"]
+    rollout = deployment(local_defaults, "backend")
+    [controller] = [r for r in local_defaults.resources if r.type == "gitops-platform:index:RolloutsController"]
+    [hpa] = [r for r in local_defaults.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler") if r.inputs["metadata"]["name"] == "backend"]
     weights = {r["destination"]["subset"]: r["weight"] for r in vs.inputs["spec"]["http"][-1]["route"]}
 
     assert rollout.type == "kubernetes:argoproj.io/v1alpha1:Rollout"
@@ -61,7 +56,7 @@ def test_backend_is_an_analysed_canary_rollout_autoscaled_and_not_exposed(local_
     assert weights == {"stable": 100, "canary": 0}  # the controller moves them during a rollout
     assert vs.inputs["spec"]["gateways"] == ["mesh"]
     assert hpa.inputs["spec"]["scaleTargetRef"]["kind"] == "Rollout"
-    assert controller.urn in {r.parent for r in local_apps.resources if r.type == "kubernetes:helm.sh/v4:Chart" and r.inputs["chart"] == "argo-rollouts"}
+    assert controller.urn in {r.parent for r in local_defaults.resources if r.type == "kubernetes:helm.sh/v4:Chart" and r.inputs["chart"] == "argo-rollouts"}
 
 
 def test_a_rolling_backend_needs_no_rollouts_controller():
@@ -71,27 +66,27 @@ def test_a_rolling_backend_needs_no_rollouts_controller():
     assert not [r for r in run.resources if r.type == "gitops-platform:index:RolloutsController"]
 
 
-def test_frontend_is_exposed_and_calls_the_backend_in_the_mesh(local_apps):
-    [vs] = [r for r in local_apps.resources if r.type.endswith(":VirtualService") and r.inputs["metadata"]["name"] == "frontend"]
-    [container] = deployment(local_apps, "frontend").inputs["spec"]["template"]["spec"]["containers"]
-    [allow] = [r for r in local_apps.resources if r.type.endswith(":AuthorizationPolicy") and r.inputs["metadata"]["name"] == "backend-allow"]
+def test_frontend_is_exposed_and_calls_the_backend_in_the_mesh(local_defaults):
+    [vs] = [r for r in local_defaults.resources if r.type.endswith(":VirtualService") and r.inputs["metadata"]["name"] == "frontend"]
+    [container] = deployment(local_defaults, "frontend").inputs["spec"]["template"]["spec"]["containers"]
+    [allow] = [r for r in local_defaults.resources if r.type.endswith(":AuthorizationPolicy") and r.inputs["metadata"]["name"] == "backend-allow"]
 
     assert vs.inputs["spec"]["hosts"][-1] == "app.localtest.me"
     assert {"name": "BACKEND_URL", "value": "http://backend.apps.svc.cluster.local"} in container["env"]
     assert allow.inputs["spec"]["rules"] == [{"from": [{"source": {"principals": ["cluster.local/ns/apps/sa/frontend"]}}]}]
 
 
-def test_services_wait_for_the_mesh_the_crds_and_their_namespace(local_apps):
-    by_name = {r.name: r for r in local_apps.resources}
+def test_services_wait_for_the_mesh_the_crds_and_their_namespace(local_defaults):
+    by_name = {r.name: r for r in local_defaults.resources}
     needed = {by_name["platform-mesh-istiod"].urn, by_name["platform-mesh-ns-apps"].urn, by_name["platform-observability-prometheus-crds"].urn}
 
-    for resource in local_apps.resources:
+    for resource in local_defaults.resources:
         if "MicroserviceStack$" in resource.urn and resource.custom:
             assert needed <= set(resource.dependencies), resource.name
 
 
-def test_backend_gets_version_and_cluster(local_apps):
-    [container] = deployment(local_apps, "backend").inputs["spec"]["template"]["spec"]["containers"]
+def test_backend_gets_version_and_cluster(local_defaults):
+    [container] = deployment(local_defaults, "backend").inputs["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
 
     assert env == {"CLUSTER": "local", "VERSION": source_hash(APPS_DIR / "backend"), "SIGNING_KEY": None}
@@ -125,8 +120,8 @@ def aws_run_images(config):
     return images(run_program("aws", config))
 
 
-def test_chaos_experiment_is_off_by_default_and_configurable(local_apps):
-    assert [r for r in local_apps.resources if r.type.endswith(":ChaosEngine")] == []
+def test_chaos_experiment_is_off_by_default_and_configurable(local_defaults):
+    assert [r for r in local_defaults.resources if r.type.endswith(":ChaosEngine")] == []
     run = run_program("local", local(apps={"chaos": {"enabled": True, "podsAffectedPercent": 50, "durationSeconds": 30, "intervalSeconds": 10}}))
     [engine] = [r for r in run.resources if r.type.endswith(":ChaosEngine")]
     env = {e["name"]: e["value"] for e in engine.inputs["spec"]["experiments"][0]["spec"]["components"]["env"]}

@@ -1,4 +1,4 @@
-"""cert-manager and the platform's certificates: what is issued by whom, and bad TLS config refused."""
+"""components.certificates: cert-manager and the platform's certificates: what is issued by whom, and bad TLS config refused."""
 
 from __future__ import annotations
 
@@ -14,16 +14,6 @@ from render.engine.harness import run_program
 CM = "kubernetes:cert-manager.io/v1"
 
 
-@pytest.fixture(scope="module")
-def local_run():
-    return run_program("local", local())
-
-
-@pytest.fixture(scope="module")
-def aws_run():
-    return run_program("aws", aws())
-
-
 def of_kind(run, kind):
     return [r for r in run.resources if r.type == f"{CM}:{kind}"]
 
@@ -36,8 +26,8 @@ def by_name(resources, name):
 # --- cert-manager itself ------------------------------------------------------------------
 
 
-def test_chart_installs_and_upgrades_its_crds_and_drops_the_hook_it_cannot_run(local_run):
-    [chart] = [r for r in local_run.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == "cert-manager"]
+def test_chart_installs_and_upgrades_its_crds_and_drops_the_hook_it_cannot_run(local_defaults):
+    [chart] = [r for r in local_defaults.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == "cert-manager"]
     values = chart.inputs["values"]
 
     assert chart.inputs["version"] == pinned("cert-manager") and chart.inputs["namespace"] == "cert-manager"
@@ -47,19 +37,19 @@ def test_chart_installs_and_upgrades_its_crds_and_drops_the_hook_it_cannot_run(l
         assert part["resources"]["requests"] and part["resources"]["limits"]
     # The chart's ServiceMonitor would need the Prometheus CRDs first; CertManager.monitor makes it.
     assert values["prometheus"] == {"enabled": True, "servicemonitor": {"enabled": False}}
-    [monitor] = [r for r in local_run.resources if r.type == "kubernetes:monitoring.coreos.com/v1:ServiceMonitor" and r.name == "platform-tls-servicemonitor"]
+    [monitor] = [r for r in local_defaults.resources if r.type == "kubernetes:monitoring.coreos.com/v1:ServiceMonitor" and r.name == "platform-tls-servicemonitor"]
     assert monitor.inputs["spec"]["endpoints"][0]["port"] == "http-metrics"
 
 
-def test_the_readiness_gate_is_a_job_every_issuer_and_certificate_waits_for(local_run):
-    [job] = [r for r in local_run.of_type("kubernetes:batch/v1:Job") if r.name == "platform-tls-apicheck"]
-    [chart] = [r for r in local_run.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == "cert-manager"]
+def test_the_readiness_gate_is_a_job_every_issuer_and_certificate_waits_for(local_defaults):
+    [job] = [r for r in local_defaults.of_type("kubernetes:batch/v1:Job") if r.name == "platform-tls-apicheck"]
+    [chart] = [r for r in local_defaults.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == "cert-manager"]
     [container] = job.inputs["spec"]["template"]["spec"]["containers"]
 
     assert container["image"] == f"quay.io/jetstack/cert-manager-startupapicheck:{pinned('cert-manager')}"
     assert container["args"][:2] == ["check", "api"]
     assert chart.urn in job.dependencies
-    for resource in [*of_kind(local_run, "ClusterIssuer"), *of_kind(local_run, "Certificate")]:
+    for resource in [*of_kind(local_defaults, "ClusterIssuer"), *of_kind(local_defaults, "Certificate")]:
         assert job.urn in resource.dependencies, resource.name
 
 
@@ -75,9 +65,9 @@ def test_pod_disruption_budgets_only_with_more_than_one_replica():
 # --- issuers ------------------------------------------------------------------------------
 
 
-def test_local_has_the_platform_ca_signed_by_a_self_signed_root(local_run):
-    issuers = of_kind(local_run, "ClusterIssuer")
-    root = by_name(of_kind(local_run, "Certificate"), "platform-root-ca")
+def test_local_has_the_platform_ca_signed_by_a_self_signed_root(local_defaults):
+    issuers = of_kind(local_defaults, "ClusterIssuer")
+    root = by_name(of_kind(local_defaults, "Certificate"), "platform-root-ca")
 
     assert {i.inputs["metadata"]["name"] for i in issuers} == {"platform-selfsigned", "platform-ca"}
     assert by_name(issuers, "platform-selfsigned").inputs["spec"] == {"selfSigned": {}}
@@ -97,10 +87,10 @@ def test_the_ca_certificate_is_exported(monkeypatch):
     assert isinstance(exported["platformCaCertificate"], pulumi.Output)
 
 
-def test_aws_solves_dns01_in_route53_with_a_role_limited_to_its_zones(aws_run):
-    acme = by_name(of_kind(aws_run, "ClusterIssuer"), "platform-acme").inputs["spec"]["acme"]
-    [role] = [r for r in aws_run.of_type("aws:iam/role:Role") if "cert-manager" in r.name]
-    [policy] = [r for r in aws_run.of_type("aws:iam/rolePolicy:RolePolicy") if "cert-manager" in r.name]
+def test_aws_solves_dns01_in_route53_with_a_role_limited_to_its_zones(aws_defaults):
+    acme = by_name(of_kind(aws_defaults, "ClusterIssuer"), "platform-acme").inputs["spec"]["acme"]
+    [role] = [r for r in aws_defaults.of_type("aws:iam/role:Role") if "cert-manager" in r.name]
+    [policy] = [r for r in aws_defaults.of_type("aws:iam/rolePolicy:RolePolicy") if "cert-manager" in r.name]
     statements = json.loads(policy.inputs["policy"])["Statement"]
 
     assert acme["server"] == ACME_SERVERS["letsencrypt-staging"] and acme["email"] == "platform-team@example.com"
@@ -116,11 +106,11 @@ def test_aws_solves_dns01_in_route53_with_a_role_limited_to_its_zones(aws_run):
 # --- certificates -------------------------------------------------------------------------
 
 
-def test_aws_gateway_and_vault_certificates_come_from_their_issuers(aws_run):
-    certificates = of_kind(aws_run, "Certificate")
+def test_aws_gateway_and_vault_certificates_come_from_their_issuers(aws_defaults):
+    certificates = of_kind(aws_defaults, "Certificate")
     gateway = by_name(certificates, "gateway-tls")
     vault = by_name(certificates, "vault-server-tls")
-    [release] = [r for r in aws_run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "vault"]
+    [release] = [r for r in aws_defaults.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "vault"]
 
     assert gateway.inputs["spec"]["issuerRef"]["name"] == "platform-acme"
     assert gateway.inputs["spec"]["dnsNames"] == ["app.example.com", "argocd.example.com"]

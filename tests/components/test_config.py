@@ -1,4 +1,4 @@
-"""Stack configuration: every key checked, every bad value named, before any resource exists."""
+"""components.config: stack configuration: every key checked, every bad value named, before any resource exists."""
 
 from __future__ import annotations
 

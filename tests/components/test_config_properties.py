@@ -1,4 +1,4 @@
-"""Generated stack configs: every invalid one is refused naming its key and never showing a secret; valid ones pass.
+"""components.config: generated stack configs — every invalid one is refused naming its key and never showing a secret; valid ones pass.
 
 The generator starts from each environment's whole configuration (every key spelled
 out, from the models' own defaults) with a planted secret under a secret top-level

@@ -1,4 +1,4 @@
-"""Defects a bad stack config could slip through before, each now refused — and no secret in any message."""
+"""components.config: defects a bad stack config could slip through before, each now refused — and no secret in any message."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Progressive delivery: an analysed canary as an Argo Rollout routed through the service's mesh objects."""
+"""components.delivery: progressive delivery: an analysed canary as an Argo Rollout routed through the service's mesh objects."""
 
 from __future__ import annotations
 

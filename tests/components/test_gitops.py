@@ -1,4 +1,4 @@
-"""Argo CD and the GitOps hand-off: secure defaults, confined projects, the GitOps Bridge cluster Secret."""
+"""components.gitops: Argo CD and the GitOps hand-off: secure defaults, confined projects, the GitOps Bridge cluster Secret."""
 
 from __future__ import annotations
 
@@ -16,11 +16,6 @@ TEAM = {"name": "team-a", "sourceRepos": ["https://github.com/example/team-a.git
 @pytest.fixture(scope="module")
 def local_run():
     return run_program("local", local(gitops={"projects": [TEAM]}))
-
-
-@pytest.fixture(scope="module")
-def aws_run():
-    return run_program("aws", aws())
 
 
 def chart(run):
@@ -131,8 +126,8 @@ def test_the_cluster_secret_carries_the_gitops_bridge_keys_on_local(local_run):
     assert annotations["platform_prometheus_url"] == "http://kps-prometheus.monitoring.svc.cluster.local:9090"
 
 
-def test_the_cluster_secret_carries_aws_facts_and_irsa_roles(aws_run):
-    secret = cluster_secret(aws_run)
+def test_the_cluster_secret_carries_aws_facts_and_irsa_roles(aws_defaults):
+    secret = cluster_secret(aws_defaults)
     labels, annotations = secret.inputs["metadata"]["labels"], secret.inputs["metadata"]["annotations"]
 
     assert labels["environment"] == "production" and labels["enable_cluster_autoscaler"] == "true"
@@ -144,8 +139,8 @@ def test_the_cluster_secret_carries_aws_facts_and_irsa_roles(aws_run):
         assert (annotations[f"{addon}_namespace"], annotations[f"{addon}_service_account"]) == (namespace, account)
 
 
-def test_repo_annotations_only_when_configured(aws_run):
-    assert "addons_repo_url" not in cluster_secret(aws_run).inputs["metadata"]["annotations"]
+def test_repo_annotations_only_when_configured(aws_defaults):
+    assert "addons_repo_url" not in cluster_secret(aws_defaults).inputs["metadata"]["annotations"]
     run = run_program("local", local(gitops={"addons": {"repoUrl": "https://github.com/example/addons.git", "basepath": "gitops/", "path": "bootstrap"}}))
     annotations = cluster_secret(run).inputs["metadata"]["annotations"]
 
@@ -170,8 +165,8 @@ def applications(run):
     return [r for r in run.resources if r.type == "kubernetes:argoproj.io/v1alpha1:Application"]
 
 
-def test_no_bootstrap_without_a_workloads_repository(local_run, aws_run):
-    assert applications(local_run) == [] and applications(aws_run) == []
+def test_no_bootstrap_without_a_workloads_repository(local_run, aws_defaults):
+    assert applications(local_run) == [] and applications(aws_defaults) == []
 
 
 def test_the_app_of_apps_syncs_the_workloads_path_and_heals_outside_production():

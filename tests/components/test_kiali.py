@@ -1,4 +1,4 @@
-"""Kiali: from its pinned chart, token sign-in (never anonymous), read-only, wired to the platform's telemetry."""
+"""components.kiali: Kiali: from its pinned chart, token sign-in (never anonymous), read-only, wired to the platform's telemetry."""
 
 from __future__ import annotations
 
@@ -11,18 +11,13 @@ from render.engine.harness import run_program
 from render.engine.selectors import namespace_labels
 
 
-@pytest.fixture(scope="module")
-def local_run():
-    return run_program("local", local())
-
-
 def kiali(run):
     found = [r for r in run.of_type("kubernetes:helm.sh/v4:Chart") if r.inputs["chart"] == "kiali-server"]
     return found[0] if found else None
 
 
-def test_kiali_is_its_pinned_chart_in_istio_system(local_run):
-    chart = kiali(local_run)
+def test_kiali_is_its_pinned_chart_in_istio_system(local_defaults):
+    chart = kiali(local_defaults)
 
     assert (chart.inputs["version"], chart.inputs["namespace"]) == (pinned("kiali-server"), "istio-system")
     assert chart.inputs["repositoryOpts"] == {"repo": "https://kiali.org/helm-charts"}
@@ -30,19 +25,19 @@ def test_kiali_is_its_pinned_chart_in_istio_system(local_run):
     assert deployment["image_version"] == "v2.29.0"  # the chart's source leaves it to its release build
 
 
-def test_sign_in_needs_a_token_and_the_console_cannot_edit(local_run):
-    values = kiali(local_run).inputs["values"]
+def test_sign_in_needs_a_token_and_the_console_cannot_edit(local_defaults):
+    values = kiali(local_defaults).inputs["values"]
 
     assert values["auth"] == {"strategy": "token"}
     assert values["deployment"]["view_only_mode"] is True
     assert values["deployment"]["network_policy"] == {"enabled": False}  # istio-system's default deny governs it
-    [binding] = [r for r in local_run.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding") if r.name.endswith("kiali-viewer-binding")]
+    [binding] = [r for r in local_defaults.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding") if r.name.endswith("kiali-viewer-binding")]
     assert binding.inputs["roleRef"]["name"] == "kiali-viewer"
     assert binding.inputs["subjects"][0] == {"kind": "ServiceAccount", "name": "kiali-viewer", "namespace": "istio-system"}
 
 
-def test_kiali_reads_the_platforms_prometheus_grafana_and_jaeger(local_run):
-    services = kiali(local_run).inputs["values"]["external_services"]
+def test_kiali_reads_the_platforms_prometheus_grafana_and_jaeger(local_defaults):
+    services = kiali(local_defaults).inputs["values"]["external_services"]
 
     assert services["prometheus"] == {"url": "http://kps-prometheus.monitoring.svc.cluster.local:9090"}
     assert services["grafana"]["internal_url"] == "http://kps-grafana.monitoring.svc.cluster.local"

@@ -1,4 +1,4 @@
-"""The `local` stack under mocks: kind cluster, local registry, provider wiring, parenting."""
+"""components.local_cluster: the kind cluster — created and deleted with the kind CLI, pinned node image, port mappings; or an existing cluster."""
 
 from __future__ import annotations
 
@@ -9,21 +9,14 @@ import yaml
 
 from components.images import KIND_NODE_IMAGES, KIND_RELEASE
 from components.local_cluster import DEFAULT_NODE_IMAGE, LocalClusterConfig
-from helpers import local
+from helpers import KIND_COMMAND, REGISTRY_CONTAINER, local, one
 from render.engine.harness import Secret, reveal, run_program
 
-COMMAND = "command:local:Command"
 PROVIDER = "pulumi:providers:kubernetes"
-CONTAINER = "docker:index/container:Container"
-
-
-def kind_command(run):
-    [cmd] = run.of_type(COMMAND)
-    return cmd
 
 
 def test_kind_cluster_is_created_and_deleted_with_the_kind_cli(local_run):
-    cmd = kind_command(local_run)
+    cmd = one(local_run, KIND_COMMAND)
 
     assert "kind create cluster --name gitops-platform --config - " in cmd.inputs["create"]
     assert cmd.inputs["create"].rstrip().endswith("kind get kubeconfig --name gitops-platform")
@@ -34,14 +27,14 @@ def test_kind_cluster_is_created_and_deleted_with_the_kind_cli(local_run):
 
 
 def test_create_refuses_to_adopt_a_cluster_it_did_not_create(local_run):
-    script = kind_command(local_run).inputs["create"]
+    script = one(local_run, KIND_COMMAND).inputs["create"]
 
     assert "kind get clusters" in script and "already exists" in script
     assert script.index("kind get clusters") < script.index("kind create cluster")
 
 
 def test_kind_node_image_is_pinned_and_maps_gateway_ports_to_host_loopback(local_run):
-    document = yaml.safe_load(kind_command(local_run).inputs["stdin"])
+    document = yaml.safe_load(one(local_run, KIND_COMMAND).inputs["stdin"])
 
     [control_plane] = document["nodes"]
     assert control_plane["image"] == DEFAULT_NODE_IMAGE and "@sha256:" in DEFAULT_NODE_IMAGE
@@ -52,18 +45,11 @@ def test_kind_node_image_is_pinned_and_maps_gateway_ports_to_host_loopback(local
     assert document["networking"]["apiServerAddress"] == "127.0.0.1"
 
 
-def test_kind_nodes_trust_the_registry_container(local_run):
-    cmd = kind_command(local_run)
-    document = yaml.safe_load(cmd.inputs["stdin"])
-
-    assert 'config_path = "/etc/containerd/certs.d"' in document["containerdConfigPatches"][0]
-    assert "/etc/containerd/certs.d/localhost:5001" in cmd.inputs["create"]
-    assert '[host."http://kind-registry:5000"]' in cmd.inputs["create"]
 
 
 def test_workers_and_changes_to_node_layout_recreate_the_cluster():
     run = run_program("local", local(cluster={"workers": 2}))
-    cmd = kind_command(run)
+    cmd = one(run, KIND_COMMAND)
 
     roles = [n["role"] for n in yaml.safe_load(cmd.inputs["stdin"])["nodes"]]
     assert roles == ["control-plane", "worker", "worker"]
@@ -71,7 +57,7 @@ def test_workers_and_changes_to_node_layout_recreate_the_cluster():
 
 
 def test_the_kind_release_is_checked_before_creating_the_cluster():
-    script = kind_command(run_program("local", local())).inputs["create"]
+    script = one(run_program("local", local()), KIND_COMMAND).inputs["create"]
 
     assert f'kind version | grep -q " {KIND_RELEASE}\\."' in script
 
@@ -87,7 +73,7 @@ def test_a_node_image_the_kind_release_does_not_publish_is_refused_before_any_re
 
 
 def test_provider_uses_the_secret_kubeconfig_and_is_keyed_on_the_cluster(local_run):
-    cmd = kind_command(local_run)
+    cmd = one(local_run, KIND_COMMAND)
     [provider] = local_run.of_type(PROVIDER)
 
     assert isinstance(provider.inputs["kubeconfig"], Secret)
@@ -98,71 +84,14 @@ def test_provider_uses_the_secret_kubeconfig_and_is_keyed_on_the_cluster(local_r
     assert provider.inputs["deleteUnreachable"] == "true"
 
 
-def test_registry_container_is_hardened_and_published_on_loopback(local_run):
-    [container] = local_run.of_type(CONTAINER)
-    inputs = container.inputs
-
-    assert inputs["name"] == "kind-registry"
-    assert inputs["ports"] == [{"internal": 5000, "external": 5001, "ip": "127.0.0.1"}]
-    assert inputs["networksAdvanced"] == [{"name": "kind", "aliases": ["kind-registry"]}]
-    assert inputs["readOnly"] is True
-    assert inputs["capabilities"] == {"drops": ["ALL"]}
-    assert inputs["securityOpts"] == ["no-new-privileges:true"]
-    assert inputs["volumes"] == [{"volumeName": "kind-registry-data", "containerPath": "/var/lib/registry"}]
-    [image] = local_run.of_type("docker:index/remoteImage:RemoteImage")
-    assert image.inputs["name"] == "registry:3.0.0"
 
 
-def test_registry_joins_the_kind_network_only_after_the_cluster_exists(local_run):
-    [container] = local_run.of_type(CONTAINER)
-
-    assert kind_command(local_run).urn in container.property_dependencies["networksAdvanced"]
 
 
-def test_in_cluster_resources_use_the_cluster_provider(local_run):
-    [provider] = local_run.of_type(PROVIDER)
-    in_cluster = [r for r in local_run.resources if r.kubernetes_object]
-
-    assert in_cluster, "the local stack declares Kubernetes objects"
-    assert all(r.provider == provider.urn for r in in_cluster)
-    [hosting] = [r for r in local_run.of_type("kubernetes:core/v1:ConfigMap") if r.name == "platform-registry-hosting"]
-    assert hosting.inputs["metadata"] == {"name": "local-registry-hosting", "namespace": "kube-public"}
-    assert yaml.safe_load(hosting.inputs["data"]["localRegistryHosting.v1"])["host"] == "localhost:5001"
 
 
-def test_every_resource_is_parented_to_its_component(local_run):
-    components = {r.urn: r for r in local_run.resources if not r.custom}
-    platform = local_run.named("platform")
-
-    assert platform.type == "gitops-platform:index:Platform"
-    for resource in local_run.resources:
-        if resource is platform:
-            assert resource.parent.endswith("::gitops-platform-local")  # the stack
-            continue
-        assert resource.parent in components, f"{resource.name} is not parented to a component"
-        assert resource.name.startswith(components[resource.parent].name + "-")
 
 
-def test_component_type_tokens():
-    from render.engine.harness import run_program
-
-    types = {r.type for r in run_program("local", local()).resources if r.type.startswith("gitops-platform:")}
-
-    assert types == {
-        "gitops-platform:index:Platform",
-        "gitops-platform:index:LocalCluster",
-        "gitops-platform:index:LocalRegistry",
-        "gitops-platform:index:MeshStack",
-        "gitops-platform:index:SecurityStack",
-        "gitops-platform:index:AutoscalingStack",
-        "gitops-platform:index:ObservabilityStack",
-        "gitops-platform:index:CertManager",
-        "gitops-platform:index:RolloutsController",
-        "gitops-platform:index:GitopsStack",
-        "gitops-platform:index:Kiali",
-        "gitops-platform:index:SampleApps",
-        "gitops-platform:index:MicroserviceStack",
-    }
 
 
 def test_existing_mode_uses_the_context_and_creates_no_cluster(tmp_path):
@@ -176,8 +105,8 @@ def test_existing_mode_uses_the_context_and_creates_no_cluster(tmp_path):
         ),
     )
 
-    assert run.of_type(COMMAND) == []
-    assert run.of_type(CONTAINER) == []
+    assert run.of_type(KIND_COMMAND) == []
+    assert run.of_type(REGISTRY_CONTAINER) == []
     [provider] = run.of_type(PROVIDER)
     assert provider.inputs["context"] == "dev"
     assert provider.inputs["clusterIdentifier"] == "context:dev"
@@ -198,39 +127,14 @@ def test_existing_mode_with_a_missing_kubeconfig_names_the_key(tmp_path):
         )
 
 
-def test_external_registry_on_kind_creates_no_container_and_no_mirror():
-    run = run_program("local", local(registry={"mode": "external", "host": "registry.example.com"}))
-
-    assert run.of_type(CONTAINER) == []
-    assert "certs.d" not in kind_command(run).inputs["create"]
 
 
-def test_outputs_registry_host_and_secret_kubeconfig():
-    from components.platform import Platform
-
-    seen = {}
-
-    def program():
-        from program import load_config
-
-        platform = Platform("platform", load_config())
-        platform.registry_host.apply(lambda v: seen.setdefault("host", v))
-        platform.registry.repository_url("backend").apply(lambda v: seen.setdefault("repo", v))
-
-        async def kubeconfig_is_secret():
-            seen["secret"] = await platform.kubeconfig.is_secret()
-
-        return kubeconfig_is_secret()
-
-    run_program("local", local(), program=program)
-
-    assert seen == {"host": "localhost:5001", "repo": "localhost:5001/backend", "secret": True}
 
 
 def test_kind_binds_the_control_plane_metrics_where_prometheus_scrapes_them(local_run, rendered):
     from components.local_cluster import CONTROL_PLANE_METRICS
 
-    patches = [yaml.safe_load(p) for p in yaml.safe_load(kind_command(local_run).inputs["stdin"])["kubeadmConfigPatches"]]
+    patches = [yaml.safe_load(p) for p in yaml.safe_load(one(local_run, KIND_COMMAND).inputs["stdin"])["kubeadmConfigPatches"]]
     by_version = {p["apiVersion"]: p for p in patches}
     _, _, stack = rendered("local")
     scraped = {

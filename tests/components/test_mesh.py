@@ -1,4 +1,4 @@
-"""MeshStack: Istio installed per profile, STRICT mTLS, TLS gateway, tracing, ordering."""
+"""components.mesh: MeshStack: Istio installed per profile, STRICT mTLS, TLS gateway, tracing, ordering."""
 
 from __future__ import annotations
 
@@ -25,18 +25,8 @@ def custom(run, kind):
     return [r for r in run.resources if r.type.endswith(f":{kind}")]
 
 
-@pytest.fixture(scope="module")
-def local_mesh():
-    return run_program("local", local())
-
-
-@pytest.fixture(scope="module")
-def aws_mesh():
-    return run_program("aws", aws())
-
-
-def test_istio_charts_are_pinned_from_the_official_repository(local_mesh):
-    installed = charts(local_mesh)
+def test_istio_charts_are_pinned_from_the_official_repository(local_defaults):
+    installed = charts(local_defaults)
 
     assert set(installed) == {"base", "istiod", "gateway", "cni"}
     for chart in installed.values():
@@ -50,16 +40,16 @@ def test_istio_charts_are_pinned_from_the_official_repository(local_mesh):
     )
 
 
-def test_istio_images_come_from_a_fixed_hub_and_tag(local_mesh):
-    values = charts(local_mesh)["istiod"].inputs["values"]
+def test_istio_images_come_from_a_fixed_hub_and_tag(local_defaults):
+    values = charts(local_defaults)["istiod"].inputs["values"]
 
     assert values["global"]["hub"] == "docker.io/istio"
     assert values["global"]["tag"] == pinned("istiod")
 
 
-def test_local_profile_runs_single_small_replicas(local_mesh):
-    istiod = charts(local_mesh)["istiod"].inputs["values"]
-    gateway = charts(local_mesh)["gateway"].inputs["values"]
+def test_local_profile_runs_single_small_replicas(local_defaults):
+    istiod = charts(local_defaults)["istiod"].inputs["values"]
+    gateway = charts(local_defaults)["gateway"].inputs["values"]
 
     assert (istiod["replicaCount"], istiod["autoscaleEnabled"]) == (1, False)
     assert istiod["resources"]["requests"] == {"cpu": "100m", "memory": "256Mi"}
@@ -69,8 +59,8 @@ def test_local_profile_runs_single_small_replicas(local_mesh):
     assert "podDisruptionBudget" not in gateway
 
 
-def test_local_gateway_is_a_nodeport_on_the_kind_port_mapping(local_mesh):
-    service = charts(local_mesh)["gateway"].inputs["values"]["service"]
+def test_local_gateway_is_a_nodeport_on_the_kind_port_mapping(local_defaults):
+    service = charts(local_defaults)["gateway"].inputs["values"]["service"]
 
     assert service["type"] == "NodePort"
     node_ports = {p["name"]: p.get("nodePort") for p in service["ports"]}
@@ -84,9 +74,9 @@ def test_kind_node_ports_follow_the_cluster_ingress_config():
     assert (ports["http2"], ports["https"]) == (31080, 31443)
 
 
-def test_aws_profile_autoscales_with_pdbs_behind_an_internet_facing_nlb(aws_mesh):
-    istiod = charts(aws_mesh)["istiod"].inputs["values"]
-    gateway = charts(aws_mesh)["gateway"].inputs["values"]
+def test_aws_profile_autoscales_with_pdbs_behind_an_internet_facing_nlb(aws_defaults):
+    istiod = charts(aws_defaults)["istiod"].inputs["values"]
+    gateway = charts(aws_defaults)["gateway"].inputs["values"]
 
     assert (istiod["autoscaleEnabled"], istiod["autoscaleMin"], istiod["autoscaleMax"]) == (True, 2, 5)
     assert istiod["global"]["defaultPodDisruptionBudget"] == {"enabled": True}
@@ -96,8 +86,8 @@ def test_aws_profile_autoscales_with_pdbs_behind_an_internet_facing_nlb(aws_mesh
     assert gateway["service"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
 
 
-def test_mesh_config_logs_json_to_stdout_and_holds_apps_until_the_proxy_starts(local_mesh):
-    mesh = charts(local_mesh)["istiod"].inputs["values"]["meshConfig"]
+def test_mesh_config_logs_json_to_stdout_and_holds_apps_until_the_proxy_starts(local_defaults):
+    mesh = charts(local_defaults)["istiod"].inputs["values"]["meshConfig"]
 
     assert mesh["accessLogFile"] == "/dev/stdout" and mesh["accessLogEncoding"] == "JSON"
     assert mesh["defaultConfig"] == {"holdApplicationUntilProxyStarts": True}
@@ -105,8 +95,8 @@ def test_mesh_config_logs_json_to_stdout_and_holds_apps_until_the_proxy_starts(l
     assert mesh["trustDomain"] == "cluster.local"
 
 
-def test_aws_refuses_egress_to_hosts_nobody_declared(aws_mesh):
-    mesh = charts(aws_mesh)["istiod"].inputs["values"]["meshConfig"]
+def test_aws_refuses_egress_to_hosts_nobody_declared(aws_defaults):
+    mesh = charts(aws_defaults)["istiod"].inputs["values"]["meshConfig"]
 
     assert mesh["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
 
@@ -119,8 +109,8 @@ def test_no_tracing_without_a_tracing_backend():
     assert custom(run, "Telemetry") == []
 
 
-def test_platform_wires_the_observability_tracing_backend_into_the_mesh(local_mesh):
-    mesh = charts(local_mesh)["istiod"].inputs["values"]["meshConfig"]
+def test_platform_wires_the_observability_tracing_backend_into_the_mesh(local_defaults):
+    mesh = charts(local_defaults)["istiod"].inputs["values"]["meshConfig"]
 
     assert mesh["extensionProviders"][0]["opentelemetry"] == {"service": "jaeger.monitoring.svc.cluster.local", "port": 4317}
 
@@ -168,8 +158,8 @@ def test_sampling_is_configurable():
     assert telemetry.inputs["spec"]["tracing"][0]["randomSamplingPercentage"] == 2.5
 
 
-def test_mesh_wide_mtls_is_strict(local_mesh):
-    [peer] = custom(local_mesh, "PeerAuthentication")
+def test_mesh_wide_mtls_is_strict(local_defaults):
+    [peer] = custom(local_defaults, "PeerAuthentication")
 
     assert peer.inputs["metadata"] == {"name": "default", "namespace": "istio-system"}
     assert peer.inputs["spec"] == {"mtls": {"mode": "STRICT"}}
@@ -182,7 +172,7 @@ def test_permissive_mtls_is_an_explicit_local_opt_out():
     assert peer.inputs["spec"] == {"mtls": {"mode": "PERMISSIVE"}}
 
 
-def test_app_namespaces_have_sidecar_injection(local_mesh):
+def test_app_namespaces_have_sidecar_injection(local_defaults):
     run = run_program("local", local(mesh={"namespaces": ["shop", "payments"]}, apps={"enabled": False}))
     namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"].get("labels") for r in run.of_type("kubernetes:core/v1:Namespace")}
 
@@ -192,9 +182,9 @@ def test_app_namespaces_have_sidecar_injection(local_mesh):
     assert namespaces["istio-system"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_istio_cni_replaces_the_privileged_init_container(local_mesh):
-    cni = charts(local_mesh)["cni"]
-    istiod = charts(local_mesh)["istiod"]
+def test_istio_cni_replaces_the_privileged_init_container(local_defaults):
+    cni = charts(local_defaults)["cni"]
+    istiod = charts(local_defaults)["istiod"]
 
     assert cni.inputs["namespace"] == "kube-system"  # beside the cluster's own CNI agents
     assert cni.inputs["values"]["global"] == {"hub": "docker.io/istio", "tag": pinned("cni")}
@@ -202,25 +192,25 @@ def test_istio_cni_replaces_the_privileged_init_container(local_mesh):
     assert istiod.inputs["values"]["cni"] == {"enabled": True}
 
 
-def test_main_gateway_redirects_http_and_terminates_tls(local_mesh):
-    [gateway] = custom(local_mesh, "Gateway")
+def test_main_gateway_redirects_http_and_terminates_tls(local_defaults):
+    [gateway] = custom(local_defaults, "Gateway")
     http, https = gateway.inputs["spec"]["servers"]
 
     assert gateway.inputs["metadata"] == {"name": "main", "namespace": "istio-ingress"}
     assert gateway.inputs["spec"]["selector"] == {"istio": "ingressgateway"}
-    assert charts(local_mesh)["gateway"].inputs["values"]["labels"] == {"istio": "ingressgateway"}
+    assert charts(local_defaults)["gateway"].inputs["values"]["labels"] == {"istio": "ingressgateway"}
     assert http["tls"] == {"httpsRedirect": True} and http["port"]["number"] == 80
     assert https["tls"] == {"mode": "SIMPLE", "credentialName": "gateway-tls", "minProtocolVersion": "TLSV1_2"}
     assert https["hosts"] == ["*"]
 
 
-def test_local_gateway_certificate_is_issued_by_the_platform_ca(local_mesh):
-    [cert] = [r for r in custom(local_mesh, "Certificate") if r.inputs["spec"]["secretName"] == "gateway-tls"]
+def test_local_gateway_certificate_is_issued_by_the_platform_ca(local_defaults):
+    [cert] = [r for r in custom(local_defaults, "Certificate") if r.inputs["spec"]["secretName"] == "gateway-tls"]
 
     assert cert.inputs["metadata"]["namespace"] == "istio-ingress"
     assert cert.inputs["spec"]["dnsNames"] == ["localhost", "*.localtest.me"]
     assert cert.inputs["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "platform-ca"}
-    assert local_mesh.of_type("tls:index/selfSignedCert:SelfSignedCert") == []
+    assert local_defaults.of_type("tls:index/selfSignedCert:SelfSignedCert") == []
 
 
 def test_a_standalone_mesh_without_certificates_generates_a_self_signed_one():
@@ -267,20 +257,20 @@ def test_mesh_can_be_turned_off():
     assert mesh_charts(run) == []
 
 
-def test_custom_resources_wait_for_their_crds_and_istiod(local_mesh):
-    base, istiod = charts(local_mesh)["base"], charts(local_mesh)["istiod"]
+def test_custom_resources_wait_for_their_crds_and_istiod(local_defaults):
+    base, istiod = charts(local_defaults)["base"], charts(local_defaults)["istiod"]
 
     for kind in ("PeerAuthentication", "Gateway"):
-        [resource] = custom(local_mesh, kind)
+        [resource] = custom(local_defaults, kind)
         assert {base.urn, istiod.urn} <= set(resource.dependencies), kind
 
 
-def test_injected_gateways_wait_for_the_injector(local_mesh):
-    istiod = charts(local_mesh)["istiod"]
-    gateway = charts(local_mesh)["gateway"]
+def test_injected_gateways_wait_for_the_injector(local_defaults):
+    istiod = charts(local_defaults)["istiod"]
+    gateway = charts(local_defaults)["gateway"]
 
     assert istiod.urn in gateway.dependencies
-    assert charts(local_mesh)["base"].urn in istiod.dependencies
+    assert charts(local_defaults)["base"].urn in istiod.dependencies
 
 
 def test_outputs_name_the_gateway_service_and_namespaces():

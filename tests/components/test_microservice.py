@@ -1,4 +1,4 @@
-"""MicroserviceStack: secure defaults, every option, and every conflict rejected with key and fix."""
+"""components.microservice: MicroserviceStack: secure defaults, every option, and every conflict rejected with key and fix."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every namespace with workloads denies by default: the CrossGuard stack rule, its referential
+"""components.netpol: every namespace with workloads denies by default: the CrossGuard stack rule, its referential
 Gatekeeper twin (NetworkPolicies from data.inventory, which the platform's SyncSet fills),
 and both on the stacks' renders."""
 

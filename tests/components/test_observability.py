@@ -1,4 +1,4 @@
-"""ObservabilityStack: per profile, CRD ownership, secrets, rules with configured thresholds, dashboards."""
+"""components.observability: ObservabilityStack: per profile, CRD ownership, secrets, rules with configured thresholds, dashboards."""
 
 from __future__ import annotations
 
@@ -16,16 +16,6 @@ NS = "gitops-platform"
 SECRETS = {"alerting": {"pager": {"type": "pagerduty", "secret": "pd-routing-key"}, "chat": {"type": "slack", "secret": "https://hooks.slack.com/services/T/B/X"}}}
 
 
-@pytest.fixture(scope="module")
-def local_obs():
-    return run_program("local", local())
-
-
-@pytest.fixture(scope="module")
-def aws_obs():
-    return run_program("aws", aws())
-
-
 def release(run, chart):
     found = [r for r in run.resources if r.type.startswith("kubernetes:helm.sh/") and r.inputs["chart"] == chart and "ObservabilityStack$" in r.urn]
     return found[0] if found else None
@@ -35,23 +25,23 @@ def kps(run):
     return release(run, "kube-prometheus-stack")
 
 
-def test_prometheus_crds_are_owned_apart_from_the_chart(local_obs):
-    [crds] = local_obs.of_type("kubernetes:yaml/v2:ConfigGroup")
-    stack = kps(local_obs)
+def test_prometheus_crds_are_owned_apart_from_the_chart(local_defaults):
+    [crds] = local_defaults.of_type("kubernetes:yaml/v2:ConfigGroup")
+    stack = kps(local_defaults)
 
     assert len(crds.inputs["files"]) == 10
     assert all(f.startswith(f"https://raw.githubusercontent.com/prometheus-community/helm-charts/kube-prometheus-stack-{pinned('kube-prometheus-stack')}/") for f in crds.inputs["files"])
     assert any(f.endswith("/crd-servicemonitors.yaml") for f in crds.inputs["files"])
     assert stack.inputs["skipCrds"] is True and stack.inputs["values"]["crds"] == {"enabled": False}
     assert crds.urn in stack.dependencies
-    for resource in local_obs.resources:
+    for resource in local_defaults.resources:
         if resource.type.startswith("kubernetes:monitoring.coreos.com/"):
             assert crds.urn in resource.dependencies, resource.name
 
 
-def test_prometheus_profiles(local_obs, aws_obs):
-    local_spec = kps(local_obs).inputs["values"]["prometheus"]["prometheusSpec"]
-    aws_spec = kps(aws_obs).inputs["values"]["prometheus"]["prometheusSpec"]
+def test_prometheus_profiles(local_defaults, aws_defaults):
+    local_spec = kps(local_defaults).inputs["values"]["prometheus"]["prometheusSpec"]
+    aws_spec = kps(aws_defaults).inputs["values"]["prometheus"]["prometheusSpec"]
 
     assert (local_spec["replicas"], local_spec["retention"], local_spec["retentionSize"]) == (1, "2d", "2GB")
     assert "storageSpec" not in local_spec
@@ -62,8 +52,8 @@ def test_prometheus_profiles(local_obs, aws_obs):
         assert local_spec[key] is False
 
 
-def test_istiod_envoy_and_gatekeeper_are_scraped(local_obs):
-    monitors = {r.inputs["metadata"]["name"]: r for r in local_obs.resources if r.type.endswith((":ServiceMonitor", ":PodMonitor")) and "ObservabilityStack$" in r.urn}
+def test_istiod_envoy_and_gatekeeper_are_scraped(local_defaults):
+    monitors = {r.inputs["metadata"]["name"]: r for r in local_defaults.resources if r.type.endswith((":ServiceMonitor", ":PodMonitor")) and "ObservabilityStack$" in r.urn}
 
     assert set(monitors) == {"istiod", "envoy-stats", "gatekeeper"}
     assert monitors["envoy-stats"].inputs["spec"]["podMetricsEndpoints"][0]["path"] == "/stats/prometheus"
@@ -71,16 +61,16 @@ def test_istiod_envoy_and_gatekeeper_are_scraped(local_obs):
     assert {"key": "app.kubernetes.io/part-of", "operator": "NotIn", "values": ["gitops-platform"]} in exprs
 
 
-def test_grafana_admin_password_is_random_and_secret(local_obs):
-    [password] = [r for r in local_obs.of_type("random:index/randomPassword:RandomPassword") if r.name.endswith("grafana-admin")]
-    [secret] = [r for r in local_obs.of_type("kubernetes:core/v1:Secret") if r.name.endswith("grafana-admin-secret")]
-    grafana = kps(local_obs).inputs["values"]["grafana"]
+def test_grafana_admin_password_is_random_and_secret(local_defaults):
+    [password] = [r for r in local_defaults.of_type("random:index/randomPassword:RandomPassword") if r.name.endswith("grafana-admin")]
+    [secret] = [r for r in local_defaults.of_type("kubernetes:core/v1:Secret") if r.name.endswith("grafana-admin-secret")]
+    grafana = kps(local_defaults).inputs["values"]["grafana"]
 
     assert password.inputs["length"] == 32
     assert isinstance(secret.inputs["stringData"], Secret)
     assert reveal(secret.inputs["stringData"])["admin-password"] == password.outputs["result"]
     assert grafana["admin"] == {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"}
-    assert password.outputs["result"] not in json.dumps(reveal(kps(local_obs).inputs))
+    assert password.outputs["result"] not in json.dumps(reveal(kps(local_defaults).inputs))
 
 
 def test_grafana_password_output_is_secret():
@@ -101,9 +91,9 @@ def test_grafana_password_output_is_secret():
     assert seen == {"secret": True, "tracing": "jaeger.monitoring.svc.cluster.local:4317"}
 
 
-def test_dashboard_and_datasource_sidecars(local_obs):
-    grafana = kps(local_obs).inputs["values"]["grafana"]
-    dashboards = [r for r in local_obs.of_type("kubernetes:core/v1:ConfigMap") if r.name.startswith("platform-observability-dashboard")]
+def test_dashboard_and_datasource_sidecars(local_defaults):
+    grafana = kps(local_defaults).inputs["values"]["grafana"]
+    dashboards = [r for r in local_defaults.of_type("kubernetes:core/v1:ConfigMap") if r.name.startswith("platform-observability-dashboard")]
 
     assert grafana["sidecar"]["dashboards"] == {"enabled": True, "label": "grafana_dashboard", "searchNamespace": "ALL"}
     assert grafana["sidecar"]["datasources"] == {"enabled": True}
@@ -130,8 +120,8 @@ def test_alerts_route_by_severity_with_critical_inhibiting_warning():
     assert "pd-routing-key" not in json.dumps(reveal(kps(run).inputs))
 
 
-def test_without_receivers_alerts_go_nowhere_explicitly(local_obs):
-    config = kps(local_obs).inputs["values"]["alertmanager"]["config"]
+def test_without_receivers_alerts_go_nowhere_explicitly(local_defaults):
+    config = kps(local_defaults).inputs["values"]["alertmanager"]["config"]
 
     assert {r["receiver"] for r in config["route"]["routes"]} == {"none"}
     assert config["receivers"] == [{"name": "none"}]
@@ -142,8 +132,8 @@ def all_rules(run):
     return {r["alert"]: r for g in rule.inputs["spec"]["groups"] for r in g["rules"]}
 
 
-def test_platform_alerts_are_complete(local_obs):
-    rules = all_rules(local_obs)
+def test_platform_alerts_are_complete(local_defaults):
+    rules = all_rules(local_defaults)
 
     assert set(rules) == {
         "PodCrashLooping", "PodNotReady", "HighMemoryUsage", "HighCPUUsage", "IstioHighRequestLatency", "IstioHighErrorRate", "UndeclaredEgress",
@@ -206,38 +196,38 @@ def test_overview_marks_error_rates_at_1_and_5_percent():
     assert [s["value"] for s in steps] == [None, 0.01, 0.05]
 
 
-def test_loki_single_binary_on_local_with_alloy_collecting_logs(local_obs):
-    loki = release(local_obs, "loki").inputs["values"]
-    alloy = release(local_obs, "alloy")
+def test_loki_single_binary_on_local_with_alloy_collecting_logs(local_defaults):
+    loki = release(local_defaults, "loki").inputs["values"]
+    alloy = release(local_defaults, "alloy")
 
     assert loki["deploymentMode"] == "Monolithic"
     assert loki["singleBinary"]["replicas"] == 1
     assert loki["loki"]["storage"] == {"type": "filesystem"}
     assert loki["loki"]["limits_config"]["retention_period"] == "72h"
     assert (alloy.inputs["version"], alloy.inputs["namespace"]) == (pinned("alloy"), "monitoring")
-    assert release(local_obs, "promtail") is None
+    assert release(local_defaults, "promtail") is None
     config = alloy.inputs["values"]["alloy"]["configMap"]["content"]
     assert 'url = "http://loki.monitoring.svc.cluster.local:3100/loki/api/v1/push"' in config
     assert alloy.inputs["values"]["alloy"]["enableReporting"] is False  # no calls to grafana.com
 
 
-def test_alloy_keeps_promtails_labels(local_obs, aws_obs):
+def test_alloy_keeps_promtails_labels(local_defaults, aws_defaults):
     """The LogQL of dashboards, alerts and the Jaeger -> Loki link select on these labels."""
-    config = release(local_obs, "alloy").inputs["values"]["alloy"]["configMap"]["content"]
+    config = release(local_defaults, "alloy").inputs["values"]["alloy"]["configMap"]["content"]
 
     for label in ("namespace", "pod", "container", "app", "instance", "component", "node_name", "job"):
         assert f'target_label  = "{label}"' in config, label
     assert 'replacement   = "/var/log/pods/*$1/*.log"' in config
     assert "stage.cri {}" in config
-    aws_config = release(aws_obs, "alloy").inputs["values"]["alloy"]["configMap"]["content"]
+    aws_config = release(aws_defaults, "alloy").inputs["values"]["alloy"]["configMap"]["content"]
     assert 'url = "http://loki-write.monitoring.svc.cluster.local:3100/loki/api/v1/push"' in aws_config
 
 
-def test_loki_on_aws_is_scalable_on_an_encrypted_private_s3_bucket_through_irsa(aws_obs):
-    loki = release(aws_obs, "loki").inputs["values"]
-    [bucket] = aws_obs.of_type("aws:s3/bucket:Bucket")
-    [block] = aws_obs.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    [sse] = aws_obs.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+def test_loki_on_aws_is_scalable_on_an_encrypted_private_s3_bucket_through_irsa(aws_defaults):
+    loki = release(aws_defaults, "loki").inputs["values"]
+    [bucket] = aws_defaults.of_type("aws:s3/bucket:Bucket")
+    [block] = aws_defaults.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    [sse] = aws_defaults.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
 
     assert loki["deploymentMode"] == "SimpleScalable"
     assert loki["loki"]["storage"]["type"] == "s3" and loki["loki"]["storage"]["bucketNames"]["chunks"] == bucket.outputs["bucket"] if "bucket" in bucket.outputs else True
@@ -248,14 +238,14 @@ def test_loki_on_aws_is_scalable_on_an_encrypted_private_s3_bucket_through_irsa(
     assert loki["loki"]["limits_config"]["retention_period"] == "720h"
 
 
-def test_jaeger_receives_otlp_and_zipkin(local_obs, aws_obs):
-    local_cfg = release(local_obs, "jaeger").inputs["values"]["userconfig"]
-    aws_values = release(aws_obs, "jaeger").inputs["values"]
+def test_jaeger_receives_otlp_and_zipkin(local_defaults, aws_defaults):
+    local_cfg = release(local_defaults, "jaeger").inputs["values"]["userconfig"]
+    aws_values = release(aws_defaults, "jaeger").inputs["values"]
 
     assert local_cfg["service"]["pipelines"]["traces"]["receivers"] == ["otlp", "zipkin"]
     assert "memory" in local_cfg["extensions"]["jaeger_storage"]["backends"]["primary_store"]
     assert "badger" in aws_values["userconfig"]["extensions"]["jaeger_storage"]["backends"]["primary_store"]
-    [pvc] = aws_obs.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    [pvc] = aws_defaults.of_type("kubernetes:core/v1:PersistentVolumeClaim")
     assert pvc.protect and aws_values["jaeger"]["extraVolumes"][0]["persistentVolumeClaim"]["claimName"] == "jaeger-data"
 
 
@@ -301,10 +291,10 @@ def test_the_program_refuses_a_plain_secret_its_stack_file_shows_beside_a_secure
     assert "plain-routing-key" not in str(error)
 
 
-def test_every_platform_alert_has_its_runbook_section(local_obs, root):
+def test_every_platform_alert_has_its_runbook_section(local_defaults, root):
     sections = {line[3:].strip().lower() for line in (root / "docs" / "runbooks.md").read_text().splitlines() if line.startswith("## ")}
 
-    for name, rule in all_rules(local_obs).items():
+    for name, rule in all_rules(local_defaults).items():
         url = rule["annotations"]["runbook_url"]
         assert url == f"docs/runbooks.md#{name.lower()}" and name.lower() in sections, name
 

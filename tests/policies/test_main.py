@@ -1,4 +1,4 @@
-"""The policy pack as `pulumi preview --policy-pack policies` runs it: its gRPC analyzer server, driven over the wire.
+"""policies.__main__: the policy pack as `pulumi preview --policy-pack policies` runs it: its gRPC analyzer server, driven over the wire.
 
 One pack process per session (started as the engine starts a Python pack: it prints the
 port it serves). Every resource of a stack's render goes through `Analyze`, with its

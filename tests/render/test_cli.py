@@ -1,4 +1,4 @@
-"""Offline render: the report and manifests say exactly what the program declares."""
+"""render.cli: `python -m render` — the report and manifests say exactly what the program declares; exit codes, errors and the pack config."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import pytest
 import yaml
 
 from helpers import ROOT
-from render.engine.harness import RecordedResource, read_stack_file, redact
-from render.report import critical_path
+from render.engine.harness import redact
 
 
 def render(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -74,7 +73,7 @@ def test_report_never_contains_secret_values(rendered, local_run):
 def test_manifests_hold_every_object_the_stack_deploys(rendered, local_run):
     out, _ = rendered
     files = sorted((out / "manifests").glob("*.yaml"))
-    objects = [yaml.safe_load(f.read_text()) for f in files]
+    objects = [yaml.load(f.read_text(), Loader=yaml.CSafeLoader) for f in files]  # libyaml: megabytes of CRDs
 
     declared = [r for r in local_run.resources if r.kubernetes_object]
     assert len(objects) - len(declared) > 300  # the charts' objects too
@@ -136,49 +135,12 @@ def test_missing_stack_file_is_a_clear_error(tmp_path):
     assert "Pulumi.nosuchstack.yaml not found" in proc.stderr
 
 
-def test_secure_values_become_secret_placeholders(tmp_path):
-    stack_file = tmp_path / "Pulumi.x.yaml"
-    stack_file.write_text(
-        "config:\n"
-        "  gitops-platform:environment: local\n"
-        "  gitops-platform:alerting:\n"
-        "    pagerKey:\n"
-        "      secure: v1:AAAA\n"
-        "  aws:region: eu-west-1\n"
-    )
-
-    config, secret_keys = read_stack_file(stack_file)
-
-    assert config["gitops-platform:alerting"] == {"pagerKey": "[secret]"}
-    assert secret_keys == ["gitops-platform:alerting"]
-    assert config["aws:region"] == "eu-west-1"
 
 
-def _resource(name: str, deps=(), provider: str = "", prop=None) -> RecordedResource:
-    return RecordedResource(
-        urn=f"urn:{name}", type="t", name=name, custom=True, id="", parent="urn:stack", inputs={}, outputs={},
-        dependencies=tuple(f"urn:{d}" for d in deps), property_dependencies={k: tuple(f"urn:{d}" for d in v) for k, v in (prop or {}).items()},
-        provider=f"urn:{provider}" if provider else "", protect=False, retain_on_delete=False,
-        delete_before_replace=False, additional_secret_outputs=(), ignore_changes=(), remote=False,
-    )
 
 
-def test_critical_path_follows_depends_on_property_dependencies_and_providers():
-    resources = [
-        _resource("cluster"),
-        _resource("provider", deps=["cluster"]),
-        _resource("crds", provider="provider"),
-        _resource("app", prop={"spec": ["crds"]}, provider="provider"),
-        _resource("side", deps=["cluster"]),
-    ]
-
-    path = critical_path(resources)
-
-    assert path == {"length": 4, "urns": ["urn:cluster", "urn:provider", "urn:crds", "urn:app"]}
 
 
-def test_critical_path_of_nothing_is_empty():
-    assert critical_path([]) == {"length": 0, "urns": []}
 
 
 def test_render_aws_succeeds_and_redacts_the_kubeconfig(tmp_path):
@@ -213,46 +175,10 @@ def test_render_exits_non_zero_on_a_schema_error(monkeypatch, tmp_path):
     assert [(e["kind"], e["path"]) for e in schema["errors"]] == [("v1/ConfigMap", "binaryData.b")]
 
 
-@pytest.mark.parametrize("stack", ["local", "aws"])
-def test_both_stacks_pass_every_mandatory_policy(stack, root):
-    from render.checks.policies import policy_report
-    from render.engine.harness import run_stack
-
-    result = policy_report(run_stack(stack, root / f"Pulumi.{stack}.yaml"))
-
-    assert result["evaluated"] > 0 and result["policies"] >= 20
-    assert [v for v in result["violations"] if v["enforcement"] == "mandatory"] == []
 
 
-def _registry_verdicts(stack: str, extra: dict, pack_config: dict | None) -> tuple[set[str], list[str]]:
-    from helpers import stack_config
-    from render.checks.policies import policy_report
-    from render.engine.harness import run_program
-
-    config, secrets = stack_config(stack)
-    config.update({f"gitops-platform:{k}": v for k, v in extra.items()})
-    result = policy_report(run_program(stack, config, secret_keys=secrets), pack_config)
-    refused = {v["urn"].rsplit("::", 1)[-1] for v in result["violations"] if v["policy"] == "kubernetes-container-allowed-registries"}
-    return refused, result["unlisted_registries"]
 
 
-@pytest.mark.parametrize(
-    ("stack", "extra", "registry"),
-    [
-        ("aws", {"apps": {"enabled": True, "host": "app.example.com"}, "registry": {"services": ["backend", "frontend"]}}, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/"),
-        ("local", {"apps": {"enabled": True}, "registry": {"hostPort": 5002}}, "localhost:5002/"),
-    ],
-    ids=["aws-ecr", "local-other-port"],
-)
-def test_the_render_judges_registries_with_exactly_the_pack_config_the_engine_gets(stack, extra, registry):
-    # Nothing is added behind the engine's back: without the registry in the pack config,
-    # the render refuses the images exactly as `pulumi preview --policy-pack` would.
-    refused, unlisted = _registry_verdicts(stack, extra, None)
-    assert refused and unlisted == [registry]
-
-    allowed = {"kubernetes-container-allowed-registries": {"registries": ["docker.io/istio/", registry]}}
-    refused, unlisted = _registry_verdicts(stack, extra, allowed)
-    assert refused == set() and unlisted == []
 
 
 def _render_with_extra(monkeypatch, tmp_path, extra, *args):

@@ -1,4 +1,4 @@
-"""Falco's custom rules: each fires on the event it is written for and stays quiet on the platform's own.
+"""components.security.falco: Falco's custom rules: each fires on the event it is written for and stays quiet on the platform's own.
 
 Conditions are evaluated by render/engine/falco.py (Falco's condition grammar) on events given as
 field -> value maps, with the macros of Falco's default ruleset the rules use.
@@ -11,7 +11,11 @@ import yaml
 
 from components.charts import CHARTS, image_sources, path_prefix_of, runtime_repository
 from components.security import falco_rules
-from render.engine.falco import ConditionError, Rules
+from helpers import installed_chart, local
+from render.engine.falco import Rules
+from render.engine.harness import Secret, reveal, run_program
+
+NS = "gitops-platform"
 
 STACK_REGISTRY = "localhost:5001/"
 APPROVED = [STACK_REGISTRY, "docker.io/istio/", *image_sources()]
@@ -82,11 +86,6 @@ def test_without_app_namespaces_there_is_no_egress_rule_and_without_hosts_every_
     assert bare.fires("Undeclared egress from an app namespace", connect("198.51.100.9", "api.stripe.com"))
 
 
-def test_a_broken_condition_is_refused():
-    with pytest.raises(ConditionError, match="neither a macro nor a comparison"):
-        Rules([{"rule": "r", "desc": "d", "condition": "spawned_proces and container", "output": "o", "priority": "WARNING"}])
-    with pytest.raises(ConditionError, match="missing"):
-        Rules([{"rule": "r", "desc": "d", "condition": "(container", "output": "o", "priority": "WARNING"}])
 
 
 @pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])
@@ -110,3 +109,55 @@ def test_every_image_source_is_one_the_stacks_use(rendered):
 
     assert unused == []
     assert all(chart.images for name, chart in CHARTS.items() if name != "base")  # every chart with pods names its sources
+
+
+def test_falco_uses_modern_ebpf_least_privilege_and_json(local_defaults):
+    values = installed_chart(local_defaults, "falco", "SecurityStack").inputs["values"]
+
+    assert values["driver"] == {"kind": "modern_ebpf", "modernEbpf": {"leastPrivileged": True}}
+    assert values["falco"]["json_output"] is True
+    assert values["falcosidekick"]["enabled"] is True
+
+
+def test_falco_custom_rules(local_defaults):
+    items = yaml.safe_load(installed_chart(local_defaults, "falco", "SecurityStack").inputs["values"]["customRules"]["platform-rules.yaml"])
+    by_name = {r["rule"]: r for r in items if "rule" in r}
+    lists = {i["list"]: i["items"] for i in items if "list" in i}
+
+    assert set(by_name) == {
+        "Shell spawned in a platform container",
+        "Sensitive file read in a container",
+        "Crypto mining activity",
+        "Container from an unapproved registry",
+        "Undeclared egress from an app namespace",
+    }
+    assert all({"desc", "condition", "output", "priority"} <= set(r) for r in by_name.values())
+    registry_rule = by_name["Container from an unapproved registry"]["condition"]
+    # The stack's registry, the upstream ones and every platform chart's image sources.
+    assert '"localhost:5001"' in registry_rule and '"docker.io/istio"' in registry_rule and '"quay.io/jetstack"' in registry_rule
+    assert lists["platform_app_namespaces"] == ["apps"]
+
+
+def test_falcosidekick_sends_to_alertmanager_when_wired():
+    from components.security import SecurityConfig, SecurityStack
+
+    def program():
+        SecurityStack("sec", SecurityConfig.for_environment("local"), alertmanager_url="http://alertmanager.monitoring:9093")
+
+    run = run_program("local", local(), program=program)
+    sidekick = installed_chart(run, "falco", "SecurityStack").inputs["values"]["falcosidekick"]["config"]
+
+    assert sidekick["alertmanager"] == {"hostport": "http://alertmanager.monitoring:9093", "minimumpriority": "warning"}
+
+
+def test_slack_webhook_comes_only_from_secret_config_and_stays_out_of_helm_values():
+    config = local(security={"falco": {"slackWebhookUrl": "https://hooks.slack.com/services/T/B/X"}})
+
+    run = run_program("local", config, secret_keys=[f"{NS}:security"])
+
+    [secret] = [r for r in run.of_type("kubernetes:core/v1:Secret") if r.name.endswith("slack")]
+    assert isinstance(secret.inputs["stringData"], Secret)
+    assert reveal(secret.inputs["stringData"]) == {"SLACK_WEBHOOKURL": "https://hooks.slack.com/services/T/B/X"}
+    sidekick = installed_chart(run, "falco", "SecurityStack").inputs["values"]["falcosidekick"]["config"]
+    assert sidekick["existingSecret"] == "falcosidekick-slack"
+    assert "hooks.slack.com" not in str(installed_chart(run, "falco", "SecurityStack").inputs["values"])

@@ -1,4 +1,4 @@
-"""Gatekeeper constraint library, evaluated like `gator verify`: constraint match, then the template's Rego.
+"""components.security.gatekeeper: Gatekeeper constraint library, evaluated like `gator verify`: constraint match, then the template's Rego.
 
 For every template: at least two allowed and two disallowed objects (init containers
 included) and a violating object in an excluded namespace that the constraint skips.
@@ -13,12 +13,18 @@ import pytest
 import regopy
 
 from components.security import (
+    HOST_EXEMPT_NAMESPACES,
     TEMPLATES,
     GatekeeperConfig,
     constraint_parameters,
     constraint_template,
 )
+from helpers import installed_chart, local, of_kind, pinned
+from policies.rego import rego_source
 from policy_fixtures import app_project, mutate, network_policy, spec_of, workload
+from render.engine.harness import run_program
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
 
 STACK_REGISTRY = "localhost:5001/"
 CONFIG = GatekeeperConfig.for_environment("local")
@@ -167,3 +173,92 @@ def test_stack_registry_is_the_allowed_repository():
 
     assert gator(BY_REGO["allowedrepos"], allowed) == []
     assert len(gator(BY_REGO["allowedrepos"], other_port)) == 1
+
+
+def test_gatekeeper_is_a_pinned_release_that_fails_open_and_skips_platform_namespaces(local_defaults):
+    gk = installed_chart(local_defaults, "gatekeeper", "SecurityStack")
+
+    assert gk.type == RELEASE, "its chart needs hooks"
+    assert gk.inputs["version"] == pinned("gatekeeper")
+    assert gk.inputs["repositoryOpts"]["repo"] == "https://open-policy-agent.github.io/gatekeeper/charts"
+    assert gk.inputs["namespace"] == "gatekeeper-system" and gk.inputs["createNamespace"] is True
+    values = gk.inputs["values"]
+    assert values["validatingWebhookFailurePolicy"] == "Ignore"
+    # Only the cluster's namespaces are skipped by the webhook itself; the rest is per constraint.
+    assert values["controllerManager"]["exemptNamespaces"] == ["kube-system", "kube-public", "kube-node-lease"]
+    assert values["postInstall"]["labelNamespace"]["extraNamespaces"] == ["kube-system", "kube-public", "kube-node-lease"]
+    assert values["replicas"] == 1 and values["auditInterval"] == 60
+
+
+def test_gatekeeper_is_ha_on_aws(aws_defaults):
+    assert installed_chart(aws_defaults, "gatekeeper", "SecurityStack").inputs["values"]["replicas"] == 3
+
+
+def test_templates_carry_the_rego_of_policies_and_wait_until_ingested(local_defaults):
+    templates = {t.inputs["metadata"]["name"]: t for t in of_kind(local_defaults, "ConstraintTemplate")}
+    gk = installed_chart(local_defaults, "gatekeeper", "SecurityStack")
+
+    assert len(templates) == len(TEMPLATES)
+    allowed = templates["k8sallowedrepos"]
+    [target] = allowed.inputs["spec"]["targets"]
+    assert target["rego"] == rego_source("allowedrepos")
+    assert target["libs"] == [rego_source("lib/workload")]
+    for template in templates.values():
+        annotations = dict(template.inputs["metadata"]["annotations"])
+        assert annotations.pop("pulumi.com/waitFor") == "jsonpath={.status.created}=true"
+        # Only the referential template says what it needs synced (tests/components/test_netpol.py).
+        assert annotations == ({"metadata.gatekeeper.sh/requires-sync-data": annotations.get("metadata.gatekeeper.sh/requires-sync-data")}
+                               if template.inputs["metadata"]["name"] == "k8snamespacedefaultdeny" else {})
+        assert gk.urn in template.dependencies
+
+
+def test_each_constraint_waits_for_its_template(local_defaults):
+    templates = {t.inputs["spec"]["crd"]["spec"]["names"]["kind"]: t for t in of_kind(local_defaults, "ConstraintTemplate")}
+    constraints = [r for r in local_defaults.resources if r.type.startswith("kubernetes:constraints.gatekeeper.sh/")]
+
+    assert len(constraints) == len(TEMPLATES)
+    for constraint in constraints:
+        kind_name = constraint.type.rsplit(":", 1)[-1]
+        assert templates[kind_name].urn in constraint.dependencies
+        assert constraint.inputs["spec"]["enforcementAction"] == "deny"
+        if kind_name == "K8sAppProjectConfined":  # AppProjects live in Argo CD's platform namespace
+            assert "excludedNamespaces" not in constraint.inputs["spec"]["match"]
+        else:
+            assert "kube-system" in constraint.inputs["spec"]["match"]["excludedNamespaces"]
+
+
+def test_allowed_repos_are_the_stacks_registry_plus_upstream(local_defaults, aws_defaults):
+    assert _constraint(local_defaults, "K8sAllowedRepos").inputs["spec"]["parameters"] == {"repos": ["docker.io/istio/", "localhost:5001/"]}
+    aws_repos = _constraint(aws_defaults, "K8sAllowedRepos").inputs["spec"]["parameters"]["repos"]
+    assert "123456789012.dkr.ecr.eu-west-1.amazonaws.com/" in aws_repos
+
+
+def test_constraints_are_parameterised_from_config():
+    run = run_program("local", local(security={"gatekeeper": {
+        "requiredLabels": ["team"], "upstreamRegistries": ["docker.io/istio/", "ghcr.io/acme/"],
+        "enforcement": {"hostPath": "warn", "requiredLabels": "dryrun"},
+    }}))
+
+    assert _constraint(run, "K8sRequiredLabels").inputs["spec"]["parameters"] == {"labels": ["team"]}
+    assert _constraint(run, "K8sRequiredLabels").inputs["spec"]["enforcementAction"] == "dryrun"
+    assert _constraint(run, "K8sHostPath").inputs["spec"]["enforcementAction"] == "warn"
+    assert "ghcr.io/acme/" in _constraint(run, "K8sAllowedRepos").inputs["spec"]["parameters"]["repos"]
+    assert _constraint(run, "K8sRunAsNonRoot").inputs["spec"]["parameters"] == {"exemptImages": []}  # Istio CNI: nothing exempt
+
+
+def test_constraints_skip_the_minimal_namespaces_for_their_kind(local_defaults):
+    privileged = _constraint(local_defaults, "K8sPSPPrivileged").inputs["spec"]["match"]["excludedNamespaces"]
+    labels = _constraint(local_defaults, "K8sRequiredLabels").inputs["spec"]["match"]["excludedNamespaces"]
+
+    # Host-access rules skip only the node agents' namespaces (each with a reason in HOST_EXEMPT_NAMESPACES).
+    assert set(privileged) == set(HOST_EXEMPT_NAMESPACES)
+    assert {"argocd", "istio-system", "keda", "cert-manager"}.isdisjoint(privileged)
+    # Convention rules skip every platform namespace: chart pods carry the charts' labels.
+    assert {"argocd", "istio-system", "falco", "monitoring"} <= set(labels)
+    assert "apps" not in labels and "apps" not in privileged
+    assert all(reason.strip() for reason in HOST_EXEMPT_NAMESPACES.values())
+
+
+def _constraint(run, kind_name):
+    [c] = [r for r in run.resources if r.type == f"kubernetes:constraints.gatekeeper.sh/v1beta1:{kind_name}"]
+    return c

@@ -1,4 +1,4 @@
-"""Vault for apps: the bootstrap and per-service Jobs, the pod's CSI wiring, and every bad input refused."""
+"""components.security.vault_access: Vault for apps: the bootstrap and per-service Jobs, the pod's CSI wiring, and every bad input refused."""
 
 from __future__ import annotations
 

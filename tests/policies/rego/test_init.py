@@ -1,4 +1,4 @@
-"""Gatekeeper (Rego, at admission) and CrossGuard (Python, at preview) agree on the same objects."""
+"""policies.rego: Gatekeeper (Rego, at admission) and CrossGuard (Python, at preview) agree on the same objects."""
 
 from __future__ import annotations
 

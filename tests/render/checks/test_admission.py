@@ -1,4 +1,4 @@
-"""Admission offline: Gatekeeper's constraints (their deployed Rego) and Pod Security Admission on deployed objects."""
+"""render.checks.admission: admission offline: Gatekeeper's constraints (their deployed Rego) and Pod Security Admission on deployed objects."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The API server's own validation rules: each planted value it refuses is named with the fix; a clean
+"""render.checks.api_rules: the API server's own validation rules: each planted value it refuses is named with the fix; a clean
 object passes; the stacks pass (test_invariants runs the whole layer on them)."""
 
 from __future__ import annotations

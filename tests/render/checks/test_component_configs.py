@@ -1,4 +1,4 @@
-"""Components accept their own configuration: each validator catches one planted defect; the stacks pass."""
+"""render.checks.component_configs: components accept their own configuration: each validator catches one planted defect; the stacks pass."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Things that must match each other: each rule catches one planted defect; the shipped stacks pass."""
+"""render.checks.consistency: things that must match each other: each rule catches one planted defect; the shipped stacks pass."""
 
 from __future__ import annotations
 

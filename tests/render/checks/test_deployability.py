@@ -1,4 +1,4 @@
-"""Deployability: each check catches one planted defect, and the shipped stacks pass every check."""
+"""render.checks.deployability: deployability: each check catches one planted defect, and the shipped stacks pass every check."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Footprint and critical path: the platform fits a laptop and deploys without long chains."""
+"""render.checks.footprint: footprint and critical path: the platform fits a laptop and deploys without long chains."""
 
 from __future__ import annotations
 

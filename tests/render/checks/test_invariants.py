@@ -1,4 +1,4 @@
-"""API-server invariants: each rule catches one planted defect; the shipped stacks pass."""
+"""render.checks.invariants: API-server invariants: each rule catches one planted defect; the shipped stacks pass."""
 
 from __future__ import annotations
 

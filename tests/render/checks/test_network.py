@@ -1,4 +1,4 @@
-"""NetworkPolicies: every namespace with workloads denies by default, and every flow the platform needs is let through.
+"""render.checks.network: NetworkPolicies: every namespace with workloads denies by default, and every flow the platform needs is let through.
 
 The flows come from the rendered objects (render/checks/network.py); these tests check the
 platform's policies against them, and that the check itself notices a missing allowance.

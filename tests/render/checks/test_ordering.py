@@ -1,4 +1,4 @@
-"""The engine's order: each rule catches one planted defect in the recorded graph; the shipped stacks pass."""
+"""render.checks.ordering: the engine's order: each rule catches one planted defect in the recorded graph; the shipped stacks pass."""
 
 from __future__ import annotations
 

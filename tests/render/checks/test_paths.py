@@ -1,4 +1,4 @@
-"""Paths: every entry point and client address traced to the container that answers; each planted
+"""render.checks.paths: paths: every entry point and client address traced to the container that answers; each planted
 break fails on the hop that breaks, naming it and the fix."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from helpers import ROOT
 from render.checks.paths import PORT_FORWARDS, container_listens, paths_report
 from render.engine.deployed import Deployed
 from render.engine.injection import as_admitted
-from render.layers import kind_port_mapping
 
 LOCAL_PORTS = {8080: 30080, 8443: 30443}
 
@@ -65,13 +64,6 @@ def test_the_sample_app_url_is_traced_from_the_host_port_to_the_container(local)
     assert app["hops"][-1].startswith("Deployment apps/frontend port 8080")
 
 
-def test_the_kind_port_mapping_is_the_one_the_program_creates(rendered):
-    from components.config import parse_config
-    from helpers import stack_config
-
-    config, _ = stack_config("local")
-    platform = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("gitops-platform:")})
-    assert kind_port_mapping(platform) == LOCAL_PORTS
 
 
 def test_a_certificate_that_does_not_cover_the_host_breaks_the_url(local):

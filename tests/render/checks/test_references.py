@@ -1,4 +1,4 @@
-"""Every name one object uses to find another resolves: one planted defect per API family, and
+"""render.checks.references: every name one object uses to find another resolves: one planted defect per API family, and
 every kind the stacks deploy is either in the registry or owned by a named check."""
 
 from __future__ import annotations

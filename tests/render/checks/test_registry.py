@@ -1,4 +1,4 @@
-"""The render's checks as a registry: listed, run, reported with their remediation, set aside by
+"""render.checks.registry: the render's checks as a registry: listed, run, reported with their remediation, set aside by
 `--disable` or an object's ignore annotation (with its reason), and the exit code as a contract."""
 
 from __future__ import annotations

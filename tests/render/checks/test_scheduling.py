@@ -1,4 +1,4 @@
-"""The scheduler on the stack's own nodes: each rule catches one planted defect; the shipped stacks pass."""
+"""render.checks.scheduling: the scheduler on the stack's own nodes: each rule catches one planted defect; the shipped stacks pass."""
 
 from __future__ import annotations
 

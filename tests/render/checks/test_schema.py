@@ -1,4 +1,4 @@
-"""The schema layer: objects against their schemas and CRDs, chart values against the charts — each catches a real mistake."""
+"""render.checks.schema: the schema layer: objects against their schemas and CRDs, chart values against the charts — each catches a real mistake."""
 
 from __future__ import annotations
 

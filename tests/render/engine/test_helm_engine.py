@@ -1,4 +1,4 @@
-"""Chart rendering: every release renders through the real Helm engine, installed as the engine installs it."""
+"""render.engine.helm_engine: the real Helm engine renders, merges values and parses YAML as the cluster does; its message when a chart fails."""
 
 from __future__ import annotations
 
@@ -6,46 +6,8 @@ import ast
 
 import pytest
 
-from helpers import ROOT, pinned, release, render
-from render.engine.deployed import V3_RELEASE, V4_CHART
-
-
-def test_a_v4_chart_drops_hooks_and_includes_crds():
-    [chart] = render(release("gatekeeper", pinned("gatekeeper"), "gatekeeper-system")).charts
-
-    assert chart.install == "v4"
-    assert {h["name"] for h in chart.hooks_dropped} >= {"gatekeeper-update-namespace-label", "gatekeeper-update-crds-hook"}
-    assert chart.hooks_kept == []
-    kinds = {(d.kind, d.origin) for d in chart.objects}
-    assert ("CustomResourceDefinition", "crds") in kinds and ("Job", "hook") not in kinds
-
-
-def test_a_v3_release_keeps_hooks_but_not_test_hooks_and_honours_skip_crds():
-    [chart] = render(release("gatekeeper", pinned("gatekeeper"), "gatekeeper-system", v3=True, skipCrds=True)).charts
-
-    assert {h["name"] for h in chart.hooks_kept} >= {"gatekeeper-update-namespace-label"}
-    assert all(d.kind != "CustomResourceDefinition" for d in chart.objects)
-    assert any(d.origin == "hook" and d.kind == "Job" for d in chart.objects)
-
-
-def test_chart_objects_get_the_release_namespace_unless_cluster_scoped():
-    stack = render(release("keda", pinned("keda"), "autoscale"))
-
-    namespaced = [d for d in stack.objects if d.kind in ("Deployment", "Service", "ServiceAccount")]
-    assert namespaced and all(d.namespace == "autoscale" for d in namespaced)
-    assert all(d.namespace == "" for d in stack.objects if d.kind in ("ClusterRole", "APIService", "CustomResourceDefinition"))
-
-
-def test_charts_see_the_api_versions_the_platform_installs():
-    # falcosidekick renders its ServiceMonitor only when the cluster serves monitoring.coreos.com/v1.
-    values = {"falcosidekick": {"enabled": True, "serviceMonitor": {"enabled": True}}}
-    alone = render(release("falco", pinned("falco"), "falco", values))
-    crds = release("kube-prometheus-stack", pinned("kube-prometheus-stack"), "monitoring", v3=True, name="kps")
-    with_prometheus = render(release("falco", pinned("falco"), "falco", values), crds)
-
-    assert not any(d.kind == "ServiceMonitor" for d in alone.objects)
-    assert any(d.kind == "ServiceMonitor" and d.release == "falco" for d in with_prometheus.objects)
-    assert "monitoring.coreos.com/v1" in with_prometheus.api_versions
+from helpers import ROOT, pinned, pinned_charts, release, render
+from render.engine.helm_engine import HelmRenderError, chart_metadata, merged_values, parse_documents, render_templates
 
 
 def test_a_chart_that_fails_to_render_reports_the_engines_message():
@@ -54,16 +16,8 @@ def test_a_chart_that_fails_to_render_reports_the_engines_message():
     assert "bucketNames" in chart.error and chart.objects == []
 
 
-def test_a_chart_version_the_lock_does_not_pin_is_an_error_not_a_skip():
-    [chart] = render(release("istiod", "0.0.1", "istio-system")).charts
-
-    assert chart.error == f"chart istiod 0.0.1 is not the version charts.lock pins ({pinned('istiod')}); fix the pin in the program or the lock"
 
 
-def test_a_chart_the_lock_does_not_list_is_an_error_naming_the_lock():
-    [chart] = render(release("nginx", "1.0.0", "web")).charts
-
-    assert chart.error == "chart nginx is not in charts.lock; add it there (and run `make charts-lock`)"
 
 
 def test_one_module_renders_with_the_helm_sdk_and_one_fetches_with_it():
@@ -85,12 +39,22 @@ def test_one_module_renders_with_the_helm_sdk_and_one_fetches_with_it():
     assert sorted(set(native)) == ["render/engine/helm_engine.py"]
 
 
-@pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])
-def test_every_release_of_the_stacks_renders(rendered, stack):
-    run, data, deployed = rendered(stack)
+def test_templates_render_with_the_release_and_values_given_and_defaults_merge_under_them():
+    directory = pinned_charts().directory("metrics-server", pinned("metrics-server"))
+    assert directory is not None
 
-    releases = [r for r in run.resources if r.type in (V4_CHART, V3_RELEASE)]
-    assert [c["urn"] for c in data["charts"]] == [r.urn for r in releases]
-    assert all(c["error"] == "" and c["objects"] > 0 for c in data["charts"])
-    # What `pulumi up` deploys is several times what the program declares.
-    assert len(deployed.objects) > 3 * len([r for r in run.resources if r.kubernetes_object])
+    templates = render_templates(directory, {"replicas": 2}, release="ms", namespace="kube-system", kube_version="v1.35.0")
+    manifests = [o for path, text in templates.items() if path.endswith(".yaml") for o in parse_documents(text) if o]
+    deployment = next(o for o in manifests if o.get("kind") == "Deployment")
+
+    assert deployment["spec"]["replicas"] == 2 and deployment["metadata"]["name"].startswith("ms")
+    assert merged_values(directory, {"replicas": 2})["replicas"] == 2 and "image" in merged_values(directory, {})
+    assert chart_metadata(directory)["name"] == "metrics-server"
+
+
+def test_yaml_means_what_it_means_to_the_cluster_and_bad_yaml_is_named():
+    [document] = parse_documents("a: yes\nb: 0777\n")
+
+    assert document == {"a": True, "b": 511}  # YAML 1.1: `yes` is true and 0777 octal, as the API machinery (sigs.k8s.io/yaml) reads them
+    with pytest.raises(HelmRenderError, match="invalid YAML"):
+        parse_documents("a: [unclosed\n")

@@ -1,4 +1,4 @@
-"""The sidecar injection model: tied to the pinned template, applied before admission and quotas."""
+"""render.engine.injection: the sidecar injection model: tied to the pinned template, applied before admission and quotas."""
 
 from __future__ import annotations
 

@@ -62,3 +62,10 @@ def rendered() -> Any:
         return cache[stack]
 
     return get
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `slow` first: pytest-xdist hands tests to the workers in this order, so the
+    long ones start early and overlap the many short ones instead of running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+

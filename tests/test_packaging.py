@@ -13,6 +13,8 @@ import pytest
 
 from helpers import ROOT
 
+pytestmark = pytest.mark.slow  # builds a wheel and a fresh virtualenv
+
 # What a fresh virtualenv holds before anything is installed into it.
 _TOOLING = {"pip", "setuptools", "_distutils_hack", "pkg_resources", "distutils-precedence.pth"}
 

@@ -162,6 +162,7 @@ def _reveal(value: Any) -> Any:
     ],
     ids=["local", "aws", "aws-apps", "aws-apps-all-advisory", "aws-apps-one-disabled"],
 )
+@pytest.mark.slow
 def test_the_pack_over_grpc_agrees_with_the_render(analyzer, rendered, stack, pack_config):
     _, resources, sent = sent_for(rendered, stack)
     config = {**stack_pack_config(stack), **pack_config}

@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 BACKEND = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -32,6 +34,7 @@ def wait_ready(url: str, seconds: float = 20) -> None:
     raise TimeoutError(url)
 
 
+@pytest.mark.slow
 def test_backend_under_load_keeps_p95_below_200ms_and_errors_below_1_percent(tmp_path):
     port = free_port()
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "DRAIN_SECONDS": "0", "LOG_LEVEL": "WARNING"}

@@ -258,6 +258,7 @@ def test_make_charts_offline_fails_in_one_line_naming_the_way_out(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_a_fresh_clone_renders_both_stacks_completely_from_a_mirror_repository(repository, tmp_path):
     # A new user's clone with no ../shared: the charts come from GITOPS_CHARTS_MIRROR, an HTTP
     # chart repository, verified against the digests `make charts-lock` records from it.

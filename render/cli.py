@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,64 +98,64 @@ def _admission_lines(admission: Any) -> list[str]:
     return lines
 
 
-def _deployability_lines(deployability: Any) -> list[str]:
-    lines: list[str] = []
-    if deployability is not None:
-        lines.append(f"deployability: {deployability['checked']} objects checked, {len(deployability['errors'])} errors, "
-                     f"{len(deployability['prerequisites'])} prerequisites you provide")
-        lines += _error_lines(deployability["errors"])
-        for p in deployability["prerequisites"]:
-            lines.append(f"  PREREQUISITE {p['kind']} {p['namespace']}/{p['name']} ({p['key']}): {p['how']}")
-    return lines
+def _layer_lines(section: Any, headline: Callable[[Any], str], more: Callable[[Any], list[str]] | None = None) -> list[str]:
+    """A layer's summary: its headline, each of its errors, then what else it lists (nothing without the layer)."""
+    if section is None:
+        return []
+    return [headline(section), *_error_lines(section["errors"]), *(more(section) if more else [])]
 
 
-def _ordering_lines(ordering: Any) -> list[str]:
-    lines: list[str] = []
-    if ordering is not None:
-        fail_closed = ordering["webhooks"]
-        lines.append(
-            f"ordering: {ordering['checked']} objects against the dependency graph, {len(ordering['errors'])} errors; "
-            f"{len(fail_closed)} fail-closed webhooks: "
-            + (", ".join(f"{w['webhook']} ({w['wait_for_backend']} wait, {w['created_before_webhook']} before)" for w in fail_closed) or "none")
-        )
-        lines += _error_lines(ordering["errors"])
-    return lines
+def _ordering_headline(ordering: Any) -> str:
+    fail_closed = ordering["webhooks"]
+    return (
+        f"ordering: {ordering['checked']} objects against the dependency graph, {len(ordering['errors'])} errors; "
+        f"{len(fail_closed)} fail-closed webhooks: "
+        + (", ".join(f"{w['webhook']} ({w['wait_for_backend']} wait, {w['created_before_webhook']} before)" for w in fail_closed) or "none")
+    )
 
 
-def _consistency_lines(consistency: Any) -> list[str]:
-    lines: list[str] = []
-    if consistency is not None:
-        lines.append(f"consistency: selectors, workload selectors, subsets, principals, targets, probes, monitors and disruption budgets, {len(consistency['errors'])} errors")
-        lines += _error_lines(consistency["errors"])
-    return lines
+def _unchecked(section: Any) -> list[str]:
+    return [f"  UNCHECKED {note}" for note in section["unchecked"]]
 
 
-def _network_lines(network: Any) -> list[str]:
-    lines: list[str] = []
-    if network is not None:
-        checks = ", ".join(f"{n} {check}" for check, n in network["checks"].items())
-        lines.append(f"network: {network['flows']} flows ({checks}) against the NetworkPolicies, {len(network['errors'])} blocked")
-        lines += _error_lines(network["errors"])
-        if network["open_namespaces"]:
-            lines.append(f"  OPEN namespaces with pods and no default deny: {', '.join(network['open_namespaces'])}")
-    return lines
-
-
-def _paths_lines(paths: Any) -> list[str]:
-    lines: list[str] = []
-    if paths is not None:
-        lines.append(f"paths: {len(paths['entries'])} entry points and {paths['clients']} client addresses traced to the container that answers, "
-                     f"every Service port and probe, {len(paths['errors'])} errors; {len(paths['unanswered'])} Service ports nothing uses or answers")
-        lines += _error_lines(paths["errors"])
-    return lines
-
-
-def _invariants_lines(invariants: Any) -> list[str]:
-    lines: list[str] = []
-    if invariants is not None:
-        lines.append(f"invariants: {invariants['checked']} objects' names, labels, port names, uniqueness and the API server's rules for pods, workloads, Services, budgets and autoscalers, {len(invariants['errors'])} errors")
-        lines += _error_lines(invariants["errors"])
-    return lines
+# Layers whose summary is a headline, their errors and perhaps a list: report key -> (headline, what else).
+_LAYER_SUMMARIES: dict[str, tuple[Callable[[Any], str], Callable[[Any], list[str]] | None]] = {
+    "deployability": (
+        lambda d: f"deployability: {d['checked']} objects checked, {len(d['errors'])} errors, {len(d['prerequisites'])} prerequisites you provide",
+        lambda d: [f"  PREREQUISITE {p['kind']} {p['namespace']}/{p['name']} ({p['key']}): {p['how']}" for p in d["prerequisites"]],
+    ),
+    "ordering": (_ordering_headline, None),
+    "consistency": (
+        lambda c: f"consistency: selectors, workload selectors, subsets, principals, targets, probes, monitors and disruption budgets, "
+        f"{len(c['errors'])} errors",
+        None,
+    ),
+    "network": (
+        lambda n: f"network: {n['flows']} flows ({', '.join(f'{k} {check}' for check, k in n['checks'].items())}) against the NetworkPolicies, "
+        f"{len(n['errors'])} blocked",
+        lambda n: [f"  OPEN namespaces with pods and no default deny: {', '.join(n['open_namespaces'])}"] if n["open_namespaces"] else [],
+    ),
+    "paths": (
+        lambda p: f"paths: {len(p['entries'])} entry points and {p['clients']} client addresses traced to the container that answers, "
+        f"every Service port and probe, {len(p['errors'])} errors; {len(p['unanswered'])} Service ports nothing uses or answers",
+        None,
+    ),
+    "scheduling": (
+        lambda s: f"scheduling: {s['checked']} pod templates on {len(s['nodes'])} node(s) ({', '.join(s['storage_classes'])} storage), "
+        f"{len(s['errors'])} errors",
+        _unchecked,
+    ),
+    "configs": (
+        lambda c: f"configs: {', '.join(f'{n} {name}' for name, n in c['checked'].items())} checked, {len(c['errors'])} errors, "
+        f"{len(c['unchecked'])} named unchecked",
+        _unchecked,
+    ),
+    "invariants": (
+        lambda i: f"invariants: {i['checked']} objects' names, labels, port names, uniqueness and the API server's rules for pods, workloads, "
+        f"Services, budgets and autoscalers, {len(i['errors'])} errors",
+        None,
+    ),
+}
 
 
 def _images_lines(images: Any) -> list[str]:
@@ -180,40 +180,14 @@ def _footprint_lines(fp: Any) -> list[str]:
     return lines
 
 
-def _scheduling_lines(scheduling: Any) -> list[str]:
-    if scheduling is None:
-        return []
-    lines = [f"scheduling: {scheduling['checked']} pod templates on {len(scheduling['nodes'])} node(s) "
-             f"({', '.join(scheduling['storage_classes'])} storage), {len(scheduling['errors'])} errors"]
-    lines += _error_lines(scheduling["errors"])
-    lines += [f"  UNCHECKED {note}" for note in scheduling["unchecked"]]
-    return lines
-
-
-def _configs_lines(configs: Any) -> list[str]:
-    if configs is None:
-        return []
-    counts = ", ".join(f"{n} {name}" for name, n in configs["checked"].items())
-    lines = [f"configs: {counts} checked, {len(configs['errors'])} errors, {len(configs['unchecked'])} named unchecked"]
-    lines += _error_lines(configs["errors"])
-    lines += [f"  UNCHECKED {note}" for note in configs["unchecked"]]
-    return lines
-
-
 def verdicts(data: dict[str, Any]) -> list[str]:
     """The summary's first lines: each layer's verdict, then every error it found."""
     lines: list[str] = []
     lines += _policies_lines(data.get("policies"))
     lines += _schema_lines(data.get("schema"))
     lines += _admission_lines(data.get("admission"))
-    lines += _deployability_lines(data.get("deployability"))
-    lines += _ordering_lines(data.get("ordering"))
-    lines += _consistency_lines(data.get("consistency"))
-    lines += _network_lines(data.get("network"))
-    lines += _paths_lines(data.get("paths"))
-    lines += _scheduling_lines(data.get("scheduling"))
-    lines += _configs_lines(data.get("configs"))
-    lines += _invariants_lines(data.get("invariants"))
+    for layer, (headline, more) in _LAYER_SUMMARIES.items():
+        lines += _layer_lines(data.get(layer), headline, more)
     lines += _images_lines(data.get("images"))
     lines += _footprint_lines(data.get("footprint"))
     lines += _findings_line(data)

@@ -83,26 +83,41 @@ def as_pod(d: Deployed) -> Deployed:
     return Deployed({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": dict(pod_spec(d.obj) or {})}, d.source, d.origin, d.release, d.template)
 
 
-class _Template:
-    """One ConstraintTemplate's Rego, ready to query."""
+def _package(rego: str) -> str:
+    return next(line.split()[1] for line in rego.splitlines() if line.startswith("package "))
 
-    def __init__(self, template: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> None:
+
+class _Templates:
+    """Every ConstraintTemplate's Rego in one interpreter, compiled once (a plan per template).
+
+    Each object is parsed once per set of constraint parameters and every template whose
+    constraint takes those parameters judges it: Gatekeeper's own per-constraint review, without
+    parsing the same object a dozen times."""
+
+    def __init__(self, templates: Mapping[str, Mapping[str, Any]], data: Mapping[str, Any] | None = None) -> None:
         import regopy
 
-        target = ((template.get("spec") or {}).get("targets") or [{}])[0]
-        self.rego = str(target.get("rego") or "")
-        self.package = next(line.split()[1] for line in self.rego.splitlines() if line.startswith("package "))
         self.interpreter = regopy.Interpreter()
         if data:
             self.interpreter.add_data_json(json.dumps({"inventory": data}))
-        for i, lib in enumerate(target.get("libs") or []):
+        self.entrypoint: dict[str, str] = {}
+        libs: dict[str, str] = {}
+        for kind, template in templates.items():
+            target = ((template.get("spec") or {}).get("targets") or [{}])[0]
+            rego = str(target.get("rego") or "")
+            package = _package(rego)
+            if package in {e.split("/", 1)[0] for e in self.entrypoint.values()}:
+                raise ValueError(f"ConstraintTemplate for {kind}: package {package} is another template's too")
+            for lib in target.get("libs") or []:
+                libs.setdefault(_package(lib), lib)  # a library shared by templates is one module
+            self.interpreter.add_module(f"{kind}.rego", rego)
+            self.entrypoint[kind] = f"{package.replace('.', '/')}/violation"
+        for i, lib in enumerate(libs.values()):
             self.interpreter.add_module(f"lib{i}.rego", lib)
-        self.interpreter.add_module("template.rego", self.rego)
-        # Compiled once: each object is then only an input to the plan (about 5x faster than
-        # a query, which compiles the modules again every time).
-        self.bundle = self.interpreter.build(f"violations = data.{self.package}.violation")
+        self.bundle = self.interpreter.build(None, sorted(set(self.entrypoint.values()))) if self.entrypoint else None
 
-    def violations(self, obj: Mapping[str, Any], parameters: Mapping[str, Any]) -> list[str]:
+    def violations(self, obj: Mapping[str, Any], parameters: Mapping[str, Any], kinds: Sequence[str]) -> dict[str, list[str]]:
+        """Each constraint kind of `kinds` (all taking `parameters`) -> the messages its template gives `obj`."""
         metadata = obj.get("metadata") or {}
         review = {
             "review": {
@@ -115,9 +130,12 @@ class _Template:
             "parameters": dict(parameters),
         }
         self.interpreter.set_input_term(json.dumps(review))
-        result = json.loads(str(self.interpreter.query_bundle(self.bundle)))
-        found = (result.get("bindings") or {}).get("violations") if isinstance(result, dict) else []
-        return sorted(str(v.get("msg")) for v in found or [])
+        found = {}
+        for kind in kinds:
+            result = json.loads(str(self.interpreter.query_bundle_entrypoint(self.bundle, self.entrypoint[kind])))
+            messages = (result.get("expressions") or [[]])[0] if isinstance(result, dict) else []
+            found[kind] = sorted(str(v.get("msg")) for v in messages or [])
+        return found
 
 
 def gatekeeper_verdicts(objects: Sequence[Deployed], namespace_labels: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
@@ -129,31 +147,41 @@ def gatekeeper_verdicts(objects: Sequence[Deployed], namespace_labels: Mapping[s
     }
     constraints = [d for d in objects if _group(d.obj) == CONSTRAINTS_GROUP]
     ignored = {ns for ns, labels in namespace_labels.items() if IGNORE_LABEL in labels}
-    denied: list[dict[str, str]] = []
-    warnings: list[dict[str, str]] = []
-    evaluated = 0
-    compiled: dict[str, _Template] = {}
-    synced = inventory(objects)
     # Controllers create the pods of workloads: constraints on Pods judge those.
     pods = [as_pod(d) for d in objects if d.kind in WORKLOAD_KINDS and d.kind != "Pod" and d.origin != "dropped-hook"]
+    engine = _Templates({c.kind: templates[c.kind] for c in constraints if c.kind in templates}, inventory(objects))
+    # (constraint, object) pairs in the order they are reported; the engine sees them per object and parameters.
+    pairs: dict[int, list[Deployed]] = {}
+    batches: dict[tuple[int, str], list[Deployed]] = {}
     for constraint in constraints:
-        template = templates.get(constraint.kind)
         spec = constraint.obj.get("spec") or {}
-        action = str(spec.get("enforcementAction") or "deny")
-        if template is None:
+        if constraint.kind not in templates:
+            continue
+        pods_only = {k for entry in (spec.get("match") or {}).get("kinds") or [] for k in entry.get("kinds") or []} == {"Pod"}
+        matched = pairs[id(constraint)] = [d for d in ([*objects, *pods] if pods_only else objects)
+                                           if d.origin != "dropped-hook" and _matches(spec.get("match") or {}, d, ignored)]
+        parameters = json.dumps(spec.get("parameters") or {}, sort_keys=True)
+        for d in matched:
+            batches.setdefault((id(d), parameters), []).append(constraint)
+    subjects = {id(d): d for matched in pairs.values() for d in matched}
+    messages: dict[tuple[int, int], list[str]] = {}
+    for (subject, parameters), judging in batches.items():
+        found = engine.violations(subjects[subject].obj, json.loads(parameters), sorted({c.kind for c in judging}))
+        for constraint in judging:
+            messages[(id(constraint), subject)] = found[constraint.kind]
+    denied: list[dict[str, str]] = []
+    warnings: list[dict[str, str]] = []
+    for constraint in constraints:
+        if constraint.kind not in templates:
             denied.append({"constraint": constraint.ref, "object": "", "urn": constraint.source,
                            "message": f"no ConstraintTemplate defines kind {constraint.kind}: the constraint can never be created"})
             continue
-        engine = compiled.setdefault(constraint.kind, _Template(template, synced))
-        pods_only = {k for entry in (spec.get("match") or {}).get("kinds") or [] for k in entry.get("kinds") or []} == {"Pod"}
-        for d in [*objects, *pods] if pods_only else objects:
-            if d.origin == "dropped-hook" or not _matches(spec.get("match") or {}, d, ignored):
-                continue
-            evaluated += 1
-            for message in engine.violations(d.obj, spec.get("parameters") or {}):
+        action = str((constraint.obj.get("spec") or {}).get("enforcementAction") or "deny")
+        for d in pairs[id(constraint)]:
+            for message in messages[(id(constraint), id(d))]:
                 entry = {"constraint": f"{constraint.kind} {constraint.name}", "action": action, "object": d.ref, "urn": d.source, "message": message}
                 (denied if action == "deny" else warnings).append(entry)
-    return {"constraints": len(constraints), "evaluated": evaluated, "denied": denied, "warnings": warnings}
+    return {"constraints": len(constraints), "evaluated": sum(map(len, pairs.values())), "denied": denied, "warnings": warnings}
 
 
 # --- Pod Security Admission ---------------------------------------------------------------

@@ -197,3 +197,17 @@ def test_a_network_policy_without_policy_types_is_denied_and_workload_constraint
 
     assert finding["constraint"] == "K8sNetworkPolicyTypes platform-networkpolicytypes"
     assert "does not set spec.policyTypes" in finding["message"]
+
+
+def test_two_constraints_of_one_template_judge_with_their_own_parameters(platform):
+    """A second K8sRequiredLabels asking for another label: each constraint reports against its own parameters."""
+    [labels] = [d for d in platform if d.kind == "K8sRequiredLabels"]
+    team = copy.deepcopy(labels.obj)
+    team["metadata"]["name"] = "team-label"
+    team["spec"]["parameters"] = {"labels": ["team"]}
+    team["spec"]["enforcementAction"] = "warn"
+    verdicts = gatekeeper_verdicts([*platform, Deployed(team, "urn:team", "program"), workload()], namespace_labels(platform, {}))
+
+    assert verdicts["denied"] == []
+    assert {(w["constraint"], w["object"]) for w in verdicts["warnings"]} >= {("K8sRequiredLabels team-label", "Deployment apps/api")}
+    assert all("team" in w["message"] for w in verdicts["warnings"] if w["constraint"] == "K8sRequiredLabels team-label")

@@ -350,6 +350,16 @@ def write(
     return data
 
 
+def _outline_json(value: Any, depth: int = 4, indent: str = "") -> str:
+    """`value` as JSON, one member per line down to `depth` levels, compact (the C encoder) below."""
+    inner = indent + " "
+    if depth == 0 or not isinstance(value, dict | list) or not value:
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[\n" + ",\n".join(inner + _outline_json(v, depth - 1, inner) for v in value) + "\n" + indent + "]"
+    return "{\n" + ",\n".join(f"{inner}{json.dumps(k)}: {_outline_json(v, depth - 1, inner)}" for k, v in value.items()) + "\n" + indent + "}"
+
+
 def _write_manifests(objects: Sequence[dict[str, Any]], manifests: Path) -> None:
     seen: Counter[str] = Counter()
     for index, obj in enumerate(objects):
@@ -359,8 +369,9 @@ def _write_manifests(objects: Sequence[dict[str, Any]], manifests: Path) -> None
             name = name.removesuffix(".yaml") + f"-{seen[name]}.yaml"
         if obj.get("kind") == "CustomResourceDefinition":
             # CRDs are megabytes of schema no one reads line by line: written as JSON (a
-            # subset of YAML, so every YAML reader takes it), ten times faster to emit.
-            text = f"# {obj.get('kind')} {name} (JSON, which is YAML)\n{json.dumps(obj, indent=1)}\n"
+            # subset of YAML, so every YAML reader takes it), laid out down to each version's
+            # fields and compact below (each version's schema is one line).
+            text = f"# {obj.get('kind')} {name} (JSON, which is YAML)\n{_outline_json(obj)}\n"
         else:
             text = yaml.dump(obj, Dumper=_DUMPER, sort_keys=False)
         (manifests / name).write_text(text)

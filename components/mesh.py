@@ -17,7 +17,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .certificates import CertManager
 from .charts import CHARTS, install_chart
-from .model import DNS_LABEL, KeyProblem, ProfiledModel, Profiles, ResourcesConfig, ScalingConfig
+from .model import DNS_LABEL, TRUST_DOMAIN, KeyProblem, ProfiledModel, Profiles, ResourcesConfig, ScalingConfig
 from .netpol import ANY_NAMESPACE, NamespaceIsolation, Peer
 from .podsecurity import pod_security_labels
 
@@ -36,7 +36,6 @@ TRACING_PROVIDER = "otel-tracing"
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease", ISTIO_NAMESPACE, INGRESS_NAMESPACE})
 
 _GATEWAY_HOST = re.compile(r"^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$")
-_TRUST_DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 _SMALL = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
 
@@ -163,7 +162,7 @@ class MeshConfig(ProfiledModel):
     @field_validator("trust_domain")
     @classmethod
     def _trust_domain(cls, value: str) -> str:
-        if not _TRUST_DOMAIN.match(value):
+        if not TRUST_DOMAIN.match(value):
             raise ValueError("must be a DNS-like name, e.g. cluster.local or prod.example.com")
         return value
 

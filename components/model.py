@@ -22,6 +22,8 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 """A DNS-1123 label: namespace, Secret and most object names."""
 DNS_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 """A fully qualified DNS name without wildcard or trailing dot (example.com, argocd.example.com)."""
+TRUST_DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+"""A mesh trust domain: DNS-like labels, dots between (cluster.local, prod.example.com)."""
 
 
 class Model(BaseModel):

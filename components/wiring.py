@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from .model import DNS_LABEL
+from .model import DNS_LABEL, TRUST_DOMAIN
 from .security.vault_access import VaultAccess
 
 
@@ -56,7 +56,7 @@ class PlatformWiring:
         namespace, _, name = self.gateway.partition("/")
         if not (DNS_LABEL.match(namespace) and DNS_LABEL.match(name)):
             problems.append(f"gateway {self.gateway!r} is not <namespace>/<name> of an Istio Gateway (e.g. istio-ingress/main)")
-        if not self.trust_domain or any(not part or part != part.strip() for part in self.trust_domain.split(".")):
+        if not TRUST_DOMAIN.match(self.trust_domain):
             problems.append(f"trust_domain {self.trust_domain!r} is not a domain (e.g. cluster.local, the mesh's meshConfig.trustDomain)")
         if not DNS_LABEL.match(self.monitoring_namespace):
             problems.append(f"monitoring_namespace {self.monitoring_namespace!r} is not a namespace name")

@@ -26,6 +26,7 @@ def test_the_defaults_are_the_local_stacks():
         ("gateway", "istio-ingress/", "gateway 'istio-ingress/' is not <namespace>/<name>"),
         ("trust_domain", "", "trust_domain '' is not a domain"),
         ("trust_domain", "cluster..local", "trust_domain 'cluster..local' is not a domain"),
+        ("trust_domain", "cluster local", "trust_domain 'cluster local' is not a domain"),
         ("monitoring_namespace", "Monitoring", "monitoring_namespace 'Monitoring' is not a namespace name"),
         ("egress_gateway", "istio egress", "egress_gateway 'istio egress' is not a namespace name"),
         ("allowed_registries", "localhost:5001/", "allowed_registries is one string"),

@@ -147,7 +147,8 @@ POLICIES = [
                     remediation="Set imageTagMutability: IMMUTABLE and tag images by content hash or commit SHA."),
     resource_policy("ecr-repository-kms-encryption", "ECR repositories are encrypted with KMS.", types=frozenset({REPOSITORY}), check=check_kms, severity=Severity.MEDIUM,
                     remediation="Set encryptionConfigurations to KMS (the AWS-managed key or your own)."),
-    stack_policy("ecr-repository-lifecycle-policy", "Every ECR repository has a lifecycle policy, so old and untagged images expire.", validate=validate_lifecycle, severity=Severity.LOW,
+    stack_policy("ecr-repository-lifecycle-policy", "Every ECR repository has a lifecycle policy, so old and untagged images expire.", validate=validate_lifecycle,
+                 reads=frozenset({REPOSITORY, LIFECYCLE_POLICY}), severity=Severity.LOW,
                  remediation="Add an aws.ecr.LifecyclePolicy for the repository (EcrRegistry adds one per repository)."),
     resource_policy("eks-cluster-secrets-encryption", "EKS envelope-encrypts Kubernetes secrets with KMS.", types=frozenset({EKS_CLUSTER}), check=check_secrets_encryption, severity=Severity.HIGH,
                     remediation="Set encryptionConfig with resources [secrets] and a KMS key ARN (EksCluster does)."),
@@ -159,6 +160,7 @@ POLICIES = [
                     remediation="Set metadataOptions.httpTokens: required (and httpPutResponseHopLimit: 1 so pods cannot reach the node's credentials)."),
     resource_policy("iam-policy-no-admin-wildcard", "No IAM policy allows every action on every resource.", types=frozenset({*IAM_DOCUMENTS, "aws:iam/role:Role"}), check=check_iam_wildcards, severity=Severity.CRITICAL,
                     remediation="Replace Action * / Resource * with the actions and ARNs the principal needs."),
-    stack_policy("aws-stateful-resources-protected", "On aws, resources that hold data (EKS cluster, KMS keys, ECR repositories, PVC-backed stores) are protected from deletion.", validate=validate_protected, severity=Severity.HIGH,
+    stack_policy("aws-stateful-resources-protected", "On aws, resources that hold data (EKS cluster, KMS keys, ECR repositories, PVC-backed stores) are protected from deletion.", validate=validate_protected,
+                 reads=frozenset({"kubernetes:apps/v1:StatefulSet"}), severity=Severity.HIGH,
                  remediation="Set protect=True on the resource; unprotect deliberately (`pulumi state unprotect`) before removing it."),
 ]

@@ -416,6 +416,7 @@ POLICIES = [
         "kubernetes-namespace-default-deny",
         "Every namespace that runs workloads has NetworkPolicies denying all ingress and all egress by default.",
         validate=validate_default_deny,
+        reads=frozenset({*WORKLOAD_TYPES, HELM_RELEASE, *NETWORK_POLICY}),
         severity=Severity.HIGH,
         remediation="Add a NetworkPolicy with podSelector: {} and policyTypes [Ingress, Egress] and no rules to the namespace "
         "(SecurityStack does for the app and platform namespaces), then allow each flow its pods need.",

@@ -72,6 +72,7 @@ POLICIES = [
         "mesh-namespace-deny-all",
         "Every namespace with sidecar injection has a deny-all AuthorizationPolicy, so access is granted only explicitly.",
         validate=validate_deny_all,
+        reads=frozenset({*AUTHORIZATION_POLICY, NAMESPACE}),
         severity=Severity.HIGH,
         remediation="Create an AuthorizationPolicy with `spec: {}` in the namespace (MeshStack does for its namespaces) and allow callers per service.",
     ),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,17 +90,20 @@ class Rules:
         return expr
 
     def _or(self, toks: list[_Tok], pos: int, expanding: set[str]) -> tuple[Any, int]:
-        left, pos = self._and(toks, pos, expanding)
-        while pos < len(toks) and toks[pos].text == "or":
-            right, pos = self._and(toks, pos + 1, expanding)
-            left = (lambda a, b: lambda e: a(e) or b(e))(left, right)
-        return left, pos
+        return self._chain(toks, pos, expanding, "or", self._and, lambda a, b: lambda e: a(e) or b(e))
 
     def _and(self, toks: list[_Tok], pos: int, expanding: set[str]) -> tuple[Any, int]:
-        left, pos = self._not(toks, pos, expanding)
-        while pos < len(toks) and toks[pos].text == "and":
-            right, pos = self._not(toks, pos + 1, expanding)
-            left = (lambda a, b: lambda e: a(e) and b(e))(left, right)
+        return self._chain(toks, pos, expanding, "and", self._not, lambda a, b: lambda e: a(e) and b(e))
+
+    def _chain(
+        self, toks: list[_Tok], pos: int, expanding: set[str], word: str,
+        operand: Callable[[list[_Tok], int, set[str]], tuple[Any, int]], combine: Callable[[Any, Any], Any],
+    ) -> tuple[Any, int]:
+        """Operands joined by `word` (left-associative), each parsed by the next tighter rule."""
+        left, pos = operand(toks, pos, expanding)
+        while pos < len(toks) and toks[pos].text == word:
+            right, pos = operand(toks, pos + 1, expanding)
+            left = combine(left, right)
         return left, pos
 
     def _not(self, toks: list[_Tok], pos: int, expanding: set[str]) -> tuple[Any, int]:

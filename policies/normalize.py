@@ -72,8 +72,8 @@ def _plain(value: Any) -> Any:
     scalars = (int, float, bool, type(None))
 
     def walk(value: Any) -> Any:
-        # Plain dicts, lists and strings first, by exact type: the render's props are all of
-        # those, and a CRD has tens of thousands of them.
+        # Exact types first: the render's props are plain dicts, lists and strings, and a CRD
+        # has tens of thousands of them; the engine's read-only proxies take the general path.
         kind = type(value)
         if kind is str:
             return UNKNOWN if _is_unknown(value) else value
@@ -81,28 +81,19 @@ def _plain(value: Any) -> Any:
             return value
         if kind is Unknown:
             return UNKNOWN
-        if kind is dict:
-            if value.get(SPECIAL_SIGNATURE_KEY) == SECRET_SIGNATURE and "value" in value:
-                return walk(value["value"])
-            out = PlainDict()
-            for key, item in value.items():
-                out[str(key)] = walk(item)
-            return out
-        if kind is list:
-            return [walk(item) for item in value]
         if kind.__name__ == "Secret" and hasattr(value, "value"):
             return walk(value.value)
-        if isinstance(value, Mapping):
+        if kind is dict or isinstance(value, Mapping):
             if value.get(SPECIAL_SIGNATURE_KEY) == SECRET_SIGNATURE and "value" in value:
                 return walk(value["value"])
             out = PlainDict()
             for key in value:
                 try:
                     out[str(key)] = walk(value[key])
-                except UnknownValueError:
+                except UnknownValueError:  # a proxy's unknown member
                     out[str(key)] = UNKNOWN
             return out
-        if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        if kind is list or (isinstance(value, Sequence) and not isinstance(value, str | bytes)):
             items = []
             for i in range(len(value)):
                 try:

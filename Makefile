@@ -88,7 +88,9 @@ lock: $(VENV)/.installed
 
 # RENDER_ARGS: e.g. `--format sarif` (also writes report.sarif), `--disable CHECK`.
 RENDER_ARGS ?=
-render: charts
+# The charts first, quietly: the render's summary states where they came from.
+render: $(VENV)/.installed
+	$(PY) -m render.engine.charts --quiet
 	$(PY) -m render $(STACK) --out build/render-$(STACK) $(RENDER_ARGS)
 
 # Read-only checks of the live cluster of STACK (its kubeconfig output, or ARGS=--context NAME).

@@ -505,12 +505,13 @@ def record_digests(lock_file: Path, location: str | None, say: Callable[[str], N
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m render.engine.charts", description="Fetch and verify the charts charts.lock pins (make charts), or record their digests (make charts-lock).")
     parser.add_argument("--lock", action="store_true", help="record each chart's published digest in charts.lock (online, after a deliberate upgrade)")
+    parser.add_argument("--quiet", action="store_true", help="nothing on success, not even a line per chart (make render: the render's summary states where the charts came from; errors still print)")
     args = parser.parse_args(argv)
     location = mirror()
     if args.lock:
         return record_digests(lock_path(), location)
     charts = list(CHARTS.values())
-    result = fetch(charts, cache_root(), location, say=lambda line: print(line, flush=True))
+    result = fetch(charts, cache_root(), location, say=(lambda line: None) if args.quiet else (lambda line: print(line, flush=True)))
     if result.errors:
         unreachable = {e.origin for e in result.errors if e.problem.startswith("the repository cannot be reached")}
         if not result.sources and len(unreachable) == len({e.origin for e in result.errors}):
@@ -523,7 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  FAILED   {error}", file=sys.stderr)
             print(f"error: {len(result.errors)} of {len(charts)} pinned charts not fetched (each named above); fix them and run `make charts` again", file=sys.stderr)
         return 2
-    print(verdict(result.sources.values(), result.where))
+    if not args.quiet:
+        print(verdict(result.sources.values(), result.where))
     return 0
 
 

@@ -277,3 +277,12 @@ def test_a_fresh_clone_renders_both_stacks_completely_from_a_mirror_repository(r
         assert "SKIPPED" not in proc.stdout and "PARTIAL" not in proc.stdout
         assert f"charts: {len(CHARTS)} pinned charts from the cache {tmp_path / 'xdg' / 'gitops-platform' / 'charts'} (mirror {url}): {len(CHARTS)} verified against charts.lock" in proc.stdout
         assert f"stack {stack}:" in proc.stdout and "schema: " in proc.stdout and "footprint: " in proc.stdout
+
+
+def test_quiet_prints_no_verdict_when_every_chart_is_there(capsys):
+    pinned_charts()  # the charts are in the cache (or the mirror): nothing to fetch
+    assert store.main(["--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+
+    assert store.main([]) == 0
+    assert "pinned charts" in capsys.readouterr().out

@@ -34,9 +34,10 @@ def wheel(root, tmp_path_factory) -> Path:
 
 
 def _pip(python: Path, *args: str) -> None:
-    # Exact versions from the lock (constraints), the library's own ranges otherwise.
+    # Exact versions from the lock (constraints), the library's own ranges otherwise; this
+    # pip installs into `python`'s environment (which needs no pip of its own).
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", str(ROOT / "requirements.lock"), *args],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--disable-pip-version-check", "-c", str(ROOT / "requirements.lock"), *args],
         check=True, capture_output=True, text=True, timeout=900,
     )
 
@@ -45,7 +46,8 @@ def _pip(python: Path, *args: str) -> None:
 def team_venv(wheel, tmp_path_factory) -> Path:
     """A fresh virtualenv with the library installed as a team would: no extras."""
     venv = tmp_path_factory.mktemp("team") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    # Without pip: seeding one takes seconds and the size test leaves it out anyway.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     _pip(venv / "bin" / "python", str(wheel))
     return venv
 

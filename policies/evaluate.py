@@ -110,6 +110,15 @@ def check_pack_config(pack_config: Mapping[str, Any], policies: Iterable[Policy]
         raise PolicyConfigError(f"policy config names unknown policies {unknown}")
 
 
+def validate_pack_config(pack_config: Mapping[str, Any], policies: Iterable[Policy] = ALL_POLICIES) -> None:
+    """Everything `evaluate` would refuse in `pack_config` (unknown policies, levels, parameters),
+    without evaluating anything: the render checks it before the program runs."""
+    pack = list(policies)
+    check_pack_config(pack_config, pack)
+    for policy in pack:
+        effective(policy, pack_config)
+
+
 def _run(result: Any) -> None:
     if inspect.isawaitable(result):
         asyncio.run(_await(result))

@@ -282,12 +282,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ChartsUnavailable as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    from policies.evaluate import PolicyConfigError, validate_pack_config
+
     policy_config_file = args.policy_config or Path("policies") / "config" / f"{args.stack}.json"
     pack_config: dict[str, Any] = {}
     if args.policy_config is not None or policy_config_file.is_file():
         try:
             pack_config = json.loads(policy_config_file.read_text())
-        except (OSError, json.JSONDecodeError) as error:
+            if not isinstance(pack_config, dict):
+                raise PolicyConfigError("a pack config is a JSON object: policy name -> level or {enforcementLevel, parameters}")
+            validate_pack_config(pack_config)  # refused before the program runs, as `Configure` refuses it
+        except (OSError, json.JSONDecodeError, PolicyConfigError) as error:
             print(f"error: policy config {policy_config_file}: {error}", file=sys.stderr)
             return 2
 
@@ -310,13 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failure is not None:
         print(f"error: the program failed: {type(failure).__name__}: {failure}", file=sys.stderr)
         return 1
-    from policies.evaluate import PolicyConfigError
-
-    try:
-        data = write(run, args.out, config, pack_config, charts=charts, disable=args.disable)
-    except PolicyConfigError as error:
-        print(f"error: policy config {policy_config_file}: {error}", file=sys.stderr)
-        return 2
+    data = write(run, args.out, config, pack_config, charts=charts, disable=args.disable)
     if args.format == "sarif":
         write_sarif(data, args.out / "report.sarif", str(config_file))
     print(summary(data, args.out))

@@ -175,12 +175,6 @@ def test_render_exits_non_zero_on_a_schema_error(monkeypatch, tmp_path):
     assert [(e["kind"], e["path"]) for e in schema["errors"]] == [("v1/ConfigMap", "binaryData.b")]
 
 
-
-
-
-
-
-
 def _render_with_extra(monkeypatch, tmp_path, extra, *args):
     import render.cli as render_module
     from program import main as platform_program
@@ -242,3 +236,25 @@ def test_render_rejects_a_bad_policy_pack_config(tmp_path):
 
     assert proc.returncode == 2
     assert "unknown policies ['kubernetes-container-no-privilegd']" in proc.stderr
+    assert not (tmp_path / "out").exists(), "refused before the program runs"
+
+
+@pytest.mark.parametrize(
+    ("pack_config", "message"),
+    [
+        ({"all": "strict"}, "all: enforcement level 'strict' is not one of"),
+        ({"kubernetes-container-limits": {"enforcementLevel": "mandatory", "cpu": 1}}, "kubernetes-container-limits: unknown config keys ['cpu']"),
+        (["kubernetes-container-limits"], "a pack config is a JSON object"),
+    ],
+    ids=["level", "parameter", "not-an-object"],
+)
+def test_a_bad_level_parameter_or_shape_is_refused_before_the_program_runs(monkeypatch, capsys, tmp_path, pack_config, message):
+    import render.cli as render_module
+
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps(pack_config))
+    monkeypatch.setattr(render_module, "run_program_recording", lambda *a, **kw: pytest.fail("the program ran"))
+    monkeypatch.chdir(ROOT)
+
+    assert render_module.main(["local", "--out", str(tmp_path / "out"), "--policy-config", str(config), "--no-charts"]) == 2
+    assert f"error: policy config {config}: {message}" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import fcntl
 import os
 import pickle
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,42 +26,60 @@ def root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def local_run() -> Run:
-    """The `local` stack exactly as Pulumi.local.yaml configures it."""
-    return run_stack("local", ROOT / "Pulumi.local.yaml")
+def once(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Callable[[], Any]], Any]:
+    """`once(key, compute)`: `compute()` run once per test run, shared by every worker.
 
-
-@pytest.fixture(scope="session")
-def aws_run() -> Run:
-    """The `aws` stack exactly as Pulumi.aws.yaml configures it."""
-    return run_stack("aws", ROOT / "Pulumi.aws.yaml")
-
-
-@pytest.fixture(scope="session")
-def local_defaults() -> Run:
-    """The `local` platform with every key at its default (`helpers.local()`), run once per session."""
-    return run_program("local", local())
-
-
-@pytest.fixture(scope="session")
-def aws_defaults() -> Run:
-    """The `aws` platform with only its required keys (`helpers.aws()`), run once per session."""
-    return run_program("aws", aws())
-
-
-@pytest.fixture(scope="session")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """`rendered("local" | "aws" | "aws-apps")` -> (run, report, deployed stack), each rendered once per test run.
-
-    The first worker that needs a stack renders it and leaves it (pickled) in the run's own
-    temporary directory; the other workers load it instead of rendering it again.
+    The first worker that needs `key` computes it and leaves it (pickled) in the run's own
+    temporary directory; the other workers load it instead of computing it again.
     """
-    from render.report import checked
-
     base = tmp_path_factory.getbasetemp()
     # Under pytest-xdist each worker's basetemp sits in the run's directory; alone, basetemp is it.
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     cache: dict[str, Any] = {}
+
+    def get(key: str, compute: Callable[[], Any]) -> Any:
+        if key not in cache:
+            saved = shared / f"once-{key}.pickle"
+            with open(shared / f"once-{key}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # one worker computes; the others wait for its result
+                if saved.is_file():
+                    cache[key] = pickle.loads(saved.read_bytes())
+                else:
+                    cache[key] = compute()
+                    saved.write_bytes(pickle.dumps(cache[key], protocol=pickle.HIGHEST_PROTOCOL))
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def local_run(once: Any) -> Run:
+    """The `local` stack exactly as Pulumi.local.yaml configures it."""
+    return once("local-run", lambda: run_stack("local", ROOT / "Pulumi.local.yaml"))
+
+
+@pytest.fixture(scope="session")
+def aws_run(once: Any) -> Run:
+    """The `aws` stack exactly as Pulumi.aws.yaml configures it."""
+    return once("aws-run", lambda: run_stack("aws", ROOT / "Pulumi.aws.yaml"))
+
+
+@pytest.fixture(scope="session")
+def local_defaults(once: Any) -> Run:
+    """The `local` platform with every key at its default (`helpers.local()`), run once per session."""
+    return once("local-defaults", lambda: run_program("local", local()))
+
+
+@pytest.fixture(scope="session")
+def aws_defaults(once: Any) -> Run:
+    """The `aws` platform with only its required keys (`helpers.aws()`), run once per session."""
+    return once("aws-defaults", lambda: run_program("aws", aws()))
+
+
+@pytest.fixture(scope="session")
+def rendered(once: Any) -> Any:
+    """`rendered("local" | "aws" | "aws-apps")` -> (run, report, deployed stack), each rendered once per test run."""
+    from render.report import checked
 
     def render(stack: str) -> Any:
         config, secrets = stack_config(stack)
@@ -69,17 +88,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Any:
         return run, data, deployed
 
     def get(stack: str) -> Any:
-        if stack not in cache:
-            pinned_charts()  # fails (under CI) or skips here, naming `make charts`, when the charts are missing
-            saved = shared / f"rendered-{stack}.pickle"
-            with open(shared / f"rendered-{stack}.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # one worker renders; the others wait for its result
-                if saved.is_file():
-                    cache[stack] = pickle.loads(saved.read_bytes())
-                else:
-                    cache[stack] = render(stack)
-                    saved.write_bytes(pickle.dumps(cache[stack], protocol=pickle.HIGHEST_PROTOCOL))
-        return cache[stack]
+        pinned_charts()  # fails (under CI) or skips here, naming `make charts`, when the charts are missing
+        return once(f"rendered-{stack}", lambda: render(stack))
 
     return get
 

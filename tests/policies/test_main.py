@@ -3,7 +3,8 @@
 One pack process per session (started as the engine starts a Python pack: it prints the
 port it serves). Every resource of a stack's render goes through `Analyze`, with its
 secrets sent as the engine sends secrets, then the stack through `AnalyzeStack`; the
-verdicts must equal the render's.
+verdicts must equal the render's. (The CRDs, the same in every stack, go through
+`Analyze` once for all stacks: see `CRD`.)
 """
 
 from __future__ import annotations
@@ -110,16 +111,27 @@ def requests(resources: list[Resource]) -> tuple[list[proto.AnalyzeRequest], pro
     return single, stack
 
 
-def analyze(analyzer: proto.AnalyzerStub, sent: tuple[list[proto.AnalyzeRequest], proto.AnalyzeStackRequest]) -> list[tuple[str, str, str, str]]:
-    """(policy, urn, message, level) of every diagnostic, as the engine collects them."""
+def analyze(analyzer: proto.AnalyzerStub, sent: tuple[list[proto.AnalyzeRequest], proto.AnalyzeStackRequest | None]) -> list[tuple[str, str, str, str]]:
+    """(policy, urn, message, level) of every diagnostic, as the engine collects them (no `AnalyzeStack` for None)."""
     found = []
     single, stack = sent
     for request in single:
         for d in analyzer.Analyze(request).diagnostics:
             found.append((d.policyName, d.urn or request.urn, d.message.split("\n", 1)[-1], _NAMES[d.enforcementLevel]))
-    for d in analyzer.AnalyzeStack(stack).diagnostics:
+    for d in analyzer.AnalyzeStack(stack).diagnostics if stack is not None else ():
         found.append((d.policyName, d.urn, d.message.split("\n", 1)[-1], _NAMES[d.enforcementLevel]))
     return sorted(found)
+
+
+CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+"""The stacks' CRDs are four fifths of what the pack deserializes (5 MB of schema, once per policy),
+and the same 61 in every stack: `test_every_crd_..._once` sends each one once, and the stack
+cases send every other resource (and all of them to `AnalyzeStack`)."""
+
+
+def but_crds(sent: tuple[list[proto.AnalyzeRequest], proto.AnalyzeStackRequest]) -> tuple[list[proto.AnalyzeRequest], proto.AnalyzeStackRequest]:
+    single, stack = sent
+    return [r for r in single if r.type != CRD], stack
 
 
 _SENT: dict[str, tuple[list[Resource], Any]] = {}
@@ -163,7 +175,24 @@ def test_the_pack_over_grpc_agrees_with_the_render(analyzer, rendered, stack):
 
     configure(analyzer, config)
 
-    assert analyze(analyzer, sent) == offline(resources, config)
+    # Offline judges the CRDs too: a verdict on one would be missing here, and fail.
+    assert analyze(analyzer, but_crds(sent)) == offline(resources, config)
+
+
+@pytest.mark.slow
+def test_every_crd_the_stacks_install_is_judged_over_grpc_once_as_offline(analyzer, rendered):
+    _, local, (single, _) = sent_for(rendered, "local")
+    _, aws, _ = sent_for(rendered, "aws-apps")
+    crds = [r for r in local if r.type == CRD]
+
+    def contents(resources: list[Resource]) -> list[str]:
+        return sorted(json.dumps(_wire(r.props), sort_keys=True, default=str) for r in resources if r.type == CRD)
+
+    assert len(crds) > 50
+    assert contents(local) == contents(aws), "the stacks' CRDs differ: judge each stack's own"
+    configure(analyzer, {})
+
+    assert analyze(analyzer, ([r for r in single if r.type == CRD], None)) == offline(crds, {})
 
 
 def _planted(case: str, change: Any) -> Resource:
@@ -176,7 +205,8 @@ def test_a_pack_config_changes_the_verdicts_over_grpc_as_it_does_offline(analyze
     # Both pack configs README documents at once, on the stack with the most objects to judge,
     # with two planted workloads so that the levels have verdicts to act on: "all" lowers every
     # level to advisory, and one policy's own entry (disabled) takes precedence over it.
-    _, resources, (single, stack) = sent_for(rendered, "aws-apps")
+    _, resources, sent = sent_for(rendered, "aws-apps")
+    single, stack = but_crds(sent)
     [(_, foreign, _), *_] = WORKLOAD_MUTATIONS["kubernetes-container-allowed-registries"]
     [(_, unlimited, _), *_] = WORKLOAD_MUTATIONS["kubernetes-container-limits"]
     planted = [_planted("foreign-registry", foreign), _planted("no-memory-limit", unlimited)]

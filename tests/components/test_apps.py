@@ -106,8 +106,8 @@ def test_source_hash_follows_the_build_context_only(tmp_path):
     assert source_hash(tmp_path) != before
 
 
-def test_aws_apps_are_opt_in_and_push_to_ecr_with_a_token():
-    assert aws_run_images(aws()) == {}
+def test_aws_apps_are_opt_in_and_push_to_ecr_with_a_token(aws_defaults):
+    assert images(aws_defaults) == {}
     built = aws_run_images(aws(apps={"enabled": True, "host": "app.example.com"}))
 
     assert set(built) == {"backend", "frontend"}

@@ -24,8 +24,8 @@ def test_vpc_spans_two_zones_with_public_and_private_subnets(aws_run):
     assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in public)
 
 
-def test_one_nat_gateway_by_default_and_one_per_zone_for_ha():
-    default = run_program("aws", aws())
+def test_one_nat_gateway_by_default_and_one_per_zone_for_ha(aws_defaults):
+    default = aws_defaults
     ha = run_program("aws", aws(cluster={"availabilityZones": 3, "natGateways": 3}))
 
     assert len(default.of_type("aws:ec2/natGateway:NatGateway")) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import aws, local, pinned
+from helpers import local, pinned
 from render.checks import network
 from render.engine.flows import Pods, verdict
 from render.engine.harness import run_program
@@ -56,10 +56,8 @@ def test_kiali_can_be_left_out_and_follows_the_mesh():
     assert kiali(run_program("local", local(mesh={"enabled": False}, apps={"enabled": False}, gitops={"enabled": False}))) is None
 
 
-def test_kiali_runs_two_replicas_on_aws():
-    run = run_program("aws", aws())
-
-    assert kiali(run).inputs["values"]["deployment"]["replicas"] == 2
+def test_kiali_runs_two_replicas_on_aws(aws_defaults):
+    assert kiali(aws_defaults).inputs["values"]["deployment"]["replicas"] == 2
 
 
 @pytest.mark.parametrize("stack", ["local", "aws"])

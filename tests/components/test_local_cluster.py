@@ -56,8 +56,8 @@ def test_workers_and_changes_to_node_layout_recreate_the_cluster():
     assert cmd.inputs["triggers"][0] == cmd.inputs["stdin"]
 
 
-def test_the_kind_release_is_checked_before_creating_the_cluster():
-    script = one(run_program("local", local()), KIND_COMMAND).inputs["create"]
+def test_the_kind_release_is_checked_before_creating_the_cluster(local_defaults):
+    script = one(local_defaults, KIND_COMMAND).inputs["create"]
 
     assert f'kind version | grep -q " {KIND_RELEASE}\\."' in script
 

@@ -37,10 +37,8 @@ def test_every_resource_is_parented_to_its_component(local_run):
         assert resource.name.startswith(components[resource.parent].name + "-")
 
 
-def test_component_type_tokens():
-    from render.engine.harness import run_program
-
-    types = {r.type for r in run_program("local", local()).resources if r.type.startswith("gitops-platform:")}
+def test_component_type_tokens(local_defaults):
+    types = {r.type for r in local_defaults.resources if r.type.startswith("gitops-platform:")}
 
     assert types == {
         "gitops-platform:index:Platform",

@@ -290,12 +290,12 @@ def _unknowns(value: Any) -> int:
 
 
 @pytest.mark.parametrize("stack", ["local", "aws"])
-def test_the_engines_preview_registers_every_resource_and_the_pack_judges_it_without_crashing(analyzer, stack):
+def test_the_engines_preview_registers_every_resource_and_the_pack_judges_it_without_crashing(analyzer, rendered, stack):
     # `pulumi preview` (the PR check's engine job): every computed output is unknown — the kind
     # cluster's kubeconfig, ARNs, image digests. The program must still register everything,
     # and the pack, sent the unknowns as the engine sends them, must judge without an error.
     config, secrets = stack_config(stack)
-    full = run_program(stack, config, secret_keys=secrets)
+    full, _, _ = rendered(stack)
     preview = run_program(stack, config, secret_keys=secrets, preview=True)
     resources, _ = policy_resources(preview, None, secrets=True)
     configure(analyzer, stack_pack_config(stack))

@@ -195,8 +195,8 @@ def test_the_sample_backend_reads_its_signing_key_from_vault(stack, config, mode
     assert steps == (["initialise", "store-recovery-keys"] if mode == "ha" else [])
 
 
-def test_ha_vault_peers_join_each_other_and_the_csi_provider_trusts_vaults_ca():
-    run = run_program("aws", aws())
+def test_ha_vault_peers_join_each_other_and_the_csi_provider_trusts_vaults_ca(aws_defaults):
+    run = aws_defaults
     [vault] = [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "vault"]
     values = vault.inputs["values"]
 

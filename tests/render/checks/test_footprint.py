@@ -10,7 +10,6 @@ from components.quantity import cpu_millicores, memory_mib
 from render.checks.footprint import footprint
 from render.checks.images import image_inventory
 from render.engine.deployed import Deployed
-from render.engine.harness import read_stack_file, run_program
 from render.engine.workloads import pod_requests
 from render.report import component_of, report
 
@@ -127,31 +126,31 @@ def test_local_platform_fits_a_laptop_kind_cluster(rendered):
     assert any(w["workload"] == "Deployment istio-system/istiod" for w in data["footprint"]["workloads"])
 
 
-def _render(root, stack):
-    config, secrets = read_stack_file(root / f"Pulumi.{stack}.yaml")
-    run = run_program(stack, config, secret_keys=secrets)
+def _render(request, stack):
+    """The shipped stack's run (shared) and its program-only report."""
+    run = request.getfixturevalue(f"{stack}_run")
     return run, report(run, charts=None)
 
 
-def test_footprint_is_grouped_by_platform_component(root):
-    run, _ = _render(root, "local")
+def test_footprint_is_grouped_by_platform_component(request):
+    run, _ = _render(request, "local")
     find = component_of(run)
 
     hosting = run.named("platform-registry-hosting")
     assert find(hosting.urn) == "platform-registry"
 
 
-def test_critical_path_local_is_at_most_6(root):
+def test_critical_path_local_is_at_most_6(request):
     # cluster -> provider -> namespace -> CRD chart -> control plane -> app
-    _, data = _render(root, "local")
+    _, data = _render(request, "local")
 
     assert data["critical_path"]["length"] <= 6, data["critical_path"]["urns"]
 
 
-def test_critical_path_aws_is_at_most_10(root):
+def test_critical_path_aws_is_at_most_10(request):
     # aws provider -> VPC -> subnet -> EKS -> k8s provider, then cert-manager's namespace ->
     # chart -> readiness gate -> Vault's listener certificate (its pods mount it at start)
     # -> Vault; Gatekeeper's namespaces -> release -> template -> constraint runs beside it.
-    _, data = _render(root, "aws")
+    _, data = _render(request, "aws")
 
     assert data["critical_path"]["length"] <= 10, data["critical_path"]["urns"]

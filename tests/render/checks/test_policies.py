@@ -6,11 +6,10 @@ import pytest
 
 
 @pytest.mark.parametrize("stack", ["local", "aws"])
-def test_both_stacks_pass_every_mandatory_policy(stack, root):
+def test_both_stacks_pass_every_mandatory_policy(stack, request):
     from render.checks.policies import policy_report
-    from render.engine.harness import run_stack
 
-    result = policy_report(run_stack(stack, root / f"Pulumi.{stack}.yaml"))
+    result = policy_report(request.getfixturevalue(f"{stack}_run"))
 
     assert result["evaluated"] > 0 and result["policies"] >= 20
     assert [v for v in result["violations"] if v["enforcement"] == "mandatory"] == []

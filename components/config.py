@@ -183,8 +183,6 @@ def _check_region(value: str | None) -> str | None:
     return value
 
 
-
-
 class LocalPlatformConfig(ProfiledModel):
     """The `local` environment: a kind cluster (or an existing context) and a local registry."""
 

@@ -93,18 +93,6 @@ def component_of(run: Run) -> Callable[[str], str]:
     return find
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 def chart_summaries(run: Run, stack: DeployedStack, data: dict[str, Any]) -> list[dict[str, Any]]:
     """The report's `charts`: per release what it installs and what each layer found in it."""
     def count(items: list[dict[str, Any]], urn: str) -> int:
@@ -214,8 +202,6 @@ def _drop_entries(node: Any, aside: set[int]) -> None:
             _drop_entries(item, aside)
 
 
-
-
 def stack_context(run: Run, config: PlatformConfig, stack: DeployedStack, charts: ChartSet, releases: Sequence[Mapping[str, Any]]) -> StackContext:
     """What the object layers know about `run`'s stack beyond its objects."""
     facts = Facts(
@@ -225,10 +211,6 @@ def stack_context(run: Run, config: PlatformConfig, stack: DeployedStack, charts
         cloud_roles=cloud_roles(run),
     )
     return StackContext(config, facts, stack, releases, charts, stack_registries(run), component_of(run))
-
-
-
-
 
 
 def cloud_roles(run: Run) -> list[CloudRole]:

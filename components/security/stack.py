@@ -250,7 +250,6 @@ class SecurityStack(pulumi.ComponentResource):
         self.register_outputs({"constraint_kinds": self.constraint_kinds})
 
 
-
     def _isolate(
         self,
         name: str,

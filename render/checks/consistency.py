@@ -132,10 +132,6 @@ def check_probes(objects: Sequence[Deployed]) -> Iterator[dict[str, str]]:
                     yield _finding("probes", d, f"container {c.get('name')} {probe} uses port {port!r}, which the container does not declare: name a declared port")
 
 
-
-
-
-
 def check_monitors(objects: Sequence[Deployed], groups: Sequence[PodGroup], environment: str = "local") -> Iterator[dict[str, str]]:
     namespaces = {d.name for d in objects if d.kind == "Namespace"} | {d.namespace for d in objects if d.namespace}
     services = [d for d in objects if d.kind == "Service"] + cluster_services(objects, environment)

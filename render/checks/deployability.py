@@ -47,20 +47,7 @@ def _index(objects: Iterable[Deployed]) -> dict[tuple[str, str, str], Deployed]:
     return {(d.kind, d.namespace, d.name): d for d in objects}
 
 
-
-
 # --- in-cluster addresses -----------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
 
 
 def _istio_destinations(d: Deployed) -> Iterator[tuple[str, str, str, int | None]]:
@@ -220,8 +207,6 @@ def check_webhooks(objects: Sequence[Deployed], charts: Sequence[ChartRender], f
 # --- namespaces ---------------------------------------------------------------------------
 
 
-
-
 def check_namespaces(objects: Sequence[Deployed], facts: Facts) -> list[dict[str, str]]:
     """Every namespace an object lives in, or a hook Job labels, exists in this environment."""
     namespaces = namespaces_of(objects, facts.environment)
@@ -235,8 +220,6 @@ def check_namespaces(objects: Sequence[Deployed], facts: Facts) -> list[dict[str
                     _finding("namespaces", d, f"container {container} labels namespace {ns}, which does not exist on {facts.environment}: the hook fails")
                 )
     return findings
-
-
 
 
 # --- hooks the install drops --------------------------------------------------------------

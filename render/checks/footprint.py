@@ -30,10 +30,6 @@ def node_count(config: PlatformConfig) -> int:
     return 1 + config.cluster.workers if config.cluster.mode == "kind" else 1
 
 
-
-
-
-
 @dataclass(frozen=True)
 class Workload:
     component: str
@@ -116,9 +112,5 @@ def footprint(objects: Sequence[Deployed], *, nodes: int, component_of: Callable
         "transient": transient,
         "nodes": nodes,
     }
-
-
-
-
 
 

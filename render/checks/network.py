@@ -49,27 +49,7 @@ from ..engine.workloads import pod_spec
 # --- NetworkPolicy semantics -------------------------------------------------------------
 
 
-
-
-
-
-
-
-
-
-
-
 # --- the flows the platform depends on ---------------------------------------------------
-
-
-
-
-
-
-
-
-
-
 
 
 def _scrape_flows(objects: Sequence[Deployed], pods: Pods) -> Iterator[Flow]:
@@ -204,8 +184,6 @@ def _gateway_flows(objects: Sequence[Deployed], pods: Pods) -> Iterator[Flow]:
                         yield Flow("gateway", pods.of(gateway), target, number, why=vs.ref)
 
 
-
-
 def _external_calls(objects: Sequence[Deployed], pods: Pods) -> Iterator[tuple[PodGroup, Flow]]:
     """Pods' calls to hosts outside the cluster, found in the same places as in-cluster URLs."""
     config = {(d.kind, d.namespace, d.name): d for d in objects if d.kind in ("ConfigMap", "Secret")}
@@ -255,8 +233,6 @@ def registry_errors(
                 f"(MicroserviceConfig.egress: [{{host: {flow.destination.name}, port: {flow.port}}}]) or add a ServiceEntry visible in {flow.source.namespace}",
             })
     return errors
-
-
 
 
 def _url_flows(objects: Sequence[Deployed], pods: Pods) -> Iterator[Flow]:

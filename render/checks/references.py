@@ -52,8 +52,6 @@ CERTIFICATE_KEYS = frozenset({"tls.crt", "tls.key", "ca.crt"})
 """The keys cert-manager writes into a Certificate's Secret."""
 
 
-
-
 Referrer = Callable[[Deployed, "Context"], Iterator[Ref]]
 
 REFERRERS: dict[tuple[str, str], Referrer] = {}
@@ -79,17 +77,7 @@ class Context:
     """Where cert-manager looks for a ClusterIssuer's Secrets (`--cluster-resource-namespace`)."""
 
 
-
-
-
-
-
-
-
-
 # --- core / apps ------------------------------------------------------------------------------
-
-
 
 
 @refers("", ("Pod",), "pod template: serviceAccountName, imagePullSecrets, priorityClassName, runtimeClassName",
@@ -398,18 +386,6 @@ def references_of(d: Deployed, ctx: Context) -> Iterator[Ref]:
 
 
 # --- resolution ---------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def cluster_resource_namespace(objects: Iterable[Deployed]) -> str:

@@ -160,19 +160,3 @@ def test_kubeconfig_is_secret_and_authenticates_with_aws_eks_get_token(aws_run):
     assert provider.inputs["clusterIdentifier"] == cluster.outputs["arn"]
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

@@ -45,8 +45,6 @@ def test_kind_node_image_is_pinned_and_maps_gateway_ports_to_host_loopback(local
     assert document["networking"]["apiServerAddress"] == "127.0.0.1"
 
 
-
-
 def test_workers_and_changes_to_node_layout_recreate_the_cluster():
     run = run_program("local", local(cluster={"workers": 2}))
     cmd = one(run, KIND_COMMAND)
@@ -84,16 +82,6 @@ def test_provider_uses_the_secret_kubeconfig_and_is_keyed_on_the_cluster(local_r
     assert provider.inputs["deleteUnreachable"] == "true"
 
 
-
-
-
-
-
-
-
-
-
-
 def test_existing_mode_uses_the_context_and_creates_no_cluster(tmp_path):
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\ncurrent-context: dev\n")
@@ -125,10 +113,6 @@ def test_existing_mode_with_a_missing_kubeconfig_names_the_key(tmp_path):
                 registry={"mode": "external", "host": "registry.example.com"},
             ),
         )
-
-
-
-
 
 
 def test_kind_binds_the_control_plane_metrics_where_prometheus_scrapes_them(local_run, rendered):

@@ -135,14 +135,6 @@ def test_missing_stack_file_is_a_clear_error(tmp_path):
     assert "Pulumi.nosuchstack.yaml not found" in proc.stderr
 
 
-
-
-
-
-
-
-
-
 def test_render_aws_succeeds_and_redacts_the_kubeconfig(tmp_path):
     proc = render("aws", "--out", str(tmp_path))
 

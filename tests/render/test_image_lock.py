@@ -15,8 +15,6 @@ from render.image_lock import reference, relock, resolve_digest
 DIGEST = "sha256:" + "ab" * 32
 
 
-
-
 @pytest.mark.parametrize(("image", "expected"), [
     ("curlimages/curl:8.20.0", ("registry-1.docker.io", "curlimages/curl", "8.20.0")),
     ("redis:8", ("registry-1.docker.io", "library/redis", "8")),

@@ -79,12 +79,6 @@ def test_a_webhook_without_a_ready_endpoint_or_a_missing_configuration_fails(loc
     ]
 
 
-
-
-
-
-
-
 def test_gatekeeper_that_admits_everything_fails_and_the_messages_name_the_constraints(local_objects, expected, tmp_path):
     cluster = healthy(local_objects, expected)
     with serving(cluster, tmp_path) as kubeconfig:
@@ -166,14 +160,6 @@ def test_a_ui_that_does_not_answer_and_a_rule_group_not_loaded_fail(local_object
     assert {what for what, *_ in expected.ui} == {"Grafana", "Loki", "Jaeger", "Kiali", "Argo CD"}
 
 
-
-
-
-
-
-
-
-
 def test_a_gateway_certificate_not_from_the_platform_ca_or_not_for_the_host_fails(local_objects, expected, pki, tmp_path):
     with gateway_for(expected, Pki("someone else's CA"), tmp_path) as foreign:
         untrusted = gateway_https(None, dataclasses.replace(foreign, gateway=dataclasses.replace(foreign.gateway, ca_pem=pki.ca_pem)))
@@ -235,14 +221,6 @@ def test_a_falco_pod_without_the_platform_rules_unreadable_or_absent_fails(local
     assert partial.failures[1] == ("Falco pod falco/falco-r4t5y: its metrics could not be read "
                                    "(ReadFailed: error forwarding port 8765 to pod falco-r4t5y: connection refused)")
     assert none.failures == ["no Falco pod is running in falco (kubectl -n falco get pods)"]
-
-
-
-
-
-
-
-
 
 
 def test_vault_of_unknown_listener_is_read_over_tls_or_else_plain_http(local_objects, expected, pki, tmp_path):

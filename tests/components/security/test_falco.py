@@ -86,8 +86,6 @@ def test_without_app_namespaces_there_is_no_egress_rule_and_without_hosts_every_
     assert bare.fires("Undeclared egress from an app namespace", connect("198.51.100.9", "api.stripe.com"))
 
 
-
-
 @pytest.mark.parametrize("stack", ["local", "aws", "aws-apps"])
 def test_no_image_the_stack_runs_triggers_the_registry_rule(rendered, stack):
     _, data, deployed = rendered(stack)

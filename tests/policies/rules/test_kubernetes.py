@@ -9,10 +9,6 @@ from policy_fixtures import KINDS, WORKLOAD_MUTATIONS, messages, mutate, workloa
 # --- the pack ---------------------------------------------------------------------------
 
 
-
-
-
-
 # --- workload rules -------------------------------------------------------------------
 
 WORKLOAD_CASES = [(rule, case, fn, text) for rule, cases in WORKLOAD_MUTATIONS.items() for case, fn, text in cases]
@@ -63,69 +59,15 @@ def test_only_the_mesh_gateway_may_be_a_load_balancer():
 # --- mesh -----------------------------------------------------------------------------
 
 
-
-
-
-
-
-
-
-
-
-
-
 # --- helm -----------------------------------------------------------------------------
-
-
-
-
-
-
-
 
 
 # --- aws ------------------------------------------------------------------------------
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # --- enforcement and configuration ----------------------------------------------------
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # --- preview: values only the update knows --------------------------------------------------
-
-
-
-
 
 

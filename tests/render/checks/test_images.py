@@ -25,8 +25,6 @@ def test_an_image_not_in_the_lock_fails_the_render_naming_the_locked_tag():
     assert image_inventory([_pod("quay.io/prometheus/prometheus:v3.14.0-distroless")], (), locked)["errors"] == []
 
 
-
-
 def test_the_lock_holds_exactly_the_images_the_shipped_stacks_run(rendered):
     run_images = set()
     for stack in ("local", "aws", "aws-apps"):

@@ -64,8 +64,6 @@ def test_the_sample_app_url_is_traced_from_the_host_port_to_the_container(local)
     assert app["hops"][-1].startswith("Deployment apps/frontend port 8080")
 
 
-
-
 def test_a_certificate_that_does_not_cover_the_host_breaks_the_url(local):
     _, objects = local
     broken = planted(objects, "Certificate", "istio-ingress", "gateway-tls", lambda o: o["spec"].update(dnsNames=["localhost", "*.example.test"]))

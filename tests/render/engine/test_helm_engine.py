@@ -16,10 +16,6 @@ def test_a_chart_that_fails_to_render_reports_the_engines_message():
     assert "bucketNames" in chart.error and chart.objects == []
 
 
-
-
-
-
 def test_one_module_renders_with_the_helm_sdk_and_one_fetches_with_it():
     # The SDK's native call is private surface: one wrapper module of ours renders with it;
     # render/engine/charts.py pulls, indexes and unpacks with its public functions only.

@@ -248,8 +248,9 @@ def _url_flows(objects: Sequence[Deployed], pods: Pods) -> Iterator[Flow]:
 
 
 def network_report(objects: Sequence[Deployed], environment: str = "local") -> dict[str, Any]:
-    """`{"flows", "checks", "errors", "open_namespaces"}`: how many flows of each check, those the
-    NetworkPolicies block, and the namespaces with pods that do not deny by default in both directions."""
+    """`{"flows", "checks", "list", "errors", "open_namespaces"}`: how many flows of each check, every
+    flow (its check, ends, port and whether the NetworkPolicies allow it), those they block, and
+    the namespaces with pods that do not deny by default in both directions."""
     pods = Pods(objects, environment)
     policies = [d for d in objects if d.kind == "NetworkPolicy" and d.origin != "dropped-hook"]
     ns_labels = namespace_labels(objects)
@@ -264,18 +265,24 @@ def network_report(objects: Sequence[Deployed], environment: str = "local") -> d
     }
     blocked = []
     checks: dict[str, int] = {}
+    listed = []
     for flow in flows.values():
         checks[flow.check] = checks.get(flow.check, 0) + 1
         reason = verdict(flow, policies, ns_labels)
         if reason is not None:
             blocked.append({"check": flow.check, "object": flow.describe(), "urn": "", "message": reason})
+        listed.append({
+            "check": flow.check, "from": flow.source.name, "from_namespace": flow.source.namespace, "to": flow.destination.name,
+            "to_namespace": flow.destination.namespace, "port": flow.port, "protocol": flow.protocol, "allowed": reason is None,
+        })
     with_pods = {g.namespace for g in pods.groups if pods.of(g).pods and g.owner.origin != "cluster"}
     by_namespace: dict[str, list[Mapping[str, Any]]] = {}
     for p in policies:
         by_namespace.setdefault(p.namespace, []).append(p.obj.get("spec") or {})
     open_namespaces = sorted(ns for ns in with_pods if denies_by_default(by_namespace.get(ns, [])) != {"Ingress", "Egress"})
     errors = sorted(blocked + registry_errors(objects, external, ns_labels), key=lambda b: (b["check"], b["object"]))
-    return {"flows": len(flows), "checks": dict(sorted(checks.items())), "errors": errors, "open_namespaces": open_namespaces}
+    listed.sort(key=lambda f: (f["check"], f["from_namespace"], f["from"], f["to_namespace"], f["to"], f["port"], f["protocol"]))
+    return {"flows": len(flows), "checks": dict(sorted(checks.items())), "list": listed, "errors": errors, "open_namespaces": open_namespaces}
 
 
 def plaintext_probes(objects: Sequence[Deployed], labels: Mapping[str, str], environment: str = "local") -> dict[str, list[tuple[str, str, int]]]:

@@ -26,6 +26,20 @@ def test_every_flow_the_platform_needs_is_allowed(rendered, stack):
     assert {"dns", "scrape", "api-server", "istiod", "tracing", "url"} <= set(network["checks"])
     # kube-system belongs to the cluster (CoreDNS, kube-proxy, the CNI): exempt with that reason.
     assert network["open_namespaces"] == ["kube-system"]
+    # Every flow is listed with its verdict (what `render diff` and the platform map read).
+    assert len(network["list"]) == network["flows"] and all(f["allowed"] for f in network["list"])
+    assert sum(f["check"] == "dns" for f in network["list"]) == network["checks"]["dns"]
+
+
+def test_a_blocked_flow_is_listed_as_not_allowed(rendered):
+    _, _, stack = rendered("local")
+    objects = as_admitted(_without(stack.objects, "monitoring", "allow-calls"))
+
+    network = network_report(objects, "local")
+
+    blocked = [f for f in network["list"] if not f["allowed"]]
+    assert blocked and len(blocked) == len(network["errors"])
+    assert {f["check"] for f in blocked} == {e["check"] for e in network["errors"]}
 
 
 def _without(objects: list[Deployed], namespace: str, policy: str) -> list[Deployed]:

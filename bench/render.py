@@ -6,7 +6,8 @@ For each stack: the median wall time of `python -m render <stack>` over
 `--runs` fresh processes; the median of its import floor — a fresh process importing
 exactly the modules of the third-party packages the program imports (every submodule
 the render of that stack loaded, e.g. `pulumi_aws.eks.cluster`), nothing else —; their
-ratio; the resource count; and the render's peak memory (max RSS). The ratio says how
+ratio; the resource count; the render's peak memory (max RSS); and the median time of
+`python -m render diff` of the render with itself, and its share of the render's. The ratio says how
 much the program itself costs on top of loading the SDKs it cannot avoid.
 
 Every process runs with Python's default bytecode cache: the SDKs' bytecode was compiled
@@ -84,6 +85,8 @@ def bench(stacks: list[str], runs: int) -> list[dict]:
             samples = [_timed([sys.executable, "-m", "render", stack, "--out", str(out)]) for _ in range(runs)]
             report = json.loads((out / "report.json").read_text())
             render = statistics.median(s[0] for s in samples)
+            # `render diff` of two renders of the same stack (issue 32: at most 20 % of a render).
+            compared = statistics.median(_timed([sys.executable, "-m", "render", "diff", str(out), str(out)])[0] for _ in range(runs))
             rows.append(
                 {
                     "stack": stack,
@@ -93,6 +96,8 @@ def bench(stacks: list[str], runs: int) -> list[dict]:
                     "ratio": round(render / floor, 2),
                     "floor_modules": len(modules),
                     "peak_mib": round(max(s[1] for s in samples)),
+                    "diff_s": round(compared, 3),
+                    "diff_share": round(compared / render, 2),
                 }
             )
     return rows
@@ -106,11 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     print(f"median of {args.runs} fresh processes each")
-    print(f"{'stack':<6} {'resources':>9} {'render s':>9} {'floor s':>8} {'ratio':>6} {'peak MiB':>9} {'floor modules':>14}")
+    print(f"{'stack':<6} {'resources':>9} {'render s':>9} {'floor s':>8} {'ratio':>6} {'peak MiB':>9} {'floor modules':>14} {'diff s':>7} {'diff/render':>11}")
     for row in bench(args.stacks, args.runs):
         print(
             f"{row['stack']:<6} {row['resources']:>9} {row['render_s']:>9.3f} {row['floor_s']:>8.3f} "
-            f"{row['ratio']:>6.2f} {row['peak_mib']:>9} {row['floor_modules']:>14}"
+            f"{row['ratio']:>6.2f} {row['peak_mib']:>9} {row['floor_modules']:>14} {row['diff_s']:>7.3f} {row['diff_share']:>11.2f}"
         )
     return 0
 

@@ -319,10 +319,11 @@ def write(
     stack = deployed_objects(run, charts) if config is not None and charts is not None else None
     by_urn = run.by_urn()
     if stack is None:
-        objects = [_redacted(Deployed(manifest(r), r.urn, "program"), manifest(r)) for r in run.resources if r.kubernetes_object]
+        objects = [(_source_line(d), _redacted(d, d.obj)) for d in (Deployed(manifest(r), r.urn, "program") for r in run.resources if r.kubernetes_object)]
     else:
         objects = [
-            _redacted(d, manifest(by_urn[d.source]) if d.origin == "program" else None) for d in stack.objects if d.origin != "dropped-hook"
+            (_source_line(d), _redacted(d, manifest(by_urn[d.source]) if d.origin == "program" else None))
+            for d in stack.objects if d.origin != "dropped-hook"
         ]
     # Emitting several MB of YAML is pure CPU: a child process does it while the checks run.
     join = forked(lambda: _write_manifests(objects, manifests))
@@ -342,9 +343,21 @@ def _outline_json(value: Any, depth: int = 4, indent: str = "") -> str:
     return "{\n" + ",\n".join(f"{inner}{json.dumps(k)}: {_outline_json(v, depth - 1, inner)}" for k, v in value.items()) + "\n" + indent + "}"
 
 
-def _write_manifests(objects: Sequence[dict[str, Any]], manifests: Path) -> None:
+SOURCE_PREFIX = "# source: "
+"""Each manifest's first line: who applies the object — `managed-by=pulumi` (the program's own
+objects, a helm.v4.Chart's, ConfigGroups': the engine diffs and replaces them) or
+`managed-by=helm` (inside a helm.v3.Release: Helm patches them, and never upgrades `crds/`) —
+its `origin` (`render.engine.deployed.Deployed.origin`) and its release (`render diff` reads it)."""
+
+
+def _source_line(d: Deployed) -> str:
+    release = f" release={d.release}" if d.release else ""
+    return f"{SOURCE_PREFIX}managed-by={'pulumi' if d.visible_to_engine else 'helm'} origin={d.origin}{release}"
+
+
+def _write_manifests(sourced: Sequence[tuple[str, dict[str, Any]]], manifests: Path) -> None:
     seen: Counter[str] = Counter()
-    for index, obj in enumerate(objects):
+    for index, (source, obj) in enumerate(sourced):
         name = _file_name(obj, index)
         seen[name] += 1
         if seen[name] > 1:  # the same kind/namespace/name twice: a real conflict, kept visible
@@ -353,7 +366,7 @@ def _write_manifests(objects: Sequence[dict[str, Any]], manifests: Path) -> None
             # CRDs are megabytes of schema no one reads line by line: written as JSON (a
             # subset of YAML, so every YAML reader takes it), laid out down to each version's
             # fields and compact below (each version's schema is one line).
-            text = f"# {obj.get('kind')} {name} (JSON, which is YAML)\n{_outline_json(obj)}\n"
+            text = f"{source}\n# {obj.get('kind')} {name} (JSON, which is YAML)\n{_outline_json(obj)}\n"
         else:
-            text = yaml.dump(obj, Dumper=_DUMPER, sort_keys=False)
+            text = f"{source}\n" + yaml.dump(obj, Dumper=_DUMPER, sort_keys=False)
         (manifests / name).write_text(text)

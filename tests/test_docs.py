@@ -109,20 +109,20 @@ def test_every_make_target_the_docs_name_exists():
     assert named and [f"{path}: make {t}" for path, t in sorted(named) if t not in targets] == []
 
 
-def _flags(module: str) -> set[str]:
-    proc = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+def _flags(*command: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-m", *command, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     return set(re.findall(r"(--[a-z][a-z-]*)", proc.stdout))
 
 
 def test_every_render_and_verify_flag_the_docs_name_exists():
-    known = {"render": _flags("render"), "verify": _flags("verify")}
+    known = {"render": _flags("render"), "render diff": _flags("render", "diff"), "verify": _flags("verify")}
     missing = []
     for path, text in _texts():
-        for tool in ("render", "verify"):
+        for tool in ("render diff", "render", "verify"):
             # The command itself: from `-m render` / `make render` to the end of its code span or line.
-            for command in re.findall(rf"(?:-m|make) {tool}\b[^`\n]*", text):
+            for command in re.findall(rf"(?:-m|make) {tool}\b(?! diff)[^`\n]*", text):
                 missing += [f"{path}: {tool} {flag}" for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", command) if flag not in known[tool]]
-    assert known["render"] >= {"--out", "--no-charts"} and missing == []
+    assert known["render"] >= {"--out", "--no-charts"} and known["render diff"] >= {"--git", "--format", "--max-chars"} and missing == []
 
 
 def test_every_stack_output_the_docs_name_is_exported():

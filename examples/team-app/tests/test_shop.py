@@ -41,7 +41,18 @@ set_all_config(
 
 from shop import main  # noqa: E402 - the mocks must be in place first
 
-SHOP = main()
+SHOP: Any = None
+
+
+@pulumi.runtime.test
+def _deploy() -> None:
+    # Declared inside a Pulumi test function, which returns only once every registration is
+    # recorded: a check would otherwise race the resources registered after the one it waits on.
+    global SHOP
+    SHOP = main()
+
+
+_deploy()
 
 
 def of_type(token: str) -> list[pulumi.runtime.MockResourceArgs]:

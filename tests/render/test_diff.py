@@ -193,17 +193,17 @@ def test_the_markdown_is_counts_first_and_stays_under_the_limit_with_the_cut_sta
 
 
 @pytest.mark.slow
-def test_the_command_reads_two_directories_and_renders_a_git_ref(renders, tmp_path):
+def test_the_command_reads_two_directories_and_refuses_what_is_not_a_render(renders, tmp_path, capsys, monkeypatch):
     base, head = renders
     run = subprocess.run([sys.executable, "-m", "render", "diff", str(base), str(head), "--format", "json"], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["counts"]["replace"] == 3
 
-    missing = subprocess.run([sys.executable, "-m", "render", "diff", str(tmp_path), str(head)], cwd=ROOT, capture_output=True, text=True)
-    assert missing.returncode == 2 and "not a render directory" in missing.stderr
-
-    bad_ref = subprocess.run([sys.executable, "-m", "render", "diff", "--git", "no-such-ref", str(head)], cwd=ROOT, capture_output=True, text=True)
-    assert bad_ref.returncode == 2 and "--git no-such-ref" in bad_ref.stderr
+    assert render_diff.main([str(tmp_path), str(head)]) == 2
+    assert "not a render directory" in capsys.readouterr().err
+    monkeypatch.chdir(ROOT)
+    assert render_diff.main(["--git", "no-such-ref", str(head)]) == 2
+    assert "--git no-such-ref" in capsys.readouterr().err
 
 
 @pytest.mark.slow

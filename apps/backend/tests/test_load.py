@@ -1,4 +1,4 @@
-"""A bounded load test on loopback: Locust (headless, 15 s) against the backend this test starts."""
+"""A bounded load test on loopback: Locust (headless, 10 s) against the backend this test starts."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_backend_under_load_keeps_p95_below_200ms_and_errors_below_1_percent(tmp
         wait_ready(f"http://127.0.0.1:{port}/ready")
         result = subprocess.run(
             [str(BIN / "locust"), "-f", str(BACKEND / "locustfile.py"), "--headless", "--users", "20", "--spawn-rate", "10",
-             "--run-time", "15s", "--host", f"http://127.0.0.1:{port}", "--csv", str(tmp_path / "load"), "--only-summary"],
+             "--run-time", "10s", "--host", f"http://127.0.0.1:{port}", "--csv", str(tmp_path / "load"), "--only-summary"],
             cwd=tmp_path, capture_output=True, text=True, timeout=60,
         )
         assert result.returncode in (0, 1), result.stderr[-2000:]

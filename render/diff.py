@@ -497,6 +497,31 @@ def _fenced(lines: Sequence[str], budget: int) -> tuple[str, int]:
     return "```\n" + "\n".join(kept) + "\n```\n", len(lines) - len(kept)
 
 
+_FLOW_EDGES = 40
+
+
+def flows_picture(d: Diff) -> str:
+    """A Mermaid flowchart of the flows that open (solid) and close (dashed), at most `_FLOW_EDGES`."""
+    ids: dict[str, str] = {}
+
+    def node(name: str) -> str:
+        if name not in ids:
+            ids[name] = f"n{len(ids)}"
+        return ids[name]
+
+    edges = []
+    changed = [(f, "opened") for f in d.verdicts["flows"]["opened"]] + [(f, "closed") for f in d.verdicts["flows"]["closed"]]
+    for text_, how in changed[:_FLOW_EDGES]:
+        ends, _, _ = text_.partition(" (")
+        source, _, destination = ends.partition(" -> ")
+        target, _, port = destination.rpartition(":")
+        arrow = f'-->|"{port} opened"|' if how == "opened" else f'-. "{port} closed" .->'
+        edges.append(f"  {node(source)} {arrow} {node(target)}")
+    labels = [f'  {i}["{name.replace(chr(34), "#quot;")}"]' for name, i in ids.items()]
+    more = [f'  more["... {len(changed) - _FLOW_EDGES} more flow changes (the JSON output has them all)"]'] if len(changed) > _FLOW_EDGES else []
+    return "\n".join(["flowchart LR", *labels, *edges, *more])
+
+
 def markdown(d: Diff, max_chars: int = 60000, full: str = "") -> str:
     """A PR comment: counts first, the verdict changes, what is replaced or refused, then one
     collapsible section per component; never over `max_chars`, the cut stated (and where
@@ -512,6 +537,10 @@ def markdown(d: Diff, max_chars: int = 60000, full: str = "") -> str:
         block, dropped = _fenced(verdict, budget - len(out) - 30)
         out += "\nVerdicts that change:\n\n" + block
         left += dropped
+    if any(d.verdicts["flows"].values()):
+        picture = "\nFlows that change:\n\n```mermaid\n" + flows_picture(d) + "\n```\n"
+        if len(out) + len(picture) <= budget:
+            out += picture
     danger = [c for c in d.changes if c.action in ("refused", "replace", "not-applied")]
     if danger:
         table = "\n| action | object | why | what to know |\n|---|---|---|---|\n"

@@ -31,6 +31,7 @@ from .engine.deployed import Deployed, DeployedStack, deployed_objects
 from .engine.facts import CloudRole, Facts, Prerequisite, StackContext, stack_registries
 from .engine.harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
 from .engine.processes import forked
+from .pictures import write as write_pictures
 
 # libyaml's emitter when PyYAML has it (the wheels do): the CRDs alone are megabytes.
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -328,6 +329,8 @@ def write(
     # Emitting several MB of YAML is pure CPU: a child process does it while the checks run.
     join = forked(lambda: _write_manifests(objects, manifests))
     data, _ = checked(run, config, pack_config, stack, charts=charts, disable=disable)
+    namespaces = [str((obj.get("metadata") or {}).get("name")) for _, obj in objects if obj.get("kind") == "Namespace"]
+    write_pictures(out, run, data, namespaces, edges_of=dependency_edges, component_of=component_of(run))
     join()
     (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return data

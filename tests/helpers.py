@@ -145,3 +145,30 @@ def of_kind(run: Run, kind: str) -> list[RecordedResource]:
     """Every resource of `run` whose type ends with `:kind`."""
     return [r for r in run.resources if r.type.endswith(f":{kind}")]
 
+
+
+MERMAID_CHECK = ROOT / "tools" / "mermaid" / "check.mjs"
+
+
+def mermaid_blocks(markdown: str) -> list[str]:
+    """The text of every ```mermaid block of a Markdown document."""
+    import re
+
+    return re.findall(r"```mermaid\n(.*?)```", markdown, re.DOTALL)
+
+
+def mermaid_errors(diagrams: dict[str, str]) -> list[str]:
+    """Mermaid's own parser (tools/mermaid, under Node.js) on each diagram: the lines of those that fail.
+
+    Fails the test, naming the fix, when the parser is not installed: `make test` installs it.
+    """
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None or not (MERMAID_CHECK.parent / "node_modules" / "mermaid").is_dir():
+        pytest.fail("Mermaid's parser is not installed: run `make test` (it runs `npm ci --prefix tools/mermaid`; Node.js 20+)")
+    proc = subprocess.run([node, str(MERMAID_CHECK)], input=json.dumps(diagrams), capture_output=True, text=True, timeout=120)
+    if proc.returncode not in (0, 1) or proc.stdout.count("\n") != len(diagrams):
+        pytest.fail(f"the Mermaid check did not run: {proc.stderr[-2000:]}")
+    return [line for line in proc.stdout.splitlines() if not line.startswith("ok ")]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, mermaid_blocks, mermaid_errors
 from render import diff as render_diff
 
 _NP = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -190,6 +190,9 @@ def test_the_markdown_is_counts_first_and_stays_under_the_limit_with_the_cut_sta
         cut = render_diff.markdown(planted, max_chars=limit)
         assert len(cut) <= limit and cut.count("```") % 2 == 0 and cut.count("<details>") == cut.count("</details>")
     assert "cut here" not in md
+    [flows] = mermaid_blocks(md)  # the flows that open and close, as a picture
+    assert 'n0 -. "8080/TCP closed" .-> n1' in flows and '"Rollout apps/backend"' in flows
+    assert mermaid_errors({"diff-flows": flows}) == []
 
 
 @pytest.mark.slow

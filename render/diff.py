@@ -575,15 +575,16 @@ def markdown(d: Diff, max_chars: int = 60000, full: str = "") -> str:
 # --- command line ---------------------------------------------------------------------------------
 
 
-def render_git_ref(ref: str, stack: str, workdir: Path) -> Path:
-    """Render `stack` as git ref `ref` has it, with that ref's own code, in a temporary worktree."""
+def render_git_ref(ref: str, stack: str, workdir: Path, out: Path | None = None) -> Path:
+    """Render `stack` as git ref `ref` has it, with that ref's own code, in a temporary worktree
+    (into `out`, or a directory in `workdir`)."""
     root = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip())
     tree = workdir / "tree"
     added = subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(tree), ref], capture_output=True, text=True)
     if added.returncode != 0:
         raise DiffError(f"--git {ref}: {added.stderr.strip()}")
     try:
-        out = workdir / "render"
+        out = out.resolve() if out is not None else workdir / "render"
         rendered = subprocess.run([sys.executable, "-m", "render", stack, "--out", str(out)], cwd=tree, capture_output=True, text=True,
                                   env={**os.environ, "PYTHONPATH": str(tree)})
         if not (out / "report.json").is_file():
@@ -598,6 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("dirs", nargs="+", metavar="DIR", help="BASE HEAD render directories (or only HEAD with --git)")
     parser.add_argument("--git", metavar="REF", help="render the base from git REF (with REF's own code) in a temporary worktree")
     parser.add_argument("--stack", help="the stack to render at --git REF (default: HEAD's)")
+    parser.add_argument("--base-out", type=Path, metavar="DIR", help="with --git: keep the base render in DIR (to diff it again, in another format)")
     parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     parser.add_argument("--output", type=Path, help="write there instead of standard output")
     parser.add_argument("--max-chars", type=int, default=60000, help="markdown: cut to this many characters, stating the cut (default 60000)")
@@ -606,11 +608,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     expected = 1 if args.git else 2
     if len(args.dirs) != expected:
         parser.error("give BASE and HEAD render directories, or --git REF and HEAD")
+    if args.base_out is not None and not args.git:
+        parser.error("--base-out goes with --git")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             head = load(Path(args.dirs[-1]))
             if args.git:
-                base_dir = render_git_ref(args.git, args.stack or head.stack, Path(tmp))
+                base_dir = render_git_ref(args.git, args.stack or head.stack, Path(tmp), args.base_out)
                 base, base_name = load(base_dir), args.git
             else:
                 base, base_name = load(Path(args.dirs[0])), args.dirs[0]

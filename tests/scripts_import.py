@@ -17,3 +17,4 @@ def _load(name: str) -> ModuleType:
 
 check_lock = _load("check_lock")
 generate_docs = _load("generate_docs")
+pr_comment = _load("pr_comment")

@@ -90,12 +90,28 @@ def test_pull_requests_get_the_offline_render_with_every_chart_and_the_real_engi
     # `make render` judges with policies/config/<stack>.json, exactly what the engine gets; it fetches every chart first.
     assert "make charts" in render and "make render STACK=aws" in render and "pulumi" not in render
     # The engine: `make preview` runs `pulumi preview --policy-pack policies`, on the local stack, in a throwaway file backend.
-    assert any(s.get("run") == "make preview STACK=local" for s in engine["steps"])
+    assert any("make preview STACK=local" in s.get("run", "") for s in engine["steps"])
     assert any(str(s.get("uses", "")).startswith("pulumi/actions@") for s in engine["steps"])
     assert engine["env"] == {"PULUMI_BACKEND_URL": "file://${{ github.workspace }}/.pulumi-state", "PULUMI_CONFIG_PASSPHRASE": "gitops-platform-local"}
     assert engine["permissions"] == {"contents": "read"} and "environment" not in engine
     make = (ROOT / "Makefile").read_text()
     assert "pulumi preview --stack $(STACK) --diff $(POLICY_FLAGS)" in make and "POLICY_FLAGS = --policy-pack policies" in make
+
+
+def test_the_pr_comment_is_verdicts_the_diff_and_the_preview_posted_by_a_job_that_runs_no_project_code():
+    jobs = load(ROOT / ".github" / "workflows" / "preview.yml")["jobs"]
+    render, comment = jobs["render"], jobs["comment"]
+    runs = " ".join(s.get("run", "") for s in render["steps"])
+
+    # Both stacks rendered; each diffed against the target branch (rendered with its own code), cut for the comment, kept whole.
+    assert "make render STACK=aws" in runs and "make render STACK=local" in runs
+    assert "render diff --git \"$BASE_REF\"" in runs and "--max-chars 28000" in runs and "--format json" in runs
+    assert next(s for s in render["steps"] if s.get("uses", "").startswith("actions/checkout@"))["with"]["fetch-depth"] == 0
+    assert "pull-requests" not in render["permissions"]
+    # The comment: composed by the standard-library script (no project dependency installed), posted with the only write token.
+    assert comment["needs"] == ["render", "engine"] and comment["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert "python3 scripts/pr_comment.py" in " ".join(s.get("run", "") for s in comment["steps"])
+    assert not any("make" in s.get("run", "") or "pip" in s.get("run", "") for s in comment["steps"])
 
 
 def test_cloud_access_uses_oidc_not_keys():

@@ -210,12 +210,15 @@ def test_the_command_reads_two_directories_and_refuses_what_is_not_a_render(rend
 
 
 @pytest.mark.slow
-def test_git_renders_the_base_from_a_ref_with_that_refs_own_code(renders):
+def test_git_renders_the_base_from_a_ref_with_that_refs_own_code(renders, tmp_path):
     # HEAD's committed code renders the shipped stack: against the planted head, the diff is
     # the planted objects (the extra Service among them) and the changes made to others.
     _, head = renders
-    run = subprocess.run([sys.executable, "-m", "render", "diff", "--git", "HEAD", str(head), "--format", "json"], cwd=ROOT, capture_output=True, text=True)
+    kept = tmp_path / "base"
+    run = subprocess.run([sys.executable, "-m", "render", "diff", "--git", "HEAD", "--base-out", str(kept), str(head), "--format", "json"],
+                         cwd=ROOT, capture_output=True, text=True)
 
     assert run.returncode == 0, run.stderr
+    assert (kept / "report.json").is_file() and (kept / "platform.md").is_file()
     found = {(c["kind"], c["name"]): c["change"] for c in json.loads(run.stdout)["changes"]}
     assert found[("Service", "planted-new")] == "added" and found[("NetworkPolicy", "frontend")] == "changed"

@@ -585,8 +585,11 @@ def render_git_ref(ref: str, stack: str, workdir: Path, out: Path | None = None)
         raise DiffError(f"--git {ref}: {added.stderr.strip()}")
     try:
         out = out.resolve() if out is not None else workdir / "render"
-        rendered = subprocess.run([sys.executable, "-m", "render", stack, "--out", str(out)], cwd=tree, capture_output=True, text=True,
-                                  env={**os.environ, "PYTHONPATH": str(tree)})
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        if (tree / "render" / "engine" / "charts.py").is_file():
+            # The ref's own pinned charts (a chart upgrade's base pins the older ones), as `make render` fetches them.
+            subprocess.run([sys.executable, "-m", "render.engine.charts", "--quiet"], cwd=tree, capture_output=True, text=True, env=env)
+        rendered = subprocess.run([sys.executable, "-m", "render", stack, "--out", str(out)], cwd=tree, capture_output=True, text=True, env=env)
         if not (out / "report.json").is_file():
             raise DiffError(f"--git {ref}: the render of {stack} at {ref} failed:\n{rendered.stderr[-2000:]}")
         return out

@@ -14,6 +14,9 @@ Installed in istio-system (Kiali's home: it reads istiod there) from the pinned 
   editing wizards are off (they would drift from the declared state);
 - Prometheus, Grafana and Jaeger of the observability stack, by their in-cluster URLs; the
   links Kiali shows for Grafana and Jaeger point at their `kubectl port-forward` addresses;
+- the key that signs its session tokens generated once into the Secret
+  `kiali-login-signing-key` (the chart would template a new random one into its ConfigMap
+  on every update, replacing it and ending every session);
 - the chart's NetworkPolicy off: istio-system's default-deny set (SecurityStack) governs
   it, and the chart's would open Kiali's port to every pod of the cluster.
 
@@ -28,6 +31,7 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 from pydantic import Field
 
 from .charts import CHARTS, install_chart
@@ -37,6 +41,8 @@ NAMESPACE = "istio-system"
 PORT = 20001
 VIEWER = "kiali-viewer"
 """The ServiceAccount (and the chart's ClusterRole) whose token signs a person in, read-only."""
+SIGNING_KEY_SECRET = "kiali-login-signing-key"
+"""The Secret holding the key that signs Kiali's session tokens (generated once by the component)."""
 GRAFANA_LINK, TRACING_LINK = "http://localhost:3000", "http://localhost:16686"
 """Where a browser reaches Grafana and Jaeger (their port-forward addresses in the README)."""
 
@@ -65,14 +71,28 @@ class Kiali(pulumi.ComponentResource):
         grafana_url: pulumi.Input[str] | None = None,
         tracing_url: pulumi.Input[str] | None = None,
         after: Sequence[pulumi.Resource] = (),
+        namespace_from: Sequence[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`after`: what creates istio-system and istiod (the mesh's `ready` and namespace)."""
+        """`after`: what creates istio-system and istiod (the mesh's `ready` and namespace);
+        `namespace_from`: what creates istio-system alone (the signing key's Secret waits only
+        for it; default `after`)."""
         super().__init__("gitops-platform:index:Kiali", name, None, opts)
+        # The key that signs Kiali's session tokens: generated once and kept in a Secret. Left
+        # to the chart, it is `randAlphaNum` in the ConfigMap — a new one each time the chart
+        # is templated, so every `pulumi up` would replace the ConfigMap, roll Kiali and end
+        # every session, and the key would sit in a ConfigMap.
+        key = random.RandomPassword(f"{name}-signing-key", length=32, special=False, opts=pulumi.ResourceOptions(parent=self))
+        secret = k8s.core.v1.Secret(
+            f"{name}-signing-key",
+            metadata={"name": SIGNING_KEY_SECRET, "namespace": NAMESPACE},
+            string_data={"key": key.result},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(after if namespace_from is None else namespace_from)),
+        )
         chart = install_chart(
             f"{name}-chart", CHARTS["kiali-server"], NAMESPACE,
             kiali_values(config, prometheus_url=prometheus_url, grafana_url=grafana_url, tracing_url=tracing_url),
-            pulumi.ResourceOptions(parent=self, depends_on=list(after)), "kiali",
+            pulumi.ResourceOptions(parent=self, depends_on=[*after, secret]), "kiali",
         )
         viewer = k8s.core.v1.ServiceAccount(
             f"{name}-viewer", metadata={"name": VIEWER, "namespace": NAMESPACE}, opts=pulumi.ResourceOptions(parent=self, depends_on=list(after))
@@ -107,6 +127,8 @@ def kiali_values(
         services["tracing"] = {"enabled": False}
     return {
         "auth": {"strategy": "token"},
+        # The chart mounts the Secret and points Kiali at the file (its `secret:<name>:<key>` form).
+        "login_token": {"signing_key": f"secret:{SIGNING_KEY_SECRET}:key"},
         "deployment": {
             # The chart's source leaves the image tag to its release build: pinned here.
             "image_version": version,

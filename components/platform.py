@@ -183,7 +183,8 @@ class Platform(pulumi.ComponentResource):
         if self.mesh is not None and observability is not None and config.observability.kiali.enabled:
             Kiali(
                 f"{name}-kiali", config.observability.kiali, prometheus_url=observability.prometheus_url, grafana_url=observability.grafana_url,
-                tracing_url=observability.tracing_query_url, after=[*self.mesh.ready, *self.mesh.created_namespaces[:1]], opts=in_cluster,
+                tracing_url=observability.tracing_query_url, after=[*self.mesh.ready, *self.mesh.created_namespaces[:1]],
+                namespace_from=self.mesh.created_namespaces[:1], opts=in_cluster,
             )
         if self.mesh is not None and config.gitops.enabled:
             self.gitops = GitopsStack(

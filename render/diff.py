@@ -364,8 +364,9 @@ def verdicts(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]
     old_findings, new_findings = _findings(base), _findings(head)
     old_images, new_images = _images(base), _images(head)
     old_flows, new_flows = _flows(base), _flows(head)
-    opened = sorted(f for f, ok in new_flows.items() if ok and not old_flows.get(f, False))
-    closed = sorted(f for f, ok in old_flows.items() if ok and not new_flows.get(f, False))
+    compared = all("list" in (report.get("network") or {}) for report in (base, head))
+    opened = sorted(f for f, ok in new_flows.items() if ok and not old_flows.get(f, False)) if compared else []
+    closed = sorted(f for f, ok in old_flows.items() if ok and not new_flows.get(f, False)) if compared else []
     fp_old, fp_new = base.get("footprint") or {}, head.get("footprint") or {}
 
     def finding(f: tuple[str, str, str, str]) -> dict[str, str]:
@@ -377,6 +378,7 @@ def verdicts(base: Mapping[str, Any], head: Mapping[str, Any]) -> dict[str, Any]
         "flows": {
             "opened": [_flow_text(f) for f in opened],
             "closed": [_flow_text(f) + (" — now blocked" if f in new_flows else " — no longer needed") for f in closed],
+            **({} if compared else {"not_compared": "a render without network.list (made before it existed, or without the charts)"}),
         },
         "footprint": {
             key: {"before": fp_old.get(key), "after": fp_new.get(key)} for key in ("cpu_millicores", "memory_mib") if fp_old.get(key) != fp_new.get(key)
@@ -395,7 +397,8 @@ class Diff:
     @property
     def empty(self) -> bool:
         v = self.verdicts
-        return not self.changes and not any(v["findings"].values()) and not any(v["images"].values()) and not any(v["flows"].values()) and not v["footprint"]
+        flows = v["flows"]["opened"] or v["flows"]["closed"]
+        return not self.changes and not any(v["findings"].values()) and not any(v["images"].values()) and not flows and not v["footprint"]
 
     def counts(self) -> dict[str, int]:
         counted: dict[str, int] = {}
@@ -463,6 +466,7 @@ def _verdict_lines(d: Diff) -> list[str]:
     lines += [f"  GONE {f['severity'].upper()} [{f['check']}] {f['object']}: {f['message']}" for f in v["findings"]["removed"]]
     lines += [f"  IMAGE + {i}" for i in v["images"]["added"]] + [f"  IMAGE - {i}" for i in v["images"]["removed"]]
     lines += [f"  FLOW OPENED {f}" for f in v["flows"]["opened"]] + [f"  FLOW CLOSED {f}" for f in v["flows"]["closed"]]
+    lines += [f"  FLOWS NOT COMPARED: {v['flows']['not_compared']}"] if "not_compared" in v["flows"] else []
     lines += [f"  FOOTPRINT {k}: {x['before']} -> {x['after']}" for k, x in v["footprint"].items()]
     return lines
 
@@ -537,7 +541,7 @@ def markdown(d: Diff, max_chars: int = 60000, full: str = "") -> str:
         block, dropped = _fenced(verdict, budget - len(out) - 30)
         out += "\nVerdicts that change:\n\n" + block
         left += dropped
-    if any(d.verdicts["flows"].values()):
+    if d.verdicts["flows"]["opened"] or d.verdicts["flows"]["closed"]:
         picture = "\nFlows that change:\n\n```mermaid\n" + flows_picture(d) + "\n```\n"
         if len(out) + len(picture) <= budget:
             out += picture

@@ -70,3 +70,15 @@ def test_the_render_sees_kialis_flows_and_they_are_allowed(rendered, stack):
     policies = [d for d in objects if d.kind == "NetworkPolicy"]
     assert [f for f in flows if verdict(f, policies, namespace_labels(objects)) is not None] == []
     assert data["network"]["errors"] == []
+
+
+def test_the_signing_key_is_generated_once_into_a_secret_not_templated_into_the_configmap(local_defaults):
+    from components.kiali import SIGNING_KEY_SECRET
+
+    values = kiali(local_defaults).inputs["values"]
+    [secret] = [r for r in local_defaults.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == SIGNING_KEY_SECRET]
+    [key] = [r for r in local_defaults.of_type("random:index/randomPassword:RandomPassword") if r.name.endswith("kiali-signing-key")]
+
+    assert values["login_token"] == {"signing_key": f"secret:{SIGNING_KEY_SECRET}:key"}
+    assert secret.inputs["metadata"]["namespace"] == "istio-system" and key.inputs["length"] == 32
+    assert secret.urn in kiali(local_defaults).dependencies

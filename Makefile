@@ -23,7 +23,7 @@ PULUMI_CONFIG_PASSPHRASE ?= gitops-platform-local
 export PULUMI_CONFIG_PASSPHRASE
 endif
 
-.PHONY: help test lint lock up preview destroy render verify venv charts charts-lock images-lock docs
+.PHONY: help test lint lock up preview destroy render diff verify venv charts charts-lock images-lock docs
 
 help:
 	@echo "make up        pulumi up -s local with the policy pack (kind cluster + local registry; needs pulumi, docker, kind)"
@@ -35,6 +35,7 @@ help:
 	@echo "make images-lock  rewrite images.lock from the images the shipped stacks run, digests resolved (online, after an upgrade)"
 	@echo "make docs      regenerate the generated docs pages (the configuration reference)"
 	@echo "make render    offline render of STACK (default local) into build/render-STACK (fetches the charts first)"
+	@echo "make diff      what the working tree does to STACK against git ref BASE (default main): render diff"
 	@echo "make verify    check the live cluster of STACK (ARGS=--help lists the checks; ARGS=--json, --context NAME)"
 	@echo "make preview   pulumi preview -s STACK with the policy pack"
 	@echo "make destroy   pulumi destroy -s STACK (no confirmation on local, like make up)"
@@ -100,6 +101,12 @@ RENDER_ARGS ?=
 render: $(VENV)/.installed
 	$(PY) -m render.engine.charts --quiet
 	$(PY) -m render $(STACK) --out build/render-$(STACK) $(RENDER_ARGS)
+
+# What the working tree does to STACK against git ref BASE (rendered with its own code):
+# objects added, removed, changed (in place, replaced, refused), findings, images, flows.
+BASE ?= main
+diff: render
+	$(PY) -m render diff --git $(BASE) build/render-$(STACK)
 
 # Read-only checks of the live cluster of STACK (its kubeconfig output, or ARGS=--context NAME).
 ARGS ?=

@@ -55,7 +55,8 @@ _SOURCE_PREFIX = "# source: "  # render.report.SOURCE_PREFIX (not imported: the 
 ENGINE_REPLACES: dict[str, tuple[Path_, ...]] = {
     "ConfigMap": (("data",), ("binaryData",)),
     "Secret": (("type",), ("data",), ("stringData",)),
-    "PersistentVolumeClaim": (("spec",),),
+    # Not its resources: a claim's request is updated in place (pulumi-kubernetes#1705), so it can grow.
+    "PersistentVolumeClaim": (("spec", "accessModes"), ("spec", "selector"), ("spec", "storageClassName"), ("spec", "volumeName")),
     "ResourceQuota": (("spec", "scopes"),),
     "Service": (("spec", "clusterIP"), ("spec", "type")),
     "Deployment": (("spec", "selector"),),
@@ -293,8 +294,6 @@ def classify(key: Key, before: dict[str, Any], after: dict[str, Any], source: So
         return change
     if source.managed_by == "pulumi":
         replaces = [p for p in spec_paths if any(_starts(p, f) for f in ENGINE_REPLACES.get(kind, ()))]
-        if kind == "PersistentVolumeClaim" and _pvc_grows(kind, fields):
-            replaces = []  # pulumi-kubernetes expands a claim in place when only its request grows
         if replaces:
             change.action, change.why = "replace", replaces
             change.note = f"a replace loses {LOST_ON_REPLACE.get(kind, 'its state in the cluster (status, what controllers recorded)')}"

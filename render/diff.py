@@ -126,6 +126,8 @@ class Source:
     managed_by: str = "pulumi"
     origin: str = "program"
     release: str = ""
+    urn: str = ""
+    """The resource that declares it (the object itself, its chart or its ConfigGroup)."""
 
 
 @dataclass
@@ -146,7 +148,7 @@ class DiffError(Exception):
 
 def _source(line: str) -> Source:
     fields = dict(part.split("=", 1) for part in line.removeprefix(_SOURCE_PREFIX).split() if "=" in part)
-    return Source(fields.get("managed-by", "pulumi"), fields.get("origin", "program"), fields.get("release", ""))
+    return Source(fields.get("managed-by", "pulumi"), fields.get("origin", "program"), fields.get("release", ""), fields.get("urn", ""))
 
 
 def load(directory: Path) -> Rendered:
@@ -238,6 +240,8 @@ class Change:
     """What a replace loses, what a delete loses, or the way through a refusal."""
     managed_by: str = "pulumi"
     release: str = ""
+    component: str = ""
+    """The platform component (a direct child of Platform) that declares it, as the footprint names them."""
 
     @property
     def ref(self) -> str:
@@ -247,7 +251,7 @@ class Change:
     def as_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind, "namespace": self.namespace, "name": self.name, "change": self.change, "action": self.action,
-            "managed_by": self.managed_by, "release": self.release, "why": self.why, "note": self.note,
+            "managed_by": self.managed_by, "release": self.release, "component": self.component, "why": self.why, "note": self.note,
             "fields": [{"path": p, "before": a, "after": b} for p, a, b in self.fields],
         }
 
@@ -410,8 +414,33 @@ class Diff:
                 "changes": [c.as_json() for c in self.changes], "verdicts": self.verdicts}
 
 
+def components(rendered: Rendered) -> dict[str, str]:
+    """urn -> the platform component that declares it (a direct child of Platform), from report.json."""
+    resources = {str(r["urn"]): r for r in rendered.report.get("resources") or []}
+    platforms = {u for u, r in resources.items() if r.get("type") == "gitops-platform:index:Platform"}
+    found: dict[str, str] = {}
+    for urn in resources:
+        resource: Mapping[str, Any] | None = resources[urn]
+        while resource is not None and resource.get("parent") not in platforms:
+            resource = resources.get(str(resource.get("parent") or ""))
+        if resource is not None:
+            found[urn] = str(resource["name"]).removeprefix("platform-")
+    return found
+
+
+def _with_components(changes: list[Change], base: Rendered, head: Rendered) -> list[Change]:
+    found = {**components(base), **components(head)}
+    urns = {key: source.urn for key, source in {**base.sources, **head.sources}.items()}
+    urns.update({(type_, "", name): str(r["urn"]) for rendered in (base, head) for r in rendered.report.get("resources") or []
+                 for type_, name in [(str(r["type"]), str(r["name"]))]})
+    for c in changes:
+        c.component = found.get(urns.get((c.kind, c.namespace, c.name), ""), "")
+    return changes
+
+
 def diff(base: Rendered, head: Rendered, base_name: str = "base", head_name: str = "head") -> Diff:
-    return Diff(base_name, head_name, head.stack or base.stack, diff_objects(base, head), verdicts(base.report, head.report))
+    changes = _with_components(diff_objects(base, head), base, head)
+    return Diff(base_name, head_name, head.stack or base.stack, changes, verdicts(base.report, head.report))
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -473,7 +502,7 @@ def _verdict_lines(d: Diff) -> list[str]:
 def text(d: Diff) -> str:
     lines = [_summary_line(d)]
     for c in sorted(d.changes, key=lambda c: (_ACTIONS.index(c.action), c.kind, c.namespace, c.name)):
-        lines.append(f"  {c.action.upper():<11} {c.ref}" + (f" [{', '.join(c.why)}]" if c.why else ""))
+        lines.append(f"  {c.action.upper():<11} {c.ref}" + (f" [{', '.join(c.why)}]" if c.why else "") + (f" — {c.component}" if c.component else ""))
         if c.note:
             lines.append(f"      {c.note}")
         lines += _field_lines(c, "      ")
@@ -481,11 +510,13 @@ def text(d: Diff) -> str:
 
 
 def _component(c: Change) -> str:
+    if c.component:
+        return c.component
     if c.release:
         return f"release {c.release}"
     if c.namespace:
         return f"namespace {c.namespace}"
-    return "cluster-wide and cloud resources"
+    return "outside the platform's components"
 
 
 def _fenced(lines: Sequence[str], budget: int) -> tuple[str, int]:

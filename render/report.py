@@ -350,12 +350,13 @@ SOURCE_PREFIX = "# source: "
 """Each manifest's first line: who applies the object — `managed-by=pulumi` (the program's own
 objects, a helm.v4.Chart's, ConfigGroups': the engine diffs and replaces them) or
 `managed-by=helm` (inside a helm.v3.Release: Helm patches them, and never upgrades `crds/`) —
-its `origin` (`render.engine.deployed.Deployed.origin`) and its release (`render diff` reads it)."""
+its `origin` (`render.engine.deployed.Deployed.origin`), its release and the URN of the
+resource that declares it (`render diff` reads it)."""
 
 
 def _source_line(d: Deployed) -> str:
     release = f" release={d.release}" if d.release else ""
-    return f"{SOURCE_PREFIX}managed-by={'pulumi' if d.visible_to_engine else 'helm'} origin={d.origin}{release}"
+    return f"{SOURCE_PREFIX}managed-by={'pulumi' if d.visible_to_engine else 'helm'} origin={d.origin}{release} urn={d.source}"
 
 
 def _write_manifests(sourced: Sequence[tuple[str, dict[str, Any]]], manifests: Path) -> None:

@@ -142,6 +142,8 @@ def test_each_change_is_classified_as_the_engine_and_api_server_treat_it(planted
     assert "grow each existing claim by hand" in claim_template.note and "--cascade=orphan" in claim_template.note
     assert changes["PersistentVolumeClaim apps/planted-data"].action == "in-place"  # a claim may grow
     assert (changes["Service apps/planted-new"].change, changes["Service apps/planted-new"].action) == ("added", "create")
+    # Grouped by the platform component that declares each (the planted objects are outside any).
+    assert (port.component, changes["Prometheus monitoring/kps-prometheus"].component, image.component) == ("apps", "observability", "")
     chart = changes["Prometheus monitoring/kps-prometheus"]
     assert chart.action == "in-place" and chart.release == "kps" and ("spec.retention", "2d", "5d") in chart.fields
 
@@ -195,7 +197,7 @@ def test_the_markdown_is_counts_first_and_stays_under_the_limit_with_the_cut_sta
     md = render_diff.markdown(planted)
     small = render_diff.markdown(planted, max_chars=1500, full="the workflow artifact render-diff")
 
-    assert md.startswith("**render diff") and "<details><summary>namespace apps:" in md and "| replace | Deployment apps/planted-selector |" in md
+    assert md.startswith("**render diff") and "<details><summary>namespace apps:" in md and "<details><summary>observability: 1 in-place" in md and "| replace | Deployment apps/planted-selector |" in md
     assert len(small) <= 1500 and "cut here to fit a comment" in small and "the workflow artifact render-diff" in small
     for limit in (300, 700, 3000, 6000):
         cut = render_diff.markdown(planted, max_chars=limit)

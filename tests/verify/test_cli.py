@@ -40,16 +40,18 @@ def test_the_command_exits_0_or_1_and_speaks_json(local_objects, expected, pki, 
 
 def test_against_nothing_it_fails_with_one_line_naming_where_it_looked(tmp_path, capsys):
     with socket.socket() as s:
+        # Bound and never listening for the whole test: connections are refused, and no other
+        # test's server can take the port meanwhile.
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
-        f"clusters: [{{name: gone, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
-        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: gone, context: {cluster: gone, user: u}}]\n"
-    )
+        port = s.getsockname()[1]
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
+            f"clusters: [{{name: gone, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+            "users: [{name: u, user: {token: t}}]\ncontexts: [{name: gone, context: {cluster: gone, user: u}}]\n"
+        )
 
-    assert main(["local", "--kubeconfig", str(kubeconfig)]) == 2
+        assert main(["local", "--kubeconfig", str(kubeconfig)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
 
     assert len(err) == 1 and f"no cluster answers at http://127.0.0.1:{port}" in err[0] and str(kubeconfig) in err[0]

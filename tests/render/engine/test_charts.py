@@ -54,12 +54,15 @@ def _served_digests(directory: Path) -> dict[str, str]:
     return {name: "sha256:" + entries[0]["digest"] for name, entries in index["entries"].items()}
 
 
-def _closed_port() -> int:
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that refuses connections for the whole test: bound, never listening.
+    (A port merely free when picked may be taken by another test's server a moment later.)"""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 def _lines() -> tuple[list[str], object]:
@@ -73,7 +76,7 @@ def _lines() -> tuple[list[str], object]:
 # --- fetching from a chart repository ------------------------------------------------------
 
 
-def test_fetched_charts_are_verified_and_a_second_fetch_touches_no_network(repository, tmp_path):
+def test_fetched_charts_are_verified_and_a_second_fetch_touches_no_network(repository, tmp_path, closed_port):
     url, directory = repository
     digests = _served_digests(directory)
     locked = [replace(c, digest=digests[c.name]) for c in CHARTS.values()]
@@ -86,7 +89,7 @@ def test_fetched_charts_are_verified_and_a_second_fetch_touches_no_network(repos
     assert (result.sources[("istiod", CHARTS["istiod"].version)].directory / "files" / "injection-template.yaml").is_file()
     # From the cache: even with the repository unreachable, nothing is fetched again.
     again, say_again = _lines()
-    second = store.fetch(locked, tmp_path, f"http://127.0.0.1:{_closed_port()}", say=say_again)
+    second = store.fetch(locked, tmp_path, f"http://127.0.0.1:{closed_port}", say=say_again)
     assert second.errors == [] and all(line.startswith("  cached ") for line in again)
     assert store.verdict(second.sources.values(), "the cache").endswith(f"{len(locked)} verified against charts.lock")
 
@@ -121,8 +124,8 @@ def test_an_unknown_version_is_named(repository, tmp_path):
     assert "check the chart's name, version and repository in charts.lock" in str(error)
 
 
-def test_a_repository_that_is_down_is_named_with_the_way_out(tmp_path):
-    down = f"http://127.0.0.1:{_closed_port()}"
+def test_a_repository_that_is_down_is_named_with_the_way_out(tmp_path, closed_port):
+    down = f"http://127.0.0.1:{closed_port}"
 
     [error] = store.fetch([CHARTS["keda"]], tmp_path, down, say=lambda _: None).errors
 
@@ -235,11 +238,11 @@ def test_a_program_only_render_says_partial_first_and_in_its_report(tmp_path):
     assert "schema" in partial["not_run"] and "admission" in partial["not_run"]
 
 
-def test_make_charts_offline_fails_in_one_line_naming_the_way_out(tmp_path):
+def test_make_charts_offline_fails_in_one_line_naming_the_way_out(tmp_path, closed_port):
     venv = _installed_venv()
     clone = _clone(tmp_path)
 
-    proc = subprocess.run(["make", "-s", "charts", f"VENV={venv}"], cwd=clone, env=_env(tmp_path, **{store.MIRROR_ENV: f"http://127.0.0.1:{_closed_port()}"}),
+    proc = subprocess.run(["make", "-s", "charts", f"VENV={venv}"], cwd=clone, env=_env(tmp_path, **{store.MIRROR_ENV: f"http://127.0.0.1:{closed_port}"}),
                           capture_output=True, text=True, timeout=120)
 
     assert proc.returncode == 2

@@ -6,7 +6,7 @@
 BASE and HEAD are render output directories (`python -m render STACK --out DIR`); `--git
 REF` renders the base itself, from REF checked out in a temporary worktree with REF's own
 code. Objects are keyed by kind, namespace and name, declared resources and chart objects
-alike (each manifest's first line says who applies it: `render.report.SOURCE_PREFIX`);
+alike (each manifest's first line says who applies it: `Source`);
 the stack's other declared resources (cloud, Docker, commands) by type and name.
 
 Each change is classified as the engine and the API server will treat it:
@@ -48,7 +48,6 @@ Key = tuple[str, str, str]
 Path_ = tuple[str, ...]
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_SOURCE_PREFIX = "# source: "  # render.report.SOURCE_PREFIX (not imported: the diff loads nothing of the render's engine)
 
 # Fields the engine's Kubernetes provider replaces the object on (pulumi-kubernetes' "force
 # new" properties) instead of patching it: a same-named object is deleted, then created.
@@ -119,15 +118,31 @@ WAY_THROUGH: dict[tuple[str, str], str] = {
 NOT_APPLIED_WAY = "Helm never upgrades a chart's crds/: apply the new CRDs yourself (kubectl apply --server-side -f <chart>/crds/)"
 
 
+SOURCE_PREFIX = "# source: "
+
+
 @dataclass(frozen=True)
 class Source:
-    """Who applies an object: `pulumi` (the engine diffs it) or `helm` (a v3 release patches it)."""
+    """Who applies an object, as each manifest's first line says it (`SOURCE_PREFIX`, written by
+    `render.report`): `managed_by` `pulumi` (the program's own objects, a helm.v4.Chart's,
+    ConfigGroups': the engine diffs and replaces them) or `helm` (inside a helm.v3.Release: Helm
+    patches them, and never upgrades `crds/`), its `origin` (`render.engine.deployed.Deployed.origin`),
+    its release and the URN of the resource that declares it."""
 
     managed_by: str = "pulumi"
     origin: str = "program"
     release: str = ""
     urn: str = ""
     """The resource that declares it (the object itself, its chart or its ConfigGroup)."""
+
+    def line(self) -> str:
+        release = f" release={self.release}" if self.release else ""
+        return f"{SOURCE_PREFIX}managed-by={self.managed_by} origin={self.origin}{release} urn={self.urn}"
+
+    @classmethod
+    def parse(cls, line: str) -> Source:
+        fields = dict(part.split("=", 1) for part in line.removeprefix(SOURCE_PREFIX).split() if "=" in part)
+        return cls(fields.get("managed-by", "pulumi"), fields.get("origin", "program"), fields.get("release", ""), fields.get("urn", ""))
 
 
 @dataclass
@@ -146,11 +161,6 @@ class DiffError(Exception):
     """A render directory the diff cannot read (says which and why)."""
 
 
-def _source(line: str) -> Source:
-    fields = dict(part.split("=", 1) for part in line.removeprefix(_SOURCE_PREFIX).split() if "=" in part)
-    return Source(fields.get("managed-by", "pulumi"), fields.get("origin", "program"), fields.get("release", ""), fields.get("urn", ""))
-
-
 def load(directory: Path) -> Rendered:
     """Read a render's `manifests/` and `report.json`."""
     report_file, manifests = directory / "report.json", directory / "manifests"
@@ -162,8 +172,8 @@ def load(directory: Path) -> Rendered:
     for path in sorted(manifests.glob("*.yaml")):
         text = path.read_text()
         first, _, rest = text.partition("\n")
-        source = _source(first) if first.startswith(_SOURCE_PREFIX) else Source()
-        body = rest if first.startswith(_SOURCE_PREFIX) else text
+        sourced = first.startswith(SOURCE_PREFIX)
+        source, body = (Source.parse(first), rest) if sourced else (Source(), text)
         stripped = "\n".join(line for line in body.splitlines() if not line.startswith("#"))
         obj = json.loads(stripped) if stripped.lstrip().startswith("{") else yaml.load(stripped, Loader=_LOADER)
         if not isinstance(obj, dict):

@@ -26,6 +26,7 @@ from components.security import VAULT_NAMESPACE
 from .checks import LAYERS, Context, judge
 from .checks.ordering import dependency_edges
 from .checks.policies import child_urn, policy_report
+from .diff import Source
 from .engine.charts import ChartSet
 from .engine.deployed import Deployed, DeployedStack, deployed_objects
 from .engine.facts import CloudRole, Facts, Prerequisite, StackContext, stack_registries
@@ -346,17 +347,9 @@ def _outline_json(value: Any, depth: int = 4, indent: str = "") -> str:
     return "{\n" + ",\n".join(f"{inner}{json.dumps(k)}: {_outline_json(v, depth - 1, inner)}" for k, v in value.items()) + "\n" + indent + "}"
 
 
-SOURCE_PREFIX = "# source: "
-"""Each manifest's first line: who applies the object — `managed-by=pulumi` (the program's own
-objects, a helm.v4.Chart's, ConfigGroups': the engine diffs and replaces them) or
-`managed-by=helm` (inside a helm.v3.Release: Helm patches them, and never upgrades `crds/`) —
-its `origin` (`render.engine.deployed.Deployed.origin`), its release and the URN of the
-resource that declares it (`render diff` reads it)."""
-
-
 def _source_line(d: Deployed) -> str:
-    release = f" release={d.release}" if d.release else ""
-    return f"{SOURCE_PREFIX}managed-by={'pulumi' if d.visible_to_engine else 'helm'} origin={d.origin}{release} urn={d.source}"
+    """The manifest's first line: who applies the object (`render.diff.Source`, which reads it back)."""
+    return Source("pulumi" if d.visible_to_engine else "helm", d.origin, d.release, d.source).line()
 
 
 def _write_manifests(sourced: Sequence[tuple[str, dict[str, Any]]], manifests: Path) -> None:

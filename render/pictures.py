@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .engine.harness import RecordedResource, Run
+    from .engine.harness import Run
 
 _RELEASE = re.compile(r" \(release [^)]*\)$")
 # Flows every pod (or every sidecar) has: counted, not drawn.
@@ -133,21 +133,12 @@ def platform_map(data: Mapping[str, Any], namespaces: Iterable[str]) -> Graph:
     return graph
 
 
-def engine_order(resources: Sequence[Mapping[str, Any]], edges_of: Callable[[Mapping[str, Any]], Iterable[str]],
+def engine_order(resources: Sequence[Mapping[str, Any]], level: Mapping[str, int],
                  component_of: Callable[[str], str], critical: Sequence[str]) -> Graph:
-    """Dependency levels (each level counted per component) and the critical path, resource by resource."""
+    """Dependency levels (`level`: urn -> level; each level counted per component) and the
+    critical path, resource by resource."""
     by_urn = {str(r["urn"]): r for r in resources}
-    level: dict[str, int] = {}
-
-    def depth(urn: str, seen: frozenset[str] = frozenset()) -> int:
-        if urn not in level:
-            deps = [d for d in edges_of(by_urn[urn]) if d in by_urn and d not in seen]
-            level[urn] = 1 + max((depth(d, seen | {urn}) for d in deps), default=-1)
-        return level[urn]
-
     custom = [str(r["urn"]) for r in resources if r.get("custom")]
-    for urn in [*custom, *(u for u in critical if u in by_urn)]:
-        depth(urn)
     graph = Graph("TB")
     per_level: dict[int, Counter[str]] = defaultdict(Counter)
     for urn in custom:
@@ -236,12 +227,13 @@ def dot(stack: str, platform: Graph, order: Graph) -> str:
 
 
 def write(out: Path, run: Run, data: Mapping[str, Any], namespaces: Iterable[str], *,
-          edges_of: Callable[[RecordedResource], Iterable[str]], component_of: Callable[[str], str]) -> None:
-    """`out/platform.md` and `out/platform.dot` of a render (`edges_of`: what a resource waits for)."""
+          chains: Mapping[str, Sequence[str]], component_of: Callable[[str], str]) -> None:
+    """`out/platform.md` and `out/platform.dot` of a render (`chains`: urn -> the longest
+    dependency chain ending at it, `render.report.longest_chains`)."""
     platform = platform_map(data, namespaces)
-    by_urn = run.by_urn()
     resources = [{"urn": r.urn, "type": r.type, "name": r.name, "custom": r.custom} for r in run.resources]
-    order = engine_order(resources, lambda r: edges_of(by_urn[str(r["urn"])]), component_of, list((data.get("critical_path") or {}).get("urns") or []))
+    levels = {urn: len(chain) - 1 for urn, chain in chains.items()}
+    order = engine_order(resources, levels, component_of, list((data.get("critical_path") or {}).get("urns") or []))
     stack = str(data.get("stack", ""))
     (out / "platform.md").write_text(markdown(stack, platform, order))
     (out / "platform.dot").write_text(dot(stack, platform, order))

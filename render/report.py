@@ -62,8 +62,9 @@ def helm_release(resource: RecordedResource) -> dict[str, Any]:
     }
 
 
-def critical_path(resources: Sequence[RecordedResource]) -> dict[str, Any]:
-    """The longest chain of dependency edges, counted in resources, first dependency first."""
+def longest_chains(resources: Sequence[RecordedResource]) -> dict[str, list[str]]:
+    """urn -> the longest chain of dependency edges that ends at it, first dependency first
+    (its length less one is the resource's dependency level)."""
     known = {r.urn: r for r in resources}
     longest: dict[str, list[str]] = {}
 
@@ -77,7 +78,12 @@ def critical_path(resources: Sequence[RecordedResource]) -> dict[str, Any]:
             longest[urn] = [*best, urn]
         return longest[urn]
 
-    path = max((chain(r.urn) for r in resources), key=len, default=[])
+    return {r.urn: chain(r.urn) for r in resources}
+
+
+def critical_path(resources: Sequence[RecordedResource]) -> dict[str, Any]:
+    """The longest chain of dependency edges, counted in resources, first dependency first."""
+    path = max(longest_chains(resources).values(), key=len, default=[])
     return {"length": len(path), "urns": path}
 
 
@@ -331,7 +337,7 @@ def write(
     join = forked(lambda: _write_manifests(objects, manifests))
     data, _ = checked(run, config, pack_config, stack, charts=charts, disable=disable)
     namespaces = [str((obj.get("metadata") or {}).get("name")) for _, obj in objects if obj.get("kind") == "Namespace"]
-    write_pictures(out, run, data, namespaces, edges_of=dependency_edges, component_of=component_of(run))
+    write_pictures(out, run, data, namespaces, chains=longest_chains(run.resources), component_of=component_of(run))
     join()
     (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return data

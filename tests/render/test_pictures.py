@@ -11,14 +11,13 @@ import pytest
 
 from helpers import ROOT, mermaid_blocks, mermaid_errors
 from render import pictures
-from render.checks.ordering import dependency_edges
-from render.report import component_of
+from render.report import component_of, longest_chains
 
 
 def _pictures(rendered: Any, stack: str, out: Path) -> tuple[str, str, list[str]]:
     run, data, deployed = rendered(stack)
     namespaces = sorted({d.name for d in deployed.objects if d.kind == "Namespace" and d.origin != "dropped-hook"})
-    pictures.write(out, run, data, namespaces, edges_of=dependency_edges, component_of=component_of(run))
+    pictures.write(out, run, data, namespaces, chains=longest_chains(run.resources), component_of=component_of(run))
     return (out / "platform.md").read_text(), (out / "platform.dot").read_text(), namespaces
 
 

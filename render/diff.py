@@ -274,19 +274,19 @@ def _way_through(kind: str, paths: Sequence[str]) -> str:
     return WAY_THROUGH.get((kind, ""), "delete the object, then apply again")
 
 
-def _pvc_grows(kind: str, fields: Sequence[tuple[str, Any, Any]]) -> bool:
-    """A claim's storage request growing is the one spec change the API server takes (expansion)."""
-    if kind != "PersistentVolumeClaim" or not fields:
-        return False
+_CLAIM_SIZE = "spec.resources.requests.storage"
+
+
+def _claim_shrinks(fields: Sequence[tuple[str, Any, Any]]) -> bool:
+    """Whether a claim's storage request changes other than by growing: growing is the one
+    change to a claim's spec the API server takes (volume expansion)."""
     for path, a, b in fields:
-        if path != "spec.resources.requests.storage" or a is None or b is None:
-            return False
-        try:
-            if memory_mib(b) <= memory_mib(a):
-                return False
-        except ValueError:
-            return False
-    return True
+        if path == _CLAIM_SIZE:
+            try:
+                return a is None or b is None or memory_mib(b) <= memory_mib(a)
+            except ValueError:
+                return True
+    return False
 
 
 def classify(key: Key, before: dict[str, Any], after: dict[str, Any], source: Source) -> Change:
@@ -299,9 +299,8 @@ def classify(key: Key, before: dict[str, Any], after: dict[str, Any], source: So
         immutable_fields = [p for p in spec_paths if any(_starts(p, f) for f in immutable)]
     else:
         immutable_fields = [p for p in spec_paths if any(_starts(p, f) for f in IMMUTABLE.get(kind, ()))]
-    if kind == "PersistentVolumeClaim" and not _pvc_grows(kind, fields):
-        shrink = [p for p in spec_paths if p == "spec.resources.requests.storage"]
-        immutable_fields += [p for p in shrink if p not in immutable_fields]
+    if kind == "PersistentVolumeClaim" and _claim_shrinks(fields):
+        immutable_fields.append(_CLAIM_SIZE)
     change = Change(kind, namespace, name, "changed", "in-place", fields, managed_by=source.managed_by, release=source.release)
     if source.origin == "crds" and source.managed_by == "helm":
         change.action, change.note = "not-applied", NOT_APPLIED_WAY

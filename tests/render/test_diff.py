@@ -186,6 +186,9 @@ def test_a_claim_that_shrinks_is_refused_and_a_helm_crd_is_not_applied():
     assert render_diff.classify(("PersistentVolumeClaim", "a", "c"), small, big, render_diff.Source("helm", "release", "x")).action == "in-place"
     # The engine updates a claim's request in place too (it replaces on its class): a shrink is the API server's to refuse.
     assert render_diff.classify(("PersistentVolumeClaim", "a", "c"), big, small, render_diff.Source()).action == "refused"
+    # The request judged on its own: a claim that grows while its labels change is still in place.
+    relabelled = {**big, "metadata": {"labels": {"tier": "db"}}}
+    assert render_diff.classify(("PersistentVolumeClaim", "a", "c"), small, relabelled, render_diff.Source("helm", "release", "x")).action == "in-place"
     moved = {"kind": "PersistentVolumeClaim", "spec": {**small["spec"], "storageClassName": "gp3"}}
     assert render_diff.classify(("PersistentVolumeClaim", "a", "c"), small, moved, render_diff.Source()).action == "replace"
     crds = render_diff.classify(("CustomResourceDefinition", "", "x.io"), crd, {**crd, "spec": {"versions": []}}, render_diff.Source("helm", "crds", "x"))

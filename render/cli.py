@@ -23,7 +23,7 @@ from typing import Any
 from components.config import ConfigError
 
 from .engine.charts import ChartSet, ChartsUnavailable, available
-from .engine.deployed import warm_up
+from .engine.deployed import EarlyRenders, warm_up
 from .engine.harness import read_stack_file, run_program_recording
 from .report import write
 
@@ -305,17 +305,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    early = None
     if charts is not None:
-        # Chart loading and CRD parsing are the engine's work: they overlap with the program.
+        # Chart loading, CRD parsing and the releases whose render does not depend on the
+        # program's CRDs are the engine's work: they overlap with the program.
         warm_up(charts)
-    run, failure = run_program_recording(args.stack, config, secret_keys=secret_keys)
+        early = EarlyRenders(charts)
+    run, failure = run_program_recording(args.stack, config, secret_keys=secret_keys, on_register=early.registered if early else None)
     if isinstance(failure, ConfigError):
         print(f"error: {failure}", file=sys.stderr)
         return 2
     if failure is not None:
         print(f"error: the program failed: {type(failure).__name__}: {failure}", file=sys.stderr)
         return 1
-    data = write(run, args.out, config, pack_config, charts=charts, disable=args.disable)
+    data = write(run, args.out, config, pack_config, charts=charts, disable=args.disable, early=early)
     if args.format == "sarif":
         write_sarif(data, args.out / "report.sarif", str(config_file))
     print(summary(data, args.out))

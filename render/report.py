@@ -28,7 +28,7 @@ from .checks.ordering import dependency_edges
 from .checks.policies import child_urn, policy_report
 from .diff import Source
 from .engine.charts import ChartSet
-from .engine.deployed import Deployed, DeployedStack, deployed_objects
+from .engine.deployed import Deployed, DeployedStack, EarlyRenders, deployed_objects
 from .engine.facts import CloudRole, Facts, Prerequisite, StackContext, stack_registries
 from .engine.harness import SECRET_PLACEHOLDER, RecordedResource, Run, redact, reveal
 from .engine.processes import forked
@@ -316,15 +316,15 @@ def _redacted(d: Deployed, run_manifest: dict[str, Any] | None) -> dict[str, Any
 
 def write(
     run: Run, out: Path, config: dict[str, Any] | None = None, pack_config: dict[str, Any] | None = None, *, charts: ChartSet | None,
-    disable: Iterable[str] = (),
+    disable: Iterable[str] = (), early: EarlyRenders | None = None,
 ) -> dict[str, Any]:
     """Write `out/manifests/` (every object the stack deploys) and `out/report.json`; return the report.
-    `charts` None: a program-only (partial) render."""
+    `charts` None: a program-only (partial) render. `early`: the Helm renders started while `run` ran."""
     manifests = out / "manifests"
     manifests.mkdir(parents=True, exist_ok=True)
     for stale in manifests.glob("*.yaml"):
         stale.unlink()
-    stack = deployed_objects(run, charts) if config is not None and charts is not None else None
+    stack = deployed_objects(run, charts, early) if config is not None and charts is not None else None
     by_urn = run.by_urn()
     if stack is None:
         objects = [(_source_line(d), _redacted(d, d.obj)) for d in (Deployed(manifest(r), r.urn, "program") for r in run.resources if r.kubernetes_object)]

@@ -307,8 +307,50 @@ class DeployedStack:
     api_versions: list[str]
 
 
-def deployed_objects(run: Run, charts: ChartSet) -> DeployedStack:
-    """The program's Kubernetes objects plus every chart and ConfigGroup object, as the engine applies them."""
+class EarlyRenders:
+    """Helm renders started while the program still runs (`run_program_recording(on_register=...)`).
+
+    A release whose chart never reads `.Capabilities.APIVersions` renders the same whatever
+    API list the cluster serves, so it need not wait for the program to finish declaring the
+    CRDs that complete that list: it renders on a worker thread the moment the program
+    registers it, the engine's calls (which release the GIL) on the other core while the
+    program runs on this one. `deployed_objects(run, charts, early)` takes each render whose
+    resource is the very one it renders; the others (capability-asking charts) it renders then.
+    """
+
+    def __init__(self, charts: ChartSet) -> None:
+        self.charts = charts
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="early-render")
+        self._started: dict[str, tuple[RecordedResource, Future[tuple[ChartRender, list[dict[str, Any]]] | None]]] = {}
+
+    def registered(self, resource: RecordedResource) -> None:
+        """`on_register`: start rendering `resource` if it is a release (returns at once)."""
+        if resource.type in (V4_CHART, V3_RELEASE):
+            self._started[resource.urn] = (resource, self._pool.submit(self._render, resource))
+
+    def _render(self, resource: RecordedResource) -> tuple[ChartRender, list[dict[str, Any]]] | None:
+        if _asks_capabilities(resource, self.charts):
+            return None  # its output depends on the API list: rendered when the program is done
+        return _render_release(resource, self.charts, ())
+
+    def take(self, resource: RecordedResource) -> tuple[ChartRender, list[dict[str, Any]]] | None:
+        """The early render of exactly `resource` (None: not rendered early); each is handed out once."""
+        started = self._started.pop(resource.urn, None)
+        if started is None or started[0] is not resource:
+            return None
+        return started[1].result()
+
+    @property
+    def untaken(self) -> list[str]:
+        """URNs of the releases started and not handed out (after `deployed_objects`: those whose
+        charts ask for the API list, which it rendered itself)."""
+        return sorted(self._started)
+
+
+def deployed_objects(run: Run, charts: ChartSet, early: EarlyRenders | None = None) -> DeployedStack:
+    """The program's Kubernetes objects plus every chart and ConfigGroup object, as the engine applies them.
+
+    `early`: renders started while the program ran (`EarlyRenders`), used where they apply."""
     objects: list[Deployed] = []
     problems: list[dict[str, str]] = []
     releases = [r for r in run.resources if r.type in (V4_CHART, V3_RELEASE)]
@@ -335,9 +377,12 @@ def deployed_objects(run: Run, charts: ChartSet) -> DeployedStack:
     api_versions = set(BUILTIN_API_VERSIONS) | served_api_versions(known_crds)
     asks = {r.urn: _asks_capabilities(r, charts) for r in releases}
     renders: dict[str, ChartRender] = {}
+    def independent(r: RecordedResource) -> tuple[ChartRender, list[dict[str, Any]]]:
+        return (early.take(r) if early is not None else None) or _render_release(r, charts, served)
+
     with pool:
         served = frozenset(api_versions)
-        for render, crds in pool.map(lambda r: _render_release(r, charts, served), [r for r in releases if not asks[r.urn]]):
+        for render, crds in pool.map(independent, [r for r in releases if not asks[r.urn]]):
             renders[render.urn] = render
             api_versions |= served_api_versions(crds)
         served = frozenset(api_versions)

@@ -320,9 +320,10 @@ class PlatformMocks(pulumi_mocks.Mocks):
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The SDK's mock monitor, also recording each registration request as the engine sees it."""
 
-    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+    def __init__(self, mocks: pulumi_mocks.Mocks, on_register: Callable[[RecordedResource], None] | None = None) -> None:
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
+        self.on_register = on_register
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # the SDK's mock monitor is untyped
@@ -330,27 +331,28 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             return response
         registration = self.resources.get(response.urn)
         provider = request.provider.rsplit("::", 1)[0] if request.provider else ""
-        self.recorded.append(
-            RecordedResource(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                custom=bool(request.custom),
-                id=response.id,
-                parent=request.parent,
-                inputs=_unwrap(rpc.deserialize_properties(request.object, keep_unknowns=True)),
-                outputs=_unwrap(registration.state if registration else {}),
-                dependencies=tuple(request.dependencies),
-                property_dependencies={k: tuple(v.urns) for k, v in request.propertyDependencies.items()},
-                provider=provider,
-                protect=bool(request.protect),
-                retain_on_delete=bool(request.retainOnDelete),
-                delete_before_replace=bool(request.deleteBeforeReplace),
-                additional_secret_outputs=tuple(request.additionalSecretOutputs),
-                ignore_changes=tuple(request.ignoreChanges),
-                remote=bool(request.remote),
-            )
+        recorded = RecordedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            id=response.id,
+            parent=request.parent,
+            inputs=_unwrap(rpc.deserialize_properties(request.object, keep_unknowns=True)),
+            outputs=_unwrap(registration.state if registration else {}),
+            dependencies=tuple(request.dependencies),
+            property_dependencies={k: tuple(v.urns) for k, v in request.propertyDependencies.items()},
+            provider=provider,
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            additional_secret_outputs=tuple(request.additionalSecretOutputs),
+            ignore_changes=tuple(request.ignoreChanges),
+            remote=bool(request.remote),
         )
+        self.recorded.append(recorded)
+        if self.on_register is not None:
+            self.on_register(recorded)
         return response
 
 
@@ -403,13 +405,17 @@ def run_program_recording(
     program: Callable[[], object] | None = None,
     preview: bool = False,
     project: str = PROJECT,
+    on_register: Callable[[RecordedResource], None] | None = None,
 ) -> tuple[Run, BaseException | None]:
-    """Like `run_program`, but returns the program's exception beside what was recorded."""
+    """Like `run_program`, but returns the program's exception beside what was recorded.
+
+    `on_register`: called with each resource as the program registers it (on the SDK's
+    worker thread; it must return quickly), e.g. to start work on it while the program runs."""
     from program import main
 
     body = program if program is not None else main
     region = str(config.get(f"{NAMESPACE}:region") or "eu-west-1")
-    monitor = RecordingMonitor(PreviewMocks(region) if preview else PlatformMocks(region))
+    monitor = RecordingMonitor(PreviewMocks(region) if preview else PlatformMocks(region), on_register)
     outcome: list[BaseException | None] = [None]
     outputs: dict[str, Any] = {}
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import pinned, release, render
-from render.engine.deployed import V3_RELEASE, V4_CHART, hook_of, parse_documents, served_api_versions
+from helpers import pinned, pinned_charts, release, render, stack_config
+from render.engine.deployed import V3_RELEASE, V4_CHART, EarlyRenders, deployed_objects, hook_of, parse_documents, served_api_versions
+from render.engine.harness import run_program_recording
+from render.engine.helm_engine import uses_api_versions
 
 
 def test_a_v4_chart_drops_hooks_and_includes_crds():
@@ -81,3 +83,37 @@ def test_hooks_are_read_from_their_annotation_and_crds_give_their_served_version
 
     assert {"example.com/v1", "example.com/v1/Widget"} <= served_api_versions([crd])
     assert not any("v1alpha1" in v for v in served_api_versions([crd]))
+
+
+def test_releases_rendered_while_the_program_runs_are_the_ones_rendered_after_it(rendered):
+    charts = pinned_charts()
+    early = EarlyRenders(charts)
+    config, secrets = stack_config("local")
+    run, failure = run_program_recording("local", config, secret_keys=secrets, on_register=early.registered)
+    assert failure is None
+
+    stack = deployed_objects(run, charts, early)
+
+    _, _, after = rendered("local")
+    assert [(d.source, d.origin, d.template, d.obj) for d in stack.objects] == [(d.source, d.origin, d.template, d.obj) for d in after.objects]
+    assert stack.api_versions == after.api_versions
+    releases = [r for r in run.resources if r.type in (V4_CHART, V3_RELEASE)]
+    asking = sorted(r.urn for r in releases if uses_api_versions(charts.directory(r.inputs["chart"], r.inputs["version"])))
+    # Every release whose chart never asks for the API list was rendered early and used;
+    # the others waited for the program's CRDs.
+    assert early.untaken == asking
+    assert 0 < len(asking) < len(releases)
+
+
+def test_an_early_render_is_handed_out_once_and_only_for_the_resource_it_rendered():
+    charts = pinned_charts()
+    early = EarlyRenders(charts)
+    first = release("cert-manager", pinned("cert-manager"), "cert-manager", {"crds": {"enabled": True}})
+    early.registered(first)
+    same_urn_other_inputs = release("cert-manager", pinned("cert-manager"), "cert-manager", {"crds": {"enabled": False}})
+
+    assert early.take(same_urn_other_inputs) is None  # another run's resource: rendered afresh
+    early.registered(first)
+    taken = early.take(first)
+    assert taken is not None and taken[0].urn == first.urn and taken[0].objects
+    assert early.take(first) is None and early.untaken == []

@@ -52,6 +52,23 @@ def test_a_run_records_what_the_program_registered_and_what_it_exported():
     assert run.outputs == {"name": "cm"} and run.by_urn()[config_map.urn] is config_map
 
 
+def test_each_resource_is_handed_to_on_register_as_the_program_registers_it():
+    seen = []
+
+    def program():
+        import pulumi_kubernetes as k8s
+
+        first = k8s.core.v1.Namespace("apps", metadata={"name": "apps"})
+        # Registered only once the namespace's name resolves: after it.
+        k8s.core.v1.ConfigMap("cm", metadata={"name": "cm", "namespace": first.metadata.apply(lambda m: m["name"])})
+
+    run, failure = run_program_recording("local", {}, program=program, on_register=seen.append)
+
+    assert failure is None
+    assert [r.name for r in seen] == ["apps", "cm"]
+    assert all(a is b for a, b in zip(sorted(seen, key=lambda r: r.urn), run.resources, strict=True))  # the very records of the run
+
+
 def test_a_preview_leaves_every_computed_output_unknown():
     seen = {}
 

@@ -34,6 +34,7 @@ import referencing.jsonschema
 from components.local_cluster import KUBERNETES_VERSION
 
 from ..engine.charts import ISTIO_DEFAULTS_KEY, ChartSet
+from ..engine.validation import Accept, acceptor
 
 # Free-form maps: values whose keys are the user's (labels, annotations) or whose
 # structure is a Kubernetes or upstream type the chart passes through verbatim.
@@ -96,6 +97,13 @@ def _core_registry() -> referencing.Registry[Any]:
 
 
 @functools.cache
+def _core_acceptor(kind: str, api_version: str) -> Accept | None:
+    """The quick yes (`engine.validation`) of `_core_validator(kind, api_version)`."""
+    validator = _core_validator(kind, api_version)
+    return acceptor(validator, _Inliner.shared().definition) if validator is not None else None
+
+
+@functools.cache
 def _core_validator(kind: str, api_version: str) -> jsonschema.protocols.Validator | None:
     # kubernetes-validate's file naming: rbac.authorization.k8s.io/v1 -> rbac-v1
     group, _, version = api_version.rpartition("/")
@@ -130,6 +138,15 @@ class _Inliner:
     @functools.cache
     def shared(cls) -> _Inliner:
         return cls(json.loads(_schema_dir().joinpath("_definitions.json").read_text())["$defs"])
+
+    def definition(self, ref: str) -> Any:
+        """The inlined schema of a recursive definition's `$ref` (what the registry resolves it to), once per name."""
+        name = ref.removeprefix(_DEFINITION_REF)
+        if name == ref or name not in self.defs:
+            return None
+        if name not in self.done:
+            self.done[name] = self.inline(self.defs[name])
+        return self.done[name]
 
     def _refs(self, node: Any) -> Iterator[str]:
         if isinstance(node, dict):
@@ -217,10 +234,11 @@ def structural_to_json_schema(node: Any, *, root: bool = False) -> Any:
     return out
 
 
-_STACK_VALIDATORS: dict[tuple[int, str], tuple[Any, str]] = {}
+_STACK_VALIDATORS: dict[tuple[int, str], tuple[Any, Accept | None, str]] = {}
 
 
-def _stack_crd_validator(crd: Mapping[str, Any], version: str) -> tuple[jsonschema.protocols.Validator | None, str]:
+def _stack_crd_validator(crd: Mapping[str, Any], version: str) -> tuple[jsonschema.protocols.Validator | None, Accept | None, str]:
+    """(validator, its quick yes, why there is none) of a CRD version the stack installs."""
     # Keyed by the CRD document's identity: a render builds each validator once.
     key = (id(crd), version)
     if key not in _STACK_VALIDATORS:
@@ -229,11 +247,12 @@ def _stack_crd_validator(crd: Mapping[str, Any], version: str) -> tuple[jsonsche
         schema = ((served or {}).get("schema") or {}).get("openAPIV3Schema")
         if served is None or not served.get("served", False):
             versions = [v["name"] for v in crd["spec"]["versions"] if v.get("served")]
-            _STACK_VALIDATORS[key] = (None, f"{crd['spec']['group']}/{version} is not a served version of {kind} (served: {', '.join(versions)})")
+            _STACK_VALIDATORS[key] = (None, None, f"{crd['spec']['group']}/{version} is not a served version of {kind} (served: {', '.join(versions)})")
         elif schema is None:
-            _STACK_VALIDATORS[key] = (None, f"the {kind} CRD has no openAPIV3Schema for {version}")
+            _STACK_VALIDATORS[key] = (None, None, f"the {kind} CRD has no openAPIV3Schema for {version}")
         else:
-            _STACK_VALIDATORS[key] = (jsonschema.Draft4Validator(structural_to_json_schema(schema, root=True)), "")
+            validator = jsonschema.Draft4Validator(structural_to_json_schema(schema, root=True))
+            _STACK_VALIDATORS[key] = (validator, acceptor(validator), "")
     return _STACK_VALIDATORS[key]
 
 
@@ -269,12 +288,12 @@ def constraint_schema(template: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def validate_object(
+def object_validator(
     obj: Mapping[str, Any],
     templates: Mapping[str, Mapping[str, Any]] | None = None,
     crds: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
-) -> tuple[bool, list[dict[str, str]], str]:
-    """(validated, errors, reason-if-unvalidated) for one Kubernetes object.
+) -> tuple[jsonschema.protocols.Validator | None, Accept | None, str]:
+    """(validator, its quick yes or None, why there is no validator) for one Kubernetes object.
 
     `templates`: Gatekeeper ConstraintTemplates of the same render by constraint kind;
     a constraint validates against the schema Gatekeeper generates from its template.
@@ -283,21 +302,37 @@ def validate_object(
     """
     api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
     validator = _core_validator(kind, api_version)
+    if validator is not None:
+        return validator, _core_acceptor(kind, api_version), ""
+    group, _, version = api_version.rpartition("/")
+    if group == CONSTRAINTS_GROUP:
+        template = (templates or {}).get(kind)
+        if template is None:
+            return None, None, f"no ConstraintTemplate for constraint kind {kind} in this program"
+        # A validator per constraint: too few objects to repay compiling a quick yes.
+        return jsonschema.Draft4Validator(structural_to_json_schema(constraint_schema(template), root=True)), None, ""
+    if not group:
+        return None, None, f"no schema for {api_version} {kind}"
+    if crds is None or (group, kind) not in crds:
+        return None, None, f"no CRD for {group}/{kind} among those the stack installs"
+    return _stack_crd_validator(crds[(group, kind)], version)
+
+
+def validate_object(
+    obj: Mapping[str, Any],
+    templates: Mapping[str, Mapping[str, Any]] | None = None,
+    crds: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+) -> tuple[bool, list[dict[str, str]], str]:
+    """(validated, errors, reason-if-unvalidated) for one Kubernetes object (see `object_validator`).
+
+    Most objects are valid: their quick yes (`engine.validation`) answers, and jsonschema
+    walks only the others, for its messages.
+    """
+    validator, accepts, reason = object_validator(obj, templates, crds)
     if validator is None:
-        group, _, version = api_version.rpartition("/")
-        if group == CONSTRAINTS_GROUP:
-            template = (templates or {}).get(kind)
-            if template is None:
-                return False, [], f"no ConstraintTemplate for constraint kind {kind} in this program"
-            validator = jsonschema.Draft4Validator(structural_to_json_schema(constraint_schema(template), root=True))
-        elif not group:
-            return False, [], f"no schema for {api_version} {kind}"
-        elif crds is None or (group, kind) not in crds:
-            return False, [], f"no CRD for {group}/{kind} among those the stack installs"
-        else:
-            validator, reason = _stack_crd_validator(crds[(group, kind)], version)
-            if validator is None:
-                return False, [], reason
+        return False, [], reason
+    if accepts is not None and accepts(obj):
+        return True, [], ""
     errors = [
         {"path": _path(error.absolute_path) or "(root)", "message": error.message}
         for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import pickle
 import sys
@@ -11,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# The suite holds several rendered stacks (hundreds of MB of parsed charts and CRDs) for the
+# whole run; with the default thresholds every full collection walks all of it again.
+gc.set_threshold(100_000, 20, 20)
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:

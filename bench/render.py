@@ -6,7 +6,7 @@ For each stack: the median wall time of `python -m render <stack>` over
 `--runs` fresh processes; the median of its import floor — a fresh process importing
 exactly the modules of the third-party packages the program imports (every submodule
 the render of that stack loaded, e.g. `pulumi_aws.eks.cluster`), nothing else —; their
-ratio; the resource count; the render's peak memory (max RSS); and the median time of
+ratio (the median of each back-to-back floor and render pair's: the two alternate); the resource count; the render's peak memory (max RSS); and the median time of
 `python -m render diff` of the render with itself, and its share of the render's. The ratio says how
 much the program itself costs on top of loading the SDKs it cannot avoid.
 
@@ -80,11 +80,17 @@ def bench(stacks: list[str], runs: int) -> list[dict]:
         for stack in stacks:
             modules = floor_modules(stack)
             floor_cmd = [sys.executable, "-c", "\n".join(f"import {m}" for m in modules)]
-            floor = statistics.median(_timed(floor_cmd)[0] for _ in range(runs))
             out = Path(tmp) / stack
-            samples = [_timed([sys.executable, "-m", "render", stack, "--out", str(out)]) for _ in range(runs)]
+            # Floor and render alternate, so that both see the machine in the same state (a
+            # shared VM's speed drifts by 10-20 % over a minute); the ratio is the median of
+            # each back-to-back pair's.
+            floors, samples = [], []
+            for _ in range(runs):
+                floors.append(_timed(floor_cmd)[0])
+                samples.append(_timed([sys.executable, "-m", "render", stack, "--out", str(out)]))
             report = json.loads((out / "report.json").read_text())
-            render = statistics.median(s[0] for s in samples)
+            floor, render = statistics.median(floors), statistics.median(s[0] for s in samples)
+            ratio = statistics.median(s[0] / f for s, f in zip(samples, floors, strict=True))
             # `render diff` of two renders of the same stack (issue 32: at most 20 % of a render).
             compared = statistics.median(_timed([sys.executable, "-m", "render", "diff", str(out), str(out)])[0] for _ in range(runs))
             rows.append(
@@ -93,7 +99,7 @@ def bench(stacks: list[str], runs: int) -> list[dict]:
                     "resources": len(report["resources"]),
                     "render_s": round(render, 3),
                     "floor_s": round(floor, 3),
-                    "ratio": round(render / floor, 2),
+                    "ratio": round(ratio, 2),
                     "floor_modules": len(modules),
                     "peak_mib": round(max(s[1] for s in samples)),
                     "diff_s": round(compared, 3),

@@ -322,8 +322,6 @@ def write(
     `charts` None: a program-only (partial) render. `early`: the Helm renders started while `run` ran."""
     manifests = out / "manifests"
     manifests.mkdir(parents=True, exist_ok=True)
-    for stale in manifests.glob("*.yaml"):
-        stale.unlink()
     stack = deployed_objects(run, charts, early) if config is not None and charts is not None else None
     by_urn = run.by_urn()
     if stack is None:
@@ -338,7 +336,10 @@ def write(
     data, _ = checked(run, config, pack_config, stack, charts=charts, disable=disable)
     namespaces = [str((obj.get("metadata") or {}).get("name")) for _, obj in objects if obj.get("kind") == "Namespace"]
     write_pictures(out, run, data, namespaces, chains=longest_chains(run.resources), component_of=component_of(run))
-    join()
+    written = join()
+    for stale in manifests.glob("*.yaml"):  # a previous render's objects this one no longer has
+        if stale.name not in written:
+            stale.unlink()
     (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return data
 
@@ -358,8 +359,10 @@ def _source_line(d: Deployed) -> str:
     return Source("pulumi" if d.visible_to_engine else "helm", d.origin, d.release, d.source).line()
 
 
-def _write_manifests(sourced: Sequence[tuple[str, dict[str, Any]]], manifests: Path) -> None:
+def _write_manifests(sourced: Sequence[tuple[str, dict[str, Any]]], manifests: Path) -> set[str]:
+    """Write one file per object (over a previous render's file of the same name); return the names written."""
     seen: Counter[str] = Counter()
+    written: set[str] = set()
     for index, (source, obj) in enumerate(sourced):
         name = _file_name(obj, index)
         seen[name] += 1
@@ -373,3 +376,5 @@ def _write_manifests(sourced: Sequence[tuple[str, dict[str, Any]]], manifests: P
         else:
             text = f"{source}\n" + yaml.dump(obj, Dumper=_DUMPER, sort_keys=False)
         (manifests / name).write_text(text)
+        written.add(name)
+    return written

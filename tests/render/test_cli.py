@@ -139,12 +139,18 @@ def test_render_aws_succeeds_and_redacts_the_kubeconfig(tmp_path, monkeypatch, c
     import render.cli as render_module
 
     monkeypatch.chdir(ROOT)  # in-process: `python -m render` itself is the local render's test
+    # A previous render's output: an object this render no longer has, and one it writes again.
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "configmap-apps-gone.yaml").write_text("kind: ConfigMap\n")
+    (tmp_path / "manifests" / "storageclass-cluster-gp3.yaml").write_text("old\n")
 
     assert render_module.main(["aws", "--out", str(tmp_path)]) == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "report.json").read_text())
     provider = next(r for r in report["resources"] if r["type"] == "pulumi:providers:kubernetes")
     assert provider["inputs"]["kubeconfig"] == "[secret]"
-    assert "storageclass-cluster-gp3.yaml" in [p.name for p in (tmp_path / "manifests").iterdir()]
+    names = [p.name for p in (tmp_path / "manifests").iterdir()]
+    assert "storageclass-cluster-gp3.yaml" in names and "configmap-apps-gone.yaml" not in names
+    assert (tmp_path / "manifests" / "storageclass-cluster-gp3.yaml").read_text().startswith("# source: ")
 
 
 def test_render_exits_non_zero_on_a_schema_error(monkeypatch, tmp_path):

@@ -35,6 +35,8 @@ def addresses_in(text: str, namespaces: set[str]) -> Iterator[tuple[str, str, in
     `name.ns` counts only when `ns` is a namespace of the stack or a `.svc` suffix
     follows, so public hostnames (`registry.k8s.io`) are not mistaken for Services.
     """
+    if ".svc" not in text and not any(f".{ns}" in text for ns in namespaces):
+        return  # neither a `.svc` suffix nor a namespace of the stack: nothing can match (most texts)
     for m in _ADDRESS.finditer(text):
         if not m["suffix"] and m["ns"] not in namespaces:
             continue

@@ -16,6 +16,13 @@ def test_service_addresses_with_their_port_or_the_schemes_default():
     assert found == [("prometheus", "monitoring", 9090), ("jaeger", "monitoring", 4317), ("vault", "vault", 443)]
 
 
+def test_a_text_is_searched_when_it_names_a_namespace_or_a_svc_suffix_alone():
+    # The quick test that skips a text must never skip one of these.
+    assert [a[:3] for a in addresses_in("vault.vault.svc:8200", set())] == [("vault", "vault", 8200)]
+    assert [a[:3] for a in addresses_in("http://api.apps", {"apps"})] == [("api", "apps", 80)]
+    assert list(addresses_in("http://api.apps:80", {"monitoring"})) == []
+
+
 def test_public_names_file_names_and_label_keys_are_not_services():
     text = "registry.k8s.io/pause:3.9 app.kubernetes.io/name config.yaml backend.apps"
 

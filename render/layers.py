@@ -27,7 +27,9 @@ from .checks.paths import local_port_mapping, paths_report
 from .checks.policies import policy_report
 from .checks.references import FIELDS, check_references
 from .checks.scheduling import scheduling_report
+from .checks.schema import prepare as prepare_schema
 from .checks.schema import schema_report
+from .engine.charts import ChartSet
 from .engine.deployed import Deployed
 from .engine.facts import StackContext
 from .engine.harness import Run
@@ -75,6 +77,19 @@ def layer_section(name: str, ctx: Inputs) -> Any:
         "configs": lambda: configs_report(live),
     }
     return sections[name]()
+
+
+def prepare(run: Run, charts: ChartSet) -> None:
+    """What the layers read from the pinned charts and static schemas, loaded while the engine
+    still renders the stack (`report.write` runs it beside `deployed_objects`, whose Helm calls
+    leave the main thread waiting). Only caches fill: an error is the layer's to report."""
+    from .engine.deployed import V3_RELEASE, V4_CHART
+
+    releases = {(str(r.inputs.get("chart")), str(r.inputs.get("version"))) for r in run.resources if r.type in (V4_CHART, V3_RELEASE)}
+    try:
+        prepare_schema(charts, sorted(releases))
+    except Exception:  # only caches fill here: the schema layer computes it again and reports the error
+        return
 
 
 def kind_port_mapping(config: PlatformConfig) -> dict[int, int] | None:

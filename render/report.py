@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -322,7 +323,14 @@ def write(
     `charts` None: a program-only (partial) render. `early`: the Helm renders started while `run` ran."""
     manifests = out / "manifests"
     manifests.mkdir(parents=True, exist_ok=True)
-    stack = deployed_objects(run, charts, early) if config is not None and charts is not None else None
+    stack = None
+    if config is not None and charts is not None:
+        # The engine's Helm calls leave this thread waiting: another loads meanwhile what the
+        # checks read from the pinned charts.
+        preparing = threading.Thread(target=_prepare_layers, args=(run, charts), name="prepare-layers")
+        preparing.start()
+        stack = deployed_objects(run, charts, early)
+        preparing.join()
     by_urn = run.by_urn()
     if stack is None:
         objects = [(_source_line(d), _redacted(d, d.obj)) for d in (Deployed(manifest(r), r.urn, "program") for r in run.resources if r.kubernetes_object)]
@@ -342,6 +350,12 @@ def write(
             stale.unlink()
     (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return data
+
+
+def _prepare_layers(run: Run, charts: ChartSet) -> None:
+    from .layers import prepare  # the layers' modules load here too, off the main thread's path
+
+    prepare(run, charts)
 
 
 def _outline_json(value: Any, depth: int = 4, indent: str = "") -> str:

@@ -431,6 +431,18 @@ def _deep_merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
+def prepare(charts: ChartSet, releases: Iterable[tuple[str, str]]) -> None:
+    """Load what this layer reads before the objects exist: the Kubernetes schema definitions,
+    and each (chart, version) release's default values, schema and subcharts from the pinned
+    charts. Only caches fill; whatever fails here fails again, and is reported, in the layer."""
+    _Inliner.shared()
+    _core_registry()
+    for chart, version in releases:
+        charts.values(chart, version)
+        charts.schema(chart, version)
+        charts.subcharts(chart, version)
+
+
 def check_values(chart: str, version: str, values: Mapping[str, Any], charts: ChartSet) -> list[dict[str, str]]:
     """Problems with `values` for `chart` `version` (key paths that do not exist, schema violations)."""
     if charts.directory(chart, version) is None:

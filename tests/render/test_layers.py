@@ -44,3 +44,27 @@ def test_only_a_kind_cluster_the_program_creates_has_a_port_mapping():
     config = {k.split(":", 1)[1]: v for k, v in aws().items()}
 
     assert kind_port_mapping(parse_config(config)) is None
+
+
+def test_prepare_loads_what_the_schema_layer_reads_from_the_charts_and_never_raises(rendered, monkeypatch):
+    from helpers import pinned_charts, release
+    from render.engine.charts import ChartSet
+    from render.engine.deployed import V3_RELEASE, V4_CHART
+    from render.engine.harness import Run
+    from render.layers import prepare
+
+    run, _, _ = rendered("local")
+    charts = pinned_charts()  # a ChartSet of its own: nothing of it loaded yet
+    releases = {(r.inputs["chart"], r.inputs["version"]) for r in run.resources if r.type in (V4_CHART, V3_RELEASE)}
+
+    prepare(run, charts)
+
+    before = ChartSet.raw_values.cache_info()
+    for chart, version in releases:
+        charts.values(chart, version)
+    after = ChartSet.raw_values.cache_info()
+    assert (after.misses, after.hits) == (before.misses, before.hits + len(releases))
+    # A chart the lock does not pin, or one whose values cannot be read: the layer reports it, prepare does not raise.
+    prepare(Run("test", [release("nginx", "1.0.0", "web")]), charts)
+    monkeypatch.setattr(ChartSet, "subcharts", lambda self, name, version: 1 / 0)
+    prepare(run, pinned_charts())

@@ -36,6 +36,7 @@ from pulumi_policy import (
 
 from . import ALL_POLICIES
 from .normalize import plain
+from .rules.common import RESOURCE_TYPES
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,10 @@ def evaluate(
         if level == EnforcementLevel.DISABLED:
             continue
         if isinstance(policy, ResourceValidationPolicy):
+            types = RESOURCE_TYPES.get(policy.name)
             for r in resources:
+                if types is not None and r.type not in types:
+                    continue  # the policy's first test: it returns without a word
                 args = ResourceValidationArgs(r.type, props[r.urn], r.urn, r.name, resource_options[r.urn], providers[r.urn], config)
                 _run(policy.validate(args, reporter(policy, level, r.urn)))
         elif isinstance(policy, StackValidationPolicy):

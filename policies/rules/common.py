@@ -93,6 +93,11 @@ Check = Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
 """(object props, policy config) -> violation messages."""
 
 
+RESOURCE_TYPES: dict[str, frozenset[str]] = {}
+"""Policy name -> the resource types its check reads (every other resource it returns from at
+once): `policies.evaluate` does not call it for those."""
+
+
 def resource_policy(
     name: str,
     description: str,
@@ -127,6 +132,7 @@ def resource_policy(
         for message in messages:
             report(message, None)
 
+    RESOURCE_TYPES[name] = frozenset(types)
     return ResourceValidationPolicy(
         name=name,
         description=description,

@@ -55,3 +55,33 @@ def test_policies_do_not_change_the_props_they_read():
     evaluate([Resource("kubernetes:apps/v1:Deployment", "urn:d", "d", obj)])
 
     assert obj == before
+
+
+def test_a_resource_policy_is_called_only_for_the_types_it_reads_and_judges_the_same():
+    from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy, Severity
+
+    from policies import ALL_POLICIES
+    from policies.rules.common import RESOURCE_TYPES, resource_policy
+
+    seen = []
+
+    def check(props, config):
+        seen.append(props["name"])
+        return [f"{props['name']} is wrong"]
+
+    policy = resource_policy("test-only-repos", "d", types={REPO}, check=check, severity=Severity.LOW, remediation="r")
+    resources = [Resource(REPO, "urn:a", "a", repo(name="a")), Resource("kubernetes:core/v1:ConfigMap", "urn:b", "b", {"name": "b"})]
+
+    found = evaluate(resources, policies=[policy])["violations"]
+
+    assert seen == ["a"] and [(v["urn"], v["message"]) for v in found] == [("urn:a", "a is wrong")]
+    # Called for the other type anyway (as the engine's analyzer does), the policy says nothing.
+    reports = []
+    options = PolicyResourceOptions(
+        protect=False, ignore_changes=[], delete_before_replace=False, aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[], parent=None,
+    )
+    policy.validate(ResourceValidationArgs("kubernetes:core/v1:ConfigMap", {"name": "b"}, "urn:b", "b", options, None, {}), lambda m, u=None: reports.append(m))
+    assert reports == [] and seen == ["a"]
+    # Every resource policy of the pack declares its types.
+    assert {p.name for p in ALL_POLICIES if isinstance(p, ResourceValidationPolicy)} <= set(RESOURCE_TYPES)

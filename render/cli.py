@@ -312,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         warm_up(charts)
         early = EarlyRenders(charts)
     run, failure = run_program_recording(args.stack, config, secret_keys=secret_keys, on_register=early.registered if early else None)
+    if early is not None:
+        early.close()
     if isinstance(failure, ConfigError):
         print(f"error: {failure}", file=sys.stderr)
         return 2

@@ -333,6 +333,10 @@ class EarlyRenders:
             return None  # its output depends on the API list: rendered when the program is done
         return _render_release(resource, self.charts, ())
 
+    def close(self) -> None:
+        """No more registrations (the program is done): the workers end once their renders do."""
+        self._pool.shutdown(wait=False)
+
     def take(self, resource: RecordedResource) -> tuple[ChartRender, list[dict[str, Any]]] | None:
         """The early render of exactly `resource` (None: not rendered early); each is handed out once."""
         started = self._started.pop(resource.urn, None)

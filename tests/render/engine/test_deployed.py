@@ -90,6 +90,7 @@ def test_releases_rendered_while_the_program_runs_are_the_ones_rendered_after_it
     early = EarlyRenders(charts)
     config, secrets = stack_config("local")
     run, failure = run_program_recording("local", config, secret_keys=secrets, on_register=early.registered)
+    early.close()  # the renders already started finish; their threads end with them
     assert failure is None
 
     stack = deployed_objects(run, charts, early)

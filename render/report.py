@@ -178,8 +178,13 @@ def checked(
         return data, None
     context = stack_context(run, platform_config, stack, charts, data["helm_releases"])
     ctx = Context(stack.objects, context, run, pack_config)
-    # The two heaviest layers run on the other core while this process computes the rest.
-    ctx.compute_aside(("admission",))
+    # The admission layer runs in a child on the other core while this process computes the
+    # rest, then collects it (the report keeps the layers' order).
+    aside = ("admission",)
+    ctx.compute_aside(aside)
+    for name in LAYERS:
+        if name not in aside:
+            ctx.layer(name)
     data["policies"] = ctx.layer("policies")
     data["chart_sources"] = charts.verdict()
     for name in LAYERS:

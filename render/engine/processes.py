@@ -1,8 +1,10 @@
 """Work done beside the render on the machine's other core: a forked child process.
 
 The render is CPU-bound Python (one core per process). Pieces that need nothing back but
-their result — emitting the manifests, the two heaviest layers (schema, admission) — run in
-a forked child while the parent goes on, and the parent collects the result when it needs it.
+their result — emitting the manifests, the admission layer — run in a forked child while
+the parent goes on, and the parent collects the result when it needs it. The parent's own
+work is the render's critical path, so a child runs at a lower priority (`CHILD_NICENESS`):
+on two cores the parent keeps one to itself and the children share the other.
 
 The child only runs Python and C extensions without threads of their own (regopy,
 jsonschema, PyYAML): never the Helm library, whose Go threads a fork does not copy. It
@@ -21,6 +23,9 @@ from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
+CHILD_NICENESS = 10
+"""How much lower a child's scheduling priority is than its parent's (`os.nice`)."""
+
 
 class ChildFailed(RuntimeError):
     """The forked work raised, and its exception could not be carried back as it is."""
@@ -37,6 +42,7 @@ def forked(work: Callable[[], T]) -> Callable[[], T]:
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         os.close(read_end)
+        os.nice(CHILD_NICENESS)
         code = 1
         try:
             outcome: tuple[str, Any] = ("ok", work())

@@ -37,3 +37,12 @@ def test_the_childs_exception_is_raised_in_the_parent():
 def test_an_unpicklable_result_fails_loudly():
     with pytest.raises(ChildFailed, match="pickle"):
         forked(lambda: threading.Lock())()
+
+
+def test_a_child_yields_the_cpu_to_its_parent():
+    from render.engine.processes import CHILD_NICENESS
+
+    parent = os.nice(0)
+
+    assert forked(lambda: os.nice(0))() == min(parent + CHILD_NICENESS, 19)
+    assert os.nice(0) == parent  # the parent keeps its own priority

@@ -98,6 +98,7 @@ class _Templates:
         import regopy
 
         self.interpreter = regopy.Interpreter()
+        self.Input = regopy.Input
         if data:
             self.interpreter.add_data_json(json.dumps({"inventory": data}))
         self.entrypoint: dict[str, str] = {}
@@ -129,7 +130,7 @@ class _Templates:
             },
             "parameters": dict(parameters),
         }
-        self.interpreter.set_input_term(json.dumps(review))
+        self.interpreter.set_input(self.Input(review))  # built from the values themselves: no JSON text to parse
         found = {}
         for kind in kinds:
             result = json.loads(str(self.interpreter.query_bundle_entrypoint(self.bundle, self.entrypoint[kind])))

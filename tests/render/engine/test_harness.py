@@ -97,3 +97,21 @@ def test_the_programs_exception_comes_back_with_what_was_recorded_before_it():
     run, error = run_program_recording("local", {}, program=program)
 
     assert isinstance(error, ValueError) and [r.name for r in run.resources if r.custom] == ["first"]
+
+
+def test_the_sdk_does_not_walk_the_stack_for_source_positions_during_a_run_and_does_again_after():
+    from pulumi.runtime import resource as sdk_resource
+
+    original = sdk_resource._get_stack_trace  # the pinned SDK has it: an upgrade that renames it fails here
+    frames = []
+
+    def program():
+        import pulumi_kubernetes as k8s
+
+        frames.append(len(sdk_resource._get_stack_trace().frames))
+        k8s.core.v1.Namespace("apps", metadata={"name": "apps"})
+
+    run, failure = run_program_recording("local", {}, program=program)
+
+    assert failure is None and [r.name for r in run.resources] == ["apps"]
+    assert frames == [0] and sdk_resource._get_stack_trace is original

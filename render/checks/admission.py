@@ -98,7 +98,7 @@ class _Templates:
         import regopy
 
         self.interpreter = regopy.Interpreter()
-        self.Input = regopy.Input
+        self.input_of = regopy.Input  # the review as regopy's own value: no JSON text to parse
         if data:
             self.interpreter.add_data_json(json.dumps({"inventory": data}))
         self.entrypoint: dict[str, str] = {}
@@ -130,7 +130,7 @@ class _Templates:
             },
             "parameters": dict(parameters),
         }
-        self.interpreter.set_input(self.Input(review))  # built from the values themselves: no JSON text to parse
+        self.interpreter.set_input(self.input_of(review))
         found = {}
         for kind in kinds:
             result = json.loads(str(self.interpreter.query_bundle_entrypoint(self.bundle, self.entrypoint[kind])))

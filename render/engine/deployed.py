@@ -381,6 +381,7 @@ def deployed_objects(run: Run, charts: ChartSet, early: EarlyRenders | None = No
     api_versions = set(BUILTIN_API_VERSIONS) | served_api_versions(known_crds)
     asks = {r.urn: _asks_capabilities(r, charts) for r in releases}
     renders: dict[str, ChartRender] = {}
+
     def independent(r: RecordedResource) -> tuple[ChartRender, list[dict[str, Any]]]:
         return (early.take(r) if early is not None else None) or _render_release(r, charts, served)
 

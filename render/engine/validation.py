@@ -59,6 +59,17 @@ def _compiles(pattern: Any) -> bool:
     return True
 
 
+_TYPE_TESTS: dict[str, Accept] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: type(v) is bool,
+    "null": lambda v: v is None,
+    "number": _is_number,
+}
+"""The JSON types every draft's type checker defines alike (`integer` depends on the draft)."""
+
+
 def _accept_all(instance: Any) -> bool:
     return True
 
@@ -144,17 +155,10 @@ class _Compiler:
         return lambda instance: any(test(instance) for test in tests)
 
     def _type_test(self, name: str) -> Accept:
-        simple: dict[str, Accept] = {
-            "object": lambda v: type(v) is dict or isinstance(v, dict),
-            "array": lambda v: type(v) is list or isinstance(v, list),
-            "string": lambda v: type(v) is str or isinstance(v, str),
-            "boolean": lambda v: type(v) is bool,
-            "null": lambda v: v is None,
-            "number": _is_number,
-            "integer": _is_integer_or_integral_float if self.float_integers else _is_integer,
-        }
-        if name in simple:
-            return simple[name]
+        if name == "integer":
+            return _is_integer_or_integral_float if self.float_integers else _is_integer
+        if name in _TYPE_TESTS:
+            return _TYPE_TESTS[name]
         checker = self.validator.TYPE_CHECKER
         return lambda v: bool(checker.is_type(v, name))  # raises UnknownType as jsonschema does
 
